@@ -1,0 +1,41 @@
+# pyfaas: `make run` starts the platform, `make test` runs every test.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test lint typecheck unit bench system-deps clean
+
+$(STAMP): pyproject.toml
+	@$(PY) -c 'import ensurepip, venv' 2>/dev/null || scripts/python-venv
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+system-deps:
+	@scripts/system-deps
+
+run: install system-deps
+	$(BIN)/pyfaas serve
+
+lint: install
+	$(BIN)/ruff check pyfaas tests bench
+	$(BIN)/ruff format --check pyfaas tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest -m "not integration and not e2e"
+
+test: install system-deps lint typecheck
+	$(BIN)/pytest
+
+bench: install system-deps
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,126 @@
+"""The one error hierarchy of pyfaas, each class carrying its HTTP status.
+
+Handlers raise these; exactly one place per server (the error middleware)
+renders them as a one-line ``text/plain`` response. Adapters (HTTP clients,
+subprocesses, SQLite, NATS) translate foreign exceptions into this tree at
+their boundary with ``raise X from exc``.
+
+    PyfaasError (500)
+    ├── ConfigError (500)            bad setting, names the key and value
+    ├── BadRequest (400)
+    │   ├── InvalidName (400)
+    │   └── InvalidBody (400)
+    ├── Unauthorized (401)
+    ├── NotFound (404)
+    ├── MethodNotAllowed (405)
+    ├── Conflict (409)
+    ├── PayloadTooLarge (413)
+    ├── Unprocessable (422)
+    ├── TooManyRequests (429)
+    ├── NotImplementedFeature (501)
+    ├── BadGateway (502)
+    ├── ServiceUnavailable (503)
+    │   └── QueueUnavailable (503)
+    └── GatewayTimeout (504)
+"""
+
+from __future__ import annotations
+
+
+class PyfaasError(Exception):
+    """Base of every error pyfaas raises on purpose."""
+
+    status: int = 500
+
+    def __init__(self, message: str) -> None:
+        # A response body is one line: never let a newline split it.
+        super().__init__(" ".join(message.split()))
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class ConfigError(PyfaasError):
+    """A setting has a bad value; the message names the key and the value."""
+
+
+class BadRequest(PyfaasError):
+    status = 400
+
+
+class InvalidName(BadRequest):
+    """A function, namespace or secret name breaks the DNS-1123 rules."""
+
+
+class InvalidBody(BadRequest):
+    """A request body is not valid JSON or has wrongly typed fields."""
+
+
+class Unauthorized(PyfaasError):
+    status = 401
+
+
+class NotFound(PyfaasError):
+    status = 404
+
+
+class MethodNotAllowed(PyfaasError):
+    status = 405
+
+
+class Conflict(PyfaasError):
+    status = 409
+
+
+class PayloadTooLarge(PyfaasError):
+    status = 413
+
+
+class Unprocessable(PyfaasError):
+    status = 422
+
+
+class TooManyRequests(PyfaasError):
+    status = 429
+
+
+class NotImplementedFeature(PyfaasError):
+    status = 501
+
+
+class BadGateway(PyfaasError):
+    status = 502
+
+
+class ServiceUnavailable(PyfaasError):
+    status = 503
+
+
+class QueueUnavailable(ServiceUnavailable):
+    """The queue cannot durably take a call right now."""
+
+
+class GatewayTimeout(PyfaasError):
+    status = 504
+
+
+__all__ = [
+    "BadGateway",
+    "BadRequest",
+    "ConfigError",
+    "Conflict",
+    "GatewayTimeout",
+    "InvalidBody",
+    "InvalidName",
+    "MethodNotAllowed",
+    "NotFound",
+    "NotImplementedFeature",
+    "PayloadTooLarge",
+    "PyfaasError",
+    "QueueUnavailable",
+    "ServiceUnavailable",
+    "TooManyRequests",
+    "Unauthorized",
+    "Unprocessable",
+]

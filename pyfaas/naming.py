@@ -1,0 +1,55 @@
+"""Function, namespace and secret names: validation and the ``name.namespace`` rule.
+
+OpenFaaS names are DNS-1123 labels; a namespace rides after the *last* dot of
+a function reference (``figlet.openfaas-fn``). Everything that turns a string
+from the outside into a name goes through here, so no other module needs to
+think about path traversal or odd characters.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pyfaas.errors import InvalidName
+
+DEFAULT_NAMESPACE = "openfaas-fn"
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def validate_name(name: str, *, kind: str = "function") -> str:
+    """Return ``name`` if it is a DNS-1123 label of at most 63 characters."""
+    if not name:
+        raise InvalidName(f"{kind} name is required")
+    if len(name) > 63 or not _LABEL.match(name):
+        raise InvalidName(
+            f"{kind} name {name[:80]!r} is invalid: use lower-case letters, digits and '-',"
+            " starting and ending with a letter or digit, at most 63 characters"
+        )
+    return name
+
+
+def validate_namespace(namespace: str) -> str:
+    return validate_name(namespace, kind="namespace")
+
+
+def validate_secret_name(name: str) -> str:
+    """Secrets may be DNS-1123 subdomains (dots allowed, never ``..`` or ``/``)."""
+    if not name:
+        raise InvalidName("secret name is required")
+    if len(name) > 253 or not _SUBDOMAIN.match(name):
+        raise InvalidName(
+            f"secret name {name[:80]!r} is invalid: use lower-case letters, digits, '-' and '.'"
+        )
+    return name
+
+
+def split_function_ref(ref: str, default_namespace: str = DEFAULT_NAMESPACE) -> tuple[str, str]:
+    """``figlet.ns`` -> (``figlet``, ``ns``); no dot -> the default namespace.
+
+    Both parts are validated, so ``.openfaas-fn`` (an empty name) raises.
+    """
+    name, dot, namespace = ref.rpartition(".")
+    if not dot:
+        name, namespace = ref, default_namespace
+    return validate_name(name), validate_namespace(namespace or default_namespace)

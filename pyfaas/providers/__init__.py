@@ -1,0 +1,1 @@
+"""Function providers: where functions run (local host processes; later Kubernetes)."""

@@ -1,0 +1,95 @@
+"""The provider interface: what the gateway needs from wherever functions run.
+
+It mirrors faas-provider's handler set (deploy, update, delete, list, status,
+scale, secrets, logs, info, namespaces) plus ``resolve``, which the gateway's
+proxy calls on every invocation to learn where a ready replica listens. The
+local provider runs replicas as supervised host processes; a Kubernetes
+provider would implement the same methods.
+
+Contracts every implementation keeps (tested by tests/contract/test_provider.py):
+
+* ``deploy`` raises ``Conflict`` if the function exists; ``update``,
+  ``delete``, ``get_function``, ``scale`` raise ``NotFound`` if it does not.
+* Metadata is readable from ``get_function``/``list_functions`` as soon as ``deploy`` returns;
+  replicas start in the background.
+* ``FunctionStatus.replicas`` is the desired count; ``available_replicas``
+  counts replicas that answer their health check.
+* ``resolve`` returns an endpoint of an available replica, starting one if
+  the function is scaled to zero and waiting up to ``wait`` seconds;
+  ``NotFound`` for an unknown function, ``ServiceUnavailable`` on time-out.
+* Secrets: ``create_secret`` raises ``Conflict`` if it exists,
+  ``update_secret``/``delete_secret`` raise ``NotFound`` if it does not;
+  values are never returned by ``list_secrets``.
+* Names arrive validated (see ``pyfaas.naming``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from pyfaas.types import FunctionDeployment, FunctionStatus, LogMessage, ProviderInfo
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where one replica listens: TCP on loopback, or a Unix socket."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    unix_path: str | None = None
+    replica: str = ""
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    name: str
+    namespace: str
+    follow: bool = False
+    tail: int = -1  # <= 0 means every line
+    since: datetime | None = None
+    instance: str | None = None
+
+
+class Provider(Protocol):
+    async def start(self) -> None:
+        """Load persisted state and start the replicas it describes."""
+
+    async def close(self) -> None:
+        """Stop every replica (ordered, timed) and release resources."""
+
+    async def info(self) -> ProviderInfo: ...
+
+    async def namespaces(self) -> list[str]: ...
+
+    async def deploy(self, request: FunctionDeployment, namespace: str) -> None: ...
+
+    async def update(self, request: FunctionDeployment, namespace: str) -> None: ...
+
+    async def delete(self, name: str, namespace: str) -> None: ...
+
+    async def list_functions(self, namespace: str) -> list[FunctionStatus]: ...
+
+    async def get_function(self, name: str, namespace: str) -> FunctionStatus: ...
+
+    async def scale(self, name: str, namespace: str, replicas: int) -> None: ...
+
+    async def resolve(self, name: str, namespace: str, wait: float) -> Endpoint: ...
+
+    async def list_secrets(self, namespace: str) -> list[str]: ...
+
+    async def create_secret(self, name: str, namespace: str, value: bytes) -> None: ...
+
+    async def update_secret(self, name: str, namespace: str, value: bytes) -> None: ...
+
+    async def delete_secret(self, name: str, namespace: str) -> None: ...
+
+    def logs(self, query: LogQuery) -> AsyncIterator[LogMessage]:
+        """Existing lines (``tail``/``since``), then new ones while ``follow``."""
+        ...

@@ -1,0 +1,1 @@
+"""The durable queue of asynchronous calls, as a library (interface, envelope, backends)."""

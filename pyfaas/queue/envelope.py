@@ -1,0 +1,128 @@
+"""What the gateway stores for the queue-worker: one asynchronous call.
+
+The call id is the idempotency key: a backend stores a given id once, and
+the worker's effects (invocation, callback) are keyed by it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+@dataclass
+class QueuedCall:
+    call_id: str
+    function: str  # the function's name, validated
+    namespace: str
+    method: str = "POST"
+    path: str = ""  # after /async-function/<name>: "" or "/a/b"
+    query: str = ""  # raw query string, without "?"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    callback_url: str | None = None
+    submitted_at: float = 0.0  # Unix seconds
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {
+                "id": self.call_id,
+                "fn": self.function,
+                "ns": self.namespace,
+                "m": self.method,
+                "p": self.path,
+                "q": self.query,
+                "h": self.headers,
+                "b": base64.b64encode(self.body).decode(),
+                "cb": self.callback_url,
+                "t": self.submitted_at,
+            },
+            separators=(",", ":"),
+        ).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> QueuedCall:
+        raw: dict[str, Any] = json.loads(data)
+        return cls(
+            call_id=raw["id"],
+            function=raw["fn"],
+            namespace=raw["ns"],
+            method=raw["m"],
+            path=raw["p"],
+            query=raw["q"],
+            headers=[(str(k), str(v)) for k, v in raw["h"]],
+            body=base64.b64decode(raw["b"]),
+            callback_url=raw["cb"],
+            submitted_at=float(raw["t"]),
+        )
+
+    @property
+    def function_ref(self) -> str:
+        return f"{self.function}.{self.namespace}"
+
+
+class CallState(StrEnum):
+    QUEUED = "queued"  # accepted, waiting for a worker
+    RUNNING = "running"  # claimed by a worker under a lease
+    RETRYING = "retrying"  # failed, waiting for its next attempt
+    SUCCEEDED = "succeeded"  # function answered 2xx (callback outcome recorded apart)
+    FAILED = "failed"  # function answered non-2xx and no retry is left
+    DEAD = "dead"  # moved to the dead letters; can be replayed
+
+
+@dataclass
+class CallRecord:
+    """What happened to a call: the answer to "where is my call?"."""
+
+    call_id: str
+    function: str
+    namespace: str
+    state: CallState
+    attempts: int = 0
+    submitted_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    status_code: int | None = None
+    error: str | None = None
+    callback_url: str | None = None
+    callback_status: int | None = None
+    callback_attempts: int = 0
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "callId": self.call_id,
+            "function": self.function,
+            "namespace": self.namespace,
+            "state": self.state.value,
+            "attempts": self.attempts,
+            "submittedAt": self.submitted_at,
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
+            "statusCode": self.status_code,
+            "error": self.error,
+            "callbackUrl": self.callback_url,
+            "callbackStatus": self.callback_status,
+            "callbackAttempts": self.callback_attempts,
+        }
+
+
+@dataclass
+class Delivery:
+    """A claimed call: the worker holds its lease until ack, retry or bury."""
+
+    call: QueuedCall
+    attempt: int  # 1 on first delivery
+    token: str  # backend handle for the lease
+
+
+@dataclass
+class Outcome:
+    """The worker's report when it settles a delivery."""
+
+    status_code: int | None = None
+    error: str | None = None
+    callback_status: int | None = None
+    callback_attempts: int = 0
