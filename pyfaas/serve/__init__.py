@@ -1,0 +1,96 @@
+"""``pyfaas serve``: one platform on one machine, supervised in the foreground.
+
+Prepares the state directory and the admin credentials, then runs the
+supervisor (gateway, then queue-worker). Several platforms run side by side
+with their own ``--port`` and ``PYFAAS_HOME``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Protocol
+
+from rich.console import Console
+
+from pyfaas import __version__, credentials
+from pyfaas.errors import ConfigError
+from pyfaas.logstore import LogStore
+from pyfaas.paths import SYSTEM_NAMESPACE, StatePaths, default_home
+from pyfaas.serve.supervisor import Supervisor
+
+
+class Options(Protocol):
+    port: int
+    bind: str
+    queue: str | None
+    home: Path | None
+
+
+def _port_free(bind: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((bind, port))
+        except OSError:
+            return False
+    return True
+
+
+def run(options: Options) -> int:
+    """Serve until interrupted; returns the process exit code."""
+    console = Console(stderr=True, highlight=False)
+    home = options.home.expanduser().resolve() if options.home else default_home(os.environ)
+    paths = StatePaths(home).ensure()
+    if not _port_free(options.bind, options.port):
+        raise ConfigError(
+            f"port {options.port} on {options.bind} is in use: is another pyfaas serve running?"
+            " Choose another with --port"
+        )
+    creds, created = credentials.ensure(paths)
+    queue = options.queue or os.environ.get("PYFAAS_QUEUE") or f"sqlite://{paths.queue_db}"
+    host = "127.0.0.1" if options.bind in ("0.0.0.0", "::", "") else options.bind
+    gateway_url = f"http://{host}:{options.port}"
+
+    console.print(f"[bold]pyfaas {__version__}[/bold]  state: {home}  queue: {queue}")
+    password_file = paths.credentials / credentials.PASSWORD_FILE
+    if created:
+        console.print(
+            f"Generated admin credentials (shown once): user [bold]{creds.user}[/bold]"
+            f" password [bold]{creds.password}[/bold]"
+        )
+    console.print(f"Admin credentials: user {creds.user}, password in {password_file} (mode 0600)")
+    console.print(
+        f"Log in with: cat {password_file} | pyfaas login -g {gateway_url}"
+        " --username admin --password-stdin"
+    )
+
+    env = dict(os.environ)
+    env.update(
+        PYFAAS_HOME=str(home),
+        PYFAAS_PORT=str(options.port),
+        PYFAAS_BIND=options.bind,
+        PYFAAS_QUEUE=queue,
+        PYFAAS_GATEWAY=gateway_url,
+        # Children's output reaches the supervisor through pipes: unbuffered.
+        PYTHONUNBUFFERED="1",
+    )
+    logs = LogStore(paths)
+
+    def sink(component: str, instance: str, text: str) -> None:
+        logs.append(SYSTEM_NAMESPACE, component, instance, text)
+        sys.stderr.write(f"[{component}] {text}\n")
+
+    supervisor = Supervisor(env, gateway_url, sink, console.print)
+    try:
+        import uvloop
+
+        return uvloop.run(supervisor.run())
+    except ImportError:
+        return asyncio.run(supervisor.run())
+
+
+__all__ = ["Options", "run"]

@@ -1,0 +1,90 @@
+"""One supervised child process of ``pyfaas serve``: start, pump output, stop.
+
+Each output line goes to the log store (so ``pyfaas logs queue-worker`` and
+``/system/logs?name=gateway`` can read it) and to the terminal, prefixed
+with the component's name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+
+LineSink = Callable[[str, str, str], None]  # (component, instance, text)
+
+
+class Child:
+    """A component process; ``instance`` is its pid while it runs."""
+
+    def __init__(
+        self, name: str, argv: Sequence[str], env: Mapping[str, str], sink: LineSink
+    ) -> None:
+        self.name = name
+        self._argv = list(argv)
+        self._env = dict(env)
+        self._sink = sink
+        self._proc: asyncio.subprocess.Process | None = None
+        self._pumps: list[asyncio.Task[None]] = []
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.returncode if self._proc else None
+
+    async def start(self) -> None:
+        self._proc = await asyncio.create_subprocess_exec(
+            *self._argv,
+            env=self._env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            # Its own process group: a terminal's Ctrl-C reaches only the
+            # supervisor, which then stops the children in order.
+            start_new_session=True,
+        )
+        assert self._proc.stdout is not None
+        self._pumps = [asyncio.create_task(self._pump(self._proc.stdout, str(self._proc.pid)))]
+
+    async def _pump(self, stream: asyncio.StreamReader, instance: str) -> None:
+        while True:
+            try:
+                line = await stream.readline()
+            except ValueError:  # a line longer than the reader's limit
+                line = await stream.read(65536)
+            if not line:
+                return
+            self._sink(self.name, instance, line.decode(errors="replace").rstrip("\n"))
+
+    async def wait(self) -> int:
+        assert self._proc is not None
+        code = await self._proc.wait()
+        for pump in self._pumps:
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+        return code
+
+    async def stop(self, grace: float) -> int | None:
+        """SIGTERM, then SIGKILL after ``grace`` seconds. Returns the exit code."""
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return proc.returncode if proc else None
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(self.wait(), grace)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            return await self.wait()
+
+
+def python_module(module: str) -> list[str]:
+    """argv running ``module`` with this interpreter (never through a shim)."""
+    return [sys.executable, "-m", module]

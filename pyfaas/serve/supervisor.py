@@ -1,0 +1,96 @@
+"""The supervisor loop of ``pyfaas serve``.
+
+Signal handlers only record the signal; the loop acts on it. Start order:
+gateway (wait for ``/healthz``), then queue-worker. A child that dies on its
+own is restarted with exponential backoff. Shutdown is an ordered, timed
+sequence: the queue-worker first (it finishes or hands back its in-flight
+calls), then the gateway (which stops the function replicas).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable, Mapping
+
+import aiohttp
+
+from pyfaas.serve.child import Child, LineSink, python_module
+
+WORKER_GRACE = 35.0
+GATEWAY_GRACE = 20.0
+MAX_BACKOFF = 30.0
+READY_TIMEOUT = 60.0
+
+
+class Supervisor:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        gateway_url: str,
+        sink: LineSink,
+        say: Callable[[str], None],
+    ) -> None:
+        self._gateway_url = gateway_url
+        self._say = say
+        self._stop = asyncio.Event()
+        self.gateway = Child("gateway", python_module("pyfaas.gateway"), env, sink)
+        self.worker = Child("queue-worker", python_module("pyfaas.worker"), env, sink)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.request_stop)
+        await self.gateway.start()
+        if not await self._wait_ready():
+            self._say("gateway did not become ready; stopping")
+            await self.gateway.stop(GATEWAY_GRACE)
+            return 1
+        await self.worker.start()
+        self._say(f"pyfaas is serving on {self._gateway_url}  (Ctrl-C stops it)")
+        watchers = [
+            asyncio.create_task(self._keep_alive(self.gateway)),
+            asyncio.create_task(self._keep_alive(self.worker)),
+        ]
+        await self._stop.wait()
+        for watcher in watchers:
+            watcher.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
+        self._say("stopping: queue-worker first, then the gateway")
+        await self.worker.stop(WORKER_GRACE)
+        await self.gateway.stop(GATEWAY_GRACE)
+        self._say("stopped")
+        return 0
+
+    async def _wait_ready(self) -> bool:
+        deadline = time.monotonic() + READY_TIMEOUT
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline and not self._stop.is_set():
+                with contextlib.suppress(aiohttp.ClientError, OSError):
+                    async with session.get(f"{self._gateway_url}/healthz") as resp:
+                        if resp.status == 200:
+                            return True
+                if self.gateway.returncode is not None:
+                    return False
+                await asyncio.sleep(0.1)
+        return False
+
+    async def _keep_alive(self, child: Child) -> None:
+        """Restart ``child`` whenever it dies, backing off while it keeps dying."""
+        backoff = 1.0
+        while True:
+            started = time.monotonic()
+            code = await child.wait()
+            if self._stop.is_set():
+                return
+            if time.monotonic() - started > 60:
+                backoff = 1.0
+            self._say(f"{child.name} exited with code {code}; restarting in {backoff:.0f}s")
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+            await child.start()
