@@ -10,6 +10,7 @@ function.
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 import time
@@ -158,7 +159,7 @@ def test_ten_async_calls_are_accepted_at_once_and_run_one_after_another(
         lambda: all(record(c)["state"] == "succeeded" for c in call_ids), timeout=40, interval=0.25
     )
     records = sorted((record(c) for c in call_ids), key=lambda r: float(str(r["startedAt"])))
-    for before, after in zip(records, records[1:], strict=False):
+    for before, after in itertools.pairwise(records):
         # max_inflight=1: each call starts after the previous one finished.
         assert float(str(after["startedAt"])) >= float(str(before["finishedAt"])) - 0.01
     span = float(str(records[-1]["finishedAt"])) - float(str(records[0]["startedAt"]))
