@@ -1,0 +1,270 @@
+"""The queue contract (``pyfaas/queue/base.py``), run against every backend.
+
+One suite, parametrised over the memory twin, a real SQLite file and a real
+nats-server with JetStream: what passes here is what the gateway and the
+queue-worker may rely on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from pyfaas.errors import NotFound, QueueUnavailable
+from pyfaas.queue import CallState, Outcome, Queue, QueuedCall
+from pyfaas.queue.backends.memory import MemoryQueue
+from tests.helpers import NatsServer
+
+Opener = Callable[[], Awaitable[Queue]]
+BACKENDS = ["memory", "sqlite", "nats"]
+_counter = itertools.count()
+
+
+def make_call(call_id: str | None = None, body: bytes = b"hello") -> QueuedCall:
+    return QueuedCall(
+        call_id=call_id or uuid.uuid4().hex,
+        function="echo",
+        namespace="openfaas-fn",
+        path="/a/b",
+        query="x=1",
+        headers=[("Content-Type", "text/plain"), ("X-Call-Id", "abc")],
+        body=body,
+        callback_url="http://127.0.0.1:9/cb",
+        submitted_at=1700000000.5,
+    )
+
+
+@pytest.fixture(params=BACKENDS)
+async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Opener]:
+    """Opens handles onto one fresh queue; each handle is a separate client of it."""
+    kind: str = request.param
+    handles: list[Queue] = []
+    shared = MemoryQueue()
+    namespace = f"t{next(_counter)}{uuid.uuid4().hex[:8]}"
+
+    async def open_handle() -> Queue:
+        queue: Queue
+        if kind == "memory":
+            queue = shared  # one process: every "client" is the same object
+        elif kind == "sqlite":
+            from pyfaas.queue.backends.sqlite import SqliteQueue
+
+            queue = SqliteQueue(str(tmp_path / "queue.db"))
+        else:
+            from pyfaas.queue.backends.nats import NatsQueue
+
+            server: NatsServer = request.getfixturevalue("nats_server")
+            queue = NatsQueue(server.url, namespace=namespace)
+        await queue.start()
+        handles.append(queue)
+        return queue
+
+    yield open_handle
+    for handle in handles:
+        await handle.close()
+
+
+@pytest.fixture
+async def queue(opener: Opener) -> Queue:
+    return await opener()
+
+
+async def test_put_claim_ack(queue: Queue) -> None:
+    call = make_call()
+    assert await queue.put(call) is True
+    [delivery] = await queue.claim(limit=10, lease=5, wait=2)
+    assert delivery.attempt == 1
+    assert delivery.call == call
+    await queue.ack(delivery, Outcome(status_code=200, callback_status=202, callback_attempts=1))
+    record = await queue.record(call.call_id)
+    assert record is not None
+    assert record.state is CallState.SUCCEEDED
+    assert (record.status_code, record.callback_status, record.callback_attempts) == (200, 202, 1)
+    assert record.finished_at is not None
+    assert await queue.claim(limit=10, lease=5, wait=0.2) == []
+
+
+async def test_put_same_call_id_twice_stores_once(queue: Queue) -> None:
+    call = make_call()
+    assert await queue.put(call) is True
+    assert await queue.put(make_call(call.call_id, body=b"other")) is False
+    deliveries = await queue.claim(limit=10, lease=5, wait=2)
+    assert [d.call.body for d in deliveries] == [b"hello"]
+    await queue.ack(deliveries[0], Outcome(status_code=200))
+    assert await queue.put(call) is False  # still a duplicate once settled
+
+
+async def test_claim_with_limit_one_is_fifo(queue: Queue) -> None:
+    ids = [f"call-{i}" for i in range(5)]
+    for call_id in ids:
+        await queue.put(make_call(call_id))
+    seen = []
+    for _ in ids:
+        [delivery] = await queue.claim(limit=1, lease=5, wait=2)
+        seen.append(delivery.call.call_id)
+        await queue.ack(delivery, Outcome(status_code=200))
+    assert seen == ids
+
+
+async def test_claim_waits_for_a_put(queue: Queue) -> None:
+    waiter = asyncio.create_task(queue.claim(limit=1, lease=5, wait=5))
+    await asyncio.sleep(0.2)
+    await queue.put(make_call("late"))
+    deliveries = await asyncio.wait_for(waiter, timeout=10)
+    assert [d.call.call_id for d in deliveries] == ["late"]
+
+
+async def test_expired_lease_is_delivered_again(queue: Queue) -> None:
+    await queue.put(make_call("c1"))
+    [first] = await queue.claim(limit=1, lease=0.5, wait=2)
+    assert first.attempt == 1
+    [again] = await queue.claim(limit=1, lease=5, wait=5)
+    assert again.call.call_id == "c1"
+    assert again.attempt == 2
+    await queue.ack(again, Outcome(status_code=200))
+    record = await queue.record("c1")
+    assert record is not None
+    assert record.attempts == 2
+
+
+async def test_settling_a_lost_lease_raises_not_found(opener: Opener, queue: Queue) -> None:
+    if isinstance(queue, MemoryQueue) or "Sqlite" in type(queue).__name__:
+        await queue.put(make_call("c1"))
+        [first] = await queue.claim(limit=1, lease=0.3, wait=2)
+        [again] = await queue.claim(limit=1, lease=5, wait=5)
+        with pytest.raises(NotFound):
+            await queue.ack(first, Outcome(status_code=200))
+        with pytest.raises(NotFound):
+            await queue.extend(first, 5)
+        await queue.ack(again, Outcome(status_code=200))
+        with pytest.raises(NotFound):
+            await queue.ack(again, Outcome(status_code=200))
+    else:
+        pytest.skip("JetStream does not report an ack on a redelivered message as lost")
+
+
+async def test_extend_keeps_a_call_from_redelivery(opener: Opener, queue: Queue) -> None:
+    other = await opener()
+    await queue.put(make_call("c1"))
+    [delivery] = await queue.claim(limit=1, lease=0.6, wait=2)
+    for _ in range(4):
+        await asyncio.sleep(0.3)
+        await queue.extend(delivery, 0.6)
+    assert await other.claim(limit=1, lease=5, wait=0.2) == []
+    await queue.ack(delivery, Outcome(status_code=200))
+
+
+async def test_retry_is_not_visible_before_its_delay(queue: Queue) -> None:
+    await queue.put(make_call("c1"))
+    [delivery] = await queue.claim(limit=1, lease=5, wait=2)
+    await queue.retry(delivery, 1.0, Outcome(status_code=503))
+    record = await queue.record("c1")
+    assert record is not None
+    assert (record.state, record.status_code) == (CallState.RETRYING, 503)
+    assert await queue.claim(limit=1, lease=5, wait=0.3) == []
+    [again] = await queue.claim(limit=1, lease=5, wait=5)
+    assert again.call.call_id == "c1"
+    assert again.attempt == 2
+
+
+async def test_bury_then_replay(queue: Queue) -> None:
+    await queue.put(make_call("c1"))
+    await queue.put(make_call("c2"))
+    for _ in range(2):
+        [delivery] = await queue.claim(limit=1, lease=5, wait=2)
+        await queue.bury(delivery, Outcome(status_code=500, error="boom"))
+    dead = await queue.dead_letters()
+    assert [r.call_id for r in dead] == ["c2", "c1"]  # newest first
+    assert dead[0].state is CallState.DEAD
+    assert dead[0].error == "boom"
+    assert (await queue.stats()).dead == 2
+    assert await queue.claim(limit=1, lease=5, wait=0.2) == []
+
+    await queue.replay("c1")
+    record = await queue.record("c1")
+    assert record is not None
+    assert record.state is CallState.QUEUED
+    [delivery] = await queue.claim(limit=1, lease=5, wait=2)
+    assert delivery.call == make_call("c1")
+    assert delivery.attempt == 1
+    await queue.ack(delivery, Outcome(status_code=200))
+    assert [r.call_id for r in await queue.dead_letters()] == ["c2"]
+    with pytest.raises(NotFound):
+        await queue.replay("c1")
+    with pytest.raises(NotFound):
+        await queue.replay("nope")
+
+
+async def test_record_follows_the_lifecycle(queue: Queue) -> None:
+    assert await queue.record("nope") is None
+    call = make_call("c1")
+    await queue.put(call)
+    record = await queue.record("c1")
+    assert record is not None
+    assert (record.state, record.function, record.namespace) == (
+        CallState.QUEUED,
+        "echo",
+        "openfaas-fn",
+    )
+    assert record.submitted_at == call.submitted_at
+    assert record.callback_url == call.callback_url
+    [delivery] = await queue.claim(limit=1, lease=5, wait=2)
+    await queue.mark_running(delivery)
+    record = await queue.record("c1")
+    assert record is not None
+    assert (record.state, record.attempts) == (CallState.RUNNING, 1)
+    assert record.started_at is not None
+    await queue.ack(delivery, Outcome(status_code=500, callback_status=200, callback_attempts=2))
+    record = await queue.record("c1")
+    assert record is not None
+    assert (record.state, record.status_code, record.callback_attempts) == (
+        CallState.FAILED,
+        500,
+        2,
+    )
+    assert record.to_wire()["state"] == "failed"
+
+
+async def test_stats_count_queued_running_dead(queue: Queue) -> None:
+    for i in range(3):
+        await queue.put(make_call(f"c{i}"))
+    [delivery] = await queue.claim(limit=1, lease=5, wait=2)
+    stats = await queue.stats()
+    assert (stats.queued, stats.running, stats.dead) == (2, 1, 0)
+    await queue.bury(delivery, Outcome(error="gave up"))
+    stats = await queue.stats()
+    assert (stats.queued, stats.running, stats.dead) == (2, 0, 1)
+
+
+async def test_concurrent_claimers_never_share_a_call(opener: Opener) -> None:
+    producer = await opener()
+    workers = [await opener() for _ in range(3)]
+    ids = {f"c{i}" for i in range(60)}
+    for call_id in sorted(ids):
+        await producer.put(make_call(call_id))
+
+    async def drain(worker: Queue) -> list[str]:
+        got: list[str] = []
+        while True:
+            deliveries = await worker.claim(limit=4, lease=10, wait=0.5)
+            if not deliveries:
+                return got
+            for delivery in deliveries:
+                got.append(delivery.call.call_id)
+                await worker.ack(delivery, Outcome(status_code=200))
+
+    results = await asyncio.gather(*(drain(w) for w in workers))
+    claimed = [call_id for got in results for call_id in got]
+    assert sorted(claimed) == sorted(ids)
+
+
+async def test_closed_queue_refuses_puts(opener: Opener) -> None:
+    queue = await opener()
+    await queue.close()
+    with pytest.raises(QueueUnavailable):
+        await queue.put(make_call())
