@@ -1,0 +1,28 @@
+"""``python -m pyfaas.worker``: the queue-worker process, configured by environment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from pyfaas.errors import ConfigError
+from pyfaas.worker.app import run_worker
+from pyfaas.worker.settings import WorkerSettings
+
+
+def main() -> int:
+    try:
+        settings = WorkerSettings.from_env(os.environ)
+        try:
+            import uvloop
+        except ImportError:  # the platform runs without it, a little slower
+            return asyncio.run(run_worker(settings))
+        return uvloop.run(run_worker(settings))
+    except ConfigError as exc:
+        print(f"queue-worker: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

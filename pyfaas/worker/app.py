@@ -1,0 +1,150 @@
+"""The queue-worker's composition root and its shutdown sequence.
+
+``run_worker(settings)`` opens the queue, builds the one HTTP session, the
+hooks and the loop, and runs until SIGTERM or SIGINT. Shutdown order: stop
+claiming; let running calls finish for up to ``grace_period`` seconds while
+their leases are kept; hand the rest back to the queue; close; exit 0.
+Signal handlers only record the signal; the loop acts on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from pyfaas.queue import open_queue
+from pyfaas.queue.base import Queue
+from pyfaas.worker.callbacks import CallbackSender
+from pyfaas.worker.hooks import CallbackHook, LoggingHook, RetryHook
+from pyfaas.worker.invoke import GatewayClient, new_session
+from pyfaas.worker.logs import EventLog
+from pyfaas.worker.loop import Hook, WorkerLoop
+from pyfaas.worker.retries import PolicyCache, RetryPolicy
+from pyfaas.worker.settings import WorkerSettings
+
+
+async def run_worker(
+    settings: WorkerSettings,
+    *,
+    queue: Queue | None = None,
+    stream: TextIO | None = None,
+    stop: asyncio.Event | None = None,
+    rng: random.Random | None = None,
+) -> int:
+    """Run the worker until SIGTERM/SIGINT (or ``stop``, if given) arrives; returns the exit code.
+
+    ``queue`` replaces the one named by ``settings.queue_url`` (it is then
+    started and closed by the caller); ``stream`` replaces standard output.
+    """
+    log = EventLog(stream or sys.stdout, print_body=settings.faas_print_body)
+    own_queue = queue is None
+    active = open_queue(settings.queue_url) if queue is None else queue
+    if own_queue:
+        await active.start()
+    restore = _nothing
+    if stop is None:
+        stop = asyncio.Event()
+        restore = _on_signals(stop)
+    rng = rng or random.Random()
+    session = new_session(settings.max_inflight)
+    gateway = GatewayClient(
+        session,
+        settings.gateway_url,
+        credentials=settings.credentials,
+        timeout=settings.invoke_timeout,
+    )
+    policies = PolicyCache(
+        RetryPolicy.from_settings(settings),
+        gateway.function_annotations,
+        ttl=settings.annotation_ttl,
+        on_error=log.line,
+    )
+    hooks = build_hooks(settings, log, gateway, active, policies, rng)
+    loop = WorkerLoop(
+        active,
+        gateway.invoke,
+        hooks,
+        log,
+        max_inflight=settings.max_inflight,
+        ack_wait=settings.ack_wait,
+        claim_wait=settings.claim_wait,
+    )
+    log.started(
+        settings.max_inflight, settings.queue_url, settings.gateway_url, settings.worker_name
+    )
+    try:
+        await _run_until(loop, stop)
+        if loop.inflight:
+            log.line(
+                f"Stopping: waiting up to {settings.grace_period:g}s for {loop.inflight} call(s)"
+            )
+        await loop.drain(settings.grace_period)
+        log.line("Stopped")
+    finally:
+        restore()
+        await policies.close()
+        await session.close()
+        if own_queue:
+            await active.close()
+    return 0
+
+
+def build_hooks(
+    settings: WorkerSettings,
+    log: EventLog,
+    gateway: GatewayClient,
+    queue: Queue,
+    policies: PolicyCache,
+    rng: random.Random,
+) -> list[Hook]:
+    sender = CallbackSender(
+        gateway.session,
+        log,
+        attempts=settings.callback_attempts,
+        policy=policies.default,
+        signing_key=settings.signing_key,
+        timeout=settings.callback_timeout,
+        rng=rng,
+    )
+    return [LoggingHook(log, gateway, queue), RetryHook(policies, rng), CallbackHook(sender)]
+
+
+async def _run_until(loop: WorkerLoop, stop: asyncio.Event) -> None:
+    """Run the claim loop until ``stop`` is set."""
+    runner = asyncio.create_task(loop.run())
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        loop.stop()
+        await runner  # returns after its current claim; raises if the loop failed
+    finally:
+        stopper.cancel()
+        if not runner.done():
+            runner.cancel()
+        await asyncio.gather(runner, stopper, return_exceptions=True)
+
+
+def _on_signals(stop: asyncio.Event) -> Callable[[], None]:
+    """Set ``stop`` on SIGTERM/SIGINT; returns what undoes it."""
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (RuntimeError, ValueError, NotImplementedError):
+            continue  # not the main thread: the caller stops us through ``stop``
+        installed.append(sig)
+
+    def restore() -> None:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+    return restore
+
+
+def _nothing() -> None:
+    pass

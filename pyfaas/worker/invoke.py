@@ -1,0 +1,162 @@
+"""Invoking a queued call through the gateway, over one pooled keep-alive session.
+
+The call is replayed as it was submitted: its method, path, query and
+headers (minus hop-by-hop ones and ``Content-Length``), to
+``{gateway}/function/{name}.{namespace}{path}``. Redirects are not followed
+and bodies are not decompressed, so the callback receives exactly what the
+function answered. A transport failure or time-out becomes status 503 with
+the error's text, as in the OpenFaaS queue-worker.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
+
+from pyfaas import __version__
+from pyfaas.credentials import Credentials
+from pyfaas.queue.envelope import QueuedCall
+
+USER_AGENT = f"pyfaas-queue-worker/{__version__}"
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+_NOT_FORWARDED = HOP_BY_HOP | {"content-length", "host", "user-agent"}
+UNREACHABLE = 503
+
+
+@dataclass
+class InvokeResult:
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    error: str | None = None  # set when the gateway could not be reached
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lowered:
+                return value
+        return None
+
+
+def new_session(max_inflight: int) -> aiohttp.ClientSession:
+    """The worker's one session: pooled, keep-alive, no cookies, no env proxies."""
+    connector = aiohttp.TCPConnector(limit=max(max_inflight * 2, 16), keepalive_timeout=30)
+    return aiohttp.ClientSession(
+        connector=connector,
+        auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
+        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+    )
+
+
+def forwarded_headers(call: QueuedCall) -> CIMultiDict[str]:
+    headers: CIMultiDict[str] = CIMultiDict()
+    for key, value in call.headers:
+        if key.lower() not in _NOT_FORWARDED and "\r" not in value and "\n" not in value:
+            headers.add(key, value)
+    headers["User-Agent"] = USER_AGENT
+    return headers
+
+
+class GatewayClient:
+    """The worker's view of the gateway: invoke a function, read its annotations."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        gateway_url: str,
+        *,
+        credentials: Credentials | None = None,
+        timeout: float = 300.0,
+    ) -> None:
+        self._session = session
+        self._base = gateway_url.rstrip("/")
+        self._auth = (
+            aiohttp.BasicAuth(credentials.user, credentials.password) if credentials else None
+        )
+        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=30)
+        self._meta_timeout = aiohttp.ClientTimeout(total=10)
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        return self._session
+
+    def function_url(self, call: QueuedCall) -> str:
+        url = f"{self._base}/function/{call.function_ref}{call.path or '/'}"
+        return f"{url}?{call.query}" if call.query else url
+
+    async def invoke(self, call: QueuedCall) -> InvokeResult:
+        started = time.monotonic()
+        try:
+            async with self._session.request(
+                call.method,
+                URL(self.function_url(call), encoded=True),
+                headers=forwarded_headers(call),
+                data=call.body,
+                allow_redirects=False,
+                timeout=self._timeout,
+            ) as response:
+                body = await response.read()
+                headers = list(response.headers.items())
+                status = response.status
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+            return InvokeResult(
+                status=UNREACHABLE,
+                error=describe(exc, self._timeout.total),
+                seconds=time.monotonic() - started,
+            )
+        return InvokeResult(status, headers, body, None, time.monotonic() - started)
+
+    async def function_annotations(self, name: str, namespace: str) -> dict[str, str] | None:
+        """The function's annotations; ``None`` if the gateway says it does not exist.
+
+        Raises ``aiohttp.ClientError`` or ``asyncio.TimeoutError`` when the
+        gateway cannot answer; the caller decides what a failed look-up means.
+        """
+        url = f"{self._base}/system/function/{name}"
+        async with self._session.get(
+            url,
+            params={"namespace": namespace},
+            auth=self._auth,
+            allow_redirects=False,
+            timeout=self._meta_timeout,
+        ) as response:
+            if response.status == 404:
+                return None
+            response.raise_for_status()
+            status: Any = await response.json(content_type=None)
+        annotations = status.get("annotations") if isinstance(status, dict) else None
+        if not isinstance(annotations, dict):
+            return {}
+        return {str(k): str(v) for k, v in annotations.items()}
+
+
+def describe(exc: BaseException, timeout: float | None) -> str:
+    """One line for a transport failure."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout:g}s" if timeout else "timed out"
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,94 @@
+"""The queue-worker's event lines, one per event, in the OpenFaaS queue-worker's spirit.
+
+Each line starts with ``[#N]``, the worker's sequence number of the delivery,
+so the lines of one call can be picked out of an interleaved log. Request
+and response bodies are printed only with ``faas_print_body``. Lines are
+written whole and flushed, so a supervisor copying the stream never sees a
+torn line.
+"""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from pyfaas.queue.envelope import Delivery
+
+
+def short_id(call_id: str) -> str:
+    return call_id[:8] + "..." if len(call_id) > 11 else call_id
+
+
+class EventLog:
+    """Writes the worker's event lines to a text stream."""
+
+    def __init__(self, stream: TextIO, *, print_body: bool = False) -> None:
+        self._stream = stream
+        self.print_body = print_body
+
+    def line(self, text: str) -> None:
+        # One write per line: concurrent tasks never interleave inside a line.
+        self._stream.write(text + "\n")
+        self._stream.flush()
+
+    def started(self, concurrency: int, queue_url: str, gateway_url: str, name: str) -> None:
+        self.line(
+            f"Starting queue-worker. Concurrency: {concurrency} Queue: {queue_url}"
+            f" Gateway: {gateway_url} Name: {name}"
+        )
+
+    def received(self, seq: int, delivery: Delivery) -> None:
+        call = delivery.call
+        self.line(
+            f"[#{seq}] Received call {short_id(call.call_id)} for {call.function_ref}"
+            f" ({len(call.body)} bytes, attempt {delivery.attempt})"
+        )
+        if self.print_body:
+            self.line(f"[#{seq}] Request body: {call.body.decode(errors='replace')}")
+
+    def redelivered(self, seq: int, delivery: Delivery) -> None:
+        self.line(
+            f"[#{seq}] Call {delivery.call.call_id} is a redelivery (attempt {delivery.attempt}):"
+            " a previous attempt did not settle"
+        )
+
+    def invoking(self, seq: int, ref: str, url: str) -> None:
+        self.line(f"[#{seq}] Invoking {ref} via {url}")
+
+    def invoked(self, seq: int, ref: str, status: int, seconds: float, body: bytes) -> None:
+        self.line(f"[#{seq}] Invoked {ref} [{status}] in {seconds:.3f}s ({len(body)} bytes)")
+        if self.print_body:
+            self.line(f"[#{seq}] {ref} returned: {body.decode(errors='replace')}")
+
+    def invoke_error(self, seq: int, ref: str, error: str) -> None:
+        self.line(f"[#{seq}] Error invoking {ref}: {error}")
+
+    def retrying(self, seq: int, ref: str, delay: float, attempt: int, attempts: int) -> None:
+        self.line(f"[#{seq}] Retrying {ref} in {delay:.1f}s (attempt {attempt}/{attempts})")
+
+    def dead_lettered(self, seq: int, ref: str, call_id: str, reason: str) -> None:
+        self.line(f"[#{seq}] Dead-lettered call {call_id} for {ref}: {reason}")
+
+    def callback_posted(self, seq: int, url: str, status: int, attempts: int) -> None:
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        self.line(f"[#{seq}] Callback posted to {url} [{status}]{tries}")
+
+    def callback_retry(self, seq: int, url: str, error: str, delay: float) -> None:
+        self.line(f"[#{seq}] Callback to {url} failed ({error}), retrying in {delay:.1f}s")
+
+    def callback_failed(self, seq: int, url: str, error: str, attempts: int) -> None:
+        self.line(
+            f"[#{seq}] Callback to {url} failed for good after {attempts} attempts ({error});"
+            " the call is settled and will not run again"
+        )
+
+    def callback_refused(self, seq: int, url: str, reason: str) -> None:
+        self.line(f"[#{seq}] Callback URL {url!r} refused: {reason}")
+
+    def lease_lost(self, seq: int, call_id: str) -> None:
+        self.line(f"[#{seq}] Lease on call {call_id} was lost; another worker may run it again")
+
+    def handed_back(self, seq: int, ref: str, call_id: str) -> None:
+        self.line(f"[#{seq}] Handed call {call_id} for {ref} back to the queue (shutting down)")
+
+    def internal_error(self, seq: int, call_id: str, error: str) -> None:
+        self.line(f"[#{seq}] Internal error handling call {call_id}: {error}")

@@ -1,0 +1,244 @@
+"""The worker loop: claim as many calls as there are free slots, run each, settle it.
+
+The loop knows only the queue's lease protocol. What happens around an
+invocation hangs off it as hooks, Dramatiq-style: ``before_invoke``,
+``after_invoke`` (which decide retry, bury or ack, and post callbacks) and
+``after_settle``. While a call runs its lease is extended every third of
+``ack_wait``, so a long call is never handed to a second worker while this
+one lives; if this one dies, the lease runs out and the call comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from pyfaas.errors import NotFound, PyfaasError
+from pyfaas.queue.base import Queue
+from pyfaas.queue.envelope import Delivery, Outcome, QueuedCall
+from pyfaas.worker.invoke import InvokeResult
+from pyfaas.worker.logs import EventLog
+from pyfaas.worker.retries import RetryPolicy
+from pyfaas.worker.slots import FunctionSlots
+
+Invoke = Callable[[QueuedCall], Awaitable[InvokeResult]]
+HANDED_BACK = "handed back: the worker shut down before the call ran"
+
+
+class Settle(StrEnum):
+    ACK = "ack"
+    RETRY = "retry"
+    BURY = "bury"
+
+
+@dataclass
+class CallContext:
+    """One delivery on its way through the hooks."""
+
+    seq: int
+    delivery: Delivery
+    received: float = field(default_factory=time.monotonic)
+    policy: RetryPolicy | None = None
+    result: InvokeResult | None = None
+    settle: Settle = Settle.ACK
+    delay: float = 0.0
+    reason: str = ""
+    outcome: Outcome = field(default_factory=Outcome)
+    settled: bool = False
+    lease_lost: bool = False
+
+    @property
+    def call(self) -> QueuedCall:
+        return self.delivery.call
+
+    @property
+    def limit(self) -> int | None:
+        return self.policy.max_inflight if self.policy else None
+
+
+class Hook:
+    """Behaviour around an invocation; override the steps you need."""
+
+    async def before_invoke(self, ctx: CallContext) -> None:
+        """Runs before the call takes a function slot."""
+
+    async def after_invoke(self, ctx: CallContext) -> None:
+        """Runs with ``ctx.result`` set; may change how the call is settled."""
+
+    async def after_settle(self, ctx: CallContext) -> None:
+        """Runs once the queue has taken the outcome (or the lease was lost)."""
+
+
+class WorkerLoop:
+    def __init__(
+        self,
+        queue: Queue,
+        invoke: Invoke,
+        hooks: Sequence[Hook],
+        log: EventLog,
+        *,
+        max_inflight: int,
+        ack_wait: float,
+        claim_wait: float = 1.0,
+    ) -> None:
+        self._queue = queue
+        self._invoke = invoke
+        self._hooks = list(hooks)
+        self._log = log
+        self._max = max_inflight
+        self._lease = ack_wait
+        self._claim_wait = claim_wait
+        self._slots = FunctionSlots()
+        self._running: dict[asyncio.Task[None], CallContext] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._seq = 0
+        self._keeper: asyncio.Task[None] | None = None
+
+    @property
+    def inflight(self) -> int:
+        return len(self._running)
+
+    def stop(self) -> None:
+        """Stop claiming; calls already running carry on (see ``drain``)."""
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Claim and dispatch until ``stop``; returns with calls possibly still running."""
+        if self._keeper is None:
+            self._keeper = asyncio.create_task(self._keep_leases())
+        while not self._stopping:
+            free = self._max - len(self._running)
+            if free <= 0:
+                self._wake.clear()
+                await self._wake.wait()
+                await asyncio.sleep(0)  # let finishing calls free more slots first
+                continue
+            for delivery in await self._claim(free):
+                self._dispatch(delivery)
+
+    async def drain(self, grace: float) -> None:
+        """Wait up to ``grace`` seconds for running calls, then hand the rest back.
+
+        Leases stay extended while the calls finish.
+        """
+        if self._running:
+            await asyncio.wait(list(self._running), timeout=grace)
+        rest = list(self._running)
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
+            self._keeper = None
+
+    async def _claim(self, limit: int) -> list[Delivery]:
+        try:
+            deliveries = await self._queue.claim(limit, self._lease, self._claim_wait)
+        except PyfaasError as exc:
+            self._log.line(f"Cannot claim calls: {exc}; trying again in 1s")
+            await self._pause(1.0)
+            return []
+        if self._stopping and deliveries:
+            # Claimed while being told to stop: give them straight back.
+            await asyncio.gather(*(self._hand_back_unrun(d) for d in deliveries))
+            return []
+        return deliveries
+
+    async def _pause(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    def _dispatch(self, delivery: Delivery) -> None:
+        self._seq += 1
+        ctx = CallContext(seq=self._seq, delivery=delivery)
+        task = asyncio.create_task(self._run_one(ctx))
+        self._running[task] = ctx
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.pop(task, None)
+        self._wake.set()
+
+    async def _run_one(self, ctx: CallContext) -> None:
+        try:
+            await self._handle(ctx)
+        except asyncio.CancelledError:
+            await self._interrupted(ctx)
+        except Exception as exc:
+            self._log.internal_error(ctx.seq, ctx.call.call_id, repr(exc))
+            if not ctx.settled:
+                ctx.settle, ctx.delay = Settle.RETRY, 1.0
+                ctx.outcome.error = f"internal error: {exc!r}"
+                await self._settle(ctx)
+
+    async def _handle(self, ctx: CallContext) -> None:
+        for hook in self._hooks:
+            await hook.before_invoke(ctx)
+        async with self._slots.hold(ctx.call.function_ref, ctx.limit):
+            await self._queue.mark_running(ctx.delivery)
+            ctx.result = await self._invoke(ctx.call)
+        ctx.outcome.status_code = ctx.result.status
+        ctx.outcome.error = ctx.result.error
+        for hook in self._hooks:
+            await hook.after_invoke(ctx)
+        await self._settle(ctx)
+        for hook in self._hooks:
+            await hook.after_settle(ctx)
+
+    async def _settle(self, ctx: CallContext) -> None:
+        try:
+            if ctx.settle is Settle.RETRY:
+                await self._queue.retry(ctx.delivery, ctx.delay, ctx.outcome)
+            elif ctx.settle is Settle.BURY:
+                await self._queue.bury(ctx.delivery, ctx.outcome)
+            else:
+                await self._queue.ack(ctx.delivery, ctx.outcome)
+        except NotFound:
+            ctx.lease_lost = True
+            self._log.lease_lost(ctx.seq, ctx.call.call_id)
+        ctx.settled = True
+
+    async def _interrupted(self, ctx: CallContext) -> None:
+        """Shutdown cut this call short: hand it back, or settle what already ran."""
+        if ctx.settled:
+            return
+        if ctx.result is None:
+            await self._hand_back_unrun(ctx.delivery, ctx.seq)
+            ctx.settled = True
+            return
+        # The function ran: running it again would duplicate its effects.
+        if ctx.outcome.callback_status is None and ctx.call.callback_url:
+            ctx.outcome.error = (ctx.outcome.error or "") + " callback interrupted by shutdown"
+        await self._settle(ctx)
+
+    async def _hand_back_unrun(self, delivery: Delivery, seq: int = 0) -> None:
+        try:
+            await self._queue.retry(delivery, 0.0, Outcome(error=HANDED_BACK))
+        except NotFound:
+            self._log.lease_lost(seq, delivery.call.call_id)
+            return
+        self._log.handed_back(seq, delivery.call.function_ref, delivery.call.call_id)
+
+    async def _keep_leases(self) -> None:
+        period = self._lease / 3
+        while True:
+            await asyncio.sleep(period)
+            for ctx in list(self._running.values()):
+                if ctx.settled or ctx.lease_lost:
+                    continue
+                try:
+                    await self._queue.extend(ctx.delivery, self._lease)
+                except NotFound:
+                    if not ctx.settled:
+                        ctx.lease_lost = True
+                        self._log.lease_lost(ctx.seq, ctx.call.call_id)
+                except PyfaasError as exc:
+                    self._log.line(f"[#{ctx.seq}] Cannot extend lease: {exc}")

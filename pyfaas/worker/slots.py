@@ -1,0 +1,44 @@
+"""Per-function concurrency caps (``com.pyfaas.queue.max_inflight``) inside the global one.
+
+A call whose function is at its cap waits here, holding its lease (which the
+loop keeps extending), instead of going back to the queue: it is never lost
+and keeps its place. Functions without a cap pay nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+
+class FunctionSlots:
+    def __init__(self) -> None:
+        self._busy: dict[str, int] = {}
+        self._freed: dict[str, asyncio.Condition] = {}
+
+    def busy(self, ref: str) -> int:
+        return self._busy.get(ref, 0)
+
+    @asynccontextmanager
+    async def hold(self, ref: str, limit: int | None) -> AsyncIterator[None]:
+        if limit is None:
+            yield
+            return
+        freed = self._freed.setdefault(ref, asyncio.Condition())
+        async with freed:
+            await freed.wait_for(lambda: self._busy.get(ref, 0) < limit)
+            self._busy[ref] = self._busy.get(ref, 0) + 1
+        try:
+            yield
+        finally:
+            await self._release(ref, freed)
+
+    async def _release(self, ref: str, freed: asyncio.Condition) -> None:
+        # Shielded so a cancelled holder still gives its slot back.
+        async def release() -> None:
+            async with freed:
+                self._busy[ref] -= 1
+                freed.notify()
+
+        await asyncio.shield(release())
