@@ -1,0 +1,252 @@
+"""The SQL of the SQLite queue: synchronous operations on one connection.
+
+Two tables: ``calls`` holds every call ever accepted with its record (and is
+where dead letters stay, ``state = 'dead'``); ``queue`` holds the calls still
+to be settled, one row per call, ordered by ``seq``. ``due`` is when a row may
+be claimed: the time it was queued, its retry time, or the end of its lease.
+A claim is one ``UPDATE ... RETURNING`` in a ``BEGIN IMMEDIATE`` transaction,
+so two processes never lease the same row. Times are wall-clock Unix seconds
+because several processes compare them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pyfaas.errors import NotFound
+from pyfaas.queue._records import final_state
+from pyfaas.queue.base import QueueStats
+from pyfaas.queue.envelope import CallRecord, CallState, Delivery, Outcome, QueuedCall
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY,
+    call_id TEXT NOT NULL UNIQUE,
+    payload BLOB NOT NULL,
+    function TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    submitted_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    status_code INTEGER,
+    error TEXT,
+    callback_url TEXT,
+    callback_status INTEGER,
+    callback_attempts INTEGER NOT NULL DEFAULT 0,
+    dead_at REAL
+);
+CREATE INDEX IF NOT EXISTS calls_dead ON calls (dead_at) WHERE dead_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS queue (
+    seq INTEGER PRIMARY KEY,
+    call INTEGER NOT NULL,
+    due REAL NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    token TEXT
+);
+CREATE INDEX IF NOT EXISTS queue_due ON queue (due);
+"""
+
+_RECORD_COLUMNS = (
+    "call_id, function, namespace, state, attempts, submitted_at, started_at, finished_at,"
+    " status_code, error, callback_url, callback_status, callback_attempts"
+)
+
+# Scanning by seq (not by the due index) keeps FIFO order and stops after
+# ``limit`` matches; only leased or delayed rows are stepped over.
+_CLAIM = """
+UPDATE queue SET due = :until, token = :token, attempt = attempt + 1
+WHERE seq IN (SELECT seq FROM queue NOT INDEXED WHERE due <= :now ORDER BY seq LIMIT :limit)
+RETURNING seq, call, attempt
+"""
+
+
+def connect(path: str, busy_timeout: float) -> sqlite3.Connection:
+    """A connection in WAL mode that fsyncs every commit, with the schema in place."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    # executescript commits any open transaction first, so the script brings its own.
+    conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE``: take the write lock up front, so no upgrade deadlocks."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def put_many(conn: sqlite3.Connection, calls: list[QueuedCall]) -> list[bool]:
+    """Store ``calls`` in one transaction; ``False`` for each duplicate call id."""
+    now = time.time()
+    stored = []
+    with transaction(conn):
+        for call in calls:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO calls (call_id, payload, function, namespace, state,"
+                " submitted_at, callback_url) VALUES (?, ?, ?, ?, 'queued', ?, ?)",
+                (
+                    call.call_id,
+                    call.encode(),
+                    call.function,
+                    call.namespace,
+                    call.submitted_at,
+                    call.callback_url,
+                ),
+            )
+            if cursor.rowcount == 1:
+                conn.execute("INSERT INTO queue (call, due) VALUES (?, ?)", (cursor.lastrowid, now))
+            stored.append(cursor.rowcount == 1)
+    return stored
+
+
+def next_due(conn: sqlite3.Connection) -> float | None:
+    """When the earliest row becomes claimable; ``None`` if the queue is empty."""
+    row = conn.execute("SELECT min(due) FROM queue").fetchone()
+    return None if row[0] is None else float(row[0])
+
+
+def claim(conn: sqlite3.Connection, limit: int, lease: float) -> list[Delivery]:
+    now = time.time()
+    due = next_due(conn)
+    if due is None or due > now:
+        return []  # nothing to do: spare the write lock
+    secret = uuid.uuid4().hex
+    with transaction(conn):
+        params = {"until": now + lease, "token": secret, "now": now, "limit": limit}
+        rows = conn.execute(_CLAIM, params).fetchall()
+        deliveries = []
+        for seq, call_id, attempt in sorted(rows):
+            payload = conn.execute(
+                "UPDATE calls SET state = 'running', attempts = ?, started_at = ? WHERE id = ?"
+                " RETURNING payload",
+                (attempt, now, call_id),
+            ).fetchone()[0]
+            call = QueuedCall.decode(payload)
+            deliveries.append(Delivery(call=call, attempt=attempt, token=f"{seq}.{secret}"))
+    return deliveries
+
+
+def _lease(delivery: Delivery) -> tuple[int, str]:
+    seq, _, secret = delivery.token.partition(".")
+    return int(seq), secret
+
+
+def _lost(delivery: Delivery) -> NotFound:
+    return NotFound(f"lease on call {delivery.call.call_id} was lost")
+
+
+def extend(conn: sqlite3.Connection, delivery: Delivery, lease: float) -> None:
+    seq, secret = _lease(delivery)
+    with transaction(conn):
+        cursor = conn.execute(
+            "UPDATE queue SET due = ? WHERE seq = ? AND token = ?",
+            (time.time() + lease, seq, secret),
+        )
+        if cursor.rowcount != 1:
+            raise _lost(delivery)
+
+
+def settle(
+    conn: sqlite3.Connection,
+    delivery: Delivery,
+    state: CallState,
+    outcome: Outcome,
+    retry_at: float | None = None,
+) -> None:
+    """End a lease: delete the row (ack, bury) or make it due at ``retry_at`` (retry)."""
+    seq, secret = _lease(delivery)
+    now = time.time()
+    sql, params = "DELETE FROM queue WHERE seq = ? AND token = ?", [seq, secret]
+    if retry_at is not None:
+        sql = "UPDATE queue SET due = ?, token = NULL WHERE seq = ? AND token = ?"
+        params = [retry_at, seq, secret]
+    with transaction(conn):
+        if conn.execute(sql, params).rowcount != 1:
+            raise _lost(delivery)
+        conn.execute(
+            "UPDATE calls SET state = ?, finished_at = ?, status_code = ?, error = ?,"
+            " callback_status = ?, callback_attempts = ?, dead_at = ? WHERE call_id = ?",
+            (
+                state.value,
+                None if retry_at is not None else now,
+                outcome.status_code,
+                outcome.error,
+                outcome.callback_status,
+                outcome.callback_attempts,
+                now if state is CallState.DEAD else None,
+                delivery.call.call_id,
+            ),
+        )
+
+
+def ack(conn: sqlite3.Connection, delivery: Delivery, outcome: Outcome) -> None:
+    settle(conn, delivery, final_state(outcome), outcome)
+
+
+def mark_running(conn: sqlite3.Connection, delivery: Delivery) -> None:
+    seq, secret = _lease(delivery)
+    with transaction(conn):
+        held = conn.execute("SELECT 1 FROM queue WHERE seq = ? AND token = ?", (seq, secret))
+        if held.fetchone() is None:
+            raise _lost(delivery)
+        conn.execute(
+            "UPDATE calls SET state = 'running', attempts = ?, started_at = ? WHERE call_id = ?",
+            (delivery.attempt, time.time(), delivery.call.call_id),
+        )
+
+
+def _to_record(row: Any) -> CallRecord:
+    values = list(row)
+    values[3] = CallState(values[3])
+    return CallRecord(*values)
+
+
+def record(conn: sqlite3.Connection, call_id: str) -> CallRecord | None:
+    row = conn.execute(
+        f"SELECT {_RECORD_COLUMNS} FROM calls WHERE call_id = ?", (call_id,)
+    ).fetchone()
+    return None if row is None else _to_record(row)
+
+
+def dead_letters(conn: sqlite3.Connection, limit: int) -> list[CallRecord]:
+    rows = conn.execute(
+        f"SELECT {_RECORD_COLUMNS} FROM calls WHERE dead_at IS NOT NULL"
+        " ORDER BY dead_at DESC, id DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [_to_record(row) for row in rows]
+
+
+def replay(conn: sqlite3.Connection, call_id: str) -> None:
+    with transaction(conn):
+        row = conn.execute(
+            "UPDATE calls SET state = 'queued', attempts = 0, finished_at = NULL, dead_at = NULL"
+            " WHERE call_id = ? AND state = 'dead' RETURNING id",
+            (call_id,),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no dead letter with call id {call_id}")
+        conn.execute("INSERT INTO queue (call, due) VALUES (?, ?)", (row[0], time.time()))
+
+
+def stats(conn: sqlite3.Connection) -> QueueStats:
+    queued, running = conn.execute(
+        "SELECT count(*) - count(token), count(token) FROM queue"
+    ).fetchone()
+    dead = conn.execute("SELECT count(*) FROM calls WHERE dead_at IS NOT NULL").fetchone()[0]
+    return QueueStats(queued=int(queued), running=int(running), dead=int(dead))

@@ -1,0 +1,110 @@
+"""The SQLite queue: the default backend, embedded, one file shared by processes.
+
+The gateway process puts and the queue-worker process claims, each with its
+own connection to the same file (WAL mode, ``synchronous=FULL``: a put returns
+only once its call is on disk, so a 202 is never sent for a call a crash could
+lose). Each queue runs its statements on one dedicated thread, which batches
+concurrent puts into one transaction (group commit). A claim is a lease: if
+its holder dies, the row becomes due again when the lease ends and is handed
+out with ``attempt + 1``. SQL lives in ``_sqlite_store``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from pyfaas.errors import QueueUnavailable
+from pyfaas.queue.backends import _sqlite_store as store
+from pyfaas.queue.backends._sqlite_thread import SqliteThread
+from pyfaas.queue.base import QueueStats
+from pyfaas.queue.envelope import CallRecord, CallState, Delivery, Outcome, QueuedCall
+
+# Another process's puts are only seen by polling; the wait between polls
+# grows from the first to the last value while the queue stays empty.
+POLL_FIRST = 0.005
+POLL_MAX = 0.05
+
+
+class SqliteQueue:
+    """The queue contract on one SQLite file."""
+
+    def __init__(self, path: str, *, busy_timeout: float = 10.0) -> None:
+        self.path = path
+        self._thread = SqliteThread(path, busy_timeout)
+        self._wakeup = asyncio.Event()  # set by this process's own puts
+        self._state = "new"
+
+    async def start(self) -> None:
+        if self._state == "open":
+            return
+        if self._state == "closed":
+            raise QueueUnavailable(f"sqlite queue {self.path} is closed")
+        await self._thread.start()
+        self._state = "open"
+
+    async def close(self) -> None:
+        if self._state == "open":
+            self._state = "closed"
+            self._wakeup.set()
+            await self._thread.stop()
+        self._state = "closed"
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        if self._state != "open":
+            raise QueueUnavailable(f"sqlite queue {self.path} is not open")
+        return await self._thread.run(lambda conn: fn(conn, *args))
+
+    async def put(self, call: QueuedCall) -> bool:
+        if self._state != "open":
+            raise QueueUnavailable(f"sqlite queue {self.path} is not open")
+        stored = await self._thread.put(call)
+        self._wakeup.set()
+        return stored
+
+    async def claim(self, limit: int, lease: float, wait: float) -> list[Delivery]:
+        deadline = time.monotonic() + wait
+        pause = POLL_FIRST
+        while True:
+            self._wakeup.clear()
+            deliveries: list[Delivery] = await self._run(store.claim, limit, lease)
+            remaining = deadline - time.monotonic()
+            if deliveries or remaining <= 0 or self._state != "open":
+                return deliveries
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout=min(pause, remaining))
+            pause = min(pause * 2, POLL_MAX)
+
+    async def extend(self, delivery: Delivery, lease: float) -> None:
+        await self._run(store.extend, delivery, lease)
+
+    async def ack(self, delivery: Delivery, outcome: Outcome) -> None:
+        await self._run(store.ack, delivery, outcome)
+
+    async def retry(self, delivery: Delivery, delay: float, outcome: Outcome) -> None:
+        retry_at = time.time() + delay
+        await self._run(store.settle, delivery, CallState.RETRYING, outcome, retry_at)
+
+    async def bury(self, delivery: Delivery, outcome: Outcome) -> None:
+        await self._run(store.settle, delivery, CallState.DEAD, outcome)
+
+    async def mark_running(self, delivery: Delivery) -> None:
+        await self._run(store.mark_running, delivery)
+
+    async def record(self, call_id: str) -> CallRecord | None:
+        found: CallRecord | None = await self._run(store.record, call_id)
+        return found
+
+    async def dead_letters(self, limit: int = 100) -> list[CallRecord]:
+        found: list[CallRecord] = await self._run(store.dead_letters, limit)
+        return found
+
+    async def replay(self, call_id: str) -> None:
+        await self._run(store.replay, call_id)
+        self._wakeup.set()
+
+    async def stats(self) -> QueueStats:
+        found: QueueStats = await self._run(store.stats)
+        return found
