@@ -1,0 +1,99 @@
+"""The gateway's composition root: ``create_app(settings, provider, queue, credentials)``.
+
+Everything the app needs is passed in, and everything it makes (metrics
+registry, upstream connection pools, the autoscaler task) belongs to the
+returned ``web.Application``; nothing is process-global. The caller owns the
+provider's and the queue's lifecycles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from importlib import resources
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from pyfaas.credentials import Credentials
+from pyfaas.gateway import async_submit, calls, logs, secrets, system
+from pyfaas.gateway.auth import auth_middleware
+from pyfaas.gateway.errors import error_middleware
+from pyfaas.gateway.metrics import GatewayMetrics
+from pyfaas.gateway.proxy import Proxy, Upstreams
+from pyfaas.gateway.scaling import Autoscaler
+from pyfaas.gateway.settings import GatewaySettings
+from pyfaas.gateway.state import STATE, GatewayState
+from pyfaas.providers.base import Provider
+from pyfaas.queue.base import Queue
+
+PROXY_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
+
+
+def create_app(
+    settings: GatewaySettings,
+    provider: Provider,
+    queue: Queue | None,
+    credentials: Credentials | None,
+) -> web.Application:
+    if settings.basic_auth and credentials is None:
+        raise ValueError("basic_auth is enabled but no credentials were given")
+    middlewares: list[Middleware] = [error_middleware]
+    if settings.basic_auth and credentials is not None:
+        middlewares.append(auth_middleware(credentials))
+    app = web.Application(
+        middlewares=middlewares,
+        # Limits are enforced per route (sync, async, /system); this is the ceiling.
+        client_max_size=max(settings.max_body, settings.max_async_body) + 1,
+        handler_args={"max_field_size": 16384},
+    )
+    state = GatewayState(settings, provider, queue, credentials, GatewayMetrics())
+    app[STATE] = state
+    upstreams = Upstreams(settings.upstream_timeout)
+    proxy = Proxy(settings, provider, state.metrics, upstreams)
+    for method in PROXY_METHODS:
+        app.router.add_route(method, "/function/{ref}", proxy.handle)
+        app.router.add_route(method, "/function/{ref}/{rest:.*}", proxy.handle)
+    async_submit.add_routes(app)
+    system.add_routes(app)
+    secrets.add_routes(app)
+    logs.add_routes(app)
+    calls.add_routes(app)
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/system/openapi.yml", _openapi)
+    app.cleanup_ctx.append(_lifecycle(upstreams, state))
+    return app
+
+
+def _lifecycle(
+    upstreams: Upstreams, state: GatewayState
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        scaler = Autoscaler(state.provider, state.metrics, state.settings.function_namespace)
+        if state.settings.autoscale:
+            scaler.start()
+        yield
+        await scaler.stop()
+        await upstreams.close()
+
+    return context
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    await refresh_service_count(state)
+    response = web.Response(body=state.metrics.exposition(), content_type="text/plain")
+    response.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
+    return response
+
+
+async def refresh_service_count(state: GatewayState) -> None:
+    counts: dict[str, int] = {}
+    for namespace in await state.provider.namespaces():
+        for status in await state.provider.list_functions(namespace):
+            counts[f"{status.name}.{status.namespace}"] = status.replicas
+    state.metrics.service_count = counts
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    text = resources.files("pyfaas.gateway").joinpath("openapi.yml").read_text()
+    return web.Response(text=text, content_type="application/yaml")

@@ -1,0 +1,109 @@
+"""``POST /async-function/{name}[.{ns}][/{rest}]``: honest asynchronous admission.
+
+A 202 means the call is durably queued: the function exists, the body is
+within ``PYFAAS_MAX_ASYNC_BODY``, any ``X-Callback-Url`` is an absolute
+http(s) URL, and ``queue.put`` has returned. Otherwise the caller hears why:
+404, 413, 400, or 503 when the queue cannot take it. A caller's own
+``X-Call-Id`` is kept, so a retried submission is stored once and still 202.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+from multidict import istr
+from yarl import URL
+
+from pyfaas.errors import BadRequest, InvalidName, NotFound, QueueUnavailable
+from pyfaas.gateway.bodies import read_bounded
+from pyfaas.gateway.callid import CALL_ID, SERVED_BY, SERVED_BY_VALUE, START_TIME, call_identity
+from pyfaas.gateway.proxy import HOP_BY_HOP
+from pyfaas.gateway.state import STATE
+from pyfaas.naming import split_function_ref
+from pyfaas.queue.envelope import QueuedCall
+
+log = logging.getLogger("pyfaas.gateway")
+CALLBACK_URL = "X-Callback-Url"
+_DROP = HOP_BY_HOP | {istr("Host"), istr("Content-Length"), istr(CALL_ID), istr(START_TIME)}
+
+
+def callback_url(raw: str | None) -> str | None:
+    """The callback URL if it is an absolute http(s) URL; ``BadRequest`` otherwise."""
+    if raw is None or not raw.strip():
+        return None
+    try:
+        url = URL(raw.strip())
+    except (ValueError, TypeError) as exc:
+        raise BadRequest(f"X-Callback-Url {raw[:200]!r} is not a URL: {exc}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise BadRequest(f"X-Callback-Url {raw[:200]!r} must be an absolute http or https URL")
+    return str(url)
+
+
+def _split(ref: str, default: str) -> tuple[str, str]:
+    try:
+        return split_function_ref(ref, default)
+    except InvalidName as exc:
+        raise NotFound(f"error finding function {ref}: {exc}") from None
+
+
+async def submit(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    ref = request.match_info["ref"]
+    name, namespace = _split(ref, state.settings.function_namespace)
+    label = f"{name}.{namespace}"
+    try:
+        try:
+            await state.provider.get_function(name, namespace)
+        except NotFound:
+            raise NotFound(f"error finding function {label}: not found") from None
+        callback = callback_url(request.headers.get(CALLBACK_URL))
+        body = await read_bounded(request, state.settings.max_async_body)
+        call_id, start = call_identity(request.headers)
+        call = _queued_call(request, name, namespace, call_id, start, body, callback)
+        if state.queue is None:
+            raise QueueUnavailable("no queue is configured for asynchronous calls")
+        log.info("[%s] Queueing (%d) bytes for: %s.", call_id, len(body), label)
+        await state.queue.put(call)
+    except Exception as exc:
+        state.metrics.submitted(label, getattr(exc, "status", 500))
+        raise
+    state.metrics.submitted(label, 202)
+    return web.Response(
+        status=202,
+        headers={CALL_ID: call_id, START_TIME: start, SERVED_BY: SERVED_BY_VALUE},
+    )
+
+
+def _queued_call(
+    request: web.Request,
+    name: str,
+    namespace: str,
+    call_id: str,
+    start: str,
+    body: bytes,
+    callback: str | None,
+) -> QueuedCall:
+    path, _, query = request.raw_path.partition("?")
+    rest = path[len("/async-function/") + len(request.match_info["ref"]) :]
+    headers = [(k, v) for k, v in request.headers.items() if k not in _DROP]
+    headers += [(CALL_ID, call_id), (START_TIME, start)]
+    return QueuedCall(
+        call_id=call_id,
+        function=name,
+        namespace=namespace,
+        method=request.method,
+        path=rest,
+        query=query,
+        headers=headers,
+        body=body,
+        callback_url=callback,
+        submitted_at=time.time(),
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/async-function/{ref}", submit)
+    app.router.add_post("/async-function/{ref}/{rest:.*}", submit)

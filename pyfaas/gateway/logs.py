@@ -1,0 +1,80 @@
+"""``GET /system/logs``: a function's log lines as NDJSON, flushed line by line.
+
+Query parameters as faas-provider reads them: ``name`` (required),
+``namespace``, ``instance``, ``tail`` (int, <= 0 means all), ``follow`` (Go
+``ParseBool``) and ``since`` (RFC 3339; unparseable is 422). With
+``follow=false`` the stream ends after the existing lines.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from aiohttp import web
+
+from pyfaas._env import parse_bool
+from pyfaas.errors import BadRequest, ConfigError, Unprocessable
+from pyfaas.gateway.state import STATE
+from pyfaas.naming import validate_name
+from pyfaas.providers.base import LogQuery
+
+
+def _since(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise Unprocessable(
+            f"could not parse the log request: since {raw!r} is not RFC3339"
+        ) from None
+    if moment.tzinfo is None:
+        raise Unprocessable(f"could not parse the log request: since {raw!r} has no zone")
+    return moment
+
+
+def _query(request: web.Request, namespace: str) -> LogQuery:
+    params = request.query
+    name = params.get("name", "")
+    if not name:
+        raise BadRequest("name is required")
+    try:
+        follow = parse_bool("follow", params.get("follow") or "false")
+    except ConfigError as exc:
+        raise BadRequest(exc.message) from None
+    try:
+        tail = int(params.get("tail") or "-1")
+    except ValueError:
+        raise BadRequest(f"tail {params.get('tail')!r} is not an integer") from None
+    return LogQuery(
+        name=name,
+        namespace=namespace,
+        follow=follow,
+        tail=tail,
+        since=_since(params.get("since")),
+        instance=params.get("instance") or None,
+    )
+
+
+async def logs(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    name = request.query.get("name", "")
+    namespace = request.query.get("namespace") or None
+    if name in ("queue-worker", "gateway") and namespace is None:
+        namespace = "openfaas"  # system components log under the system namespace
+    else:
+        if name:
+            validate_name(name)
+        namespace = await state.namespace(namespace)
+    query = _query(request, namespace)
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    await response.prepare(request)
+    async for message in state.provider.logs(query):
+        await response.write(json.dumps(message.to_wire()).encode() + b"\n")
+    await response.write_eof()
+    return response
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/system/logs", logs)

@@ -1,0 +1,140 @@
+"""A small rps-based autoscaler with OpenFaaS CE's semantics, in the gateway.
+
+OpenFaaS CE scales through Prometheus and AlertManager: when a function
+serves more than 5 successful calls a second over 10 s for 5 s, the alert
+fires and the function gains ``ceil(max / 100 * factor)`` replicas (up to
+``com.openfaas.scale.max``); when the alert resolves it goes back to
+``com.openfaas.scale.min``. This class does the same from the gateway's own
+counters, once a second, with a 10 s pause between steps (AlertManager's
+group interval). Functions it never scaled up are left alone, so a function
+scaled to zero by hand stays there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from pyfaas.errors import PyfaasError
+from pyfaas.gateway.metrics import GatewayMetrics
+from pyfaas.providers.base import Provider
+
+log = logging.getLogger("pyfaas.gateway")
+MIN_LABEL = "com.openfaas.scale.min"
+MAX_LABEL = "com.openfaas.scale.max"
+FACTOR_LABEL = "com.openfaas.scale.factor"
+
+
+@dataclass(frozen=True)
+class ScaleBounds:
+    minimum: int = 1
+    maximum: int = 5
+    factor: int = 10
+
+    @classmethod
+    def from_labels(cls, labels: Mapping[str, str]) -> ScaleBounds:
+        def number(key: str, default: int, low: int, high: int) -> int:
+            raw = labels.get(key, "")
+            return int(raw) if raw.isdigit() and low <= int(raw) <= high else default
+
+        minimum = number(MIN_LABEL, 1, 1, 1000)
+        maximum = max(number(MAX_LABEL, 5, 1, 1000), minimum)
+        return cls(minimum, maximum, number(FACTOR_LABEL, 10, 1, 100))
+
+    def step_up(self, current: int) -> int:
+        step = math.ceil(self.maximum / 100 * self.factor)
+        return min(current + step, self.maximum)
+
+
+@dataclass
+class _Track:
+    samples: deque[tuple[float, int]] = field(default_factory=deque)
+    firing_since: float | None = None
+    last_step: float = -math.inf
+    scaled_up: bool = False
+
+
+class Autoscaler:
+    def __init__(
+        self,
+        provider: Provider,
+        metrics: GatewayMetrics,
+        default_namespace: str,
+        *,
+        threshold: float = 5.0,
+        window: float = 10.0,
+        hold: float = 5.0,
+        pause: float = 10.0,
+        interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._provider = provider
+        self._metrics = metrics
+        self._namespace = default_namespace
+        self._threshold, self._window, self._hold = threshold, window, hold
+        self._pause, self._interval, self._clock = pause, interval, clock
+        self._tracks: dict[str, _Track] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="pyfaas-autoscaler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.tick()
+            except PyfaasError as exc:
+                log.warning("autoscaler: %s", exc)
+
+    def rate(self, function: str) -> float:
+        track = self._tracks.get(function)
+        if track is None or len(track.samples) < 2:
+            return 0.0
+        (t0, n0), (t1, n1) = track.samples[0], track.samples[-1]
+        return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+
+    async def tick(self) -> None:
+        now = self._clock()
+        for function, count in self._metrics.successes().items():
+            track = self._tracks.setdefault(function, _Track())
+            track.samples.append((now, count))
+            while track.samples and track.samples[0][0] < now - self._window:
+                track.samples.popleft()
+            await self._evaluate(function, track, now)
+
+    async def _evaluate(self, function: str, track: _Track, now: float) -> None:
+        if self.rate(function) > self._threshold:
+            if track.firing_since is None:
+                track.firing_since = now
+            held = now - track.firing_since >= self._hold
+            if held and now - track.last_step >= self._pause:
+                track.last_step = now
+                await self._scale(function, track, up=True)
+        elif track.firing_since is not None:
+            track.firing_since = None
+            if track.scaled_up:
+                await self._scale(function, track, up=False)
+
+    async def _scale(self, function: str, track: _Track, *, up: bool) -> None:
+        name, _, namespace = function.rpartition(".")
+        status = await self._provider.get_function(name, namespace or self._namespace)
+        bounds = ScaleBounds.from_labels(status.labels)
+        target = bounds.step_up(status.replicas) if up else bounds.minimum
+        track.scaled_up = up
+        if target != status.replicas and status.replicas > 0:
+            log.info("Scaling %s from %d to %d replicas", function, status.replicas, target)
+            await self._provider.scale(status.name, status.namespace, target)

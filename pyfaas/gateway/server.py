@@ -1,0 +1,78 @@
+"""Running the gateway process: state, credentials, provider, queue, app, shutdown.
+
+Start-up order: state directory, credentials, provider (restarts persisted
+replicas), queue, then the HTTP listener. SIGTERM/SIGINT only set an event;
+shutdown then runs in reverse: stop accepting and finish in-flight requests,
+close the queue, stop the replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from pyfaas import credentials as creds
+from pyfaas.gateway.app import create_app
+from pyfaas.gateway.settings import GatewaySettings
+from pyfaas.paths import StatePaths
+from pyfaas.providers.local import LocalProvider, LocalProviderSettings
+from pyfaas.queue import open_queue
+
+log = logging.getLogger("pyfaas.gateway")
+SHUTDOWN_GRACE = 10.0
+
+
+async def serve(environ: Mapping[str, str]) -> None:
+    settings = GatewaySettings.from_env(environ)
+    paths = StatePaths(settings.home).ensure()
+    credentials = creds.ensure(paths)[0] if settings.basic_auth else None
+    provider = LocalProvider(paths, LocalProviderSettings.from_env(environ))
+    await provider.start()
+    queue = open_queue(settings.queue_url)
+    try:
+        await queue.start()
+        app = create_app(settings, provider, queue, credentials)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, settings.bind, settings.port, reuse_address=True)
+            await site.start()
+            log.info("Listening on http://%s:%d", settings.bind, _bound_port(runner, settings))
+            await _wait_for_signal()
+            log.info("Shutting down")
+        finally:
+            await runner.cleanup()
+    finally:
+        await queue.close()
+        await provider.close()
+
+
+def _bound_port(runner: web.AppRunner, settings: GatewaySettings) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple):
+            return int(address[1])
+    return settings.port
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+
+def main(environ: Mapping[str, str]) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%Y/%m/%d %H:%M:%S"
+    )
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a Linux dependency
+        asyncio.run(serve(environ))
+    else:
+        uvloop.run(serve(environ))

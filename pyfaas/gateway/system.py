@@ -1,0 +1,174 @@
+"""The ``/system`` function API: list, deploy, update, delete, status, scale, info.
+
+Status codes follow what faas-cli and the certifier accept (contract §1.5,
+§8): deploy/update/delete/scale answer 202 with an empty body, PUT on a
+missing function is 404 (faas-cli then falls back to POST), a duplicate
+deploy is 409. The namespace comes from the query string, else the body,
+else the default; a namespace the provider does not have is a 400
+``namespace not valid``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from typing import Any
+
+from aiohttp import web
+
+from pyfaas import __version__
+from pyfaas.errors import InvalidBody, NotFound
+from pyfaas.gateway.bodies import read_bounded
+from pyfaas.gateway.state import STATE, GatewayState
+from pyfaas.naming import validate_name
+from pyfaas.types import (
+    DeleteFunctionRequest,
+    FunctionDeployment,
+    ScaleServiceRequest,
+    VersionInfo,
+    parse_body,
+)
+
+GATEWAY_SHA = "pyfaas"
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(data, separators=(",", ":")).encode(),
+        content_type="application/json",
+    )
+
+
+def accepted() -> web.Response:
+    return web.Response(status=202)
+
+
+async def _body(request: web.Request, state: GatewayState) -> bytes:
+    return await read_bounded(request, state.settings.max_system_body)
+
+
+async def list_functions(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    namespace = await state.namespace(request.query.get("namespace"))
+    functions = await state.provider.list_functions(namespace)
+    out = []
+    for status in functions:
+        count = state.metrics.invocation_count(f"{status.name}.{status.namespace}")
+        out.append(status.model_copy(update={"invocation_count": float(count)}).to_wire())
+    return json_response(out)
+
+
+async def _deployment(request: web.Request, state: GatewayState) -> tuple[FunctionDeployment, str]:
+    deployment = parse_body(FunctionDeployment, await _body(request, state))
+    validate_name(deployment.service)
+    namespace = await state.namespace(request.query.get("namespace"), deployment.namespace)
+    return deployment, namespace
+
+
+async def deploy_function(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    deployment, namespace = await _deployment(request, state)
+    await state.provider.deploy(deployment, namespace)
+    return accepted()
+
+
+async def update_function(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    deployment, namespace = await _deployment(request, state)
+    await state.provider.update(deployment, namespace)
+    return accepted()
+
+
+async def delete_function(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    body = parse_body(DeleteFunctionRequest, await _body(request, state))
+    name = validate_name(body.function_name)
+    namespace = await state.namespace(request.query.get("namespace"), body.namespace)
+    await state.provider.delete(name, namespace)
+    return accepted()
+
+
+async def function_status(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    name = validate_name(request.match_info["name"])
+    namespace = await state.namespace(request.query.get("namespace"))
+    status = await state.provider.get_function(name, namespace)
+    return json_response(status.to_wire())
+
+
+async def scale_function(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    name = validate_name(request.match_info["name"])
+    body = parse_body(ScaleServiceRequest, await _body(request, state))
+    if body.service_name and body.service_name != name:
+        raise InvalidBody(f"serviceName {body.service_name!r} does not match the path ({name})")
+    namespace = await state.namespace(request.query.get("namespace"), body.namespace)
+    await state.provider.get_function(name, namespace)
+    await state.provider.scale(name, namespace, body.replicas)
+    return accepted()
+
+
+async def info(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    provider = await state.provider.info()
+    version = VersionInfo(
+        commit_message="pyfaas gateway", sha=GATEWAY_SHA, release=__version__
+    ).to_wire()
+    return json_response(
+        {"provider": provider.to_wire(), "version": version, "arch": platform.machine()}
+    )
+
+
+async def namespaces(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    found = await state.provider.namespaces()
+    default = state.settings.function_namespace
+    ordered = [default, *(ns for ns in found if ns != default)]
+    return json_response(ordered)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="OK")
+
+
+async def root(request: web.Request) -> web.Response:
+    raise web.HTTPTemporaryRedirect("/ui/")
+
+
+async def ui(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    functions = await state.provider.list_functions(state.settings.function_namespace)
+    rows = "".join(
+        f"<tr><td>{_escape(f.name)}</td><td>{_escape(f.image)}</td>"
+        f"<td>{f.available_replicas}/{f.replicas}</td></tr>"
+        for f in functions
+    )
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>pyfaas</title></head>"
+        "<body><h1>pyfaas</h1><table><tr><th>Function</th><th>Image</th>"
+        f"<th>Replicas</th></tr>{rows}</table></body></html>"
+    )
+    return web.Response(text=page, content_type="text/html")
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+async def not_found_function(request: web.Request) -> web.Response:
+    raise NotFound("function name is required")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/system/functions", list_functions)
+    app.router.add_post("/system/functions", deploy_function)
+    app.router.add_put("/system/functions", update_function)
+    app.router.add_delete("/system/functions", delete_function)
+    app.router.add_get("/system/function/{name}", function_status)
+    app.router.add_post("/system/scale-function/{name}", scale_function)
+    app.router.add_get("/system/info", info)
+    app.router.add_get("/system/namespaces", namespaces)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/", root)
+    app.router.add_get("/ui/", ui)

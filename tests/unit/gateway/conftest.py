@@ -1,0 +1,115 @@
+"""Fixtures for the gateway's fast tests: a real echo upstream, the memory twins, a client."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from pyfaas.credentials import Credentials
+from pyfaas.gateway.app import create_app
+from pyfaas.gateway.settings import GatewaySettings
+from pyfaas.providers.base import Endpoint
+from pyfaas.providers.memory import MemoryProvider
+from pyfaas.queue.backends.memory import MemoryQueue
+from pyfaas.types import FunctionDeployment
+
+CREDS = Credentials(user="admin", password="s3cret")
+AUTH = {"Authorization": "Basic " + base64.b64encode(b"admin:s3cret").decode()}
+
+
+async def _echo(request: web.Request) -> web.StreamResponse:
+    tail = request.match_info.get("tail", "")
+    if tail == "redirect":
+        raise web.HTTPFound("http://example.com/")
+    if tail == "stream":
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        await response.prepare(request)
+        for i in range(64):
+            await response.write(f"line {i:04d} ".encode() * 1024)
+        await response.write_eof()
+        return response
+    if tail == "status":
+        return web.Response(status=int(request.query.get("code", "500")), text="custom")
+    body = await request.read()
+    headers = {
+        "X-Echo-Method": request.method,
+        "X-Echo-Path": request.raw_path,
+        "X-Echo-Headers": json.dumps(dict(request.headers)),
+        "X-Echo-Length": str(len(body)),
+        "X-Duration-Seconds": "0.000100",
+    }
+    if request.content_type != "application/octet-stream":
+        headers["Content-Type"] = request.content_type
+    return web.Response(body=body, headers=headers)
+
+
+@pytest.fixture
+async def echo() -> AsyncIterator[TestServer]:
+    app = web.Application(client_max_size=1024**3)
+    app.router.add_route("*", "/{tail:.*}", _echo)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+def provider(echo: TestServer) -> MemoryProvider:
+    port = echo.port
+    assert port is not None
+    return MemoryProvider(lambda name, ns: Endpoint(port=port, replica=f"{name}-0"))
+
+
+@pytest.fixture
+async def queue() -> AsyncIterator[MemoryQueue]:
+    queue = MemoryQueue()
+    await queue.start()
+    yield queue
+    await queue.close()
+
+
+def settings(**overrides: Any) -> GatewaySettings:
+    base: dict[str, Any] = {
+        "max_body": 1024 * 1024,
+        "max_async_body": 64 * 1024,
+        "autoscale": False,
+    }
+    base.update(overrides)
+    return GatewaySettings(**base)
+
+
+MakeClient = Callable[..., Coroutine[Any, Any, TestClient[web.Request, web.Application]]]
+
+
+@pytest.fixture
+async def make_client(provider: MemoryProvider, queue: MemoryQueue) -> AsyncIterator[MakeClient]:
+    clients: list[TestClient[web.Request, web.Application]] = []
+
+    async def make(**overrides: Any) -> TestClient[web.Request, web.Application]:
+        use_queue = overrides.pop("queue", queue)
+        use_provider = overrides.pop("provider", provider)
+        app = create_app(settings(**overrides), use_provider, use_queue, CREDS)
+        client = TestClient(TestServer(app, host="127.0.0.1", port=0))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+async def client(make_client: MakeClient) -> TestClient[web.Request, web.Application]:
+    return await make_client()
+
+
+async def deploy(provider: MemoryProvider, name: str, **fields: Any) -> None:
+    request = FunctionDeployment.model_validate({"service": name, "image": "img", **fields})
+    await provider.deploy(request, "openfaas-fn")

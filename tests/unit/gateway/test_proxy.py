@@ -1,0 +1,172 @@
+"""The /function hot path against a real echo server behind the memory provider."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from pyfaas.providers.memory import MemoryProvider
+from tests.unit.gateway.conftest import MakeClient, deploy
+
+Client = TestClient[web.Request, web.Application]
+
+
+async def test_post_is_forwarded_with_body_path_and_query(
+    client: Client, provider: MemoryProvider
+) -> None:
+    await deploy(provider, "echo")
+    resp = await client.post("/function/echo.openfaas-fn/a/b%20c?x=1&y=2", data=b"hello")
+    assert resp.status == 200
+    assert await resp.read() == b"hello"
+    assert resp.headers["X-Echo-Path"] == "/a/b%20c?x=1&y=2"
+    assert resp.headers["X-Echo-Method"] == "POST"
+    assert resp.headers["X-Duration-Seconds"] == "0.000100"
+
+
+async def test_root_path_and_default_namespace(client: Client, provider: MemoryProvider) -> None:
+    await deploy(provider, "echo")
+    for path in ("/function/echo", "/function/echo/"):
+        resp = await client.get(path)
+        assert resp.status == 200
+        assert resp.headers["X-Echo-Path"] == "/"
+
+
+async def test_every_verb_reaches_the_function(client: Client, provider: MemoryProvider) -> None:
+    await deploy(provider, "echo")
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        resp = await client.request(method, "/function/echo.openfaas-fn")
+        assert resp.status == 200, method
+        assert resp.headers["X-Echo-Method"] == method
+
+
+async def test_call_headers_generated(client: Client, provider: MemoryProvider) -> None:
+    await deploy(provider, "echo")
+    resp = await client.post("/function/echo", data=b"x")
+    call_id = resp.headers["X-Call-Id"]
+    assert uuid.UUID(call_id).version == 4
+    assert int(resp.headers["X-Start-Time"]) > 1_600_000_000 * 10**9
+    assert resp.headers["X-Served-By"].startswith("pyfaas/")
+    seen = json.loads(resp.headers["X-Echo-Headers"])
+    assert seen["X-Call-Id"] == call_id
+    assert seen["X-Start-Time"] == resp.headers["X-Start-Time"]
+    assert seen["X-Forwarded-For"].startswith("127.0.0.1:")
+    assert "X-Forwarded-Host" in seen
+
+
+async def test_caller_call_id_is_kept(client: Client, provider: MemoryProvider) -> None:
+    await deploy(provider, "echo")
+    resp = await client.post("/function/echo", data=b"x", headers={"X-Call-Id": "mine-1"})
+    assert resp.headers["X-Call-Id"] == "mine-1"
+    assert json.loads(resp.headers["X-Echo-Headers"])["X-Call-Id"] == "mine-1"
+
+
+async def test_hop_by_hop_headers_are_dropped(client: Client, provider: MemoryProvider) -> None:
+    await deploy(provider, "echo")
+    resp = await client.post(
+        "/function/echo", data=b"x", headers={"Proxy-Authorization": "x", "Te": "trailers"}
+    )
+    seen = json.loads(resp.headers["X-Echo-Headers"])
+    assert "Proxy-Authorization" not in seen
+    assert "Te" not in seen
+
+
+async def test_redirects_are_passed_through(client: Client, provider: MemoryProvider) -> None:
+    await deploy(provider, "echo")
+    resp = await client.post("/function/echo/redirect", allow_redirects=False)
+    assert resp.status == 302
+    assert resp.headers["Location"] == "http://example.com/"
+
+
+async def test_function_status_is_passed_through(client: Client, provider: MemoryProvider) -> None:
+    await deploy(provider, "echo")
+    resp = await client.get("/function/echo/status?code=418")
+    assert resp.status == 418
+    assert await resp.text() == "custom"
+
+
+async def test_large_response_is_streamed(client: Client, provider: MemoryProvider) -> None:
+    await deploy(provider, "echo")
+    resp = await client.get("/function/echo/stream")
+    assert resp.status == 200
+    body = await resp.read()
+    assert len(body) == 64 * 1024 * len(b"line 0000 ")
+    assert body.endswith(b"line 0063 ")
+
+
+async def test_chunked_request_body_is_streamed(client: Client, provider: MemoryProvider) -> None:
+    await deploy(provider, "echo")
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(10):
+            yield b"a" * 50_000
+
+    resp = await client.post("/function/echo", data=chunks())
+    assert resp.status == 200
+    assert resp.headers["X-Echo-Length"] == "500000"
+
+
+async def test_large_declared_body_is_streamed(client: Client, provider: MemoryProvider) -> None:
+    await deploy(provider, "echo")
+    resp = await client.post("/function/echo", data=b"z" * 900_000)
+    assert resp.status == 200
+    assert resp.headers["X-Echo-Length"] == "900000"
+
+
+async def test_declared_oversize_body_is_413(client: Client, provider: MemoryProvider) -> None:
+    await deploy(provider, "echo")
+    resp = await client.post("/function/echo", data=b"z" * (1024 * 1024 + 1))
+    assert resp.status == 413
+
+
+async def test_streamed_oversize_body_is_413(client: Client, provider: MemoryProvider) -> None:
+    await deploy(provider, "echo")
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(30):
+            yield b"a" * 50_000
+
+    resp = await client.post("/function/echo", data=chunks())
+    assert resp.status == 413
+
+
+async def test_unknown_function_is_404(client: Client) -> None:
+    resp = await client.post("/function/nope.openfaas-fn")
+    assert resp.status == 404
+    assert await resp.text() == "error finding function nope.openfaas-fn: not found\n"
+
+
+async def test_empty_function_name_is_404(client: Client) -> None:
+    resp = await client.post("/function/.openfaas-fn")
+    assert resp.status == 404
+    assert (await resp.text()).count("\n") == 1
+
+
+async def test_unreachable_replica_is_502(make_client: MakeClient) -> None:
+    from pyfaas.providers.base import Endpoint
+    from tests.helpers import free_port
+
+    port = free_port()
+    dead = MemoryProvider({"gone": Endpoint(port=port)})
+    await deploy(dead, "gone")
+    client = await make_client(provider=dead)
+    resp = await client.post("/function/gone", data=b"x")
+    assert resp.status == 502
+
+
+async def test_scaled_to_zero_function_is_scaled_up(
+    client: Client, provider: MemoryProvider
+) -> None:
+    await deploy(provider, "echo")
+    await provider.scale("echo", "openfaas-fn", 0)
+    resp = await client.post("/function/echo", data=b"x")
+    assert resp.status == 200
+    assert (await provider.get_function("echo", "openfaas-fn")).replicas == 1
+
+
+async def test_invocations_need_no_auth(client: Client, provider: MemoryProvider) -> None:
+    await deploy(provider, "echo")
+    resp = await client.post("/function/echo", headers={"Authorization": "Bearer "})
+    assert resp.status == 200
