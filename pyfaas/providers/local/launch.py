@@ -1,0 +1,107 @@
+"""The one place that turns a replica's spec into a command line and environment.
+
+``build_launch(spec)`` decides argv, environment, working directory and the
+file descriptors a replica inherits. The sandbox wraps exactly this function:
+it prefixes ``argv`` with bubblewrap and binds ``spec.secrets_dir`` at
+``SECRETS_MOUNT`` (the path functions read their secrets from), so nothing
+else in the provider needs to know whether a sandbox is in use.
+
+The environment is built from scratch, never inherited, so a replica sees
+nothing of the gateway's own settings or credentials.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyfaas.providers.local.images import RunImage
+from pyfaas.providers.local.limits import RLimit
+
+SECRETS_MOUNT = "/var/openfaas/secrets"
+HOST_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+@dataclass(frozen=True)
+class ReplicaSpec:
+    """Everything needed to start one replica of one function."""
+
+    namespace: str
+    name: str
+    replica_id: str
+    image: RunImage
+    env_vars: dict[str, str]
+    python: str
+    watchdog_args: tuple[str, ...]
+    # The replica's private directory under paths.replicas.
+    scratch: Path
+    listen_fd: int = -1
+    rlimits: tuple[RLimit, ...] = ()
+    sandbox: str = "off"
+    host_path: str = HOST_PATH
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.scratch / "secrets"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.scratch / "tmp"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.image.workdir or self.scratch / "work"
+
+
+@dataclass(frozen=True)
+class Launch:
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    pass_fds: tuple[int, ...] = ()
+    rlimits: tuple[RLimit, ...] = field(default=())
+
+
+def build_launch(spec: ReplicaSpec) -> Launch:
+    image = spec.image
+    python = image.python if image.mode == "inproc" and image.python else spec.python
+    return Launch(
+        argv=[python, *spec.watchdog_args],
+        env=replica_env(spec),
+        cwd=spec.work_dir,
+        pass_fds=(spec.listen_fd,) if spec.listen_fd >= 0 else (),
+        rlimits=spec.rlimits,
+    )
+
+
+def replica_env(spec: ReplicaSpec) -> dict[str, str]:
+    """Base, then the image's ENV, then the deployment's envVars, then the platform's own."""
+    image = spec.image
+    path = spec.host_path
+    if image.venv_bin is not None:
+        path = f"{image.venv_bin}{os.pathsep}{path}"
+    env = {
+        "HOME": str(spec.tmp_dir),
+        "LANG": "C.UTF-8",
+        "TMPDIR": str(spec.tmp_dir),
+        # Log lines must reach the provider as they are written.
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    # A Dockerfile's PATH names container paths; the host's PATH is what works here.
+    env.update({k: v for k, v in image.env.items() if k != "PATH"})
+    env["PATH"] = path
+    env["mode"] = image.mode
+    if image.fprocess:
+        env["fprocess"] = image.fprocess
+    if image.handler:
+        env["PYFAAS_HANDLER"] = image.handler
+    env.update(spec.env_vars)
+    env["OPENFAAS_NAME"] = spec.name
+    env["OPENFAAS_NAMESPACE"] = spec.namespace
+    env["PYFAAS_REPLICA"] = spec.replica_id
+    env["PYFAAS_SECRETS_DIR"] = str(spec.secrets_dir)
+    if spec.listen_fd >= 0:
+        env["PYFAAS_LISTEN_FD"] = str(spec.listen_fd)
+    return env

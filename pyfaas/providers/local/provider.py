@@ -1,0 +1,318 @@
+"""``LocalProvider``: the ``Provider`` interface over supervised host processes.
+
+Functions are kept in memory and written through to ``provider.db``; each has
+a ``FunctionSupervisor`` running its replicas. ``deploy`` returns once the
+metadata is stored (replicas start in the background), and ``resolve`` is a
+dict lookup plus a round-robin pick while replicas are available.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pyfaas
+from pyfaas.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from pyfaas.images import ImageStore
+from pyfaas.logstore import LogStore
+from pyfaas.paths import SYSTEM_NAMESPACE, StatePaths
+from pyfaas.providers.base import Endpoint, LogQuery
+from pyfaas.providers.local.images import RunImage, load_store_builder, resolve_image
+from pyfaas.providers.local.launch import ReplicaSpec
+from pyfaas.providers.local.limits import parse_memory, replica_rlimits
+from pyfaas.providers.local.scaling import desired_replicas, max_replicas, min_replicas
+from pyfaas.providers.local.secrets import SecretStore
+from pyfaas.providers.local.settings import LocalProviderSettings
+from pyfaas.providers.local.store import FunctionRecord, FunctionStore
+from pyfaas.providers.local.supervisor import FunctionSupervisor, SpecFactory
+from pyfaas.types import FunctionDeployment, FunctionStatus, LogMessage, ProviderInfo, VersionInfo
+
+PROVIDER_NAME = "pyfaas-local"
+ORCHESTRATION = "process"
+SHA = "local"
+SYSTEM_COMPONENTS = ("gateway", "queue-worker")
+
+Key = tuple[str, str]
+
+
+class LocalProvider:
+    def __init__(self, paths: StatePaths, settings: LocalProviderSettings) -> None:
+        self._paths = paths
+        self._settings = settings
+        self._images = ImageStore(paths.images)
+        self._secrets = SecretStore(paths)
+        self._logs = LogStore(paths, max_bytes=settings.log_max_bytes)
+        self._store: FunctionStore | None = None
+        self._records: dict[Key, FunctionRecord] = {}
+        self._supervisors: dict[Key, FunctionSupervisor] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    @property
+    def log_store(self) -> LogStore:
+        return self._logs
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._paths.ensure()
+        # Scratch directories of a previous run belong to replicas that are gone.
+        for stale in self._paths.replicas.iterdir():
+            shutil.rmtree(stale, ignore_errors=True)
+        self._store = FunctionStore(self._paths.provider_db)
+        for record in self._store.load():
+            key = (record.namespace, record.name)
+            self._records[key] = record
+            try:
+                run = await self._resolve(record.deployment)
+            except BadRequest as exc:
+                self._logs.append(record.namespace, record.name, "provider", str(exc))
+                continue
+            self._supervise(record, run)
+
+    async def close(self) -> None:
+        supervisors = list(self._supervisors.values())
+        self._supervisors.clear()
+        await asyncio.gather(*(s.close() for s in supervisors), *self._closing)
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        self._logs.close()
+
+    # -- information --------------------------------------------------------------
+
+    async def info(self) -> ProviderInfo:
+        return ProviderInfo(
+            provider=PROVIDER_NAME,
+            orchestration=ORCHESTRATION,
+            version=VersionInfo(release=pyfaas.__version__, sha=SHA),
+        )
+
+    async def namespaces(self) -> list[str]:
+        return [self._settings.default_namespace]
+
+    # -- functions ---------------------------------------------------------------
+
+    async def deploy(self, request: FunctionDeployment, namespace: str) -> None:
+        self._check_namespace(namespace)
+        key = (namespace, request.service)
+        if key in self._records:
+            raise _exists(request.service)
+        request = self._checked(request, namespace)
+        run = await self._resolve(request)
+        record = FunctionRecord(
+            name=request.service,
+            namespace=namespace,
+            deployment=request,
+            replicas=desired_replicas(request.labels, self._settings.max_replicas),
+            created_at=datetime.now(UTC),
+        )
+        if key in self._records:  # deployed while the image was resolving
+            raise _exists(request.service)
+        self._db.insert(record)
+        self._records[key] = record
+        self._supervise(record, run)
+
+    async def update(self, request: FunctionDeployment, namespace: str) -> None:
+        self._check_namespace(namespace)
+        old = self._record(request.service, namespace)
+        request = self._checked(request, namespace)
+        run = await self._resolve(request)
+        replicas = old.replicas
+        if min_replicas(request.labels) is not None:
+            replicas = desired_replicas(request.labels, self._settings.max_replicas)
+        record = FunctionRecord(
+            name=old.name,
+            namespace=namespace,
+            deployment=request,
+            replicas=replicas,
+            created_at=old.created_at,
+        )
+        self._db.save(record)
+        self._records[(namespace, old.name)] = record
+        supervisor = self._supervisors.get((namespace, old.name))
+        if supervisor is None:
+            self._supervise(record, run)
+        else:
+            supervisor.redeploy(self._spec_factory(record, run), record.replicas)
+
+    async def delete(self, name: str, namespace: str) -> None:
+        self._record(name, namespace)
+        self._db.delete(namespace, name)
+        del self._records[(namespace, name)]
+        supervisor = self._supervisors.pop((namespace, name), None)
+        if supervisor is not None:
+            # Replicas drain in the background; close() waits for them.
+            task = asyncio.create_task(supervisor.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def list_functions(self, namespace: str) -> list[FunctionStatus]:
+        return [
+            self._status(record)
+            for (ns, _), record in sorted(self._records.items())
+            if ns == namespace
+        ]
+
+    async def get_function(self, name: str, namespace: str) -> FunctionStatus:
+        return self._status(self._record(name, namespace))
+
+    async def scale(self, name: str, namespace: str, replicas: int) -> None:
+        record = self._record(name, namespace)
+        if replicas < 0:
+            raise BadRequest(f"replicas must be 0 or more, not {replicas}")
+        replicas = min(
+            replicas, max_replicas(record.deployment.labels, self._settings.max_replicas)
+        )
+        self._set_replicas(record, replicas)
+
+    async def resolve(self, name: str, namespace: str, wait: float) -> Endpoint:
+        supervisor = self._supervisors.get((namespace, name))
+        if supervisor is not None:
+            endpoint = supervisor.pick()
+            if endpoint is not None:
+                return endpoint
+        record = self._records.get((namespace, name))
+        if record is None:
+            raise NotFound(f"function {name}.{namespace} not found")
+        if supervisor is None:
+            raise ServiceUnavailable(f"function {name}.{namespace} cannot run: see its logs")
+        if record.replicas == 0:
+            # Scale from zero: the call waits for a replica instead of failing.
+            self._set_replicas(record, max(1, min_replicas(record.deployment.labels) or 1))
+        endpoint = await supervisor.wait_available(wait)
+        if endpoint is None:
+            raise ServiceUnavailable(
+                f"no replica of {name}.{namespace} became available within {wait:g}s"
+            )
+        return endpoint
+
+    # -- secrets -----------------------------------------------------------------
+
+    async def list_secrets(self, namespace: str) -> list[str]:
+        self._check_namespace(namespace)
+        return self._secrets.names(namespace)
+
+    async def create_secret(self, name: str, namespace: str, value: bytes) -> None:
+        self._check_namespace(namespace)
+        self._secrets.create(name, namespace, value)
+
+    async def update_secret(self, name: str, namespace: str, value: bytes) -> None:
+        self._check_namespace(namespace)
+        self._secrets.update(name, namespace, value)
+
+    async def delete_secret(self, name: str, namespace: str) -> None:
+        self._check_namespace(namespace)
+        self._secrets.delete(name, namespace)
+
+    # -- logs --------------------------------------------------------------------
+
+    async def logs(self, query: LogQuery) -> AsyncIterator[LogMessage]:
+        namespace = query.namespace
+        known = (namespace, query.name) in self._records
+        if not known and query.name in SYSTEM_COMPONENTS:
+            namespace, known = SYSTEM_NAMESPACE, True
+        if not known and not self._logs.exists(namespace, query.name):
+            raise NotFound(f"function {query.name}.{query.namespace} not found")
+        args = (namespace, query.name, query.tail, query.since, query.instance)
+        if not query.follow:
+            for message in self._logs.read(*args):
+                yield message
+            return
+        async for message in self._logs.follow(*args):
+            yield message
+
+    # -- internals ---------------------------------------------------------------
+
+    @property
+    def _db(self) -> FunctionStore:
+        if self._store is None:
+            raise ServiceUnavailable("the local provider is not started")
+        return self._store
+
+    def _record(self, name: str, namespace: str) -> FunctionRecord:
+        record = self._records.get((namespace, name))
+        if record is None:
+            raise NotFound(f"function {name} not found in namespace {namespace}")
+        return record
+
+    def _status(self, record: FunctionRecord) -> FunctionStatus:
+        supervisor = self._supervisors.get((record.namespace, record.name))
+        return record.status(supervisor.available_count if supervisor else 0)
+
+    def _check_namespace(self, namespace: str) -> None:
+        if namespace != self._settings.default_namespace:
+            raise BadRequest(
+                f"namespace {namespace} is not valid: this provider serves"
+                f" {self._settings.default_namespace}"
+            )
+
+    def _checked(self, request: FunctionDeployment, namespace: str) -> FunctionDeployment:
+        """Validate what the store would not, and add the provider's own label."""
+        missing = self._secrets.missing(list(request.secrets or []), namespace)
+        if missing:
+            raise BadRequest(f"unable to find secret: {', '.join(missing)}")
+        if request.limits is not None and request.limits.memory:
+            parse_memory(request.limits.memory)
+        labels = dict(request.labels or {})
+        labels["faas_function"] = request.service
+        return request.model_copy(
+            update={"labels": labels, "annotations": dict(request.annotations or {})}
+        )
+
+    async def _resolve(self, request: FunctionDeployment) -> RunImage:
+        return await resolve_image(
+            request, self._images, self._settings.watchdog_images, load_store_builder()
+        )
+
+    def _set_replicas(self, record: FunctionRecord, replicas: int) -> None:
+        updated = record.with_replicas(replicas)
+        self._db.save(updated)
+        self._records[(record.namespace, record.name)] = updated
+        supervisor = self._supervisors.get((record.namespace, record.name))
+        if supervisor is not None:
+            supervisor.set_desired(replicas)
+
+    def _supervise(self, record: FunctionRecord, run: RunImage) -> None:
+        supervisor = FunctionSupervisor(
+            record.namespace,
+            record.name,
+            self._spec_factory(record, run),
+            record.replicas,
+            self._logs,
+            self._settings,
+        )
+        self._supervisors[(record.namespace, record.name)] = supervisor
+        supervisor.start()
+
+    def _spec_factory(self, record: FunctionRecord, run: RunImage) -> SpecFactory:
+        deployment = record.deployment
+        secret_names = list(deployment.secrets or [])
+        rlimits = replica_rlimits(deployment.limits)
+
+        async def make_spec(replica_id: str) -> ReplicaSpec:
+            spec = ReplicaSpec(
+                namespace=record.namespace,
+                name=record.name,
+                replica_id=replica_id,
+                image=run,
+                env_vars=dict(deployment.env_vars or {}),
+                python=self._settings.python,
+                watchdog_args=self._settings.watchdog_args,
+                scratch=self._paths.replicas / record.namespace / record.name / replica_id,
+                rlimits=rlimits,
+                sandbox=self._settings.sandbox,
+                host_path=self._settings.host_path,
+            )
+            for directory in (spec.tmp_dir, spec.work_dir):
+                directory.mkdir(parents=True, exist_ok=True)
+            # Values are read now, so a secret updated before a redeploy is seen.
+            self._secrets.copy_to(secret_names, record.namespace, spec.secrets_dir)
+            return spec
+
+        return make_spec
+
+
+def _exists(name: str) -> Conflict:
+    return Conflict(f"function {name} already exists")

@@ -1,0 +1,72 @@
+"""Settings of the local provider, read once from the gateway process's environment."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pyfaas._env import Env
+from pyfaas.errors import ConfigError, InvalidName
+from pyfaas.images import DEFAULT_WATCHDOG_IMAGES
+from pyfaas.logstore import DEFAULT_MAX_BYTES
+from pyfaas.naming import DEFAULT_NAMESPACE, validate_namespace
+from pyfaas.providers.local.launch import HOST_PATH
+
+SANDBOX_MODES = ("auto", "off", "required")
+DEFAULT_MAX_REPLICAS = 20
+
+
+@dataclass(frozen=True)
+class LocalProviderSettings:
+    """How the local provider runs replicas.
+
+    ``watchdog_args`` follow the interpreter on a replica's command line; it is
+    not read from the environment (an embedding or a test may swap the runtime).
+    """
+
+    default_namespace: str = DEFAULT_NAMESPACE
+    watchdog_images: tuple[str, ...] = DEFAULT_WATCHDOG_IMAGES
+    sandbox: str = "auto"
+    python: str = sys.executable
+    watchdog_args: tuple[str, ...] = ("-m", "pyfaas.watchdog")
+    # A replica that does not answer its health check in time is killed and retried.
+    start_timeout: float = 30.0
+    # SIGTERM lets a replica drain; SIGKILL follows after this long.
+    stop_timeout: float = 10.0
+    max_replicas: int = DEFAULT_MAX_REPLICAS
+    restart_backoff: float = 0.5
+    restart_backoff_max: float = 30.0
+    log_max_bytes: int = DEFAULT_MAX_BYTES
+    # PATH of host commands (classic fprocess), taken from the gateway's environment.
+    host_path: str = HOST_PATH
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> LocalProviderSettings:
+        env = Env(environ)
+        namespace = env.get("function_namespace", DEFAULT_NAMESPACE).strip() or DEFAULT_NAMESPACE
+        try:
+            validate_namespace(namespace)
+        except InvalidName as exc:
+            raise ConfigError(
+                f"function_namespace: {namespace!r} is not a valid namespace"
+            ) from exc
+        images = env.optional("PYFAAS_WATCHDOG_IMAGES")
+        sandbox = env.get("PYFAAS_SANDBOX", "auto").strip().lower()
+        if sandbox not in SANDBOX_MODES:
+            raise ConfigError(f"PYFAAS_SANDBOX: {sandbox!r} is not one of auto, off, required")
+        return cls(
+            default_namespace=namespace,
+            watchdog_images=(
+                tuple(p.strip() for p in images.split(",") if p.strip())
+                if images
+                else DEFAULT_WATCHDOG_IMAGES
+            ),
+            sandbox=sandbox,
+            python=env.get("PYFAAS_PYTHON", sys.executable),
+            start_timeout=env.duration("PYFAAS_REPLICA_START_TIMEOUT", 30.0),
+            stop_timeout=env.duration("PYFAAS_REPLICA_STOP_TIMEOUT", 10.0),
+            max_replicas=env.integer("PYFAAS_MAX_REPLICAS", DEFAULT_MAX_REPLICAS, minimum=1),
+            log_max_bytes=env.size("PYFAAS_LOG_MAX_SIZE", DEFAULT_MAX_BYTES),
+            host_path=env.get("PATH", HOST_PATH) or HOST_PATH,
+        )
