@@ -1,0 +1,7 @@
+"""``python -m pyfaas.watchdog``: one function replica."""
+
+import sys
+
+from pyfaas.watchdog.main import main
+
+sys.exit(main())

@@ -1,0 +1,125 @@
+"""The watchdog process: listen, start the runner, serve, drain on SIGTERM.
+
+Shutdown order, as OpenFaaS's watchdogs: mark unhealthy (and remove the lock
+file), stop accepting, let in-flight requests finish for up to
+``write_timeout``, stop the function, exit 0. If the function itself dies
+(http mode) the watchdog exits 1 so the provider restarts the replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from pyfaas.errors import PyfaasError
+from pyfaas.watchdog.app import Watchdog, create_app
+from pyfaas.watchdog.log import GoLog
+from pyfaas.watchdog.messages import Request, Response
+from pyfaas.watchdog.settings import WatchdogSettings
+
+
+class Listener(Protocol):
+    async def start(self, sock: socket.socket) -> None: ...
+    def stop_accepting(self) -> None: ...
+    async def drain(self, grace: float) -> bool: ...
+    def abort(self) -> None: ...
+
+
+def listening_socket(settings: WatchdogSettings, log: GoLog) -> socket.socket:
+    """The provider's socket (``PYFAAS_LISTEN_FD``), else a new one on ``port``."""
+    if settings.listen_fd is not None:
+        sock = socket.socket(fileno=settings.listen_fd)
+    else:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", settings.port))
+        sock.listen(1024)
+    sock.setblocking(False)
+    log(f"Listening on port: {sock.getsockname()[1]}")
+    return sock
+
+
+def make_listener(settings: WatchdogSettings, watchdog: Watchdog) -> Listener:
+    async def handle(request: Request) -> Response:
+        return await watchdog.handle(request)
+
+    if settings.server == "aiohttp":
+        from pyfaas.watchdog import server_aiohttp
+
+        return server_aiohttp.Listener(handle, settings.read_timeout)
+    from pyfaas.watchdog import server
+
+    return server.Listener(handle, settings.read_timeout)
+
+
+async def run(settings: WatchdogSettings, environ: Mapping[str, str], log: GoLog) -> int:
+    watchdog = create_app(settings, environ, log)
+    log(
+        f"Timeouts: read: {settings.read_timeout:g}s write: {settings.write_timeout:g}s "
+        f"hard: {settings.exec_timeout:g}s health: {settings.healthcheck_interval:g}s."
+    )
+    listener = make_listener(settings, watchdog)
+    await listener.start(listening_socket(settings, log))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await watchdog.runner.start()
+    except PyfaasError as exc:
+        log(f"Cannot start the function: {exc}")
+        await watchdog.runner.stop()
+        return 1
+    watchdog.lifecycle.ready()
+    return await _serve_until_stopped(watchdog, listener, stop, log)
+
+
+async def _serve_until_stopped(
+    watchdog: Watchdog, listener: Listener, stop: asyncio.Event, log: GoLog
+) -> int:
+    stopped: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+    failed: asyncio.Future[Any] = watchdog.runner.failed
+    await asyncio.wait([stopped, failed], return_when=asyncio.FIRST_COMPLETED)
+    watchdog.lifecycle.draining()
+    listener.stop_accepting()
+    if failed.done():
+        stopped.cancel()
+        listener.abort()
+        return 1
+    log("SIGTERM received.. shutting down server")
+    if not await listener.drain(watchdog.settings.write_timeout):
+        log(f"In-flight requests did not finish within {watchdog.settings.write_timeout:g}s")
+    listener.abort()
+    await watchdog.runner.stop()
+    log("Exiting.")
+    return 0
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
+
+
+def main(environ: Mapping[str, str] | None = None) -> int:
+    environ = dict(os.environ if environ is None else environ)
+    log = GoLog(1)
+    try:
+        settings = WatchdogSettings.from_env(environ)
+    except PyfaasError as exc:
+        log(f"Bad configuration: {exc}")
+        return 2
+    with asyncio.Runner(loop_factory=_new_loop) as runner:
+        return runner.run(run(settings, environ, log))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

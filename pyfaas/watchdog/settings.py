@@ -1,0 +1,121 @@
+"""The watchdog's settings, read once from its environment.
+
+Names and defaults follow the classic watchdog and of-watchdog (see the
+OpenFaaS contract, section 3); ``PYFAAS_*`` names cover what OpenFaaS has no
+name for. A bad value raises ``ConfigError`` naming the key and the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+from pyfaas._env import Env
+from pyfaas.errors import ConfigError
+
+Mode = Literal["classic", "http", "inproc"]
+ServerKind = Literal["httptools", "aiohttp"]
+MODES: tuple[Mode, ...] = ("classic", "http", "inproc")
+DEFAULT_HANDLER = "function.handler:handle"
+T = TypeVar("T", bound=str)
+
+
+@dataclass(frozen=True, slots=True)
+class WatchdogSettings:
+    mode: Mode = "classic"
+    fprocess: tuple[str, ...] = ()
+    upstream_url: str | None = None
+    handler: str = DEFAULT_HANDLER
+    listen_fd: int | None = None
+    port: int = 8080
+    read_timeout: float = 30.0
+    write_timeout: float = 30.0
+    exec_timeout: float = 0.0  # 0: no limit
+    healthcheck_interval: float = 30.0
+    max_inflight: int = 0  # 0: no limit
+    combine_output: bool = True
+    content_type: str | None = None
+    write_debug: bool = False
+    cgi_headers: bool = True
+    marshal_request: bool = False
+    prefix_logs: bool = True
+    suppress_lock: bool = False
+    lock_dir: str = "/tmp"
+    server: ServerKind = "httptools"
+    inproc_threads: bool = True  # run sync inproc handlers in a thread pool
+
+    @property
+    def command(self) -> str:
+        return " ".join(self.fprocess)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> WatchdogSettings:
+        env = Env(environ)
+        mode = _choice("mode", env.get("mode", "classic"), MODES)
+        write_timeout = env.duration("write_timeout", 30.0)
+        fprocess = split_command(env.optional("fprocess") or env.get("function_process", ""))
+        upstream = env.optional("upstream_url") or env.optional("http_upstream_url")
+        _require_process(mode, fprocess, upstream)
+        if mode == "http" and write_timeout <= 0:
+            raise ConfigError(f"write_timeout: {env.get('write_timeout', '')!r} must be above 0")
+        return cls(
+            mode=mode,
+            fprocess=fprocess,
+            upstream_url=upstream.rstrip("/") if upstream else None,
+            handler=_handler(env.get("PYFAAS_HANDLER", DEFAULT_HANDLER)),
+            listen_fd=_listen_fd(env),
+            port=env.integer("port", 8080, minimum=0),
+            read_timeout=env.duration("read_timeout", 30.0),
+            write_timeout=write_timeout,
+            # of-watchdog limits http-mode calls to 30s by default; classic has no limit.
+            exec_timeout=env.duration("exec_timeout", 0.0 if mode == "classic" else 30.0),
+            healthcheck_interval=env.duration("healthcheck_interval", write_timeout),
+            max_inflight=env.integer("max_inflight", 0, minimum=0),
+            combine_output=env.boolean("combine_output", True),
+            content_type=env.optional("content_type"),
+            write_debug=env.boolean("write_debug", False),
+            cgi_headers=env.boolean("cgi_headers", True),
+            marshal_request=env.boolean("marshal_request", False),
+            prefix_logs=env.boolean("prefix_logs", True),
+            suppress_lock=env.boolean("suppress_lock", False),
+            lock_dir=env.optional("TMPDIR") or "/tmp",
+            server=_choice(
+                "PYFAAS_WATCHDOG_SERVER",
+                env.get("PYFAAS_WATCHDOG_SERVER", "httptools"),
+                ("httptools", "aiohttp"),
+            ),
+            inproc_threads=env.boolean("PYFAAS_INPROC_THREADS", True),
+        )
+
+
+def split_command(value: str) -> tuple[str, ...]:
+    """Split ``fprocess`` on spaces as the watchdogs do: no shell, no quoting."""
+    return tuple(part for part in value.strip().split(" ") if part)
+
+
+def _choice(key: str, value: str, allowed: tuple[T, ...]) -> T:
+    if value not in allowed:
+        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
+    return next(choice for choice in allowed if choice == value)
+
+
+def _require_process(mode: Mode, fprocess: tuple[str, ...], upstream: str | None) -> None:
+    if mode in ("classic", "http") and not fprocess:
+        raise ConfigError(f"fprocess: '' must name a command in {mode} mode")
+    if mode == "http" and not upstream:
+        raise ConfigError("upstream_url: '' must be set in http mode")
+    if upstream and not upstream.startswith(("http://", "https://")):
+        raise ConfigError(f"upstream_url: {upstream!r} is not an http:// URL")
+
+
+def _handler(value: str) -> str:
+    module, _, func = value.partition(":")
+    if not module or not func:
+        raise ConfigError(f"PYFAAS_HANDLER: {value!r} is not module:function")
+    return value
+
+
+def _listen_fd(env: Env) -> int | None:
+    raw = env.optional("PYFAAS_LISTEN_FD")
+    return None if raw is None else env.integer("PYFAAS_LISTEN_FD", 0, minimum=0)
