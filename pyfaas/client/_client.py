@@ -40,7 +40,7 @@ class GatewayClient:
         self,
         base_url: str,
         auth: tuple[str, str] | None = None,
-        timeout: float = 60.0,
+        timeout: float | None = 60.0,
         *,
         transport: httpx.BaseTransport | None = None,
     ) -> None:

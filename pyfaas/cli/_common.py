@@ -1,0 +1,181 @@
+"""What every command shares: options, the gateway and its credentials, flag parsing.
+
+Credentials come from the faas-cli config file entry for the gateway (``pyfaas
+login``); failing that, for a gateway on this machine, from the platform's
+own ``$PYFAAS_HOME/credentials``, so ``pyfaas up`` works right after ``pyfaas
+serve`` without a login.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+
+import click
+from rich.console import Console
+
+from pyfaas import credentials
+from pyfaas.client import GatewayClient
+from pyfaas.client.config import is_local, lookup_auth, resolve_gateway
+from pyfaas.errors import BadRequest, ConfigError, PyfaasError
+from pyfaas.naming import DEFAULT_NAMESPACE
+from pyfaas.paths import StatePaths, default_home
+from pyfaas.stack import Stack, StackFunction, find_stack_file, load_stack, select
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CREDENTIALS_HELP = (
+    "Credentials come from `pyfaas login`; for a gateway on this machine without a login, "
+    "the platform's own $PYFAAS_HOME/credentials are used when readable."
+)
+
+
+class PyfaasGroup(click.Group):
+    """A click group with hidden aliases (``ls``, ``rm``) that renders a ``PyfaasError``
+    as one ``Error:`` line and exit 1."""
+
+    def __init__(self, *args: Any, aliases: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.aliases = dict(aliases or {})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, self.aliases.get(cmd_name, cmd_name))
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PyfaasError as exc:
+            raise click.ClickException(exc.message) from exc
+
+
+def stdin_bytes() -> BinaryIO:
+    return sys.stdin.buffer
+
+
+def stdout_bytes() -> BinaryIO:
+    return sys.stdout.buffer
+
+
+def stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+@contextmanager
+def progress(message: str) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr for a long step; yields a function that updates its text."""
+    console = stderr()
+    with console.status(message) as status:
+
+        def update(text: str) -> None:
+            status.update(f"{message} {text}")
+
+        yield update
+
+
+def gateway_option(func: F) -> F:
+    return click.option(
+        "-g",
+        "--gateway",
+        default=None,
+        help="Gateway URL (default: OPENFAAS_URL or 127.0.0.1:8080)",
+    )(func)
+
+
+def namespace_option(func: F) -> F:
+    return click.option("-n", "--namespace", default=None, help="Namespace of the function")(func)
+
+
+def stack_options(func: F) -> F:
+    func = click.option("--regex", default=None, help="Select functions by regular expression")(
+        func
+    )
+    func = click.option("--filter", "filter_", default=None, help="Select functions by glob")(func)
+    func = click.option(
+        "--envsubst/--no-envsubst", default=True, help="Substitute ${VAR} in the stack file"
+    )(func)
+    return click.option(
+        "-f", "--yaml", "yaml_file", default=None, help="Stack file (default stack.yaml, stack.yml)"
+    )(func)
+
+
+def load_stack_file(yaml_file: str | None, *, envsubst: bool = True) -> Stack | None:
+    """The ``-f`` stack file, else ``stack.yaml``/``stack.yml`` in the working directory."""
+    path = Path(yaml_file) if yaml_file else find_stack_file(Path.cwd())
+    return None if path is None else load_stack(path, os.environ, envsubst=envsubst)
+
+
+def require_stack(yaml_file: str | None, *, envsubst: bool = True) -> Stack:
+    stack = load_stack_file(yaml_file, envsubst=envsubst)
+    if stack is None:
+        raise ConfigError("no stack file: give -f FILE or create stack.yaml")
+    return stack
+
+
+def selected(stack: Stack, filter_: str | None, regex: str | None) -> list[StackFunction]:
+    chosen = select(stack, filter_, regex)
+    if not chosen:
+        raise ConfigError(f"{stack.path}: no functions match the selection")
+    return chosen
+
+
+def gateway_url(flag: str | None, stack: Stack | None = None) -> str:
+    return resolve_gateway(flag, stack.gateway if stack else None, os.environ)
+
+
+def auth_for(gateway: str) -> tuple[str, str] | None:
+    saved = lookup_auth(os.environ, gateway)
+    if saved is not None or not is_local(gateway):
+        return saved
+    try:
+        found = credentials.load(StatePaths(default_home(os.environ)))
+    except OSError:
+        return None
+    return found.user, found.password
+
+
+def open_client(
+    flag: str | None, stack: Stack | None = None, *, timeout: float | None = 60.0
+) -> GatewayClient:
+    gateway = gateway_url(flag, stack)
+    return GatewayClient(gateway, auth_for(gateway), timeout)
+
+
+def function_url(
+    gateway: str, name: str, namespace: str | None, *, asynchronous: bool = False
+) -> str:
+    route = "async-function" if asynchronous else "function"
+    return f"{gateway}/{route}/{name}.{namespace or DEFAULT_NAMESPACE}"
+
+
+def parse_pairs(values: Iterable[str], flag: str) -> dict[str, str]:
+    """``k=v`` flags (``-e``, ``-l``, ``--annotation``, ``-b``) into a map."""
+    out: dict[str, str] = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key.strip():
+            raise BadRequest(f"{flag}: {value!r} must be KEY=VALUE")
+        out[key.strip()] = rest
+    return out
+
+
+def parse_header(value: str) -> tuple[str, str]:
+    """``K: V`` or the legacy ``K=V``: whichever separator comes first splits it."""
+    positions = [i for i in (value.find(":"), value.find("=")) if i >= 0]
+    if not positions:
+        raise BadRequest(f"--header: {value!r} must be 'Name: value' or Name=value")
+    cut = min(positions)
+    key, rest = value[:cut].strip(), value[cut + 1 :].strip()
+    if not key or any(c.isspace() for c in key):
+        raise BadRequest(f"--header: {value!r} has no valid header name")
+    return key, rest
+
+
+def parse_query(value: str) -> tuple[str, str]:
+    key, sep, rest = value.partition("=")
+    if not sep or not key:
+        raise BadRequest(f"--query: {value!r} must be key=value")
+    return key, rest

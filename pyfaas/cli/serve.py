@@ -1,0 +1,41 @@
+"""``pyfaas serve``: run the whole platform (gateway and queue-worker) in the foreground."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+
+@dataclass
+class ServeOptions:
+    port: int
+    bind: str
+    queue: str | None
+    home: Path | None
+
+
+@click.command()
+@click.option("--port", default=None, type=int, help="Gateway port (default: PYFAAS_PORT or 8080)")
+@click.option("--bind", default=None, help="Address to listen on (default: 127.0.0.1)")
+@click.option("--queue", default=None, help="Queue URL: sqlite:///path, nats://host:port")
+@click.option(
+    "--home",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="State directory (default: PYFAAS_HOME or ~/.pyfaas)",
+)
+def serve(port: int | None, bind: str | None, queue: str | None, home: Path | None) -> None:
+    """Run the gateway and the queue-worker until interrupted."""
+    from pyfaas.serve import run  # the supervisor pulls in aiohttp; load it on use
+
+    options = ServeOptions(
+        port=port if port is not None else int(os.environ.get("PYFAAS_PORT") or 8080),
+        bind=bind or os.environ.get("PYFAAS_BIND") or "127.0.0.1",
+        queue=queue,
+        home=home,
+    )
+    sys.exit(run(options))

@@ -1,0 +1,107 @@
+"""``pyfaas store`` and ``template store``: the ready-made functions and templates shipped
+with pyfaas (no network: the store index is part of the package)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+import click
+
+from pyfaas.errors import NotFound
+
+from . import _common as common
+from .deploy import deploy_one, deploy_options, flags_from, spec_from_flags
+
+
+def _store_function(name: str) -> Any:
+    from pyfaas.build.store import get_store_function
+
+    found = get_store_function(name)
+    if found is None:
+        raise NotFound(f"no function named {name} in the store (see `pyfaas store list`)")
+    return found
+
+
+def _as_dict(item: Any) -> dict[str, Any]:
+    if is_dataclass(item) and not isinstance(item, type):
+        return asdict(item)
+    return {k: getattr(item, k) for k in ("name", "title", "description", "image", "fprocess")}
+
+
+@click.group("store", cls=common.PyfaasGroup, aliases={"ls": "list", "inspect": "describe"})
+def store() -> None:
+    """Ready-made functions to deploy."""
+
+
+@store.command("list")
+@click.option("-j", "--json", "as_json", is_flag=True, help="Print JSON")
+def store_list(as_json: bool) -> None:
+    """List the functions in the store."""
+    from pyfaas.build.store import list_store
+
+    items = list(list_store())
+    if as_json:
+        click.echo(json.dumps([_as_dict(i) for i in items], indent=2))
+        return
+    click.echo(f"{'FUNCTION':<20} DESCRIPTION")
+    for item in items:
+        click.echo(f"{item.name:<20} {item.description}")
+
+
+@store.command("describe")
+@click.argument("name")
+@click.option("-j", "--json", "as_json", is_flag=True, help="Print JSON")
+def store_describe(name: str, as_json: bool) -> None:
+    """Show a store function."""
+    item = _store_function(name)
+    if as_json:
+        click.echo(json.dumps(_as_dict(item), indent=2))
+        return
+    rows = [
+        ("Title", item.title),
+        ("Name", item.name),
+        ("Description", item.description),
+        ("Image", item.image),
+        ("Process", item.fprocess or ""),
+    ]
+    for title, value in rows:
+        click.echo(f"{title + ':':<13}{value}")
+
+
+@store.command("deploy", epilog=common.CREDENTIALS_HELP)
+@click.argument("function")
+@click.option("--name", default=None, help="Deploy under this name")
+@deploy_options
+@common.gateway_option
+def store_deploy(function: str, **kwargs: Any) -> None:
+    """Deploy FUNCTION from the store (its image is built on demand by the gateway)."""
+    flags = flags_from(kwargs)
+    item = _store_function(function)
+    flags.env = {**dict(item.environment or {}), **flags.env}
+    flags.labels = {**dict(item.labels or {}), **flags.labels}
+    flags.annotations = {**dict(item.annotations or {}), **flags.annotations}
+    spec = spec_from_flags(kwargs["name"] or item.name, item.image, item.fprocess, flags)
+    with common.open_client(kwargs["gateway"]) as client:
+        deploy_one(client, spec, flags)
+
+
+@click.group("template", cls=common.PyfaasGroup)
+def template() -> None:
+    """Function templates."""
+
+
+@template.group("store", cls=common.PyfaasGroup, aliases={"ls": "list"})
+def template_store() -> None:
+    """The templates shipped with pyfaas."""
+
+
+@template_store.command("list")
+def template_store_list() -> None:
+    """List the templates `pyfaas new --lang` accepts."""
+    from pyfaas.build.templates import template_store as entries
+
+    click.echo(f"{'NAME':<16} {'LANGUAGE':<12} DESCRIPTION")
+    for item in entries():
+        click.echo(f"{item['template']:<16} {item['language']:<12} {item['description']}")
