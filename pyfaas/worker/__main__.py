@@ -6,7 +6,7 @@ import asyncio
 import os
 import sys
 
-from pyfaas.errors import ConfigError
+from pyfaas.errors import ConfigError, PyfaasError
 from pyfaas.worker.app import run_worker
 from pyfaas.worker.settings import WorkerSettings
 
@@ -22,6 +22,9 @@ def main() -> int:
     except ConfigError as exc:
         print(f"queue-worker: {exc}", file=sys.stderr)
         return 2
+    except PyfaasError as exc:
+        print(f"queue-worker: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

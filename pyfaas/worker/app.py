@@ -10,6 +10,7 @@ Signal handlers only record the signal; the loop acts on it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import signal
 import sys
@@ -41,55 +42,47 @@ async def run_worker(
     started and closed by the caller); ``stream`` replaces standard output.
     """
     log = EventLog(stream or sys.stdout, print_body=settings.faas_print_body)
-    own_queue = queue is None
-    active = open_queue(settings.queue_url) if queue is None else queue
-    if own_queue:
-        await active.start()
-    restore = _nothing
-    if stop is None:
-        stop = asyncio.Event()
-        restore = _on_signals(stop)
-    rng = rng or random.Random()
-    session = new_session(settings.max_inflight)
-    gateway = GatewayClient(
-        session,
-        settings.gateway_url,
-        credentials=settings.credentials,
-        timeout=settings.invoke_timeout,
-    )
-    policies = PolicyCache(
-        RetryPolicy.from_settings(settings),
-        gateway.function_annotations,
-        ttl=settings.annotation_ttl,
-        on_error=log.line,
-    )
-    hooks = build_hooks(settings, log, gateway, active, policies, rng)
-    loop = WorkerLoop(
-        active,
-        gateway.invoke,
-        hooks,
-        log,
-        max_inflight=settings.max_inflight,
-        ack_wait=settings.ack_wait,
-        claim_wait=settings.claim_wait,
-    )
-    log.started(
-        settings.max_inflight, settings.queue_url, settings.gateway_url, settings.worker_name
-    )
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        if queue is None:
+            queue = open_queue(settings.queue_url)
+            await queue.start()
+            stack.push_async_callback(queue.close)
+        if stop is None:
+            stop = asyncio.Event()
+            stack.callback(_on_signals(stop))
+        session = new_session(settings.max_inflight)
+        stack.push_async_callback(session.close)
+        gateway = GatewayClient(
+            session,
+            settings.gateway_url,
+            credentials=settings.credentials,
+            timeout=settings.invoke_timeout,
+        )
+        policies = PolicyCache(
+            RetryPolicy.from_settings(settings),
+            gateway.function_annotations,
+            ttl=settings.annotation_ttl,
+            on_error=log.line,
+        )
+        stack.push_async_callback(policies.close)
+        loop = WorkerLoop(
+            queue,
+            gateway.invoke,
+            build_hooks(settings, log, gateway, queue, policies, rng or random.Random()),
+            log,
+            max_inflight=settings.max_inflight,
+            ack_wait=settings.ack_wait,
+            claim_wait=settings.claim_wait,
+        )
+        log.started(
+            settings.max_inflight, settings.queue_url, settings.gateway_url, settings.worker_name
+        )
         await _run_until(loop, stop)
         if loop.inflight:
-            log.line(
-                f"Stopping: waiting up to {settings.grace_period:g}s for {loop.inflight} call(s)"
-            )
+            grace = settings.grace_period
+            log.line(f"Stopping: waiting up to {grace:g}s for {loop.inflight} running call(s)")
         await loop.drain(settings.grace_period)
         log.line("Stopped")
-    finally:
-        restore()
-        await policies.close()
-        await session.close()
-        if own_queue:
-            await active.close()
     return 0
 
 
@@ -144,7 +137,3 @@ def _on_signals(stop: asyncio.Event) -> Callable[[], None]:
             loop.remove_signal_handler(sig)
 
     return restore
-
-
-def _nothing() -> None:
-    pass

@@ -10,6 +10,7 @@ the error's text, as in the OpenFaaS queue-worker.
 
 from __future__ import annotations
 
+import base64
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,9 +95,7 @@ class GatewayClient:
     ) -> None:
         self._session = session
         self._base = gateway_url.rstrip("/")
-        self._auth = (
-            aiohttp.BasicAuth(credentials.user, credentials.password) if credentials else None
-        )
+        self._auth_headers = {"Authorization": basic_auth(credentials)} if credentials else {}
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=30)
         self._meta_timeout = aiohttp.ClientTimeout(total=10)
 
@@ -140,7 +139,7 @@ class GatewayClient:
         async with self._session.get(
             url,
             params={"namespace": namespace},
-            auth=self._auth,
+            headers=self._auth_headers,
             allow_redirects=False,
             timeout=self._meta_timeout,
         ) as response:
@@ -152,6 +151,11 @@ class GatewayClient:
         if not isinstance(annotations, dict):
             return {}
         return {str(k): str(v) for k, v in annotations.items()}
+
+
+def basic_auth(credentials: Credentials) -> str:
+    token = f"{credentials.user}:{credentials.password}".encode()
+    return "Basic " + base64.b64encode(token).decode()
 
 
 def describe(exc: BaseException, timeout: float | None) -> str:

@@ -1,0 +1,122 @@
+"""Fixtures for the queue-worker tests: a fake gateway, a memory queue, a running worker."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+
+from pyfaas.queue.backends.memory import MemoryQueue
+from pyfaas.queue.envelope import CallRecord, QueuedCall
+from pyfaas.worker.app import run_worker
+from pyfaas.worker.settings import WorkerSettings
+from tests.unit.worker.fakes import FakeGateway, serve
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[FakeGateway]:
+    async with serve(FakeGateway()) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def queue() -> AsyncIterator[MemoryQueue]:
+    q = MemoryQueue()
+    await q.start()
+    yield q
+    await q.close()
+
+
+@pytest.fixture
+def settings(gateway: FakeGateway) -> WorkerSettings:
+    """Fast settings: tiny retry waits and claim waits, a short grace period."""
+    return WorkerSettings(
+        queue_url="memory://",
+        gateway_url=gateway.url,
+        initial_retry_wait=0.01,
+        max_retry_wait=0.05,
+        claim_wait=0.05,
+        ack_wait=10.0,
+        grace_period=5.0,
+        annotation_ttl=5.0,
+        worker_name="test-worker",
+    )
+
+
+def make_call(function: str = "echo", **overrides: Any) -> QueuedCall:
+    fields: dict[str, Any] = {
+        "call_id": uuid.uuid4().hex,
+        "function": function,
+        "namespace": "openfaas-fn",
+        "body": b"hello",
+        "headers": [("X-Call-Id", "x"), ("X-Start-Time", "1700000000000000000")],
+        "submitted_at": time.time(),
+    }
+    fields.update(overrides)
+    call = QueuedCall(**fields)
+    # The envelope's X-Call-Id must match its id, as the gateway makes it.
+    call.headers = [(k, call.call_id if k == "X-Call-Id" else v) for k, v in call.headers]
+    return call
+
+
+@dataclass
+class Running:
+    stop: asyncio.Event
+    task: asyncio.Task[int]
+    output: io.StringIO
+
+    @property
+    def lines(self) -> list[str]:
+        return self.output.getvalue().splitlines()
+
+
+@asynccontextmanager
+async def running_worker(
+    settings: WorkerSettings, queue: MemoryQueue, **overrides: Any
+) -> AsyncIterator[Running]:
+    """``run_worker`` in this event loop, stopped (and checked for exit 0) on leaving."""
+    output = io.StringIO()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_worker(replace(settings, **overrides), queue=queue, stream=output, stop=stop)
+    )
+    running = Running(stop, task, output)
+    try:
+        yield running
+    finally:
+        stop.set()
+        code = await asyncio.wait_for(task, 30)
+        assert code == 0
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], within: float = 10.0, interval: float = 0.01
+) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {within}s")
+
+
+async def settled(queue: MemoryQueue, call_id: str, within: float = 10.0) -> CallRecord:
+    """The call's record once it reached a final state."""
+    found: list[CallRecord] = []
+
+    async def final() -> bool:
+        record = await queue.record(call_id)
+        if record is not None and record.state.value in ("succeeded", "failed", "dead"):
+            found.append(record)
+            return True
+        return False
+
+    await eventually(final, within)
+    return found[-1]

@@ -1,0 +1,255 @@
+"""The worker against a real fake gateway and the memory queue: invocation and settling."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import replace
+
+from pyfaas.credentials import Credentials
+from pyfaas.queue.backends.memory import MemoryQueue
+from pyfaas.queue.envelope import CallState
+from pyfaas.worker.settings import WorkerSettings
+from tests.unit.worker.conftest import make_call, running_worker, settled
+from tests.unit.worker.fakes import FakeGateway, Reply
+
+
+async def test_call_is_replayed_as_submitted_and_acked(
+    gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
+) -> None:
+    call = make_call(
+        method="PUT",
+        path="/a/b",
+        query="x=1&y=%20z",
+        headers=[
+            ("X-Call-Id", "?"),
+            ("X-Start-Time", "17"),
+            ("X-Custom", "kept"),
+            ("Connection", "close"),
+            ("Content-Length", "999"),
+            ("User-Agent", "curl/8"),
+        ],
+    )
+    await queue.put(call)
+    async with running_worker(settings, queue) as worker:
+        record = await settled(queue, call.call_id)
+    assert record.state is CallState.SUCCEEDED
+    assert record.status_code == 200
+    assert record.attempts == 1
+    [seen] = gateway.calls
+    assert (seen.method, seen.path, seen.query) == (
+        "PUT",
+        "/function/echo.openfaas-fn/a/b",
+        call.query,
+    )
+    assert seen.body == b"hello"
+    assert seen.headers["X-Call-Id"] == call.call_id
+    assert seen.headers["X-Start-Time"] == "17"
+    assert seen.headers["X-Custom"] == "kept"
+    assert seen.headers["Content-Length"] == "5"
+    assert seen.headers["User-Agent"].startswith("pyfaas-queue-worker/")
+    assert "Connection" not in seen.headers or seen.headers["Connection"] != "close"
+    assert any("Starting queue-worker. Concurrency: 1" in line for line in worker.lines)
+    assert any(f"Received call {call.call_id[:8]}" in line for line in worker.lines)
+    assert any("Invoked echo.openfaas-fn [200]" in line for line in worker.lines)
+
+
+async def test_empty_path_becomes_root(
+    gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
+) -> None:
+    call = make_call()
+    await queue.put(call)
+    async with running_worker(settings, queue):
+        await settled(queue, call.call_id)
+    assert gateway.calls[0].path == "/function/echo.openfaas-fn/"
+    assert gateway.calls[0].query == ""
+
+
+def _overlaps(spans: list[tuple[float, float]]) -> bool:
+    return any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans))
+
+
+async def test_max_inflight_one_runs_calls_one_after_another(
+    gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
+) -> None:
+    gateway.script["slow.openfaas-fn"] = [Reply(delay=0.1)]
+    calls = [make_call("slow") for _ in range(3)]
+    for call in calls:
+        await queue.put(call)
+    async with running_worker(settings, queue, max_inflight=1):
+        for call in calls:
+            await settled(queue, call.call_id)
+    assert len(gateway.calls) == 3
+    assert not _overlaps(gateway.starts())
+
+
+async def test_max_inflight_three_overlaps(
+    gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
+) -> None:
+    gateway.script["slow.openfaas-fn"] = [Reply(delay=0.3)]
+    calls = [make_call("slow") for _ in range(3)]
+    for call in calls:
+        await queue.put(call)
+    async with running_worker(settings, queue, max_inflight=3):
+        for call in calls:
+            await settled(queue, call.call_id)
+    spans = gateway.starts()
+    assert max(start for start, _ in spans) < min(end for _, end in spans)
+
+
+async def test_per_function_max_inflight_annotation_caps_inside_global(
+    gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
+) -> None:
+    gateway.annotations["capped.openfaas-fn"] = {"com.pyfaas.queue.max_inflight": "1"}
+    gateway.script["capped.openfaas-fn"] = [Reply(delay=0.1)]
+    gateway.script["free.openfaas-fn"] = [Reply(delay=0.3)]
+    capped = [make_call("capped") for _ in range(3)]
+    free = [make_call("free") for _ in range(2)]
+    for call in capped + free:
+        await queue.put(call)
+    async with running_worker(settings, queue, max_inflight=5):
+        for call in capped + free:
+            await settled(queue, call.call_id)
+    capped_spans = sorted((s.started, s.ended) for s in gateway.calls if "capped" in s.path)
+    free_spans = sorted((s.started, s.ended) for s in gateway.calls if "free" in s.path)
+    assert len(capped_spans) == 3
+    assert not _overlaps(capped_spans)
+    assert _overlaps(free_spans)
+
+
+async def test_retry_code_then_success_is_retried_once(
+    gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
+) -> None:
+    gateway.script["flaky.openfaas-fn"] = [Reply(status=503), Reply(status=200)]
+    call = make_call("flaky")
+    await queue.put(call)
+    async with running_worker(settings, queue) as worker:
+        record = await settled(queue, call.call_id)
+    assert record.state is CallState.SUCCEEDED
+    assert record.attempts == 2
+    assert len(gateway.calls) == 2
+    assert any(
+        "Retrying flaky.openfaas-fn in" in line and "(attempt 2/3)" in line for line in worker.lines
+    )
+
+
+async def test_status_not_in_retry_codes_is_dead_lettered(
+    gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
+) -> None:
+    gateway.script["broken.openfaas-fn"] = [Reply(status=500, body=b"boom")]
+    call = make_call("broken", callback_url=f"{gateway.url}/cb/broken")
+    await queue.put(call)
+    async with running_worker(settings, queue) as worker:
+        record = await settled(queue, call.call_id)
+    assert record.state is CallState.DEAD
+    assert record.status_code == 500
+    assert len(gateway.calls) == 1
+    assert [r.call_id for r in await queue.dead_letters()] == [call.call_id]
+    [callback] = gateway.callbacks
+    assert callback.headers["X-Function-Status"] == "500"
+    assert callback.body == b"boom"
+    assert any("Dead-lettered call" in line for line in worker.lines)
+
+
+async def test_retries_run_out_then_dead_letter(
+    gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
+) -> None:
+    gateway.script["down.openfaas-fn"] = [Reply(status=502)]
+    call = make_call("down")
+    await queue.put(call)
+    async with running_worker(settings, queue, max_retry_attempts=3):
+        record = await settled(queue, call.call_id)
+    assert record.state is CallState.DEAD
+    assert record.attempts == 3
+    assert len(gateway.calls) == 3
+
+
+async def test_retry_after_is_honoured(
+    gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
+) -> None:
+    gateway.script["busy.openfaas-fn"] = [
+        Reply(status=429, headers={"Retry-After": "1"}),
+        Reply(status=200),
+    ]
+    call = make_call("busy")
+    await queue.put(call)
+    async with running_worker(settings, queue):
+        record = await settled(queue, call.call_id)
+    assert record.state is CallState.SUCCEEDED
+    first, second = gateway.calls
+    # max_retry_wait is 0.05 s here: only Retry-After explains a wait of about a second.
+    assert second.started - first.started >= 0.9
+
+
+async def test_annotations_override_retry_policy(
+    gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
+) -> None:
+    gateway.annotations["once.openfaas-fn"] = {"com.openfaas.retry.attempts": "1"}
+    gateway.script["once.openfaas-fn"] = [Reply(status=503)]
+    call = make_call("once")
+    await queue.put(call)
+    auth = replace(settings, credentials=_creds())
+    async with running_worker(auth, queue):
+        record = await settled(queue, call.call_id)
+    assert record.state is CallState.DEAD
+    assert len(gateway.calls) == 1
+    assert gateway.lookups[0] == ("once", "Basic YWRtaW46c2VjcmV0")
+
+
+async def test_annotations_are_cached_not_fetched_per_call(
+    gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
+) -> None:
+    calls = [make_call("echo") for _ in range(20)]
+    for call in calls:
+        await queue.put(call)
+    async with running_worker(settings, queue, max_inflight=10):
+        for call in calls:
+            await settled(queue, call.call_id)
+    assert len(gateway.lookups) == 1
+
+
+async def test_function_gone_is_dead_lettered_at_once(
+    gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
+) -> None:
+    gateway.gone.add("vanished.openfaas-fn")
+    gateway.script["vanished.openfaas-fn"] = [Reply(status=404, body=b"error finding function")]
+    call = make_call("vanished")
+    await queue.put(call)
+    # Even with 404 among the retry codes, a function that is gone is not retried.
+    async with running_worker(settings, queue, retry_codes=frozenset({404, 503})):
+        record = await settled(queue, call.call_id)
+    assert record.state is CallState.DEAD
+    assert len(gateway.calls) == 1
+
+
+async def test_gateway_unreachable_is_503_and_retried(
+    queue: MemoryQueue, settings: WorkerSettings
+) -> None:
+    call = make_call("echo", callback_url=None)
+    await queue.put(call)
+    closed = replace(settings, gateway_url="http://127.0.0.1:9")
+    async with running_worker(closed, queue, max_retry_attempts=2):
+        record = await settled(queue, call.call_id)
+    assert record.state is CallState.DEAD
+    assert record.status_code == 503
+    assert record.attempts == 2
+    assert record.error
+
+
+async def test_long_call_keeps_its_lease(
+    gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
+) -> None:
+    gateway.script["long.openfaas-fn"] = [Reply(delay=1.0)]
+    call = make_call("long")
+    await queue.put(call)
+    # A lease of 0.3 s would run out three times over without extension.
+    async with running_worker(settings, queue, ack_wait=0.3, max_inflight=2):
+        record = await settled(queue, call.call_id)
+        await asyncio.sleep(0.4)  # a wrongly expired lease would show up as a second call
+    assert record.state is CallState.SUCCEEDED
+    assert record.attempts == 1
+    assert len(gateway.calls) == 1
+
+
+def _creds() -> Credentials:
+    return Credentials(user="admin", password="secret")
