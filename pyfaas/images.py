@@ -13,12 +13,16 @@ References are normalised as Docker does: ``docker.io/library/figlet`` and
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -131,6 +135,8 @@ class ImageStore:
     def list(self) -> list[ImageManifest]:
         out = []
         for manifest in sorted(self.root.glob(f"*/{MANIFEST}")):
+            if manifest.parent.name.startswith(".") or manifest.parent.name.endswith(".old"):
+                continue  # a build being staged or an image being replaced
             out.append(ImageManifest.from_json(manifest.read_text()))
         return out
 
@@ -147,24 +153,41 @@ class ImageStore:
         return staging
 
     def commit(self, staging: Path, manifest: ImageManifest) -> Path:
-        """Write the manifest and swap the staged image into place atomically."""
+        """Write the manifest and swap the staged image into place atomically.
+
+        Where the kernel can exchange two directories in one step (Linux
+        ``renameat2``), a reader sees either the old image or the new one,
+        never neither; elsewhere there is a brief gap between two renames.
+        """
         manifest.image = normalise(manifest.image)
         (staging / MANIFEST).write_text(manifest.to_json())
         final = self.path(manifest.image)
+        venv = final / "venv"
+        if venv.exists() and not (staging / "venv").exists() and manifest.python:
+            # The venv was built in place (at venv_dir); it belongs to the new image.
+            os.rename(venv, staging / "venv")
+        if final.exists() and _exchange(staging, final):
+            shutil.rmtree(staging, ignore_errors=True)  # now the old image
+            return final
         old = final.with_name(final.name + ".old")
         if old.exists():
             shutil.rmtree(old)
-        venv = final / "venv"
-        keep_venv = venv.exists() and not (staging / "venv").exists() and manifest.python
         if final.exists():
             os.rename(final, old)
         os.rename(staging, final)
-        if old.exists():
-            if keep_venv:
-                # The venv was built in place (venvs are not relocatable).
-                os.rename(old / "venv", venv)
-            shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
         return final
+
+    @contextmanager
+    def lock(self, ref: str) -> Iterator[None]:
+        """Hold an exclusive lock on ``ref`` across processes, e.g. for one build at a time."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / f".{self.key(ref)}.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def remove(self, ref: str) -> bool:
         path = self.path(ref)
@@ -172,3 +195,25 @@ class ImageStore:
             return False
         shutil.rmtree(path)
         return True
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths atomically with ``renameat2``; False where that is unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    result = renameat2(
+        _AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE
+    )
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(second))
