@@ -1,0 +1,90 @@
+"""WatchdogSettings.from_env: OpenFaaS names, defaults, and loud failures."""
+
+from __future__ import annotations
+
+import pytest
+
+from pyfaas.errors import ConfigError
+from pyfaas.watchdog.settings import WatchdogSettings, split_command
+
+
+def test_classic_defaults() -> None:
+    settings = WatchdogSettings.from_env({"fprocess": "cat"})
+    assert settings.mode == "classic"
+    assert settings.fprocess == ("cat",)
+    assert settings.exec_timeout == 0.0
+    assert settings.write_timeout == 30.0
+    assert settings.healthcheck_interval == 30.0
+    assert settings.combine_output is True
+    assert settings.cgi_headers is True
+    assert settings.max_inflight == 0
+    assert settings.listen_fd is None
+    assert settings.port == 8080
+    assert settings.lock_dir == "/tmp"
+
+
+def test_values_are_parsed() -> None:
+    settings = WatchdogSettings.from_env(
+        {
+            "fprocess": "python3  index.py",
+            "exec_timeout": "1m30s",
+            "write_timeout": "10",
+            "max_inflight": "4",
+            "combine_output": "false",
+            "content_type": "application/json",
+            "port": "0",
+            "PYFAAS_LISTEN_FD": "7",
+            "TMPDIR": "/run/x",
+        }
+    )
+    assert settings.fprocess == ("python3", "index.py")
+    assert settings.exec_timeout == 90.0
+    assert settings.write_timeout == 10.0
+    assert settings.healthcheck_interval == 10.0
+    assert settings.max_inflight == 4
+    assert settings.combine_output is False
+    assert settings.content_type == "application/json"
+    assert settings.port == 0
+    assert settings.listen_fd == 7
+    assert settings.lock_dir == "/run/x"
+
+
+def test_http_mode_needs_upstream_and_defaults_exec_timeout() -> None:
+    settings = WatchdogSettings.from_env(
+        {"mode": "http", "fprocess": "python index.py", "upstream_url": "http://127.0.0.1:5000/"}
+    )
+    assert settings.upstream_url == "http://127.0.0.1:5000"
+    assert settings.exec_timeout == 30.0
+    with pytest.raises(ConfigError, match="upstream_url"):
+        WatchdogSettings.from_env({"mode": "http", "fprocess": "x"})
+
+
+def test_inproc_needs_no_fprocess() -> None:
+    settings = WatchdogSettings.from_env({"mode": "inproc", "PYFAAS_HANDLER": "app.main:handle"})
+    assert settings.handler == "app.main:handle"
+
+
+@pytest.mark.parametrize(
+    ("environ", "key"),
+    [
+        ({"fprocess": ""}, "fprocess"),
+        ({"mode": "streaming", "fprocess": "cat"}, "mode"),
+        ({"fprocess": "cat", "exec_timeout": "soon"}, "exec_timeout"),
+        ({"fprocess": "cat", "max_inflight": "-1"}, "max_inflight"),
+        ({"fprocess": "cat", "combine_output": "yes please"}, "combine_output"),
+        ({"fprocess": "cat", "PYFAAS_LISTEN_FD": "three"}, "PYFAAS_LISTEN_FD"),
+        ({"mode": "inproc", "PYFAAS_HANDLER": "nocolon"}, "PYFAAS_HANDLER"),
+        ({"mode": "http", "fprocess": "x", "upstream_url": "ftp://h"}, "upstream_url"),
+        (
+            {"mode": "http", "fprocess": "x", "upstream_url": "http://h", "write_timeout": "0"},
+            "write_timeout",
+        ),
+    ],
+)
+def test_bad_values_name_the_key(environ: dict[str, str], key: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        WatchdogSettings.from_env(environ)
+
+
+def test_split_command_has_no_shell_quoting() -> None:
+    assert split_command("sh -c 'echo hi'") == ("sh", "-c", "'echo", "hi'")
