@@ -105,7 +105,7 @@ def _next(script: dict[str, list[Reply]], key: str) -> Reply:
 
 @asynccontextmanager
 async def serve(fake: FakeGateway) -> AsyncIterator[FakeGateway]:
-    runner = web.AppRunner(fake.app(), access_log=None)
+    runner = web.AppRunner(fake.app(), access_log=None, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -1,0 +1,75 @@
+"""Stopping the worker: running calls finish within the grace period, the rest go back."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from dataclasses import replace
+
+from pyfaas.queue.backends.memory import MemoryQueue
+from pyfaas.queue.envelope import CallState
+from pyfaas.worker.app import run_worker
+from pyfaas.worker.loop import HANDED_BACK
+from pyfaas.worker.settings import WorkerSettings
+from tests.unit.worker.conftest import eventually, make_call
+from tests.unit.worker.fakes import FakeGateway, Reply
+
+
+async def _start(
+    settings: WorkerSettings, queue: MemoryQueue
+) -> tuple[asyncio.Event, asyncio.Task[int], io.StringIO]:
+    stop = asyncio.Event()
+    out = io.StringIO()
+    task = asyncio.create_task(run_worker(settings, queue=queue, stream=out, stop=stop))
+    return stop, task, out
+
+
+async def test_running_call_finishes_before_exit(
+    gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
+) -> None:
+    gateway.script["slow.openfaas-fn"] = [Reply(delay=0.5)]
+    call = make_call("slow")
+    await queue.put(call)
+    stop, task, out = await _start(settings, queue)
+
+    async def started() -> bool:
+        return bool(gateway.calls)
+
+    await eventually(started)
+    stop.set()
+    assert await asyncio.wait_for(task, 10) == 0
+    record = await queue.record(call.call_id)
+    assert record is not None
+    assert record.state is CallState.SUCCEEDED
+    assert "Stopped" in out.getvalue()
+
+
+async def test_call_outliving_the_grace_period_is_handed_back(
+    gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
+) -> None:
+    gateway.script["stuck.openfaas-fn"] = [Reply(delay=3.0)]
+    call = make_call("stuck")
+    await queue.put(call)
+    stop, task, out = await _start(replace(settings, grace_period=0.2), queue)
+
+    async def started() -> bool:
+        return bool(gateway.calls)
+
+    await eventually(started)
+    stop.set()
+    assert await asyncio.wait_for(task, 10) == 0
+    record = await queue.record(call.call_id)
+    assert record is not None
+    assert record.state is CallState.RETRYING
+    assert record.error == HANDED_BACK
+    assert "back to the queue" in out.getvalue()
+    # It is claimable again at once.
+    [again] = await queue.claim(1, lease=5, wait=1)
+    assert again.call.call_id == call.call_id
+
+
+async def test_idle_worker_stops_promptly(queue: MemoryQueue, settings: WorkerSettings) -> None:
+    stop, task, _ = await _start(settings, queue)
+    await asyncio.sleep(0.1)  # let it reach its claim loop
+    stop.set()
+    assert await asyncio.wait_for(task, 5) == 0
