@@ -1,0 +1,159 @@
+"""Load test of the gateway's /function hop against a direct aiohttp echo server.
+
+Runs three servers as separate processes (uvloop): an aiohttp echo upstream,
+the pyfaas gateway (memory provider pointed at the echo), and a minimal raw
+asyncio-streams forwarder (Content-Length only) as the alternative design.
+Then drives each with ``wrk -t1 -c10 -d3s`` POSTing 20 bytes and prints
+req/s, p50 and the ratio to the direct echo server.
+
+    .venv/bin/python bench/gateway_proxy.py [--duration 3s] [--connections 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.helpers import free_port, port_open, wait_for  # noqa: E402
+
+LUA = 'wrk.method = "POST"\nwrk.body = "01234567890123456789"\n'
+
+
+def run_echo(port: int) -> None:
+    from aiohttp import web
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(body=await request.read())
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", echo)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=_loop())
+
+
+def run_gateway(port: int, upstream: int) -> None:
+    from aiohttp import web
+
+    from pyfaas.gateway.app import create_app
+    from pyfaas.gateway.settings import GatewaySettings
+    from pyfaas.providers.base import Endpoint
+    from pyfaas.providers.memory import MemoryProvider
+    from pyfaas.types import FunctionDeployment
+
+    provider = MemoryProvider({"echo": Endpoint(port=upstream)})
+    loop = _loop()
+    loop.run_until_complete(
+        provider.deploy(FunctionDeployment(service="echo", image="echo"), "openfaas-fn")
+    )
+    settings = GatewaySettings(basic_auth=False, autoscale=False)
+    app = create_app(settings, provider, None, None)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=loop)
+
+
+def run_raw(port: int, upstream: int) -> None:
+    """A forwarder with no HTTP framework: the lower bound of a Python hop."""
+    pool: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def read_message(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+        head = await reader.readuntil(b"\r\n\r\n")
+        match = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+        body = await reader.readexactly(int(match.group(1))) if match else b""
+        return head, body
+
+    async def forward(head: bytes, body: bytes) -> bytes:
+        conn = pool.pop() if pool else await asyncio.open_connection("127.0.0.1", upstream)
+        conn[1].write(head + body)
+        rhead, rbody = await read_message(conn[0])
+        pool.append(conn)
+        return rhead + rbody
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head, body = await read_message(reader)
+                writer.write(await forward(head, body))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", port)
+        await server.serve_forever()
+
+    _loop().run_until_complete(main())
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    import uvloop
+
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    return loop
+
+
+def wrk(url: str, duration: str, connections: int) -> tuple[float, str]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(LUA)
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}", "--latency", "-s", script.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s*([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = re.search(r"50%\s+(\S+)", out).group(1)  # type: ignore[union-attr]
+    return rps, p50
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", default="3s")
+    parser.add_argument("--connections", type=int, default=10)
+    parser.add_argument("--serve", choices=["echo", "gateway", "raw"])
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--upstream", type=int)
+    args = parser.parse_args()
+    if args.serve == "echo":
+        return run_echo(args.port)
+    if args.serve == "gateway":
+        return run_gateway(args.port, args.upstream)
+    if args.serve == "raw":
+        return run_raw(args.port, args.upstream)
+
+    echo, gateway, raw = free_port(), free_port(), free_port()
+    me = [sys.executable, __file__]
+    procs = [
+        subprocess.Popen([*me, "--serve", "echo", "--port", str(echo)]),
+        subprocess.Popen(
+            [*me, "--serve", "gateway", "--port", str(gateway), "--upstream", str(echo)]
+        ),
+        subprocess.Popen([*me, "--serve", "raw", "--port", str(raw), "--upstream", str(echo)]),
+    ]
+    try:
+        for port in (echo, gateway, raw):
+            wait_for(lambda p=port: port_open(p), timeout=20)  # type: ignore[misc]
+        time.sleep(0.5)
+        rows = [
+            ("aiohttp echo, direct", f"http://127.0.0.1:{echo}/"),
+            ("pyfaas gateway (aiohttp client proxy)", f"http://127.0.0.1:{gateway}/function/echo"),
+            ("raw asyncio-streams forwarder", f"http://127.0.0.1:{raw}/"),
+        ]
+        base = 0.0
+        for label, url in rows:
+            rps, p50 = wrk(url, args.duration, args.connections)
+            base = base or rps
+            print(f"{label:42s} {rps:10.0f} req/s  p50 {p50:>8s}  {rps / base:6.1%}")
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait()
+
+
+if __name__ == "__main__":
+    main()
