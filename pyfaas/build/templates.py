@@ -1,0 +1,173 @@
+"""Function templates: the built-in ones, copying them into a project, new handlers.
+
+A template is a folder ``<lang>/`` holding ``template.yml``, runtime entry
+files and a handler skeleton (``function/`` unless ``handler_folder`` says
+otherwise), laid out as faas-cli expects. ``pyfaas new`` copies the template
+into ``./template/<lang>/`` and the skeleton into ``./<name>/``; the builder
+reads ``./template/<lang>/`` back. A ``pyfaas:`` section in ``template.yml``
+(ignored by faas-cli) says how pyfaas runs the template without a container
+engine: watchdog ``mode``, ``handler`` for in-process functions, and whether
+the function gets its own Python virtualenv.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pyfaas.build._files import merge_tree
+from pyfaas.errors import BadRequest, Conflict, NotFound
+from pyfaas.naming import validate_name
+
+_DESCRIPTIONS = {
+    "dockerfile": "Classic Dockerfile template: any command as fprocess behind the watchdog",
+    "python3": "Classic Python 3 template: a process per request runs handle(req) on stdin",
+    "python3-http": "Python 3 HTTP template: handle(event, context), run in-process",
+}
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    """What ``template.yml`` says, with pyfaas's own section unpacked."""
+
+    language: str
+    path: Path
+    fprocess: str | None = None
+    handler_folder: str = "function"
+    welcome_message: str = ""
+    build_options: dict[str, list[str]] = field(default_factory=dict)
+    mode: str | None = None
+    handler: str | None = None
+    python: bool = False
+
+    @property
+    def is_dockerfile(self) -> bool:
+        return self.language.lower() == "dockerfile"
+
+
+def builtin_root() -> Path:
+    """The folder of the templates shipped with pyfaas."""
+    return Path(str(resources.files("pyfaas") / "templates"))
+
+
+def available_templates() -> list[str]:
+    """Names of the built-in templates."""
+    root = builtin_root()
+    return sorted(p.name for p in root.iterdir() if (p / "template.yml").is_file())
+
+
+def template_store() -> list[dict[str, Any]]:
+    """The built-in templates as entries of OpenFaaS's ``templates.json``."""
+    return [
+        {
+            "template": name,
+            "platform": "x86_64",
+            "language": _language_title(name),
+            "source": "pyfaas",
+            "description": _DESCRIPTIONS.get(name, f"{name} template"),
+            "repo": "builtin",
+            "official": "true",
+            "recommended": name != "python3",
+        }
+        for name in available_templates()
+    ]
+
+
+def _language_title(name: str) -> str:
+    return "Dockerfile" if name == "dockerfile" else "Python"
+
+
+def normalise_lang(lang: str) -> str:
+    """faas-cli accepts ``Dockerfile`` for ``dockerfile`` and ``lang@ref`` pins."""
+    lang = lang.split("@", 1)[0].strip()
+    return "dockerfile" if lang.lower() == "dockerfile" else lang
+
+
+def copy_template(lang: str, project_dir: Path, overwrite: bool = False) -> Path:
+    """Copy a built-in template into ``project_dir/template/<lang>``; returns that folder."""
+    lang = normalise_lang(lang)
+    source = builtin_root() / lang
+    if not (source / "template.yml").is_file():
+        raise NotFound(
+            f"template {lang!r} not found; available: {', '.join(available_templates())}"
+        )
+    target = project_dir / "template" / lang
+    if target.exists():
+        if not overwrite:
+            return target
+        shutil.rmtree(target)
+    merge_tree(source, target)
+    return target
+
+
+def project_template(lang: str, project_dir: Path) -> Path:
+    """``./template/<lang>``, copied from the built-ins when missing (as faas-cli pulls)."""
+    lang = normalise_lang(lang)
+    local = project_dir / "template" / lang
+    if (local / "template.yml").is_file():
+        return local
+    return copy_template(lang, project_dir)
+
+
+def load_template(path: Path) -> TemplateSpec:
+    """Read ``<path>/template.yml``."""
+    try:
+        data = yaml.safe_load((path / "template.yml").read_text()) or {}
+    except FileNotFoundError as exc:
+        raise NotFound(f"template {path.name!r} has no template.yml") from exc
+    except yaml.YAMLError as exc:
+        raise BadRequest(f"template {path.name}/template.yml is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BadRequest(f"template {path.name}/template.yml is not a mapping")
+    own = data.get("pyfaas") or {}
+    options = {
+        str(o.get("name")): [str(p) for p in o.get("packages") or []]
+        for o in data.get("build_options") or []
+        if isinstance(o, dict)
+    }
+    return TemplateSpec(
+        language=str(data.get("language") or path.name),
+        path=path,
+        fprocess=data.get("fprocess"),
+        handler_folder=str(data.get("handler_folder") or "function"),
+        welcome_message=str(data.get("welcome_message") or ""),
+        build_options=options,
+        mode=own.get("mode"),
+        handler=own.get("handler"),
+        python=bool(own.get("python", False)),
+    )
+
+
+def new_handler(name: str, lang: str, project_dir: Path, handler_dir: Path | None = None) -> Path:
+    """Create ``./<name>/`` (or ``handler_dir``) from the template's handler skeleton."""
+    validate_name(name)
+    template = project_template(lang, project_dir)
+    spec = load_template(template)
+    target = handler_dir if handler_dir is not None else project_dir / name
+    if not target.is_absolute():
+        target = project_dir / target
+    if target.exists():
+        raise Conflict(f"folder {target.name} already exists")
+    skeleton = template / spec.handler_folder
+    if not skeleton.is_dir():
+        raise NotFound(f"template {spec.language!r} has no {spec.handler_folder}/ folder")
+    merge_tree(skeleton, target)
+    return target
+
+
+__all__ = [
+    "TemplateSpec",
+    "available_templates",
+    "builtin_root",
+    "copy_template",
+    "load_template",
+    "new_handler",
+    "normalise_lang",
+    "project_template",
+    "template_store",
+]
