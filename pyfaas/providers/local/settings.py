@@ -34,6 +34,9 @@ class LocalProviderSettings:
     start_timeout: float = 30.0
     # SIGTERM lets a replica drain; SIGKILL follows after this long.
     stop_timeout: float = 10.0
+    # A replica taken out of rotation keeps running this long before SIGTERM, so
+    # requests already routed to it still connect.
+    unroute_delay: float = 1.0
     max_replicas: int = DEFAULT_MAX_REPLICAS
     restart_backoff: float = 0.5
     restart_backoff_max: float = 30.0
@@ -66,6 +69,7 @@ class LocalProviderSettings:
             python=env.get("PYFAAS_PYTHON", sys.executable),
             start_timeout=env.duration("PYFAAS_REPLICA_START_TIMEOUT", 30.0),
             stop_timeout=env.duration("PYFAAS_REPLICA_STOP_TIMEOUT", 10.0),
+            unroute_delay=env.duration("PYFAAS_REPLICA_UNROUTE_DELAY", 1.0),
             max_replicas=env.integer("PYFAAS_MAX_REPLICAS", DEFAULT_MAX_REPLICAS, minimum=1),
             log_max_bytes=env.size("PYFAAS_LOG_MAX_SIZE", DEFAULT_MAX_BYTES),
             host_path=env.get("PATH", HOST_PATH) or HOST_PATH,

@@ -103,6 +103,8 @@ class FunctionSupervisor:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop
+        for task in self._stops:
+            task.cancel()
         replicas = self.replicas()
         await asyncio.gather(*(r.stop() for r in replicas), *self._stops, return_exceptions=True)
         for replica in replicas:
@@ -186,9 +188,15 @@ class FunctionSupervisor:
         if replica.id in self._retiring:
             return
         self._retiring.add(replica.id)
-        task = asyncio.create_task(replica.stop())
+        task = asyncio.create_task(self._stop_later(replica))
         self._stops.add(task)
         task.add_done_callback(self._stops.discard)
+
+    async def _stop_later(self, replica: Replica) -> None:
+        # Out of rotation now (see _refresh); requests already routed still connect.
+        if replica.state != STARTING:
+            await asyncio.sleep(self._settings.unroute_delay)
+        await replica.stop()
 
     def _refresh(self) -> None:
         self._available = [
