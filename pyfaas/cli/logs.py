@@ -49,8 +49,15 @@ def since_from(since: str | None, since_time: str | None) -> datetime | None:
 @click.option("--since-time", default=None, help="Only lines after this RFC 3339 time")
 @click.option("--lines", default=-1, type=int, help="Only the last N lines (-1: all)")
 @click.option(
-    "-t/-T", "--tail/--no-tail", default=True, help="Keep following new lines (default: yes)"
+    "-t",
+    "--tail",
+    type=click.BOOL,
+    is_flag=False,
+    flag_value=True,
+    default=True,
+    help="Keep following new lines (default: true; --tail=false stops at the end)",
 )
+@click.option("-T", "--no-tail", is_flag=True, help="Same as --tail=false")
 @click.option(
     "-o",
     "--output",
@@ -69,6 +76,7 @@ def logs(
     since_time: str | None,
     lines: int,
     tail: bool,
+    no_tail: bool,
     output: str,
     as_json: bool,
     time_format: str | None,
@@ -81,6 +89,6 @@ def logs(
     fmt = "json" if as_json else output
     with common.open_client(gateway) as client:
         for msg in client.logs(
-            name, namespace, follow=tail, tail=lines, since=start, instance=instance
+            name, namespace, follow=tail and not no_tail, tail=lines, since=start, instance=instance
         ):
             click.echo(format_message(msg, fmt, time_format))

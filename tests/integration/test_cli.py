@@ -24,6 +24,7 @@ from pyfaas.cli.main import cli
 from pyfaas.credentials import Credentials
 from pyfaas.gateway.app import create_app
 from pyfaas.gateway.settings import GatewaySettings
+from pyfaas.images import ImageStore
 from pyfaas.paths import StatePaths
 from pyfaas.providers.base import Endpoint
 from pyfaas.providers.memory import MemoryProvider
@@ -46,6 +47,11 @@ class Platform:
     creds: Credentials
     home: Path
     provider: MemoryProvider
+    loop: asyncio.AbstractEventLoop
+
+    def log(self, name: str, text: str, instance: str = "r-0") -> None:
+        coro = self.provider.append_log(name, "openfaas-fn", text, instance=instance)
+        asyncio.run_coroutine_threadsafe(coro, self.loop).result(5)
 
 
 def _serve(ready: threading.Event, out: dict[str, object], stop: threading.Event) -> None:
@@ -67,6 +73,7 @@ def _serve(ready: threading.Event, out: dict[str, object], stop: threading.Event
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         out["port"] = runner.addresses[0][1]
         out["provider"] = provider
+        out["loop"] = asyncio.get_running_loop()
         ready.set()
         await asyncio.to_thread(stop.wait)
         await runner.cleanup()
@@ -87,7 +94,9 @@ def platform(tmp_path: Path) -> Iterator[Platform]:
     assert ready.wait(10), "gateway did not start"
     provider = out["provider"]
     assert isinstance(provider, MemoryProvider)
-    yield Platform(f"http://127.0.0.1:{out['port']}", creds, paths.home, provider)
+    loop = out["loop"]
+    assert isinstance(loop, asyncio.AbstractEventLoop)
+    yield Platform(f"http://127.0.0.1:{out['port']}", creds, paths.home, provider, loop)
     stop.set()
     thread.join(10)
 
@@ -230,3 +239,54 @@ def test_version_namespaces_and_ready(run: Run, platform: Platform) -> None:
     assert "pyfaas-memory" in version
     assert "openfaas-fn" in ok(run("namespaces")).output
     assert "ready" in ok(run("ready", "--attempts", "5", "--interval", "0.1")).output
+
+
+def test_logs_without_following(run: Run, platform: Platform) -> None:
+    ok(run("deploy", "--image", "functions/alpine:latest", "--name", "logger", "--fprocess", "cat"))
+    for i in range(3):
+        platform.log("logger", f"line {i}", instance=f"r-{i % 2}")
+    plain = ok(run("logs", "logger", "--tail=false")).output.splitlines()
+    assert [line.split(" ", 1)[1] for line in plain] == [
+        "logger (r-0) line 0",
+        "logger (r-1) line 1",
+        "logger (r-0) line 2",
+    ]
+    last = ok(run("logs", "logger", "--no-tail", "--lines", "1", "-o", "json")).output
+    assert json.loads(last)["text"] == "line 2"
+    only = ok(run("logs", "logger", "-T", "--instance", "r-1", "-o", "keyvalue")).output
+    assert only.count("\n") == 1
+    assert "instance=r-1 text=line 1" in only
+    assert run("logs", "logger", "-T", "--since", "soon").exit_code == 1
+
+
+def test_dead_letters_and_unknown_call(run: Run, platform: Platform) -> None:
+    assert ok(run("dead-letters", "list")).output == "No dead letters.\n"
+    assert json.loads(ok(run("dead-letters", "ls", "-j")).output) == []
+    missing = run("calls", "get", "no-such-call")
+    assert missing.exit_code == 1
+    assert missing.stderr.startswith("Error: ")
+    assert run("dead-letters", "replay", "no-such-call").exit_code == 1
+
+
+def test_new_then_up_builds_and_deploys(
+    run: Run, platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    created = ok(run("new", "long-task", "--lang", "dockerfile", "-p", "alex"))
+    assert "Stack file written: long-task.yml" in created.output
+    assert (project / "long-task" / "Dockerfile").is_file()
+    assert (project / "template" / "dockerfile" / "template.yml").is_file()
+    assert {"template", "build", ".secrets"} <= set((project / ".gitignore").read_text().split())
+    again = run("new", "long-task", "--lang", "dockerfile")
+    assert again.exit_code == 1
+    up = ok(run("up", "-f", "long-task.yml"))
+    assert "Deployed. 202 Accepted." in up.output
+    assert "nothing to push" in up.output
+    fn = json.loads(ok(run("describe", "long-task", "-j")).output)
+    assert fn["image"] == "alex/long-task:latest"
+    store = ImageStore(StatePaths(platform.home).images)
+    manifest = store.get("alex/long-task:latest")
+    assert manifest is not None
+    assert manifest.fprocess == "cat"
