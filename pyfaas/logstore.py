@@ -113,7 +113,7 @@ class LogStore:
         instance: str | None = None,
     ) -> list[LogMessage]:
         """Lines matching ``since``/``instance``, oldest first; the last ``tail`` if > 0."""
-        messages, _ = self._read_all(_Filter(namespace, name, since, instance), tail)
+        messages, _, _ = self._read_all(_Filter(namespace, name, since, instance), tail)
         return messages
 
     async def follow(
@@ -132,11 +132,10 @@ class LogStore:
         Survives rotation: a file that shrank or was replaced is read from its start.
         """
         where = _Filter(namespace, name, since, instance)
-        messages, position = self._read_all(where, tail)
+        messages, position, identity = self._read_all(where, tail)
         for message in messages:
             yield message
         path = self.path(namespace, name)
-        identity = _identity(path)
         pending = b""
         while True:
             await asyncio.sleep(interval)
@@ -146,10 +145,9 @@ class LogStore:
             chunk = b""
             if identity is None or current[0] != identity[0] or current[1] < position:
                 # Rotated (or truncated): finish the old file if it was moved aside.
-                if identity is not None and _identity(_rotated(path)) is not None:
-                    rotated = _rotated(path)
-                    if rotated.stat().st_ino == identity[0]:
-                        chunk, _ = _read_from(rotated, position)
+                moved = _identity(_rotated(path))
+                if identity is not None and moved is not None and moved[0] == identity[0]:
+                    chunk, _ = _read_from(_rotated(path), position)
                 position = 0
             identity = current
             fresh, position = _read_from(path, position)
@@ -175,19 +173,29 @@ class LogStore:
         self._handles.pop(path).close()
         os.replace(path, _rotated(path))
 
-    def _read_all(self, where: _Filter, tail: int) -> tuple[list[LogMessage], int]:
-        """Matching lines of both files and the byte offset read up to in the current file."""
+    def _read_all(
+        self, where: _Filter, tail: int
+    ) -> tuple[list[LogMessage], int, tuple[int, int] | None]:
+        """Matching lines of both files, and where a follower continues in the current file.
+
+        The current file is read through one handle so the offset and the
+        identity (inode) belong to the same file even if it rotates meanwhile.
+        """
         path = self.path(where.namespace, where.name)
+        try:
+            with open(path, "rb") as handle:
+                identity: tuple[int, int] | None = (os.fstat(handle.fileno()).st_ino, 0)
+                current = handle.read()
+        except FileNotFoundError:
+            identity, current = None, b""
         old, _ = _read_from(_rotated(path), 0)
-        current, position = _read_from(path, 0)
         # Only whole lines count; a torn last line is read again by a follower.
         cut = current.rfind(b"\n") + 1
-        position -= len(current) - cut
         lines = old.split(b"\n") + current[:cut].split(b"\n")
         found: Iterable[LogMessage] = _parse_lines(where, lines)
         if tail > 0:
             found = deque(found, maxlen=tail)
-        return list(found), position
+        return list(found), cut, identity
 
 
 def _parse_lines(where: _Filter, lines: Iterable[bytes]) -> Iterator[LogMessage]:

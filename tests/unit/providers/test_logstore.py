@@ -1,0 +1,90 @@
+"""The NDJSON log store: append, read filters, rotation, follow."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+from pyfaas.logstore import LogStore, parse_timestamp
+from pyfaas.paths import StatePaths
+
+NS = "openfaas-fn"
+
+
+def test_append_writes_one_json_object_a_line(state: StatePaths) -> None:
+    store = LogStore(state)
+    store.append(NS, "fn", "fn-1", "2026/11/23 21:55:00 Forking fprocess.")
+    store.close()
+    (line,) = state.log_file(NS, "fn").read_text().splitlines()
+    record = json.loads(line)
+    assert set(record) == {"instance", "timestamp", "text"}
+    assert record["instance"] == "fn-1"
+    assert record["timestamp"].endswith("000Z")
+    assert record["text"] == "2026/11/23 21:55:00 Forking fprocess."
+
+
+def test_read_filters_by_instance_since_and_tail(state: StatePaths) -> None:
+    store = LogStore(state)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(6):
+        store.append(NS, "fn", f"fn-{i % 2}", f"line {i}", at=start + timedelta(seconds=i))
+    assert [m.text for m in store.read(NS, "fn", tail=2)] == ["line 4", "line 5"]
+    assert [m.text for m in store.read(NS, "fn", instance="fn-1")] == ["line 1", "line 3", "line 5"]
+    since = store.read(NS, "fn", since=start + timedelta(seconds=4))
+    assert [m.text for m in since] == ["line 4", "line 5"]
+    assert all((m.name, m.namespace) == ("fn", NS) for m in since)
+    assert store.read(NS, "unknown") == []
+
+
+def test_torn_and_foreign_lines_are_skipped(state: StatePaths) -> None:
+    store = LogStore(state)
+    store.append(NS, "fn", "fn-1", "good")
+    with state.log_file(NS, "fn").open("ab") as handle:
+        handle.write(b'not json\n{"instance": "x"}\n{"instance": "fn-1", "tim')
+    assert [m.text for m in store.read(NS, "fn")] == ["good"]
+
+
+def test_rotation_keeps_one_old_file(state: StatePaths) -> None:
+    store = LogStore(state, max_bytes=400)
+    for i in range(30):
+        store.append(NS, "fn", "fn-1", f"line {i:02d}")
+    path = state.log_file(NS, "fn")
+    assert path.with_name(path.name + ".1").exists()
+    assert not path.exists() or path.stat().st_size < 400
+    texts = [m.text for m in store.read(NS, "fn")]
+    assert texts[-1] == "line 29"
+    assert texts == sorted(texts)
+    assert len(texts) < 30
+
+
+def test_timestamps_keep_microseconds_from_nanoseconds() -> None:
+    moment = parse_timestamp("2026-11-23T21:55:00.123456789Z")
+    assert moment == datetime(2026, 11, 23, 21, 55, 0, 123456, tzinfo=UTC)
+    assert parse_timestamp("2026-11-23T21:55:00Z").tzinfo is not None
+
+
+async def test_follow_yields_existing_then_new_lines_across_rotation(state: StatePaths) -> None:
+    # One rotation between two polls: the follower finishes the moved file first.
+    store = LogStore(state, max_bytes=500)
+    store.append(NS, "fn", "fn-1", "old")
+    stream = store.follow(NS, "fn", interval=0.01)
+    assert (await asyncio.wait_for(anext(stream), 2)).text == "old"
+    for i in range(8):
+        store.append(NS, "fn", "fn-1", f"new {i}")
+    path = state.log_file(NS, "fn")
+    assert path.with_name(path.name + ".1").exists()
+    got = [(await asyncio.wait_for(anext(stream), 2)).text for _ in range(8)]
+    await stream.aclose()
+    assert got == [f"new {i}" for i in range(8)]
+
+
+async def test_follow_waits_for_a_file_that_does_not_exist_yet(state: StatePaths) -> None:
+    store = LogStore(state)
+    stream = store.follow(NS, "late", instance="late-1", interval=0.01)
+    pending = asyncio.ensure_future(anext(stream))
+    await asyncio.sleep(0.05)
+    store.append(NS, "late", "late-2", "other instance")
+    store.append(NS, "late", "late-1", "mine")
+    assert (await asyncio.wait_for(pending, 2)).text == "mine"
+    await stream.aclose()
