@@ -4,30 +4,35 @@ with pyfaas (no network: the store index is part of the package)."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, is_dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-
-from pyfaas.errors import NotFound
 
 from . import _common as common
 from .deploy import deploy_one, deploy_options, flags_from, spec_from_flags
 
+if TYPE_CHECKING:
+    from pyfaas.build.store import StoreFunction
 
-def _store_function(name: str) -> Any:
+
+def _store_function(name: str) -> StoreFunction:
     from pyfaas.build.store import get_store_function
 
-    found = get_store_function(name)
-    if found is None:
-        raise NotFound(f"no function named {name} in the store (see `pyfaas store list`)")
-    return found
+    return get_store_function(name)
 
 
-def _as_dict(item: Any) -> dict[str, Any]:
-    if is_dataclass(item) and not isinstance(item, type):
-        return asdict(item)
-    return {k: getattr(item, k) for k in ("name", "title", "description", "image", "fprocess")}
+def _as_dict(item: StoreFunction) -> dict[str, Any]:
+    return {
+        "name": item.name,
+        "title": item.title,
+        "description": item.description,
+        "image": item.image,
+        "fprocess": item.fprocess,
+        "environment": item.environment,
+        "labels": item.labels,
+        "annotations": item.annotations,
+        "readOnlyRootFilesystem": item.read_only_root_filesystem,
+    }
 
 
 @click.group("store", cls=common.PyfaasGroup, aliases={"ls": "list", "inspect": "describe"})
@@ -82,7 +87,8 @@ def store_deploy(function: str, **kwargs: Any) -> None:
     flags.env = {**dict(item.environment or {}), **flags.env}
     flags.labels = {**dict(item.labels or {}), **flags.labels}
     flags.annotations = {**dict(item.annotations or {}), **flags.annotations}
-    spec = spec_from_flags(kwargs["name"] or item.name, item.image, item.fprocess, flags)
+    flags.readonly = flags.readonly or item.read_only_root_filesystem
+    spec = spec_from_flags(kwargs["name"] or item.name, item.image, item.fprocess or None, flags)
     with common.open_client(kwargs["gateway"]) as client:
         deploy_one(client, spec, flags)
 

@@ -21,7 +21,9 @@ from click.testing import CliRunner, Result
 
 from pyfaas import credentials
 from pyfaas.cli.main import cli
+from pyfaas.client import GatewayClient
 from pyfaas.credentials import Credentials
+from pyfaas.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized
 from pyfaas.gateway.app import create_app
 from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.images import ImageStore
@@ -29,6 +31,7 @@ from pyfaas.paths import StatePaths
 from pyfaas.providers.base import Endpoint
 from pyfaas.providers.memory import MemoryProvider
 from pyfaas.queue.backends.memory import MemoryQueue
+from pyfaas.types import FunctionDeployment
 
 pytestmark = pytest.mark.integration
 Run = Callable[..., Result]
@@ -290,3 +293,50 @@ def test_new_then_up_builds_and_deploys(
     manifest = store.get("alex/long-task:latest")
     assert manifest is not None
     assert manifest.fprocess == "cat"
+
+
+def test_store_list_describe_deploy(run: Run, platform: Platform) -> None:
+    listed = ok(run("store", "list")).output
+    assert "figlet" in listed
+    described = ok(run("store", "describe", "figlet")).output
+    assert "ghcr.io/openfaas/figlet:latest" in described
+    ok(run("store", "deploy", "figlet", "--name", "banner", "-l", "x=y"))
+    fn = json.loads(ok(run("describe", "banner", "-j")).output)
+    assert fn["image"] == "ghcr.io/openfaas/figlet:latest"
+    assert fn["envProcess"] == "figlet"
+    assert fn["labels"]["x"] == "y"
+    assert fn["labels"]["com.openfaas.ui.ext"] == "txt"
+    missing = run("store", "describe", "nope")
+    assert missing.exit_code == 1
+    assert "templates" not in ok(run("template", "store", "list")).stderr
+    assert "python3-http" in ok(run("template", "store", "list")).output
+
+
+def test_client_follows_logs_and_maps_errors(platform: Platform) -> None:
+    auth = (platform.creds.user, platform.creds.password)
+    with GatewayClient(platform.url, auth, timeout=5) as client:
+        client.deploy(FunctionDeployment(service="tail", image="functions/alpine:latest"))
+        platform.log("tail", "before")
+        stream = client.logs("tail", follow=True)
+        assert next(stream).text == "before"
+        platform.log("tail", "after")
+        assert next(stream).text == "after"
+        stream.close()
+        # The server notices the closed stream on its next write; let it, so shutdown is quick.
+        platform.log("tail", "wake")
+        with pytest.raises(NotFound):
+            client.get_function("absent")
+        with pytest.raises(Conflict):
+            client.create(FunctionDeployment(service="tail", image="x"))
+        with pytest.raises(BadRequest):
+            client.deploy(FunctionDeployment(service="Bad_Name", image="x"), update=False)
+    with (
+        GatewayClient(platform.url, ("admin", "wrong"), timeout=5) as client,
+        pytest.raises(Unauthorized, match="invalid credentials"),
+    ):
+        client.list_functions()
+    with (
+        GatewayClient("http://127.0.0.1:1", None, timeout=2) as client,
+        pytest.raises(ServiceUnavailable, match="cannot connect"),
+    ):
+        client.info()
