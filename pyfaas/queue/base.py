@@ -14,7 +14,8 @@ Contract:
   of ``lease`` seconds, waiting up to ``wait`` seconds for the first one.
   A call whose lease runs out (its worker died) is handed out again with
   ``attempt`` increased. ``extend`` renews a lease; it raises ``NotFound``
-  if the lease was lost.
+  if the lease was lost. JetStream keeps one lease length per consumer, so
+  workers sharing a queue use one ``lease`` (the worker's ``ack_wait``).
 * ``ack`` settles a delivery for good (success or final failure) and records
   the outcome; ``retry`` puts it back to be claimed again after ``delay``
   seconds; ``bury`` moves it to the dead letters. Each of them settles a

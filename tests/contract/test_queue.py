@@ -2,7 +2,8 @@
 
 One suite, parametrised over the memory twin, a real SQLite file and a real
 nats-server with JetStream: what passes here is what the gateway and the
-queue-worker may rely on.
+queue-worker may rely on. Each test uses one lease length throughout, since
+JetStream holds the lease per consumer, not per claim.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ async def test_expired_lease_is_delivered_again(queue: Queue) -> None:
     await queue.put(make_call("c1"))
     [first] = await queue.claim(limit=1, lease=0.5, wait=2)
     assert first.attempt == 1
-    [again] = await queue.claim(limit=1, lease=5, wait=5)
+    [again] = await queue.claim(limit=1, lease=0.5, wait=5)
     assert again.call.call_id == "c1"
     assert again.attempt == 2
     await queue.ack(again, Outcome(status_code=200))
@@ -136,7 +137,7 @@ async def test_settling_a_lost_lease_raises_not_found(opener: Opener, queue: Que
     if isinstance(queue, MemoryQueue) or "Sqlite" in type(queue).__name__:
         await queue.put(make_call("c1"))
         [first] = await queue.claim(limit=1, lease=0.3, wait=2)
-        [again] = await queue.claim(limit=1, lease=5, wait=5)
+        [again] = await queue.claim(limit=1, lease=0.3, wait=5)
         with pytest.raises(NotFound):
             await queue.ack(first, Outcome(status_code=200))
         with pytest.raises(NotFound):
@@ -155,7 +156,7 @@ async def test_extend_keeps_a_call_from_redelivery(opener: Opener, queue: Queue)
     for _ in range(4):
         await asyncio.sleep(0.3)
         await queue.extend(delivery, 0.6)
-    assert await other.claim(limit=1, lease=5, wait=0.2) == []
+    assert await other.claim(limit=1, lease=0.6, wait=0.2) == []
     await queue.ack(delivery, Outcome(status_code=200))
 
 

@@ -1,0 +1,32 @@
+"""Call records as JetStream KV entries: the key for a call id, the JSON value."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from typing import Any
+
+from pyfaas.queue.envelope import CallRecord, CallState
+
+_KV_KEY = re.compile(r"^[-_=a-zA-Z0-9]{1,200}$")
+
+
+def key_for(call_id: str) -> str:
+    """A KV key (and subject token) for ``call_id``; ids with other characters are hashed."""
+    if _KV_KEY.match(call_id):
+        return call_id
+    return "h-" + hashlib.sha256(call_id.encode()).hexdigest()
+
+
+def encode(record: CallRecord) -> bytes:
+    fields = dataclasses.asdict(record)
+    fields["state"] = record.state.value
+    return json.dumps(fields, separators=(",", ":")).encode()
+
+
+def decode(data: bytes) -> CallRecord:
+    fields: dict[str, Any] = json.loads(data)
+    fields["state"] = CallState(fields["state"])
+    return CallRecord(**fields)

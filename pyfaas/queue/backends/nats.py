@@ -1,0 +1,335 @@
+"""The NATS JetStream queue: shared by any number of gateways and workers on any machines.
+
+Layout (names get a suffix when a ``namespace`` is given, so that several
+queues, e.g. tests, share one server):
+
+* stream ``PYFAAS_CALLS`` on subject ``pyfaas.calls``, file storage, work-queue
+  retention: a call is deleted once acked, so the stream holds exactly the
+  calls not yet settled;
+* durable pull consumer ``pyfaas-worker``, explicit ack, ``ack_wait`` = the
+  lease, unlimited redeliveries; ``num_delivered`` is the attempt;
+* stream ``PYFAAS_DEAD`` on ``pyfaas.dead.<key>`` (limits retention) for
+  dead letters; ``replay`` republishes one and purges it there;
+* KV bucket ``pyfaas_calls``: the record of each call by call id, which also
+  makes dedupe outlast JetStream's two-minute ``Nats-Msg-Id`` window.
+
+JetStream has one ack wait per consumer, not per claim, so ``claim(lease=...)``
+sets the consumer's ``ack_wait``: every worker sharing a queue should use the
+same lease. ``extend`` restarts the ack timer at the full ``ack_wait``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, replace
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+from nats.js.kv import KeyValue
+
+from pyfaas.errors import NotFound, PayloadTooLarge, QueueUnavailable
+from pyfaas.queue._records import final_state, new_record, settled
+from pyfaas.queue.backends import _nats_records as records
+from pyfaas.queue.base import QueueStats
+from pyfaas.queue.envelope import CallRecord, CallState, Delivery, Outcome, QueuedCall
+
+
+@dataclass(frozen=True)
+class NatsNames:
+    stream: str
+    subject: str
+    consumer: str
+    dead_stream: str
+    dead_subject: str  # prefix; one subject per call under it
+    bucket: str
+
+    @classmethod
+    def for_namespace(cls, namespace: str = "") -> NatsNames:
+        suffix = f"_{namespace.upper()}" if namespace else ""
+        base = f"pyfaas.{namespace}" if namespace else "pyfaas"
+        return cls(
+            stream=f"PYFAAS_CALLS{suffix}",
+            subject=f"{base}.calls",
+            consumer=f"pyfaas-worker-{namespace}" if namespace else "pyfaas-worker",
+            dead_stream=f"PYFAAS_DEAD{suffix}",
+            dead_subject=f"{base}.dead",
+            bucket=f"pyfaas_calls{suffix.lower()}",
+        )
+
+
+class NatsQueue:
+    """The queue contract on a JetStream stream, consumer and KV bucket."""
+
+    def __init__(
+        self, url: str, *, namespace: str = "", ack_wait: float = 30.0, timeout: float = 5.0
+    ) -> None:
+        self.url = url
+        self.names = NatsNames.for_namespace(namespace)
+        self._ack_wait = ack_wait
+        self._timeout = timeout
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._kv: KeyValue | None = None
+        self._sub: JetStreamContext.PullSubscription | None = None
+        self._held: dict[str, Msg] = {}  # token -> message leased by this process
+
+    async def start(self) -> None:
+        if self._nc is not None:
+            return
+        try:
+            self._nc = await nats.connect(
+                self.url,
+                connect_timeout=self._timeout,
+                max_reconnect_attempts=-1,
+                error_cb=_ignore,
+                disconnected_cb=_ignore_event,
+                reconnected_cb=_ignore_event,
+            )
+            self._js = self._nc.jetstream(timeout=self._timeout)
+            await self._declare(self._js)
+        except (nats.errors.Error, OSError) as exc:
+            await self.close()
+            raise QueueUnavailable(f"nats queue {self.url}: {_describe(exc)}") from exc
+
+    async def _declare(self, js: JetStreamContext) -> None:
+        """Create what is missing; several processes may do this at once."""
+        n = self.names
+        await js.add_stream(
+            name=n.stream,
+            subjects=[n.subject],
+            storage=api.StorageType.FILE,
+            retention=api.RetentionPolicy.WORK_QUEUE,
+        )
+        await js.add_stream(
+            name=n.dead_stream, subjects=[f"{n.dead_subject}.*"], storage=api.StorageType.FILE
+        )
+        self._kv = await js.create_key_value(
+            bucket=n.bucket, history=1, storage=api.StorageType.FILE
+        )
+        self._sub = await js.pull_subscribe(
+            n.subject, durable=n.consumer, stream=n.stream, config=self._consumer_config()
+        )
+
+    def _consumer_config(self) -> api.ConsumerConfig:
+        return api.ConsumerConfig(
+            durable_name=self.names.consumer,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=self._ack_wait,
+            max_deliver=-1,
+            max_ack_pending=-1,
+            filter_subject=self.names.subject,
+        )
+
+    async def close(self) -> None:
+        nc, self._nc = self._nc, None
+        self._js = self._kv = self._sub = None
+        self._held.clear()
+        if nc is not None and not nc.is_closed:
+            await nc.close()
+
+    def _parts(self) -> tuple[JetStreamContext, KeyValue, JetStreamContext.PullSubscription]:
+        if self._js is None or self._kv is None or self._sub is None:
+            raise QueueUnavailable(f"nats queue {self.url} is not connected")
+        return self._js, self._kv, self._sub
+
+    async def put(self, call: QueuedCall) -> bool:
+        js, kv, _ = self._parts()
+        key = records.key_for(call.call_id)
+        payload = call.encode()
+        assert self._nc is not None
+        if len(payload) > self._nc.max_payload:
+            raise PayloadTooLarge(
+                f"call is {len(payload)} bytes, NATS takes at most {self._nc.max_payload}"
+            )
+        try:
+            if await self._get(kv, key) is not None:
+                return False
+            ack = await js.publish(
+                self.names.subject, payload, headers={"Nats-Msg-Id": call.call_id}
+            )
+            if ack.duplicate:
+                return False
+            # A fast worker may have written the record already: keep its version.
+            with contextlib.suppress(nats.js.errors.KeyWrongLastSequenceError):
+                await kv.create(key, records.encode(new_record(call)))
+        except nats.errors.Error as exc:
+            raise self._unavailable(exc) from exc
+        return True
+
+    async def claim(self, limit: int, lease: float, wait: float) -> list[Delivery]:
+        js, _, sub = self._parts()
+        try:
+            if lease != self._ack_wait:
+                self._ack_wait = lease
+                await js.add_consumer(self.names.stream, config=self._consumer_config())
+            messages = await sub.fetch(limit, timeout=max(wait, 0.05))
+        except TimeoutError:  # nats-py raises both its own and asyncio's
+            return []
+        except nats.errors.Error as exc:
+            raise self._unavailable(exc) from exc
+        deliveries = []
+        for msg in messages:
+            token = msg.reply
+            self._held[token] = msg
+            call = QueuedCall.decode(msg.data)
+            deliveries.append(Delivery(call, attempt=msg.metadata.num_delivered, token=token))
+        return deliveries
+
+    def _msg(self, delivery: Delivery, *, release: bool) -> Msg:
+        msg = self._held.pop(delivery.token, None) if release else self._held.get(delivery.token)
+        if msg is None:
+            raise NotFound(f"lease on call {delivery.call.call_id} was lost")
+        return msg
+
+    async def extend(self, delivery: Delivery, lease: float) -> None:
+        msg = self._msg(delivery, release=False)
+        try:
+            await msg.in_progress()
+        except nats.errors.Error as exc:
+            raise self._unavailable(exc) from exc
+
+    async def ack(self, delivery: Delivery, outcome: Outcome) -> None:
+        msg = self._msg(delivery, release=True)
+        await self._update(delivery, final_state(outcome), outcome)
+        await self._ack(msg)
+
+    async def retry(self, delivery: Delivery, delay: float, outcome: Outcome) -> None:
+        msg = self._msg(delivery, release=True)
+        await self._update(delivery, CallState.RETRYING, outcome)
+        try:
+            await msg.nak(delay=delay)
+        except nats.errors.Error as exc:
+            raise self._unavailable(exc) from exc
+
+    async def bury(self, delivery: Delivery, outcome: Outcome) -> None:
+        js, _, _ = self._parts()
+        msg = self._msg(delivery, release=True)
+        key = records.key_for(delivery.call.call_id)
+        try:
+            await js.publish(f"{self.names.dead_subject}.{key}", msg.data)
+        except nats.errors.Error as exc:
+            raise self._unavailable(exc) from exc
+        await self._update(delivery, CallState.DEAD, outcome)
+        await self._ack(msg)
+
+    async def _ack(self, msg: Msg) -> None:
+        try:
+            await msg.ack_sync(timeout=self._timeout)
+        except nats.errors.Error as exc:
+            raise self._unavailable(exc) from exc
+
+    async def _update(self, delivery: Delivery, state: CallState, outcome: Outcome) -> None:
+        current = await self._record_or_new(delivery)
+        current.attempts = delivery.attempt  # claims write nothing, to stay cheap
+        await self._write(settled(current, state, outcome, time.time()))
+
+    async def mark_running(self, delivery: Delivery) -> None:
+        self._msg(delivery, release=False)
+        current = await self._record_or_new(delivery)
+        started = replace(
+            current, state=CallState.RUNNING, attempts=delivery.attempt, started_at=time.time()
+        )
+        await self._write(started)
+
+    async def _record_or_new(self, delivery: Delivery) -> CallRecord:
+        return await self.record(delivery.call.call_id) or new_record(delivery.call)
+
+    async def _write(self, record: CallRecord) -> None:
+        _, kv, _ = self._parts()
+        try:
+            await kv.put(records.key_for(record.call_id), records.encode(record))
+        except nats.errors.Error as exc:
+            raise self._unavailable(exc) from exc
+
+    async def record(self, call_id: str) -> CallRecord | None:
+        _, kv, _ = self._parts()
+        try:
+            data = await self._get(kv, records.key_for(call_id))
+        except nats.errors.Error as exc:
+            raise self._unavailable(exc) from exc
+        return None if data is None else records.decode(data)
+
+    async def _get(self, kv: KeyValue, key: str) -> bytes | None:
+        try:
+            entry = await kv.get(key)
+        except nats.js.errors.KeyNotFoundError:
+            return None
+        return entry.value
+
+    async def dead_letters(self, limit: int = 100) -> list[CallRecord]:
+        js, _, _ = self._parts()
+        found: list[CallRecord] = []
+        try:
+            info = await js.stream_info(self.names.dead_stream)
+            seq = info.state.last_seq
+            # Replayed letters leave gaps: walk back from the newest until enough.
+            while seq >= max(info.state.first_seq, 1) and len(found) < limit:
+                raw = await self._dead_message(js, seq)
+                seq -= 1
+                if raw is None:
+                    continue
+                record = await self.record(QueuedCall.decode(raw).call_id)
+                if record is not None and record.state is CallState.DEAD:
+                    found.append(record)
+        except nats.errors.Error as exc:
+            raise self._unavailable(exc) from exc
+        return found
+
+    async def _dead_message(self, js: JetStreamContext, seq: int) -> bytes | None:
+        try:
+            msg = await js.get_msg(self.names.dead_stream, seq=seq)
+        except nats.js.errors.NotFoundError:
+            return None
+        return msg.data
+
+    async def replay(self, call_id: str) -> None:
+        js, _, _ = self._parts()
+        subject = f"{self.names.dead_subject}.{records.key_for(call_id)}"
+        try:
+            try:
+                dead = await js.get_last_msg(self.names.dead_stream, subject)
+            except nats.js.errors.NotFoundError:
+                raise NotFound(f"no dead letter with call id {call_id}") from None
+            assert dead.data is not None
+            call = QueuedCall.decode(dead.data)
+            current = await self.record(call_id) or new_record(call)
+            await self._write(
+                replace(current, state=CallState.QUEUED, attempts=0, finished_at=None)
+            )
+            # No Nats-Msg-Id: a replay must not be mistaken for the original put.
+            await js.publish(self.names.subject, dead.data)
+            await js.purge_stream(self.names.dead_stream, subject=subject)
+        except nats.errors.Error as exc:
+            raise self._unavailable(exc) from exc
+
+    async def stats(self) -> QueueStats:
+        js, _, _ = self._parts()
+        try:
+            consumer = await js.consumer_info(self.names.stream, self.names.consumer)
+            dead = await js.stream_info(self.names.dead_stream)
+        except nats.errors.Error as exc:
+            raise self._unavailable(exc) from exc
+        running = consumer.num_ack_pending or 0
+        return QueueStats(
+            queued=consumer.num_pending or 0, running=running, dead=dead.state.messages
+        )
+
+    def _unavailable(self, exc: BaseException) -> QueueUnavailable:
+        return QueueUnavailable(f"nats queue {self.url}: {_describe(exc)}")
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+async def _ignore(exc: Exception) -> None:
+    """The client reconnects on its own; failing calls raise ``QueueUnavailable``."""
+
+
+async def _ignore_event() -> None:
+    pass
