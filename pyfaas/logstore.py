@@ -18,7 +18,7 @@ import asyncio
 import json
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,7 +125,7 @@ class LogStore:
         instance: str | None = None,
         *,
         interval: float = FOLLOW_INTERVAL,
-    ) -> AsyncIterator[LogMessage]:
+    ) -> AsyncGenerator[LogMessage, None]:
         """Existing lines as ``read`` gives them, then new ones as they are written.
 
         Polls the file's size every ``interval`` seconds; ends when cancelled.
