@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import subprocess
 import sys
@@ -20,7 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+# A --compare-src tree comes first on PYTHONPATH; this tree supplies the rest.
+if os.environ.get("PYTHONPATH"):
+    sys.path.append(str(ROOT))
+else:
+    sys.path.insert(0, str(ROOT))
 
 from tests.helpers import free_port, port_open, wait_for  # noqa: E402
 
@@ -118,6 +124,9 @@ def main() -> None:
     parser.add_argument("--serve", choices=["echo", "gateway", "raw"])
     parser.add_argument("--port", type=int)
     parser.add_argument("--upstream", type=int)
+    parser.add_argument(
+        "--compare-src", help="also measure the gateway of another source tree (e.g. an old commit)"
+    )
     args = parser.parse_args()
     if args.serve == "echo":
         return run_echo(args.port)
@@ -126,7 +135,7 @@ def main() -> None:
     if args.serve == "raw":
         return run_raw(args.port, args.upstream)
 
-    echo, gateway, raw = free_port(), free_port(), free_port()
+    echo, gateway, raw, other = free_port(), free_port(), free_port(), free_port()
     me = [sys.executable, __file__]
     procs = [
         subprocess.Popen([*me, "--serve", "echo", "--port", str(echo)]),
@@ -135,15 +144,25 @@ def main() -> None:
         ),
         subprocess.Popen([*me, "--serve", "raw", "--port", str(raw), "--upstream", str(echo)]),
     ]
+    ports = [echo, gateway, raw]
+    if args.compare_src:
+        env = {**os.environ, "PYTHONPATH": args.compare_src}
+        cmd = [*me, "--serve", "gateway", "--port", str(other), "--upstream", str(echo)]
+        procs.append(subprocess.Popen(cmd, env=env))
+        ports.append(other)
     try:
-        for port in (echo, gateway, raw):
+        for port in ports:
             wait_for(lambda p=port: port_open(p), timeout=20)  # type: ignore[misc]
         time.sleep(0.5)
         rows = [
             ("aiohttp echo, direct", f"http://127.0.0.1:{echo}/"),
-            ("pyfaas gateway (aiohttp client proxy)", f"http://127.0.0.1:{gateway}/function/echo"),
+            ("pyfaas gateway", f"http://127.0.0.1:{gateway}/function/echo"),
             ("raw asyncio-streams forwarder", f"http://127.0.0.1:{raw}/"),
         ]
+        if args.compare_src:
+            rows.append(
+                (f"gateway from {args.compare_src}", f"http://127.0.0.1:{other}/function/echo")
+            )
         base = 0.0
         for label, url in rows:
             rps, p50 = wrk(url, args.duration, args.connections)

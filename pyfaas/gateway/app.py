@@ -19,10 +19,11 @@ from pyfaas.gateway import async_submit, calls, logs, secrets, system
 from pyfaas.gateway.auth import auth_middleware
 from pyfaas.gateway.errors import error_middleware
 from pyfaas.gateway.metrics import GatewayMetrics
-from pyfaas.gateway.proxy import Proxy, Upstreams
+from pyfaas.gateway.proxy import Proxy
 from pyfaas.gateway.scaling import Autoscaler
 from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.gateway.state import STATE, GatewayState
+from pyfaas.gateway.upstream import UpstreamPool
 from pyfaas.providers.base import Provider
 from pyfaas.queue.base import Queue
 
@@ -48,7 +49,7 @@ def create_app(
     )
     state = GatewayState(settings, provider, queue, credentials, GatewayMetrics())
     app[STATE] = state
-    upstreams = Upstreams(settings.upstream_timeout)
+    upstreams = UpstreamPool()
     proxy = Proxy(settings, provider, state.metrics, upstreams)
     for method in PROXY_METHODS:
         app.router.add_route(method, "/function/{ref}", proxy.handle)
@@ -65,7 +66,7 @@ def create_app(
 
 
 def _lifecycle(
-    upstreams: Upstreams, state: GatewayState
+    upstreams: UpstreamPool, state: GatewayState
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         scaler = Autoscaler(state.provider, state.metrics, state.settings.function_namespace)
