@@ -29,11 +29,12 @@ LATER_IS_BETTER = (
 
 # Calls an in-process handler the way a python3-http watchdog does.
 CALL_HANDLER = """
-import sys, pyfaas.watchdog
+import json, os, sys, pyfaas.watchdog
 from function.handler import handle
 class Event:
     body = sys.stdin.buffer.read()
-    headers, method, query, path = {}, "POST", {}, "/"
+    headers, method, path = {}, "POST", "/"
+    query = json.loads(os.environ.get("EVENT_QUERY", "{}"))
 result = handle(Event(), None)
 sys.stdout.write(result["body"])
 """
@@ -124,15 +125,17 @@ def test_store_figlet_renders_like_figlet(store: ImageStore) -> None:
     assert again.created == manifest.created
 
 
-def test_store_sleep_reads_duration_from_query(store: ImageStore) -> None:
+def test_store_sleep_reads_duration_from_query_body_or_env(store: ImageStore) -> None:
     manifest = ensure_image("ghcr.io/openfaas/sleep:latest", store)
     assert manifest is not None
-    assert manifest.mode == "classic"
+    assert manifest.mode == "inproc"
     assert manifest.env["sleep_duration"] == "2s"
-    out = run_in_image(store, manifest, ["index.py"], env={"Http_Query": "duration=50ms"})
-    assert out == "Slept for: 0.05s\n"
-    out = run_in_image(store, manifest, ["index.py"], stdin=b"0.01", env={"sleep_duration": "9s"})
+    query = {"EVENT_QUERY": '{"duration": "50ms"}'}
+    assert run_in_image(store, manifest, ["-c", CALL_HANDLER], env=query) == "Slept for: 0.05s\n"
+    out = run_in_image(store, manifest, ["-c", CALL_HANDLER], b"0.01", {"sleep_duration": "9s"})
     assert out == "Slept for: 0.01s\n"
+    out = run_in_image(store, manifest, ["-c", CALL_HANDLER], env={"sleep_duration": "20ms"})
+    assert out == "Slept for: 0.02s\n"
 
 
 def test_store_nodeinfo_built_once_under_concurrent_deploys(store: ImageStore) -> None:

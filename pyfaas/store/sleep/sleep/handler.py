@@ -1,13 +1,12 @@
 """Sleep, then answer: for ?duration=, else the body, else $sleep_duration, else 2s.
 
-A duration is seconds ("1.5") or a Go duration ("500ms", "2s", "1m").
+A duration is seconds ("1.5") or a Go duration ("500ms", "2s", "1m"). The
+watchdog moves a slow handler like this one onto threads, so calls overlap.
 """
 
 import os
 import re
-import sys
 import time
-from urllib.parse import parse_qs
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
@@ -23,19 +22,24 @@ def parse_duration(text):
     return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
-def requested(req):
-    query = parse_qs(os.environ.get("Http_Query", ""))
-    for candidate in (query.get("duration", [""])[0], req, os.environ.get("sleep_duration", "")):
+def requested(event):
+    body = event.body
+    text = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else str(body or "")
+    query = getattr(event, "query", None) or {}
+    for candidate in (query.get("duration", ""), text, os.environ.get("sleep_duration", "")):
         if candidate and candidate.strip():
             return parse_duration(candidate)
     return 2.0
 
 
-def handle(req):
+def handle(event, context):
     try:
-        seconds = requested(req)
+        seconds = requested(event)
     except ValueError as exc:
-        print(exc, file=sys.stderr)
-        sys.exit(1)
+        return {"statusCode": 400, "body": f"{exc}\n", "headers": {"Content-Type": "text/plain"}}
     time.sleep(seconds)
-    return f"Slept for: {seconds:g}s"
+    return {
+        "statusCode": 200,
+        "body": f"Slept for: {seconds:g}s\n",
+        "headers": {"Content-Type": "text/plain"},
+    }
