@@ -8,6 +8,7 @@ import hashlib
 import os
 import signal
 import stat
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -224,3 +225,52 @@ async def test_system_component_logs_come_from_the_openfaas_namespace(
     query = LogQuery(name="queue-worker", namespace=NS)
     messages = [m async for m in provider.logs(query)]
     assert [(m.namespace, m.text) for m in messages] == [(SYSTEM_NAMESPACE, "[#1] Invoked")]
+
+
+HOLDER = """
+import asyncio, sys, uvloop
+from pathlib import Path
+from pyfaas.paths import StatePaths
+from pyfaas.providers.local import LocalProvider, LocalProviderSettings
+from pyfaas.types import FunctionDeployment
+
+async def main():
+    provider = LocalProvider(StatePaths(Path(sys.argv[1])).ensure(), LocalProviderSettings())
+    await provider.start()
+    request = FunctionDeployment(service="orphan", image="functions/alpine", envProcess="cat")
+    await provider.deploy(request, "openfaas-fn")
+    await provider.resolve("orphan", "openfaas-fn", 10.0)
+    for replica in provider._supervisors[("openfaas-fn", "orphan")].replicas():
+        print(replica.pid, flush=True)
+    await asyncio.sleep(60)
+
+uvloop.run(main())
+"""
+
+
+async def test_replicas_die_with_the_gateway_process(tmp_path: Path) -> None:
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", HOLDER, str(tmp_path / "home"), stdout=asyncio.subprocess.PIPE
+    )
+    assert holder.stdout is not None
+    line = await asyncio.wait_for(holder.stdout.readline(), 20)
+    replica_pid = int(line)
+    assert alive(replica_pid)
+    holder.kill()
+    await holder.wait()
+    try:
+        await eventually(lambda: not alive(replica_pid))
+    finally:
+        if alive(replica_pid):
+            os.kill(replica_pid, signal.SIGKILL)
+
+
+async def test_start_removes_stale_scratch_directories(state: StatePaths) -> None:
+    stale = state.replicas / NS / "old" / "old-1234"
+    stale.mkdir(parents=True)
+    local = LocalProvider(state, SETTINGS)
+    await local.start()
+    try:
+        assert not stale.exists()
+    finally:
+        await local.close()

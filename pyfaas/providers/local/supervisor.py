@@ -117,7 +117,11 @@ class FunctionSupervisor:
     async def _run(self) -> None:
         while True:
             self._kick.clear()
-            await self._reconcile()
+            try:
+                await self._reconcile()
+            except Exception as exc:  # one bad pass must not end supervision
+                self._logs.append(self.namespace, self.name, "provider", f"supervisor: {exc!r}")
+                self._crashed(0.0)
             wake = max(0.0, self._next_start - time.monotonic()) if self._needs_start() else None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), wake)
