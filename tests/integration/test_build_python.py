@@ -8,12 +8,14 @@ import subprocess
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
 
 from pyfaas.build.builder import build_function
 from pyfaas.build.store import ensure_image
 from pyfaas.build.templates import new_handler
 from pyfaas.images import ImageManifest, ImageStore
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -158,3 +160,39 @@ def test_store_nodeinfo_built_once_under_concurrent_deploys(store: ImageStore) -
     out = run_in_image(store, manifest, ["-c", CALL_HANDLER])
     assert out.startswith("Hostname: ")
     assert f"CPUs: {os.cpu_count()}" in out
+
+
+def test_store_figlet_behind_the_watchdog(tmp_path: Path, store: ImageStore) -> None:
+    """The built image runs under ``python -m pyfaas.watchdog`` from its own venv."""
+    manifest = ensure_image("ghcr.io/openfaas/figlet:latest", store)
+    assert manifest is not None
+    assert manifest.python is not None
+    assert manifest.handler is not None
+    log = tmp_path / "watchdog.log"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(mode="inproc", PYFAAS_HANDLER=manifest.handler, port="0", TMPDIR=str(tmp_path))
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [manifest.python, "-m", "pyfaas.watchdog"],
+            cwd=store.root_dir(manifest.image) / manifest.workdir.lstrip("/"),
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: b"Listening on port: " in log.read_bytes(), timeout=20)
+        port = int(log.read_text().split("Listening on port: ")[1].split()[0])
+        wait_for(lambda: _ok(f"http://127.0.0.1:{port}/_/health"), timeout=20)
+        response = httpx.post(f"http://127.0.0.1:{port}/", content=b"LaterIsBetter", timeout=20)
+        assert response.status_code == 200
+        assert response.text == LATER_IS_BETTER
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def _ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
