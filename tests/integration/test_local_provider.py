@@ -179,6 +179,18 @@ async def test_functions_and_secrets_survive_a_restart(state: StatePaths, tmp_pa
         await second.close()
 
 
+async def test_running_replicas_see_an_updated_secret(
+    provider: LocalProvider, tmp_path: Path
+) -> None:
+    await provider.create_secret("token", NS, b"before")
+    request = fn("mounted", secret_reader(tmp_path).replace("api-key", "token"), secrets=["token"])
+    await provider.deploy(request, NS)
+    endpoint = await provider.resolve("mounted", NS, 10.0)
+    assert (await invoke(endpoint)).text == "before"
+    await provider.update_secret("token", NS, b"after")
+    assert (await invoke(endpoint)).text == "after"
+
+
 async def test_updated_secret_is_seen_after_update(
     provider: LocalProvider, tmp_path: Path, state: StatePaths
 ) -> None:

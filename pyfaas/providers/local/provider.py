@@ -201,6 +201,12 @@ class LocalProvider:
     async def update_secret(self, name: str, namespace: str, value: bytes) -> None:
         self._check_namespace(namespace)
         self._secrets.update(name, namespace, value)
+        # As with a mounted Kubernetes secret, running replicas see the new value.
+        for (ns, fn), record in self._records.items():
+            supervisor = self._supervisors.get((ns, fn))
+            if ns == namespace and supervisor and name in (record.deployment.secrets or []):
+                for replica in supervisor.replicas():
+                    self._secrets.copy_to([name], namespace, replica.spec.secrets_dir)
 
     async def delete_secret(self, name: str, namespace: str) -> None:
         self._check_namespace(namespace)
