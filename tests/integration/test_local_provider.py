@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pyfaas.errors import BadRequest
+from pyfaas.errors import BadRequest, ConfigError
 from pyfaas.naming import DEFAULT_NAMESPACE
 from pyfaas.paths import SYSTEM_NAMESPACE, StatePaths
 from pyfaas.providers.base import Endpoint, LogQuery
@@ -286,3 +286,9 @@ async def test_start_removes_stale_scratch_directories(state: StatePaths) -> Non
         assert not stale.exists()
     finally:
         await local.close()
+
+
+async def test_a_required_sandbox_is_not_silently_skipped(state: StatePaths) -> None:
+    local = LocalProvider(state, dataclasses.replace(SETTINGS, sandbox="required"))
+    with pytest.raises(ConfigError, match="PYFAAS_SANDBOX"):
+        await local.start()

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pyfaas
-from pyfaas.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from pyfaas.errors import BadRequest, ConfigError, Conflict, NotFound, ServiceUnavailable
 from pyfaas.images import ImageStore
 from pyfaas.logstore import LogStore
 from pyfaas.paths import SYSTEM_NAMESPACE, StatePaths
@@ -56,6 +56,11 @@ class LocalProvider:
     # -- lifecycle ---------------------------------------------------------------
 
     async def start(self) -> None:
+        if self._settings.sandbox == "required":
+            # Never run functions unsandboxed when the operator asked for a sandbox.
+            raise ConfigError(
+                "PYFAAS_SANDBOX: 'required' but this version runs replicas without a sandbox"
+            )
         self._paths.ensure()
         # Scratch directories of a previous run belong to replicas that are gone.
         for stale in self._paths.replicas.iterdir():
