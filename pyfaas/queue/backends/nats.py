@@ -20,11 +20,11 @@ same lease. ``extend`` restarts the ack timer at the full ``ack_wait``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, replace
 
-import nats
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
@@ -81,8 +81,11 @@ class NatsQueue:
     async def start(self) -> None:
         if self._nc is not None:
             return
+        self._nc = Client()
         try:
-            self._nc = await nats.connect(
+            # Reconnect for ever once connected, but give up on a server that
+            # never answered: the client alone would keep trying the first time too.
+            connecting = self._nc.connect(
                 self.url,
                 connect_timeout=self._timeout,
                 max_reconnect_attempts=-1,
@@ -90,9 +93,10 @@ class NatsQueue:
                 disconnected_cb=_ignore_event,
                 reconnected_cb=_ignore_event,
             )
+            await asyncio.wait_for(connecting, timeout=self._timeout)
             self._js = self._nc.jetstream(timeout=self._timeout)
             await self._declare(self._js)
-        except (nats.errors.Error, OSError) as exc:
+        except (nats.errors.Error, OSError, TimeoutError) as exc:
             await self.close()
             raise QueueUnavailable(f"nats queue {self.url}: {_describe(exc)}") from exc
 

@@ -1,0 +1,82 @@
+"""The NATS queue against real nats-servers: concurrent starts, outages, open_queue."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pyfaas.errors import QueueUnavailable
+from pyfaas.queue import Outcome, QueuedCall, open_queue
+from pyfaas.queue.backends.nats import NatsQueue
+from tests.helpers import NatsServer, free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.nats]
+
+
+def _call(call_id: str) -> QueuedCall:
+    return QueuedCall(call_id, "echo", "openfaas-fn", body=b"hi")
+
+
+async def test_unreachable_server_raises_queue_unavailable() -> None:
+    queue = NatsQueue(f"nats://127.0.0.1:{free_port()}", timeout=1)
+    with pytest.raises(QueueUnavailable, match="nats queue"):
+        await queue.start()
+    with pytest.raises(QueueUnavailable):
+        await queue.put(_call("c1"))
+
+
+async def test_put_during_an_outage_raises_queue_unavailable(tmp_path: Path) -> None:
+    server = NatsServer(tmp_path).start()
+    queue = NatsQueue(server.url, timeout=1)
+    try:
+        await queue.start()
+        assert await queue.put(_call("before")) is True
+        server.stop()
+        with pytest.raises(QueueUnavailable):
+            await queue.put(_call("during"))
+    finally:
+        await queue.close()
+        server.stop()
+
+
+async def test_concurrent_starts_share_one_stream(nats_server: NatsServer) -> None:
+    namespace = f"s{uuid.uuid4().hex[:8]}"
+    queues = [NatsQueue(nats_server.url, namespace=namespace) for _ in range(4)]
+    await asyncio.gather(*(queue.start() for queue in queues))
+    try:
+        assert await queues[0].put(_call("c1")) is True
+        assert await queues[1].put(_call("c1")) is False
+        [delivery] = await queues[2].claim(limit=5, lease=5, wait=2)
+        await queues[2].ack(delivery, Outcome(status_code=200))
+        record = await queues[3].record("c1")
+        assert record is not None
+        assert record.state.value == "succeeded"
+    finally:
+        await asyncio.gather(*(queue.close() for queue in queues))
+
+
+async def test_open_queue_gives_the_default_names(nats_server: NatsServer) -> None:
+    queue = open_queue(nats_server.url)
+    assert isinstance(queue, NatsQueue)
+    assert (queue.names.stream, queue.names.consumer) == ("PYFAAS_CALLS", "pyfaas-worker")
+    assert queue.names.bucket == "pyfaas_calls"
+
+
+async def test_odd_call_ids_are_kept_apart(nats_server: NatsServer) -> None:
+    queue = NatsQueue(nats_server.url, namespace=f"o{uuid.uuid4().hex[:8]}")
+    await queue.start()
+    try:
+        odd = ["a b", "a.b", "a*b", "ünï"]
+        for call_id in odd:
+            assert await queue.put(_call(call_id)) is True
+        deliveries = await queue.claim(limit=10, lease=5, wait=2)
+        assert sorted(d.call.call_id for d in deliveries) == sorted(odd)
+        for delivery in deliveries:
+            await queue.bury(delivery, Outcome(error="no"))
+        await queue.replay("a.b")
+        assert {r.call_id for r in await queue.dead_letters()} == {"a b", "a*b", "ünï"}
+    finally:
+        await queue.close()
