@@ -87,7 +87,7 @@ class NatsQueue:
             # never answered: the client alone would keep trying the first time too.
             connecting = self._nc.connect(
                 self.url,
-                connect_timeout=self._timeout,
+                connect_timeout=max(1, round(self._timeout)),
                 max_reconnect_attempts=-1,
                 error_cb=_ignore,
                 disconnected_cb=_ignore_event,
