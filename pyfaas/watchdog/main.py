@@ -22,6 +22,8 @@ from pyfaas.watchdog.log import GoLog
 from pyfaas.watchdog.messages import Request, Response
 from pyfaas.watchdog.settings import WatchdogSettings
 
+FAILED_GRACE = 1.0  # seconds
+
 
 class Listener(Protocol):
     async def start(self, sock: socket.socket) -> None: ...
@@ -34,6 +36,8 @@ def listening_socket(settings: WatchdogSettings, log: GoLog) -> socket.socket:
     """The provider's socket (``PYFAAS_LISTEN_FD``), else a new one on ``port``."""
     if settings.listen_fd is not None:
         sock = socket.socket(fileno=settings.listen_fd)
+        # Forked functions must not inherit the listening socket.
+        sock.set_inheritable(False)
     else:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -88,8 +92,11 @@ async def _serve_until_stopped(
     watchdog.lifecycle.draining()
     listener.stop_accepting()
     if failed.done():
+        # Let calls that just failed with the function tell their callers so.
         stopped.cancel()
+        await listener.drain(FAILED_GRACE)
         listener.abort()
+        await watchdog.runner.stop()
         return 1
     log("SIGTERM received.. shutting down server")
     if not await listener.drain(watchdog.settings.write_timeout):

@@ -11,11 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from pyfaas._env import Env
+from pyfaas._env import Env, parse_bool
 from pyfaas.errors import ConfigError
 
 Mode = Literal["classic", "http", "inproc"]
 ServerKind = Literal["httptools", "aiohttp"]
+Threads = Literal["auto", "always", "never"]
 MODES: tuple[Mode, ...] = ("classic", "http", "inproc")
 DEFAULT_HANDLER = "function.handler:handle"
 T = TypeVar("T", bound=str)
@@ -43,7 +44,8 @@ class WatchdogSettings:
     suppress_lock: bool = False
     lock_dir: str = "/tmp"
     server: ServerKind = "httptools"
-    inproc_threads: bool = True  # run sync inproc handlers in a thread pool
+    # Sync inproc handlers: "auto" runs them inline until one call is slow, then in threads.
+    inproc_threads: Threads = "auto"
 
     @property
     def command(self) -> str:
@@ -85,7 +87,7 @@ class WatchdogSettings:
                 env.get("PYFAAS_WATCHDOG_SERVER", "httptools"),
                 ("httptools", "aiohttp"),
             ),
-            inproc_threads=env.boolean("PYFAAS_INPROC_THREADS", True),
+            inproc_threads=_threads(env.get("PYFAAS_INPROC_THREADS", "auto")),
         )
 
 
@@ -119,3 +121,12 @@ def _handler(value: str) -> str:
 def _listen_fd(env: Env) -> int | None:
     raw = env.optional("PYFAAS_LISTEN_FD")
     return None if raw is None else env.integer("PYFAAS_LISTEN_FD", 0, minimum=0)
+
+
+def _threads(value: str) -> Threads:
+    if value == "auto":
+        return "auto"
+    try:
+        return "always" if parse_bool("PYFAAS_INPROC_THREADS", value) else "never"
+    except ConfigError:
+        raise ConfigError(f"PYFAAS_INPROC_THREADS: {value!r} is not auto, true or false") from None

@@ -283,9 +283,16 @@ def test_http_mode_exits_when_the_function_dies(
 # -- inproc mode -------------------------------------------------------------
 
 HANDLER = """
-import asyncio
+import asyncio, os, time
 
 def handle(event, context):
+    if event.path == "/slow":
+        time.sleep(0.05)
+        return "slow"
+    if event.path == "/gate":
+        while not os.path.exists(event.query["file"]):
+            time.sleep(0.01)
+        return "opened"
     if event.path == "/dict":
         return {"statusCode": 201, "body": {"got": event.body.decode(), "q": event.query},
                 "headers": {"X-Handler": context.hostname}}
@@ -331,3 +338,24 @@ def test_inproc_import_error_exits(watchdog: type[WatchdogProcess], tmp_path: Pa
     wd = inproc(watchdog, tmp_path, "function.missing:handle")
     assert wd.proc.wait(timeout=15) != 0
     assert wd.logged("cannot import 'function.missing'")
+
+
+def test_inproc_slow_handler_moves_to_threads(
+    watchdog: type[WatchdogProcess], tmp_path: Path
+) -> None:
+    wd = inproc(watchdog, tmp_path, "function.handler:handle").wait_healthy()
+    assert httpx.get(wd.url("/slow")).text == "slow"
+    wait_for(lambda: wd.logged("Handler is slow"))
+    gate = tmp_path / "gate"
+    first: list[httpx.Response] = []
+    url = wd.url(f"/gate?file={gate}")
+    caller = threading.Thread(target=lambda: first.append(httpx.get(url, timeout=20)))
+    caller.start()
+    try:
+        # The blocked handler runs in a thread: the loop still answers.
+        assert httpx.get(wd.url("/_/health"), timeout=5).status_code == 200
+        assert httpx.get(wd.url("/"), timeout=5).text == "hello GET"
+    finally:
+        gate.touch()
+        caller.join(timeout=20)
+    assert first[0].text == "opened"

@@ -54,7 +54,7 @@ class ClassicRunner:
         env = cgi_env(request, self._environ, len(body)) if settings.cgi_headers else self._environ
         self._log("Forking fprocess.")
         started = time.monotonic()
-        child = await self._spawn(env)
+        child = self._spawn(env)
         child.feed(stdin)
         try:
             outcome = await asyncio.wait_for(child.wait(), self._timeout)
@@ -78,12 +78,10 @@ class ClassicRunner:
     def _timeout(self) -> float | None:
         return self._settings.exec_timeout or None
 
-    async def _spawn(self, env: Mapping[str, str]) -> Forked:
+    def _spawn(self, env: Mapping[str, str]) -> Forked:
         settings = self._settings
         try:
-            return await Forked.start(
-                settings.fprocess, env, combine_output=settings.combine_output
-            )
+            return Forked.start(settings.fprocess, env, combine_output=settings.combine_output)
         except OSError as exc:
             raise PyfaasError(f"cannot start {settings.command}: {exc.strerror}") from exc
 

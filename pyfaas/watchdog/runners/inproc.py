@@ -3,6 +3,12 @@
 ``handle(event, context)`` is imported once from ``PYFAAS_HANDLER`` and called
 per request, with no extra process or HTTP hop. Its return value is turned
 into a response as the template's ``index.py`` does (see ``shape``).
+
+A sync handler runs inline on the event loop while it is quick: handing each
+call to a thread pool costs two to three times the throughput of an echo
+handler (docs/performance-watchdog.md). The first call slower than
+``SLOW_CALL`` moves that handler to the pool for good, so a slow handler
+cannot keep health checks and other requests waiting again.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import importlib
 import inspect
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +31,8 @@ from pyfaas.watchdog.runners.event import Context, Event, shape
 from pyfaas.watchdog.settings import WatchdogSettings
 
 HandlerFunc = Callable[[Event, Context], Any]
+
+SLOW_CALL = 0.005  # seconds
 
 
 def load_handler(spec: str, directory: str) -> HandlerFunc:
@@ -52,6 +61,8 @@ class InprocRunner:
         self._func: HandlerFunc | None = None
         self._is_async = False
         self._pool: ThreadPoolExecutor | None = None
+        self._inline = settings.inproc_threads != "always"
+        self._adaptive = settings.inproc_threads == "auto"
         self._failed: asyncio.Future[int] | None = None
 
     @property
@@ -63,8 +74,6 @@ class InprocRunner:
     async def start(self) -> None:
         self._func = load_handler(self._settings.handler, self._directory)
         self._is_async = inspect.iscoroutinefunction(self._func)
-        if self._settings.inproc_threads and not self._is_async:
-            self._pool = ThreadPoolExecutor(thread_name_prefix="handler")
         self._log(f"Loaded handler {self._settings.handler}")
 
     async def stop(self) -> None:
@@ -80,14 +89,25 @@ class InprocRunner:
             raise GatewayTimeout(f"handler did not return within {timeout:g}s") from exc
         return shape(result)
 
+    def _call_inline(self, func: HandlerFunc, event: Event) -> Any:
+        started = time.monotonic()
+        try:
+            return func(event, self._context)
+        finally:
+            if self._adaptive and time.monotonic() - started > SLOW_CALL:
+                self._inline = False
+                self._log("Handler is slow: running it in threads from now on")
+
     async def _invoke(self, event: Event) -> Any:
         func = self._func
         assert func is not None
         try:
             if self._is_async:
                 return await func(event, self._context)
+            if self._inline:
+                return self._call_inline(func, event)
             if self._pool is None:
-                return func(event, self._context)
+                self._pool = ThreadPoolExecutor(thread_name_prefix="handler")
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._pool, func, event, self._context)
         except Exception as exc:

@@ -88,3 +88,14 @@ def test_bad_values_name_the_key(environ: dict[str, str], key: str) -> None:
 
 def test_split_command_has_no_shell_quoting() -> None:
     assert split_command("sh -c 'echo hi'") == ("sh", "-c", "'echo", "hi'")
+
+
+def test_inproc_threads_setting() -> None:
+    base = {"mode": "inproc"}
+    assert WatchdogSettings.from_env(base).inproc_threads == "auto"
+    on = WatchdogSettings.from_env({**base, "PYFAAS_INPROC_THREADS": "true"})
+    assert on.inproc_threads == "always"
+    off = WatchdogSettings.from_env({**base, "PYFAAS_INPROC_THREADS": "0"})
+    assert off.inproc_threads == "never"
+    with pytest.raises(ConfigError, match="PYFAAS_INPROC_THREADS"):
+        WatchdogSettings.from_env({**base, "PYFAAS_INPROC_THREADS": "sometimes"})
