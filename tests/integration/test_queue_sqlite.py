@@ -150,3 +150,12 @@ async def test_many_concurrent_puts_share_commits(tmp_path: Path) -> None:
         assert (await queue.stats()).queued == 2000
     finally:
         await queue.close()
+
+
+async def test_close_ends_a_waiting_claim(tmp_path: Path) -> None:
+    queue = SqliteQueue(str(tmp_path / "queue.db"))
+    await queue.start()
+    waiter = asyncio.create_task(queue.claim(limit=1, lease=5, wait=30))
+    await asyncio.sleep(0.1)
+    await queue.close()
+    assert await asyncio.wait_for(waiter, timeout=5) == []

@@ -75,6 +75,8 @@ class SqliteQueue:
                 return deliveries
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=min(pause, remaining))
+            if self._state != "open":
+                return []  # closed while waiting: a worker shutting down
             pause = min(pause * 2, POLL_MAX)
 
     async def extend(self, delivery: Delivery, lease: float) -> None:
