@@ -150,6 +150,8 @@ class HttpProtocol(asyncio.Protocol):
             http_version=self._parser.get_http_version(),
         )
         keep_alive = bool(self._parser.should_keep_alive())
+        if self._expects_continue():
+            transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         self._state.request_started()
         if self._busy:
             self._queue.append((request, keep_alive))
@@ -164,6 +166,12 @@ class HttpProtocol(asyncio.Protocol):
         if self._body is not None:
             self._body.feed_eof()
             self._body = None
+
+    def _expects_continue(self) -> bool:
+        return any(
+            name.lower() == "expect" and value.lower() == "100-continue"
+            for name, value in self._headers
+        )
 
     def _content_length(self) -> int | None:
         for name, value in self._headers:

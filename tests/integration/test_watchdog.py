@@ -120,6 +120,25 @@ def test_classic_cat_echoes_and_logs(watchdog: type[WatchdogProcess]) -> None:
     assert re.match(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d Forking fprocess\.$", forking)
 
 
+@pytest.mark.parametrize("server", ["httptools", "aiohttp"])
+def test_classic_large_and_chunked_bodies(watchdog: type[WatchdogProcess], server: str) -> None:
+    wd = watchdog({"fprocess": "cat", "PYFAAS_WATCHDOG_SERVER": server}).wait_healthy()
+    big = os.urandom(3 * 1024 * 1024)
+    response = httpx.post(wd.url(), content=big, timeout=30)
+    assert response.status_code == 200
+    assert response.content == big
+    chunked = httpx.post(wd.url(), content=iter([b"one ", b"two"]))
+    assert chunked.content == b"one two"
+    continued = subprocess.run(
+        ["curl", "-s", "-H", "Expect: 100-continue", "--data-binary", "@-", wd.url()],
+        input=b"x" * 2048,
+        capture_output=True,
+        timeout=10,
+        check=True,
+    )
+    assert continued.stdout == b"x" * 2048
+
+
 def test_classic_env_shows_the_request(watchdog: type[WatchdogProcess]) -> None:
     wd = watchdog({"fprocess": "env", "custom_env": "custom_env_value"}).wait_healthy()
     response = httpx.get(wd.url("/some/path?a=1"), headers={"X-Custom-Header": "yes"})

@@ -106,8 +106,10 @@ def _sniff(out: bytes) -> str:
         return "text/plain; charset=utf-8"
     try:
         head.decode("utf-8")
-    except UnicodeDecodeError:
-        return "application/octet-stream"
+    except UnicodeDecodeError as exc:
+        # A character cut at the 512-byte mark is still text.
+        if exc.start < len(head) - 3 or len(out) <= 512:
+            return "application/octet-stream"
     return "application/octet-stream" if b"\x00" in head else "text/plain; charset=utf-8"
 
 
