@@ -9,7 +9,6 @@ they are. The file names follow OpenFaaS's ``basic-auth-user`` and
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +39,8 @@ def ensure(paths: StatePaths) -> tuple[Credentials, bool]:
     directory = paths.credentials
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
+    import secrets  # only when generating: the CLI loads credentials on every call
+
     created = False
     if not (directory / PASSWORD_FILE).exists():
         _write_private(directory / USER_FILE, DEFAULT_USER)

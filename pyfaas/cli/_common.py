@@ -13,18 +13,23 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 import click
-from rich.console import Console
 
 from pyfaas import credentials
-from pyfaas.client import GatewayClient
 from pyfaas.client.config import is_local, lookup_auth, resolve_gateway
 from pyfaas.errors import BadRequest, ConfigError, PyfaasError
 from pyfaas.naming import DEFAULT_NAMESPACE
 from pyfaas.paths import StatePaths, default_home
-from pyfaas.stack import Stack, StackFunction, find_stack_file, load_stack, select
+
+# rich, httpx, pydantic and the stack parser are imported where they are used:
+# `pyfaas invoke` runs once per call in users' loops and must start fast.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from pyfaas.client import GatewayClient
+    from pyfaas.stack import Stack, StackFunction
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,6 +66,8 @@ def stdout_bytes() -> BinaryIO:
 
 
 def stderr() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False)
 
 
@@ -104,6 +111,8 @@ def stack_options(func: F) -> F:
 
 def load_stack_file(yaml_file: str | None, *, envsubst: bool = True) -> Stack | None:
     """The ``-f`` stack file, else ``stack.yaml``/``stack.yml`` in the working directory."""
+    from pyfaas.stack import find_stack_file, load_stack
+
     path = Path(yaml_file) if yaml_file else find_stack_file(Path.cwd())
     return None if path is None else load_stack(path, os.environ, envsubst=envsubst)
 
@@ -116,6 +125,8 @@ def require_stack(yaml_file: str | None, *, envsubst: bool = True) -> Stack:
 
 
 def selected(stack: Stack, filter_: str | None, regex: str | None) -> list[StackFunction]:
+    from pyfaas.stack import select
+
     chosen = select(stack, filter_, regex)
     if not chosen:
         raise ConfigError(f"{stack.path}: no functions match the selection")
@@ -140,6 +151,8 @@ def auth_for(gateway: str) -> tuple[str, str] | None:
 def open_client(
     flag: str | None, stack: Stack | None = None, *, timeout: float | None = 60.0
 ) -> GatewayClient:
+    from pyfaas.client import GatewayClient
+
     gateway = gateway_url(flag, stack)
     return GatewayClient(gateway, auth_for(gateway), timeout)
 

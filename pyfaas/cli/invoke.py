@@ -9,6 +9,7 @@ from typing import BinaryIO
 
 import click
 
+from pyfaas.client._invoke import function_ref, send, submitted_call_id
 from pyfaas.errors import BadRequest
 
 from . import _common as common
@@ -66,18 +67,21 @@ def invoke(
         data = stdin.read()
         headers[sign] = "sha256=" + hmac.new(key.encode(), data, hashlib.sha256).hexdigest()
         body = data
-    with common.open_client(gateway, timeout=None) as client:
-        if asynchronous:
-            call_id = client.invoke_async(
-                name, body, namespace=namespace, headers=headers, query=params
-            )
-            click.echo("Function submitted asynchronously.", err=True)
-            if call_id:
-                click.echo(f"Call ID: {call_id}", err=True)
-            return
-        result = client.invoke(
-            name, body, namespace=namespace, method=method, headers=headers, query=params
+    base = common.gateway_url(gateway)
+    auth = common.auth_for(base)
+    ref = function_ref(name, namespace)
+    if asynchronous:
+        accepted = send(
+            base, "POST", f"/async-function/{ref}", body, headers=headers, query=params, auth=auth
         )
+        call_id = submitted_call_id(accepted, name)
+        click.echo("Function submitted asynchronously.", err=True)
+        if call_id:
+            click.echo(f"Call ID: {call_id}", err=True)
+        return
+    result = send(
+        base, method.upper(), f"/function/{ref}", body, headers=headers, query=params, auth=auth
+    )
     if not result.ok:
         text = " ".join(result.body.decode("utf-8", "replace").split())
         raise click.ClickException(

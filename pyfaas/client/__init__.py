@@ -7,7 +7,26 @@ with GatewayClient("http://127.0.0.1:8080", auth=("admin", password)) as gw:
 
 from __future__ import annotations
 
-from ._client import GatewayClient
-from ._models import GatewayInfo, InvokeResult, QueueSummary
+from typing import TYPE_CHECKING, Any
+
+from ._invoke import InvokeResult
+
+if TYPE_CHECKING:
+    from ._client import GatewayClient
+    from ._models import GatewayInfo, QueueSummary
+
+
+def __getattr__(name: str) -> Any:
+    # httpx and pydantic are imported on first use: `pyfaas invoke` needs neither.
+    if name == "GatewayClient":
+        from ._client import GatewayClient
+
+        return GatewayClient
+    if name in ("GatewayInfo", "QueueSummary"):
+        from . import _models
+
+        return getattr(_models, name)
+    raise AttributeError(name)
+
 
 __all__ = ["GatewayClient", "GatewayInfo", "InvokeResult", "QueueSummary"]

@@ -22,14 +22,13 @@ from pydantic import ValidationError
 
 from pyfaas import __version__
 from pyfaas.errors import PyfaasError
-from pyfaas.naming import DEFAULT_NAMESPACE
 from pyfaas.queue.envelope import CallRecord
 from pyfaas.types import FunctionDeployment, FunctionStatus, LogMessage, Secret, format_time
 
 from ._errors import error_for_status, translate_transport
-from ._models import GatewayInfo, InvokeResult, QueueSummary, call_record_from_wire
+from ._invoke import Body, InvokeResult, function_ref, send, submitted_call_id
+from ._models import GatewayInfo, QueueSummary, call_record_from_wire
 
-Body = bytes | Iterable[bytes]
 _OK = (200, 201, 202)
 
 
@@ -45,6 +44,8 @@ class GatewayClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._auth = auth
+        self._timeout = timeout
         self._http = httpx.Client(
             base_url=self.base_url,
             auth=auth,
@@ -293,15 +294,16 @@ class GatewayClient:
         path: str = "",
     ) -> InvokeResult:
         """Call ``/function/NAME.NS`` synchronously; any status is returned, not raised."""
-        url = f"/function/{_ref(name, namespace)}{path}"
-        response = self._send(
-            method.upper(), url, content=body, headers=dict(headers or {}), params=list(query)
-        )
-        return InvokeResult(
-            status=response.status_code,
-            headers=dict(response.headers),
-            body=response.content,
-            reason=response.reason_phrase,
+        url = f"/function/{function_ref(name, namespace)}{path}"
+        return send(
+            self.base_url,
+            method.upper(),
+            url,
+            body,
+            headers=headers,
+            query=query,
+            auth=self._auth,
+            timeout=self._timeout,
         )
 
     def invoke_async(
@@ -319,17 +321,18 @@ class GatewayClient:
         sent = dict(headers or {})
         if callback_url:
             sent["X-Callback-Url"] = callback_url
-        url = f"/async-function/{_ref(name, namespace)}{path}"
-        response = self._call(
+        url = f"/async-function/{function_ref(name, namespace)}{path}"
+        result = send(
+            self.base_url,
             "POST",
             url,
-            content=body,
+            body,
             headers=sent,
-            params=list(query),
-            ok=(202,),
-            fallback=f"no such function: {name}",
+            query=query,
+            auth=self._auth,
+            timeout=self._timeout,
         )
-        return str(response.headers.get("x-call-id", ""))
+        return submitted_call_id(result, name)
 
     # -- asynchronous calls (pyfaas extensions) -------------------------------
 
@@ -363,13 +366,6 @@ class GatewayClient:
 
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
-
-
-def _ref(name: str, namespace: str | None) -> str:
-    # faas-cli always names the namespace, so the default one is literally openfaas-fn.
-    if "." in name:
-        return name
-    return f"{name}.{namespace or DEFAULT_NAMESPACE}"
 
 
 def _secret_body(name: str, value: bytes, namespace: str | None) -> dict[str, str]:

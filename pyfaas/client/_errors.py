@@ -8,7 +8,10 @@ missing instead of a bare status code.
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import httpx
 
 from pyfaas.errors import (
     BadGateway,
@@ -57,6 +60,8 @@ def error_for_status(status: int, body: str, fallback: str) -> PyfaasError:
 
 def translate_transport(exc: httpx.HTTPError, url: str) -> PyfaasError:
     """One line for a failure that produced no HTTP answer at all."""
+    import httpx
+
     if isinstance(exc, httpx.TimeoutException):
         return GatewayTimeout(f"timed out talking to {url}")
     if isinstance(exc, httpx.ConnectError):

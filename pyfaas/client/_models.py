@@ -12,8 +12,6 @@ from pyfaas.errors import PyfaasError
 from pyfaas.queue.envelope import CallRecord, CallState
 from pyfaas.types import ProviderInfo, VersionInfo
 
-from ._errors import error_for_status
-
 
 class GatewayInfo(BaseModel):
     """``GET /system/info``: the provider's and the gateway's versions."""
@@ -23,31 +21,6 @@ class GatewayInfo(BaseModel):
     provider: ProviderInfo | None = None
     version: VersionInfo | None = None
     arch: str = ""
-
-
-@dataclass(frozen=True)
-class InvokeResult:
-    """A function's answer, whatever its status: the caller decides what is an error."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-    reason: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-    @property
-    def call_id(self) -> str | None:
-        return self.headers.get("x-call-id")
-
-    def check(self) -> InvokeResult:
-        """Return self if 2xx; otherwise raise the error for the status, with the body."""
-        if self.ok:
-            return self
-        text = self.body.decode("utf-8", "replace")
-        raise error_for_status(self.status, text, f"function returned HTTP {self.status}")
 
 
 @dataclass(frozen=True)

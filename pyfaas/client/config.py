@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from pyfaas.errors import ConfigError
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8080"
@@ -62,10 +60,18 @@ def config_path(environ: Mapping[str, str]) -> Path:
 
 
 def _read(path: Path) -> dict[str, Any]:
+    # PyYAML is imported only when there is a file to read: `pyfaas invoke` starts
+    # once per call, and most local users never log in.
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         return {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the faas-cli config file: {exc}") from exc
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read the faas-cli config file: {exc}") from exc
     if data is None:
@@ -78,6 +84,8 @@ def _read(path: Path) -> dict[str, Any]:
 def _write(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
+    import yaml
+
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         yaml.safe_dump(data, handle, default_flow_style=False, sort_keys=False)
