@@ -42,7 +42,7 @@ def _port_free(bind: str, port: int) -> bool:
 
 def run(options: Options) -> int:
     """Serve until interrupted; returns the process exit code."""
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     home = options.home.expanduser().resolve() if options.home else default_home(os.environ)
     paths = StatePaths(home).ensure()
     if not _port_free(options.bind, options.port):
