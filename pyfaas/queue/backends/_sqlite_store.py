@@ -5,7 +5,9 @@ where dead letters stay, ``state = 'dead'``); ``queue`` holds the calls still
 to be settled, one row per call, ordered by ``seq``. ``due`` is when a row may
 be claimed: the time it was queued, its retry time, or the end of its lease.
 A claim is one ``UPDATE ... RETURNING`` in a ``BEGIN IMMEDIATE`` transaction,
-so two processes never lease the same row. Times are wall-clock Unix seconds
+so two processes never lease the same row. The writes here run inside a
+transaction the caller (``_sqlite_thread``) opened, so that many of them
+share one commit. Times are wall-clock Unix seconds
 because several processes compare them.
 """
 
@@ -14,8 +16,6 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from pyfaas.errors import NotFound
@@ -78,66 +78,46 @@ def connect(path: str, busy_timeout: float) -> sqlite3.Connection:
     return conn
 
 
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """``BEGIN IMMEDIATE``: take the write lock up front, so no upgrade deadlocks."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+def put(conn: sqlite3.Connection, call: QueuedCall) -> bool:
+    """Store ``call``; ``False`` if its call id is already stored."""
+    cursor = conn.execute(
+        "INSERT OR IGNORE INTO calls (call_id, payload, function, namespace, state,"
+        " submitted_at, callback_url) VALUES (?, ?, ?, ?, 'queued', ?, ?)",
+        (
+            call.call_id,
+            call.encode(),
+            call.function,
+            call.namespace,
+            call.submitted_at,
+            call.callback_url,
+        ),
+    )
+    if cursor.rowcount != 1:
+        return False
+    conn.execute("INSERT INTO queue (call, due) VALUES (?, ?)", (cursor.lastrowid, time.time()))
+    return True
 
 
-def put_many(conn: sqlite3.Connection, calls: list[QueuedCall]) -> list[bool]:
-    """Store ``calls`` in one transaction; ``False`` for each duplicate call id."""
-    now = time.time()
-    stored = []
-    with transaction(conn):
-        for call in calls:
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO calls (call_id, payload, function, namespace, state,"
-                " submitted_at, callback_url) VALUES (?, ?, ?, ?, 'queued', ?, ?)",
-                (
-                    call.call_id,
-                    call.encode(),
-                    call.function,
-                    call.namespace,
-                    call.submitted_at,
-                    call.callback_url,
-                ),
-            )
-            if cursor.rowcount == 1:
-                conn.execute("INSERT INTO queue (call, due) VALUES (?, ?)", (cursor.lastrowid, now))
-            stored.append(cursor.rowcount == 1)
-    return stored
-
-
-def next_due(conn: sqlite3.Connection) -> float | None:
-    """When the earliest row becomes claimable; ``None`` if the queue is empty."""
+def anything_due(conn: sqlite3.Connection) -> bool:
+    """Whether a row is claimable now; a read, so it needs no write lock."""
     row = conn.execute("SELECT min(due) FROM queue").fetchone()
-    return None if row[0] is None else float(row[0])
+    return row[0] is not None and float(row[0]) <= time.time()
 
 
 def claim(conn: sqlite3.Connection, limit: int, lease: float) -> list[Delivery]:
     now = time.time()
-    due = next_due(conn)
-    if due is None or due > now:
-        return []  # nothing to do: spare the write lock
     secret = uuid.uuid4().hex
-    with transaction(conn):
-        params = {"until": now + lease, "token": secret, "now": now, "limit": limit}
-        rows = conn.execute(_CLAIM, params).fetchall()
-        deliveries = []
-        for seq, call_id, attempt in sorted(rows):
-            payload = conn.execute(
-                "UPDATE calls SET state = 'running', attempts = ?, started_at = ? WHERE id = ?"
-                " RETURNING payload",
-                (attempt, now, call_id),
-            ).fetchone()[0]
-            call = QueuedCall.decode(payload)
-            deliveries.append(Delivery(call=call, attempt=attempt, token=f"{seq}.{secret}"))
+    params = {"until": now + lease, "token": secret, "now": now, "limit": limit}
+    rows = conn.execute(_CLAIM, params).fetchall()
+    deliveries = []
+    for seq, call_id, attempt in sorted(rows):
+        payload = conn.execute(
+            "UPDATE calls SET state = 'running', attempts = ?, started_at = ? WHERE id = ?"
+            " RETURNING payload",
+            (attempt, now, call_id),
+        ).fetchone()[0]
+        call = QueuedCall.decode(payload)
+        deliveries.append(Delivery(call=call, attempt=attempt, token=f"{seq}.{secret}"))
     return deliveries
 
 
@@ -152,13 +132,12 @@ def _lost(delivery: Delivery) -> NotFound:
 
 def extend(conn: sqlite3.Connection, delivery: Delivery, lease: float) -> None:
     seq, secret = _lease(delivery)
-    with transaction(conn):
-        cursor = conn.execute(
-            "UPDATE queue SET due = ? WHERE seq = ? AND token = ?",
-            (time.time() + lease, seq, secret),
-        )
-        if cursor.rowcount != 1:
-            raise _lost(delivery)
+    cursor = conn.execute(
+        "UPDATE queue SET due = ? WHERE seq = ? AND token = ?",
+        (time.time() + lease, seq, secret),
+    )
+    if cursor.rowcount != 1:
+        raise _lost(delivery)
 
 
 def settle(
@@ -175,23 +154,22 @@ def settle(
     if retry_at is not None:
         sql = "UPDATE queue SET due = ?, token = NULL WHERE seq = ? AND token = ?"
         params = [retry_at, seq, secret]
-    with transaction(conn):
-        if conn.execute(sql, params).rowcount != 1:
-            raise _lost(delivery)
-        conn.execute(
-            "UPDATE calls SET state = ?, finished_at = ?, status_code = ?, error = ?,"
-            " callback_status = ?, callback_attempts = ?, dead_at = ? WHERE call_id = ?",
-            (
-                state.value,
-                None if retry_at is not None else now,
-                outcome.status_code,
-                outcome.error,
-                outcome.callback_status,
-                outcome.callback_attempts,
-                now if state is CallState.DEAD else None,
-                delivery.call.call_id,
-            ),
-        )
+    if conn.execute(sql, params).rowcount != 1:
+        raise _lost(delivery)
+    conn.execute(
+        "UPDATE calls SET state = ?, finished_at = ?, status_code = ?, error = ?,"
+        " callback_status = ?, callback_attempts = ?, dead_at = ? WHERE call_id = ?",
+        (
+            state.value,
+            None if retry_at is not None else now,
+            outcome.status_code,
+            outcome.error,
+            outcome.callback_status,
+            outcome.callback_attempts,
+            now if state is CallState.DEAD else None,
+            delivery.call.call_id,
+        ),
+    )
 
 
 def ack(conn: sqlite3.Connection, delivery: Delivery, outcome: Outcome) -> None:
@@ -199,15 +177,17 @@ def ack(conn: sqlite3.Connection, delivery: Delivery, outcome: Outcome) -> None:
 
 
 def mark_running(conn: sqlite3.Connection, delivery: Delivery) -> None:
+    """Note when the call really started; a no-op once the lease is gone.
+
+    The claim already recorded ``running``, so this only refines ``started_at``
+    (a call may wait for a function slot) and rides along with the next batch.
+    """
     seq, secret = _lease(delivery)
-    with transaction(conn):
-        held = conn.execute("SELECT 1 FROM queue WHERE seq = ? AND token = ?", (seq, secret))
-        if held.fetchone() is None:
-            raise _lost(delivery)
-        conn.execute(
-            "UPDATE calls SET state = 'running', attempts = ?, started_at = ? WHERE call_id = ?",
-            (delivery.attempt, time.time(), delivery.call.call_id),
-        )
+    conn.execute(
+        "UPDATE calls SET state = 'running', attempts = ?, started_at = ? WHERE call_id = ?"
+        " AND EXISTS (SELECT 1 FROM queue WHERE seq = ? AND token = ?)",
+        (delivery.attempt, time.time(), delivery.call.call_id, seq, secret),
+    )
 
 
 def _to_record(row: Any) -> CallRecord:
@@ -233,15 +213,14 @@ def dead_letters(conn: sqlite3.Connection, limit: int) -> list[CallRecord]:
 
 
 def replay(conn: sqlite3.Connection, call_id: str) -> None:
-    with transaction(conn):
-        row = conn.execute(
-            "UPDATE calls SET state = 'queued', attempts = 0, finished_at = NULL, dead_at = NULL"
-            " WHERE call_id = ? AND state = 'dead' RETURNING id",
-            (call_id,),
-        ).fetchone()
-        if row is None:
-            raise NotFound(f"no dead letter with call id {call_id}")
-        conn.execute("INSERT INTO queue (call, due) VALUES (?, ?)", (row[0], time.time()))
+    row = conn.execute(
+        "UPDATE calls SET state = 'queued', attempts = 0, finished_at = NULL, dead_at = NULL"
+        " WHERE call_id = ? AND state = 'dead' RETURNING id",
+        (call_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no dead letter with call id {call_id}")
+    conn.execute("INSERT INTO queue (call, due) VALUES (?, ?)", (row[0], time.time()))
 
 
 def stats(conn: sqlite3.Connection) -> QueueStats:

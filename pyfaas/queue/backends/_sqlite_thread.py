@@ -1,10 +1,15 @@
 """One thread that owns a SQLite connection and runs every statement on it.
 
-Jobs come from the event loop and their results go back to it. Puts are
-group-committed: while one transaction is being synced to disk, the puts that
-arrive meanwhile pile up, and the next transaction stores them all, so one
-fsync serves many callers. Each caller still hears back only after the
-transaction holding its call committed.
+Jobs come from the event loop and their results go back to it. Writes are
+group-committed: while one transaction is being synced to disk, the writes
+that arrive meanwhile (puts, claims, settles, lease extensions) pile up, and
+the next transaction runs them all, so one fsync serves many callers. Each
+write runs in its own savepoint, so one that fails (a lost lease) leaves the
+others in the batch untouched. Each caller hears back only after the
+transaction holding its write committed.
+
+A write nobody waits for (``write_later``) is not worth an fsync of its own:
+it is held until the next batch and committed with it.
 """
 
 from __future__ import annotations
@@ -19,25 +24,27 @@ from typing import Any
 
 from pyfaas.errors import QueueUnavailable
 from pyfaas.queue.backends import _sqlite_store as store
-from pyfaas.queue.envelope import QueuedCall
 
 MAX_BATCH = 512
 
+Step = Callable[[sqlite3.Connection], Any]
+
 
 @dataclass
-class _Job:
-    run: Callable[[sqlite3.Connection], Any]
+class _Read:
+    run: Step
     future: asyncio.Future[Any]
 
 
 @dataclass
-class _Put:
-    call: QueuedCall
-    future: asyncio.Future[Any]
+class _Write:
+    run: Step
+    future: asyncio.Future[Any] | None  # None: nobody waits, it rides along
+    claim: bool = False  # a claim: no transaction at all while nothing is due
 
 
 _STOP = object()
-_Result = tuple[asyncio.Future[Any], Any, Exception | None]
+_Result = tuple[asyncio.Future[Any] | None, Any, Exception | None]
 
 
 class SqliteThread:
@@ -46,7 +53,8 @@ class SqliteThread:
     def __init__(self, path: str, busy_timeout: float) -> None:
         self._path = path
         self._busy_timeout = busy_timeout
-        self._jobs: queue.SimpleQueue[_Job | _Put | object] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Read | _Write | object] = queue.SimpleQueue()
+        self._held: list[_Write] = []  # writes waiting to ride along (thread-only)
         self._conn: sqlite3.Connection | None = None
         self._thread = threading.Thread(target=self._serve, name="pyfaas-sqlite", daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -60,16 +68,21 @@ class SqliteThread:
         self._jobs.put(_STOP)
         await asyncio.to_thread(self._thread.join)
 
-    async def run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+    async def run(self, fn: Step) -> Any:
+        """Run ``fn`` alone, outside any transaction (reads)."""
         future = self._new_future()
-        self._jobs.put(_Job(fn, future))
+        self._jobs.put(_Read(fn, future))
         return await future
 
-    async def put(self, call: QueuedCall) -> bool:
+    async def write(self, fn: Step, *, claim: bool = False) -> Any:
+        """Run ``fn`` in the next group-committed transaction; return once it committed."""
         future = self._new_future()
-        self._jobs.put(_Put(call, future))
-        stored: bool = await future
-        return stored
+        self._jobs.put(_Write(fn, future, claim))
+        return await future
+
+    def write_later(self, fn: Step) -> None:
+        """Commit ``fn`` with the next batch; its errors are dropped."""
+        self._jobs.put(_Write(fn, None))
 
     def _new_future(self) -> asyncio.Future[Any]:
         assert self._loop is not None, "SqliteThread.start() was not awaited"
@@ -83,44 +96,46 @@ class SqliteThread:
             return
         try:
             self._loop_jobs(self._conn)
+            if self._held:
+                self._run_batch(self._conn, [])
         finally:
             self._conn.close()
+        self._fail_all(QueueUnavailable(f"sqlite queue {self._path} is closed"))
 
     def _loop_jobs(self, conn: sqlite3.Connection) -> None:
         while True:
             job = self._jobs.get()
             if job is _STOP:
-                break
-            if isinstance(job, _Job):
-                self._run_job(conn, job)
+                return
+            if isinstance(job, _Read):
+                self._run_read(conn, job)
                 continue
-            assert isinstance(job, _Put)
-            puts, later = self._gather_puts(job)
-            self._run_puts(conn, puts)
+            assert isinstance(job, _Write)
+            writes, later = self._gather(job)
+            self._run_batch(conn, writes)
             for other in later:
                 if other is _STOP:
                     return
-                assert isinstance(other, _Job)
-                self._run_job(conn, other)
-        self._fail_all(QueueUnavailable(f"sqlite queue {self._path} is closed"))
+                assert isinstance(other, _Read)
+                self._run_read(conn, other)
 
-    def _gather_puts(self, first: _Put) -> tuple[list[_Put], list[object]]:
-        """Every put already waiting joins this batch; other jobs run after it."""
-        puts, later = [first], []
-        while len(puts) < MAX_BATCH:
+    def _gather(self, first: _Write) -> tuple[list[_Write], list[object]]:
+        """Every write already waiting joins this batch; reads run after it."""
+        writes, later = [first], []
+        while len(writes) < MAX_BATCH:
             try:
                 job = self._jobs.get_nowait()
             except queue.Empty:
                 break
-            if isinstance(job, _Put):
-                puts.append(job)
+            if isinstance(job, _Write):
+                writes.append(job)
             else:
                 later.append(job)
                 if job is _STOP:
                     break
-        return puts, later
+        return writes, later
 
-    def _run_job(self, conn: sqlite3.Connection, job: _Job) -> None:
+    def _run_read(self, conn: sqlite3.Connection, job: _Read) -> None:
         try:
             result = job.run(conn)
         except sqlite3.Error as exc:
@@ -130,14 +145,36 @@ class SqliteThread:
         else:
             self._settle([(job.future, result, None)])
 
-    def _run_puts(self, conn: sqlite3.Connection, puts: list[_Put]) -> None:
+    def _run_batch(self, conn: sqlite3.Connection, writes: list[_Write]) -> None:
+        waited = [w for w in writes if w.future is not None]
+        self._held.extend(w for w in writes if w.future is None)
+        if not waited and len(self._held) < MAX_BATCH and writes:
+            return  # only ride-alongs: keep them for the next batch
+        if waited and all(w.claim for w in waited) and not store.anything_due(conn):
+            # Polling an empty queue must not take the write lock from the gateway.
+            self._settle([(w.future, [], None) for w in waited])
+            return
+        jobs, self._held = [*self._held, *waited], []
         try:
-            stored = store.put_many(conn, [put.call for put in puts])
+            results = self._commit(conn, jobs)
         except sqlite3.Error as exc:
             error = self._unavailable(exc)
-            self._settle([(put.future, None, error) for put in puts])
+            self._settle([(job.future, None, error) for job in waited])
         else:
-            self._settle([(put.future, ok, None) for put, ok in zip(puts, stored, strict=True)])
+            self._settle(results)
+
+    def _commit(self, conn: sqlite3.Connection, jobs: list[_Write]) -> list[_Result]:
+        results: list[_Result] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for job in jobs:
+                results.append((job.future, *_step(conn, job.run)))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return results
 
     def _fail_all(self, error: Exception) -> None:
         """Answer every job still waiting, so no caller hangs on a dead thread."""
@@ -147,13 +184,14 @@ class SqliteThread:
                 job = self._jobs.get_nowait()
             except queue.Empty:
                 break
-            if isinstance(job, _Job | _Put):
+            if isinstance(job, _Read | _Write):
                 pending.append((job.future, None, error))
         self._settle(pending)
 
     def _settle(self, results: list[_Result]) -> None:
         # One wake-up of the event loop per batch, not one per caller.
         assert self._loop is not None
+        results = [result for result in results if result[0] is not None]
         if results and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(_resolve, results)
 
@@ -161,10 +199,25 @@ class SqliteThread:
         return QueueUnavailable(f"sqlite queue {self._path}: {exc}")
 
 
+def _step(conn: sqlite3.Connection, run: Step) -> tuple[Any, Exception | None]:
+    """One write in its own savepoint; a database error fails the whole batch."""
+    conn.execute("SAVEPOINT step")
+    try:
+        result = run(conn)
+    except sqlite3.Error:
+        raise
+    except Exception as exc:
+        conn.execute("ROLLBACK TO step")
+        conn.execute("RELEASE step")
+        return None, exc
+    conn.execute("RELEASE step")
+    return result, None
+
+
 def _resolve(results: list[_Result]) -> None:
     for future, result, error in results:
-        if future.done():
-            continue  # the caller gave up (cancelled)
+        if future is None or future.done():
+            continue  # nobody waits, or the caller gave up (cancelled)
         if error is not None:
             future.set_exception(error)
         else:

@@ -4,9 +4,9 @@ The gateway process puts and the queue-worker process claims, each with its
 own connection to the same file (WAL mode, ``synchronous=FULL``: a put returns
 only once its call is on disk, so a 202 is never sent for a call a crash could
 lose). Each queue runs its statements on one dedicated thread, which batches
-concurrent puts into one transaction (group commit). A claim is a lease: if
-its holder dies, the row becomes due again when the lease ends and is handed
-out with ``attempt + 1``. SQL lives in ``_sqlite_store``.
+concurrent writes (puts, claims, settles) into one transaction (group commit).
+A claim is a lease: if its holder dies, the row becomes due again when the
+lease ends and is handed out with ``attempt + 1``. SQL lives in ``_sqlite_store``.
 """
 
 from __future__ import annotations
@@ -52,15 +52,20 @@ class SqliteQueue:
             await self._thread.stop()
         self._state = "closed"
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
+    def _check_open(self) -> None:
         if self._state != "open":
             raise QueueUnavailable(f"sqlite queue {self.path} is not open")
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        self._check_open()
         return await self._thread.run(lambda conn: fn(conn, *args))
 
+    async def _write(self, fn: Any, *args: Any) -> Any:
+        self._check_open()
+        return await self._thread.write(lambda conn: fn(conn, *args))
+
     async def put(self, call: QueuedCall) -> bool:
-        if self._state != "open":
-            raise QueueUnavailable(f"sqlite queue {self.path} is not open")
-        stored = await self._thread.put(call)
+        stored: bool = await self._write(store.put, call)
         self._wakeup.set()
         return stored
 
@@ -69,7 +74,10 @@ class SqliteQueue:
         pause = POLL_FIRST
         while True:
             self._wakeup.clear()
-            deliveries: list[Delivery] = await self._run(store.claim, limit, lease)
+            self._check_open()
+            deliveries: list[Delivery] = await self._thread.write(
+                lambda conn: store.claim(conn, limit, lease), claim=True
+            )
             remaining = deadline - time.monotonic()
             if deliveries or remaining <= 0 or self._state != "open":
                 return deliveries
@@ -80,20 +88,23 @@ class SqliteQueue:
             pause = min(pause * 2, POLL_MAX)
 
     async def extend(self, delivery: Delivery, lease: float) -> None:
-        await self._run(store.extend, delivery, lease)
+        await self._write(store.extend, delivery, lease)
 
     async def ack(self, delivery: Delivery, outcome: Outcome) -> None:
-        await self._run(store.ack, delivery, outcome)
+        await self._write(store.ack, delivery, outcome)
 
     async def retry(self, delivery: Delivery, delay: float, outcome: Outcome) -> None:
         retry_at = time.time() + delay
-        await self._run(store.settle, delivery, CallState.RETRYING, outcome, retry_at)
+        await self._write(store.settle, delivery, CallState.RETRYING, outcome, retry_at)
 
     async def bury(self, delivery: Delivery, outcome: Outcome) -> None:
-        await self._run(store.settle, delivery, CallState.DEAD, outcome)
+        await self._write(store.settle, delivery, CallState.DEAD, outcome)
 
     async def mark_running(self, delivery: Delivery) -> None:
-        await self._run(store.mark_running, delivery)
+        # The claim already recorded ``running``: this refinement of
+        # ``started_at`` is not worth an fsync, so it rides with the next write.
+        self._check_open()
+        self._thread.write_later(lambda conn: store.mark_running(conn, delivery))
 
     async def record(self, call_id: str) -> CallRecord | None:
         found: CallRecord | None = await self._run(store.record, call_id)
@@ -104,7 +115,7 @@ class SqliteQueue:
         return found
 
     async def replay(self, call_id: str) -> None:
-        await self._run(store.replay, call_id)
+        await self._write(store.replay, call_id)
         self._wakeup.set()
 
     async def stats(self) -> QueueStats:

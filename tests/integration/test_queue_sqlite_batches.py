@@ -1,0 +1,85 @@
+"""Group commit in the SQLite queue: writes share transactions but not failures."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from pyfaas.errors import NotFound
+from pyfaas.queue import CallState, Outcome, QueuedCall
+from pyfaas.queue.backends.sqlite import SqliteQueue
+
+pytestmark = pytest.mark.integration
+
+
+def _call(call_id: str) -> QueuedCall:
+    return QueuedCall(call_id, "echo", "openfaas-fn", body=b"x")
+
+
+async def _open(path: Path) -> SqliteQueue:
+    queue = SqliteQueue(str(path))
+    await queue.start()
+    return queue
+
+
+async def test_a_lost_lease_in_a_batch_fails_alone(tmp_path: Path) -> None:
+    queue = await _open(tmp_path / "q.db")
+    try:
+        await asyncio.gather(*(queue.put(_call(f"c{i}")) for i in range(20)))
+        deliveries = await queue.claim(limit=20, lease=30, wait=1)
+        assert len(deliveries) == 20
+        await queue.ack(deliveries[0], Outcome(status_code=200))
+        # Settled concurrently: the repeat of c0 is lost, the others must land.
+        results = await asyncio.gather(
+            *(queue.ack(d, Outcome(status_code=200)) for d in deliveries),
+            return_exceptions=True,
+        )
+        assert isinstance(results[0], NotFound)
+        assert results[1:] == [None] * 19
+        stats = await queue.stats()
+        assert (stats.queued, stats.running) == (0, 0)
+        record = await queue.record("c7")
+        assert record is not None
+        assert record.state is CallState.SUCCEEDED
+    finally:
+        await queue.close()
+
+
+async def test_mark_running_rides_along_and_survives_close(tmp_path: Path) -> None:
+    path = tmp_path / "q.db"
+    queue = await _open(path)
+    await queue.put(_call("c1"))
+    [delivery] = await queue.claim(limit=1, lease=30, wait=1)
+    claimed = await queue.record("c1")
+    assert claimed is not None
+    assert claimed.started_at is not None
+    await asyncio.sleep(0.01)  # so the refined start time differs from the claim's
+    await queue.mark_running(delivery)
+    await queue.close()  # the held write is committed on the way out
+
+    reopened = await _open(path)
+    try:
+        record = await reopened.record("c1")
+        assert record is not None
+        assert record.state is CallState.RUNNING
+        assert record.started_at is not None
+        assert record.started_at > claimed.started_at
+    finally:
+        await reopened.close()
+
+
+async def test_mark_running_after_the_lease_moved_on_changes_nothing(tmp_path: Path) -> None:
+    queue = await _open(tmp_path / "q.db")
+    try:
+        await queue.put(_call("c1"))
+        [delivery] = await queue.claim(limit=1, lease=30, wait=1)
+        await queue.ack(delivery, Outcome(status_code=200))
+        await queue.mark_running(delivery)
+        await queue.put(_call("c2"))  # a batch for the held write to ride with
+        record = await queue.record("c1")
+        assert record is not None
+        assert record.state is CallState.SUCCEEDED
+    finally:
+        await queue.close()
