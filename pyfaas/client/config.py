@@ -8,7 +8,9 @@ share one ``~/.openfaas/config.yml``:
   trailing ``/`` trimmed and ``http://`` prepended when no scheme is given;
 * the config file lives in ``$OPENFAAS_CONFIG`` (a directory) if set, else in
   ``./.openfaas`` when ``CI`` is ``true`` or ``1``, else in ``~/.openfaas``;
-  each entry is ``{gateway, auth: basic, token: base64(user:pass)}``.
+  the list is under ``auths`` (faas-cli's ``ConfigFile`` YAML key) and each
+  entry is ``{gateway, auth: basic, token: base64(user:pass)}``. Files written
+  under the earlier ``authconfigs`` key are still read, and rewritten as ``auths``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from pyfaas.errors import ConfigError
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8080"
 CONFIG_FILE = "config.yml"
+AUTHS = "auths"
+_LEGACY_AUTHS = "authconfigs"
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 
 
@@ -76,9 +80,16 @@ def _read(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read the faas-cli config file: {exc}") from exc
     if data is None:
         return {}
-    if not isinstance(data, dict) or not isinstance(data.get("authconfigs", []), list):
-        raise ConfigError(f"{path}: authconfigs: expected a list of gateway entries")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with an {AUTHS} list")
+    for key in (AUTHS, _LEGACY_AUTHS):
+        if not isinstance(data.get(key) or [], list):
+            raise ConfigError(f"{path}: {key}: expected a list of gateway entries")
     return data
+
+
+def _entries(data: dict[str, Any]) -> list[Any]:
+    return list(data.get(AUTHS) or []) + list(data.pop(_LEGACY_AUTHS, None) or [])
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
@@ -101,9 +112,9 @@ def save_auth(environ: Mapping[str, str], gateway: str, user: str, password: str
     path = config_path(environ)
     data = _read(path)
     gateway = normalise_gateway(gateway)
-    entries = [e for e in data.get("authconfigs", []) if _gateway_of(e) != gateway]
+    entries = [e for e in _entries(data) if _gateway_of(e) != gateway]
     entries.append({"gateway": gateway, "auth": "basic", "token": encode_token(user, password)})
-    data["authconfigs"] = entries
+    data[AUTHS] = entries
     _write(path, data)
     return path
 
@@ -113,11 +124,11 @@ def remove_auth(environ: Mapping[str, str], gateway: str) -> bool:
     path = config_path(environ)
     data = _read(path)
     gateway = normalise_gateway(gateway)
-    entries = data.get("authconfigs", [])
+    entries = _entries(data)
     kept = [e for e in entries if _gateway_of(e) != gateway]
     if len(kept) == len(entries):
         return False
-    data["authconfigs"] = kept
+    data[AUTHS] = kept
     _write(path, data)
     return True
 
@@ -126,7 +137,7 @@ def lookup_auth(environ: Mapping[str, str], gateway: str) -> tuple[str, str] | N
     """The basic-auth pair saved for ``gateway``, if any."""
     path = config_path(environ)
     gateway = normalise_gateway(gateway)
-    for entry in _read(path).get("authconfigs", []):
+    for entry in _entries(_read(path)):
         if _gateway_of(entry) == gateway and entry.get("auth", "basic") == "basic":
             return _decode_token(path, str(entry.get("token", "")))
     return None

@@ -215,7 +215,7 @@ def test_login_writes_config_and_wrong_password_fails(
     good = ok(run("login", "--password-stdin", stdin=platform.creds.password + "\n"))
     assert "credentials saved for admin" in good.output
     data = yaml.safe_load((tmp_path / "openfaas" / "config.yml").read_text())
-    entry = data["authconfigs"][0]
+    entry = data["auths"][0]
     assert entry["gateway"] == platform.url
     assert entry["auth"] == "basic"
     ok(run("logout"))

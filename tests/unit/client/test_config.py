@@ -53,7 +53,7 @@ def test_save_writes_faas_cli_format_privately(tmp_path: Path) -> None:
     data = yaml.safe_load(path.read_text())
     token = base64.b64encode(b"admin:pw:with:colons").decode()
     assert data == {
-        "authconfigs": [{"gateway": "http://127.0.0.1:8080", "auth": "basic", "token": token}]
+        "auths": [{"gateway": "http://127.0.0.1:8080", "auth": "basic", "token": token}]
     }
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert lookup_auth(env, "127.0.0.1:8080") == ("admin", "pw:with:colons")
@@ -68,8 +68,8 @@ def test_save_replaces_entry_and_keeps_others(tmp_path: Path) -> None:
     save_auth(env, "http://gw:8080", "a", "1")
     save_auth(env, "http://gw:8080", "b", "2")
     data = yaml.safe_load((tmp_path / "config.yml").read_text())
-    assert [e["gateway"] for e in data["authconfigs"]] == ["http://other:8080", "http://gw:8080"]
-    assert data["authconfigs"][0]["options"] == {"x": "y"}
+    assert [e["gateway"] for e in data["auths"]] == ["http://other:8080", "http://gw:8080"]
+    assert data["auths"][0]["options"] == {"x": "y"}
     assert lookup_auth(env, "http://gw:8080") == ("b", "2")
     assert lookup_auth(env, "http://other:8080") is None  # not basic auth
     assert remove_auth(env, "http://gw:8080") is True
@@ -80,7 +80,7 @@ def test_save_replaces_entry_and_keeps_others(tmp_path: Path) -> None:
 def test_bad_token_is_a_config_error(tmp_path: Path) -> None:
     env = {"OPENFAAS_CONFIG": str(tmp_path)}
     (tmp_path / "config.yml").write_text(
-        "authconfigs:\n- gateway: http://gw:8080\n  auth: basic\n  token: '!!'\n"
+        "auths:\n- gateway: http://gw:8080\n  auth: basic\n  token: '!!'\n"
     )
     with pytest.raises(ConfigError, match="token"):
         lookup_auth(env, "http://gw:8080")
