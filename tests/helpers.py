@@ -42,22 +42,26 @@ def nats_server_binary() -> str | None:
 
 
 class NatsServer:
-    """A real nats-server with JetStream on a free port, its store in ``directory``."""
+    """A real nats-server with JetStream on a free port, its store in ``directory``.
 
-    def __init__(self, directory: Path) -> None:
+    It listens on ``host`` (loopback unless told otherwise).
+    """
+
+    def __init__(self, directory: Path, host: str = "127.0.0.1") -> None:
         binary = nats_server_binary()
         if binary is None:
             raise RuntimeError("nats-server is not installed: run scripts/system-deps")
         self.port = free_port()
-        self.url = f"nats://127.0.0.1:{self.port}"
-        self._cmd = [binary, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(directory)]
+        self.host = host
+        self.url = f"nats://{host}:{self.port}"
+        self._cmd = [binary, "-a", host, "-p", str(self.port), "-js", "-sd", str(directory)]
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> NatsServer:
         self._proc = subprocess.Popen(
             self._cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        wait_for(lambda: port_open(self.port), timeout=10)
+        wait_for(lambda: port_open(self.port, self.host), timeout=10)
         return self
 
     def stop(self) -> None:
