@@ -33,17 +33,18 @@ FUNCTION = "sleepy"
 RUN_SECONDS = 0.1
 
 
-def function_spec(receiver: Receiver) -> dict[str, object]:
+def function_spec(receiver: Receiver, tag: str = "-") -> dict[str, object]:
     """A classic-watchdog function on a watchdog base image that reports each run.
 
     Per call the watchdog forks ``curl``, which posts the request body (the
-    call id) to the receiver's ``/run``; the receiver answers after
-    ``RUN_SECONDS``, so each run takes about that long.
+    call id) to the receiver's ``/run/<tag>``; the receiver answers after
+    ``RUN_SECONDS``, so each run takes about that long. The tag tells which
+    deployment of the function ran the call.
     """
     return {
         "service": FUNCTION,
         "image": "ghcr.io/openfaas/alpine:latest",
-        "envProcess": f"curl -sS --fail --data-binary @- {receiver.base}/run",
+        "envProcess": f"curl -sS --fail --data-binary @- {receiver.base}/run/{tag}",
     }
 
 
@@ -165,6 +166,10 @@ class GatewayProcess(ManagedProcess):
         assert answer.status_code == 200, answer.text
         return {k: int(v) for k, v in answer.json().items()}
 
+    def queue_settled(self) -> bool:
+        """Nothing queued, running or dead."""
+        return self.queue_stats() == {"queued": 0, "running": 0, "dead": 0}
+
     def call_record(self, call_id: str) -> dict[str, Any]:
         answer = self.api("GET", f"/system/calls/{call_id}")
         assert answer.status_code == 200, f"{call_id}: {answer.status_code} {answer.text}"
@@ -218,14 +223,14 @@ class WorkerProcess(ManagedProcess):
 class Receiver:
     """A threaded HTTP server recording the function's runs and the worker's callbacks.
 
-    ``POST /run`` (from the function; body: the call id) counts a run and
+    ``POST /run/<tag>`` (from the function; body: the call id) counts a run and
     answers after ``RUN_SECONDS``; ``POST /callback`` (from the queue-worker)
     counts a callback by its ``X-Call-Id`` and ``X-Function-Status``.
     """
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self._lock = threading.Lock()
-        self._runs: list[str] = []
+        self._runs: list[tuple[str, str]] = []
         self._callbacks: list[tuple[str, int]] = []
         self.server = ThreadingHTTPServer((host, 0), self._handler())
         self.server.daemon_threads = True
@@ -241,8 +246,8 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                if self.path == "/run":
-                    receiver.ran(body.decode(errors="replace").strip())
+                if self.path.startswith("/run/"):
+                    receiver.ran(body.decode(errors="replace").strip(), self.path[len("/run/") :])
                     time.sleep(RUN_SECONDS)  # the function's work
                 else:
                     status = int(self.headers.get("X-Function-Status") or 0)
@@ -256,9 +261,9 @@ class Receiver:
 
         return Handler
 
-    def ran(self, call_id: str) -> None:
+    def ran(self, call_id: str, tag: str) -> None:
         with self._lock:
-            self._runs.append(call_id)
+            self._runs.append((call_id, tag))
 
     def called_back(self, call_id: str, status: int) -> None:
         with self._lock:
@@ -267,7 +272,12 @@ class Receiver:
     def runs(self) -> collections.Counter[str]:
         """How many times the function ran for each call id."""
         with self._lock:
-            return collections.Counter(self._runs)
+            return collections.Counter(call_id for call_id, _ in self._runs)
+
+    def runs_by_tag(self) -> collections.Counter[str]:
+        """How many runs each tagged deployment of the function made."""
+        with self._lock:
+            return collections.Counter(tag for _, tag in self._runs)
 
     def succeeded(self) -> collections.Counter[str]:
         """How many 2xx callbacks each call id got."""

@@ -95,11 +95,7 @@ def assert_nothing_lost(platform: Platform, label: str) -> tuple[int, int]:
     accepted = set(platform.submitter.accepted)
     receiver, gateway = platform.receiver, platform.gateway
     wait_for(lambda: accepted <= receiver.succeeded().keys(), timeout=90, interval=0.1)
-    wait_for(
-        lambda: gateway.queue_stats() == {"queued": 0, "running": 0, "dead": 0},
-        timeout=30,
-        interval=0.1,
-    )
+    wait_for(gateway.queue_settled, timeout=30, interval=0.1)
     runs, callbacks = receiver.runs(), receiver.succeeded()
     assert not accepted - runs.keys(), "an accepted call was called back but never ran"
     attempted = set(platform.submitter.attempted)
