@@ -9,8 +9,9 @@ think about path traversal or odd characters.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
-from pyfaas.errors import InvalidName
+from pyfaas.errors import ConfigError, InvalidName
 
 DEFAULT_NAMESPACE = "openfaas-fn"
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -53,3 +54,12 @@ def split_function_ref(ref: str, default_namespace: str = DEFAULT_NAMESPACE) -> 
     if not dot:
         name, namespace = ref, default_namespace
     return validate_name(name), validate_namespace(namespace or default_namespace)
+
+
+def namespace_setting(environ: Mapping[str, str]) -> str:
+    """The ``function_namespace`` setting: the default namespace, validated."""
+    namespace = environ.get("function_namespace", "").strip() or DEFAULT_NAMESPACE
+    try:
+        return validate_namespace(namespace)
+    except InvalidName as exc:
+        raise ConfigError(f"function_namespace: {namespace!r} is not a valid namespace") from exc

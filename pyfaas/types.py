@@ -84,6 +84,35 @@ class FunctionStatus(_Wire):
         default_factory=lambda: datetime(1, 1, 1, tzinfo=UTC), alias="createdAt"
     )
 
+    @classmethod
+    def from_deployment(
+        cls,
+        spec: FunctionDeployment,
+        namespace: str,
+        *,
+        replicas: int,
+        available: int,
+        created_at: datetime,
+    ) -> FunctionStatus:
+        """A function's status as every provider reports it; labels gain ``faas_function``."""
+        return cls(
+            name=spec.service,
+            image=spec.image,
+            namespace=namespace,
+            envProcess=spec.env_process,
+            envVars=spec.env_vars,
+            constraints=spec.constraints,
+            secrets=spec.secrets,
+            labels={**(spec.labels or {}), "faas_function": spec.service},
+            annotations=dict(spec.annotations or {}),
+            limits=spec.limits,
+            requests=spec.requests,
+            readOnlyRootFilesystem=spec.read_only_root_filesystem,
+            replicas=replicas,
+            availableReplicas=available,
+            createdAt=created_at,
+        )
+
     def to_wire(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "image": self.image, "namespace": self.namespace}
         if self.env_process:

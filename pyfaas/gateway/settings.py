@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyfaas._env import Env
-from pyfaas.errors import ConfigError, InvalidName
-from pyfaas.naming import DEFAULT_NAMESPACE, validate_namespace
+from pyfaas.naming import DEFAULT_NAMESPACE, namespace_setting
 from pyfaas.paths import default_home
 
 MIB = 1024 * 1024
@@ -41,13 +40,7 @@ class GatewaySettings:
     def from_env(cls, environ: Mapping[str, str]) -> GatewaySettings:
         env = Env(environ)
         home = default_home(environ)
-        namespace = env.get("function_namespace", DEFAULT_NAMESPACE) or DEFAULT_NAMESPACE
-        try:
-            validate_namespace(namespace)
-        except InvalidName as exc:
-            raise ConfigError(
-                f"function_namespace: {namespace!r} is not a valid namespace"
-            ) from exc
+        namespace = namespace_setting(environ)
         return cls(
             home=home,
             port=env.integer("PYFAAS_PORT", 8080, minimum=0),

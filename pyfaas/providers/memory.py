@@ -44,25 +44,12 @@ class _Function:
     replicas: int
 
     def status(self) -> FunctionStatus:
-        spec = self.spec
-        labels = dict(spec.labels or {})
-        labels["faas_function"] = spec.service
-        return FunctionStatus(
-            name=spec.service,
-            image=spec.image,
-            namespace=self.namespace,
-            envProcess=spec.env_process,
-            envVars=spec.env_vars,
-            constraints=spec.constraints,
-            secrets=spec.secrets,
-            labels=labels,
-            annotations=dict(spec.annotations or {}),
-            limits=spec.limits,
-            requests=spec.requests,
-            readOnlyRootFilesystem=spec.read_only_root_filesystem,
+        return FunctionStatus.from_deployment(
+            self.spec,
+            self.namespace,
             replicas=self.replicas,
-            availableReplicas=self.replicas,
-            createdAt=self.created_at,
+            available=self.replicas,
+            created_at=self.created_at,
         )
 
 

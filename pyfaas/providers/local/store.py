@@ -39,23 +39,12 @@ class FunctionRecord:
     created_at: datetime
 
     def status(self, available: int) -> FunctionStatus:
-        d = self.deployment
-        return FunctionStatus(
-            name=self.name,
-            namespace=self.namespace,
-            image=d.image,
-            envProcess=d.env_process,
-            envVars=d.env_vars,
-            constraints=d.constraints,
-            secrets=d.secrets,
-            labels=dict(d.labels or {}),
-            annotations=dict(d.annotations or {}),
-            limits=d.limits,
-            requests=d.requests,
-            readOnlyRootFilesystem=d.read_only_root_filesystem,
+        return FunctionStatus.from_deployment(
+            self.deployment,
+            self.namespace,
             replicas=self.replicas,
-            availableReplicas=available,
-            createdAt=self.created_at,
+            available=available,
+            created_at=self.created_at,
         )
 
     def with_replicas(self, replicas: int) -> FunctionRecord:
