@@ -25,8 +25,13 @@ from pyfaas.types import FunctionDeployment
 pytestmark = pytest.mark.integration
 
 NS = DEFAULT_NAMESPACE
+# Functions here run scripts from the test's temporary directory, which a
+# sandbox would hide (tests/security covers the sandboxed path).
 SETTINGS = dataclasses.replace(
-    LocalProviderSettings.from_env({}), stop_timeout=2.0, restart_backoff=0.05, unroute_delay=0.2
+    LocalProviderSettings.from_env({"PYFAAS_SANDBOX": "off"}),
+    stop_timeout=2.0,
+    restart_backoff=0.05,
+    unroute_delay=0.2,
 )
 
 
@@ -289,6 +294,7 @@ async def test_start_removes_stale_scratch_directories(state: StatePaths) -> Non
 
 
 async def test_a_required_sandbox_is_not_silently_skipped(state: StatePaths) -> None:
-    local = LocalProvider(state, dataclasses.replace(SETTINGS, sandbox="required"))
+    settings = dataclasses.replace(SETTINGS, sandbox="required", bwrap="/nonexistent/bwrap")
+    local = LocalProvider(state, settings)
     with pytest.raises(ConfigError, match="PYFAAS_SANDBOX"):
         await local.start()

@@ -38,6 +38,8 @@ class RunImage:
     python: str | None = None
     handler: str | None = None
     venv_bin: Path | None = None
+    # The image's files at their container paths (root/home/app -> /home/app).
+    root: Path | None = None
 
 
 EnsureImage = Callable[[str, ImageStore], "ImageManifest | None"]
@@ -91,6 +93,7 @@ def from_manifest(
         python=python,
         handler=manifest.handler,
         venv_bin=Path(python).parent if python else None,
+        root=store.root_dir(manifest.image),
     )
 
 

@@ -15,9 +15,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from pyfaas.providers.local.cgroups import CgroupManager, ReplicaLimits
 from pyfaas.providers.local.images import RunImage
 from pyfaas.providers.local.limits import RLimit
+
+if TYPE_CHECKING:
+    from pyfaas.providers.local.sandbox import Sandbox
 
 SECRETS_MOUNT = "/var/openfaas/secrets"
 HOST_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -38,8 +43,15 @@ class ReplicaSpec:
     scratch: Path
     listen_fd: int = -1
     rlimits: tuple[RLimit, ...] = ()
-    sandbox: str = "off"
+    # None: the replica runs unsandboxed (PYFAAS_SANDBOX=off, or no bubblewrap).
+    sandbox: Sandbox | None = None
     host_path: str = HOST_PATH
+    labels: dict[str, str] = field(default_factory=dict)
+    # Kernel-enforced limits, when the provider has writable cgroup controllers.
+    cgroups: CgroupManager | None = None
+    limits: ReplicaLimits = field(default_factory=ReplicaLimits)
+    # The function's user when it is not the platform's (root drops to nobody).
+    run_as: tuple[int, int] | None = None
 
     @property
     def secrets_dir(self) -> Path:
@@ -61,18 +73,23 @@ class Launch:
     cwd: Path
     pass_fds: tuple[int, ...] = ()
     rlimits: tuple[RLimit, ...] = field(default=())
+    # True when argv starts bubblewrap: the watchdog is not the process started.
+    sandboxed: bool = False
 
 
 def build_launch(spec: ReplicaSpec) -> Launch:
     image = spec.image
     python = image.python if image.mode == "inproc" and image.python else spec.python
-    return Launch(
+    launch = Launch(
         argv=[python, *spec.watchdog_args],
         env=replica_env(spec),
         cwd=spec.work_dir,
         pass_fds=(spec.listen_fd,) if spec.listen_fd >= 0 else (),
         rlimits=spec.rlimits,
     )
+    if spec.sandbox is None:
+        return launch
+    return spec.sandbox.wrap(launch, spec)
 
 
 def replica_env(spec: ReplicaSpec) -> dict[str, str]:

@@ -1,10 +1,12 @@
 """Resource limits applied inside a replica process before it runs the watchdog.
 
-``limits.memory`` (Kubernetes quantities: ``128Mi``, ``1G``, ``5Mi``) becomes
-an address-space rlimit. The watchdog runtime itself needs address space a
-container runtime would not count against the function, so the rlimit is the
-function's limit plus ``RUNTIME_ALLOWANCE``; strict cgroup accounting belongs
-to the sandbox, not here.
+``limits.memory`` (Kubernetes quantities: ``128Mi``, ``1G``, ``5Mi``) and
+``limits.cpu`` (``500m``, ``1``) become ``ReplicaLimits`` the kernel enforces
+through cgroups (``cgroups.py``), with ``CGROUP_RUNTIME_ALLOWANCE`` added to
+memory for the Python watchdog a container's Go watchdog would not need.
+Without a memory cgroup, memory becomes an address-space rlimit instead: the
+runtime needs address space a container runtime would not count, so that
+rlimit is the function's limit plus ``RUNTIME_ALLOWANCE``.
 
 The child also asks the kernel for SIGKILL when the gateway process dies
 (``PR_SET_PDEATHSIG``), so replicas never outlive the platform.
@@ -21,9 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyfaas.errors import BadRequest
+from pyfaas.providers.local.cgroups import ReplicaLimits, parse_cpu
 from pyfaas.types import FunctionResources
 
 RUNTIME_ALLOWANCE = 1024 * 1024 * 1024
+CGROUP_RUNTIME_ALLOWANCE = 32 * 1024 * 1024
+DEFAULT_PIDS = 256
 _PR_SET_PDEATHSIG = 1
 _QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|Ti|k|K|M|G|T)?$")
 _FACTOR = {
@@ -55,15 +60,42 @@ def parse_memory(text: str) -> int:
     return int(float(match.group(1)) * _FACTOR[match.group(2)])
 
 
-def replica_rlimits(limits: FunctionResources | None) -> tuple[RLimit, ...]:
-    if limits is None or not limits.memory:
+def parse_cpu_limit(text: str) -> int:
+    """Millicores from ``limits.cpu``; ``BadRequest`` naming the value."""
+    try:
+        return parse_cpu(text)
+    except ValueError:
+        raise BadRequest(f"limits.cpu: {text!r} is not a CPU quantity (use 500m or 1)") from None
+
+
+def replica_limits(limits: FunctionResources | None, pids: int | None) -> ReplicaLimits:
+    """What the replica's cgroups enforce; memory includes the watchdog's allowance."""
+    memory = cpu = None
+    if limits is not None and limits.memory:
+        memory = parse_memory(limits.memory) + CGROUP_RUNTIME_ALLOWANCE
+    if limits is not None and limits.cpu:
+        cpu = parse_cpu_limit(limits.cpu)
+    return ReplicaLimits(memory=memory, cpu_millis=cpu, pids=pids)
+
+
+def replica_rlimits(
+    limits: FunctionResources | None, *, memory_cgroup: bool = False
+) -> tuple[RLimit, ...]:
+    """The rlimit fallback: address space, when no memory cgroup counts the replica."""
+    if limits is None or not limits.memory or memory_cgroup:
         return ()
     ceiling = parse_memory(limits.memory) + RUNTIME_ALLOWANCE
     return (RLimit(resource.RLIMIT_AS, ceiling, ceiling),)
 
 
-def child_setup(rlimits: tuple[RLimit, ...]) -> Callable[[], None]:
-    """The function a child runs between fork and exec (keep it async-signal-light)."""
+def child_setup(
+    rlimits: tuple[RLimit, ...], cgroup_procs: tuple[str, ...] = ()
+) -> Callable[[], None]:
+    """The function a child runs between fork and exec (keep it async-signal-light).
+
+    Joining the replica's cgroups here, before exec, means nothing the replica
+    forks can escape them.
+    """
     libc = ctypes.CDLL(None, use_errno=True)
     parent = os.getpid()
 
@@ -72,6 +104,12 @@ def child_setup(rlimits: tuple[RLimit, ...]) -> Callable[[], None]:
         # The parent may have died before prctl took effect.
         if os.getppid() != parent:
             os.kill(os.getpid(), signal.SIGKILL)
+        for procs in cgroup_procs:
+            fd = os.open(procs, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
         for limit in rlimits:
             resource.setrlimit(limit.resource, (limit.soft, limit.hard))
 

@@ -9,19 +9,29 @@ dict lookup plus a round-robin pick while replicas are available.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyfaas
-from pyfaas.errors import BadRequest, ConfigError, Conflict, NotFound, ServiceUnavailable
+from pyfaas.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from pyfaas.images import ImageStore
 from pyfaas.logstore import LogStore
 from pyfaas.paths import SYSTEM_NAMESPACE, StatePaths
 from pyfaas.providers.base import Endpoint, LogQuery
+from pyfaas.providers.local.cgroups import CgroupManager
 from pyfaas.providers.local.images import RunImage, load_store_builder, resolve_image
 from pyfaas.providers.local.launch import ReplicaSpec
-from pyfaas.providers.local.limits import parse_memory, replica_rlimits
+from pyfaas.providers.local.limits import (
+    parse_cpu_limit,
+    parse_memory,
+    replica_limits,
+    replica_rlimits,
+)
+from pyfaas.providers.local.sandbox import Sandbox
+from pyfaas.providers.local.sandbox import detect as detect_sandbox
 from pyfaas.providers.local.scaling import desired_replicas, max_replicas, min_replicas
 from pyfaas.providers.local.secrets import SecretStore
 from pyfaas.providers.local.settings import LocalProviderSettings
@@ -48,19 +58,32 @@ class LocalProvider:
         self._records: dict[Key, FunctionRecord] = {}
         self._supervisors: dict[Key, FunctionSupervisor] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        self._sandbox: Sandbox | None = None
+        self._cgroups: CgroupManager | None = None
 
     @property
     def log_store(self) -> LogStore:
         return self._logs
 
+    @property
+    def sandbox(self) -> Sandbox | None:
+        """How replicas are sandboxed; None when they run unsandboxed."""
+        return self._sandbox
+
+    @property
+    def cgroups(self) -> CgroupManager | None:
+        """The writable cgroup controllers replicas are limited by, if any."""
+        return self._cgroups
+
     # -- lifecycle ---------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._settings.sandbox == "required":
-            # Never run functions unsandboxed when the operator asked for a sandbox.
-            raise ConfigError(
-                "PYFAAS_SANDBOX: 'required' but this version runs replicas without a sandbox"
-            )
+        # ``required`` without a working bubblewrap raises here, before anything runs.
+        self._sandbox = detect_sandbox(
+            self._settings.sandbox, self._paths.home, bwrap=self._settings.bwrap
+        )
+        if self._settings.cgroups:
+            self._cgroups = await asyncio.to_thread(CgroupManager.detect)
         self._paths.ensure()
         # Scratch directories of a previous run belong to replicas that are gone.
         for stale in self._paths.replicas.iterdir():
@@ -83,6 +106,9 @@ class LocalProvider:
         if self._store is not None:
             self._store.close()
             self._store = None
+        if self._cgroups is not None:
+            self._cgroups.close()
+            self._cgroups = None
         self._logs.close()
 
     # -- information --------------------------------------------------------------
@@ -211,7 +237,8 @@ class LocalProvider:
             supervisor = self._supervisors.get((ns, fn))
             if ns == namespace and supervisor and name in (record.deployment.secrets or []):
                 for replica in supervisor.replicas():
-                    self._secrets.copy_to([name], namespace, replica.spec.secrets_dir)
+                    spec = replica.spec
+                    self._secrets.copy_to([name], namespace, spec.secrets_dir, spec.run_as)
 
     async def delete_secret(self, name: str, namespace: str) -> None:
         self._check_namespace(namespace)
@@ -266,6 +293,8 @@ class LocalProvider:
             raise BadRequest(f"unable to find secret: {', '.join(missing)}")
         if request.limits is not None and request.limits.memory:
             parse_memory(request.limits.memory)
+        if request.limits is not None and request.limits.cpu:
+            parse_cpu_limit(request.limits.cpu)
         labels = dict(request.labels or {})
         labels["faas_function"] = request.service
         return request.model_copy(
@@ -300,7 +329,12 @@ class LocalProvider:
     def _spec_factory(self, record: FunctionRecord, run: RunImage) -> SpecFactory:
         deployment = record.deployment
         secret_names = list(deployment.secrets or [])
-        rlimits = replica_rlimits(deployment.limits)
+        cgroups = self._cgroups
+        memory_cgroup = cgroups is not None and "memory" in cgroups.controllers
+        rlimits = replica_rlimits(deployment.limits, memory_cgroup=memory_cgroup)
+        limits = replica_limits(deployment.limits, self._settings.replica_pids)
+        sandbox = self._sandbox
+        run_as = sandbox.run_as if sandbox is not None else None
 
         async def make_spec(replica_id: str) -> ReplicaSpec:
             spec = ReplicaSpec(
@@ -313,16 +347,26 @@ class LocalProvider:
                 watchdog_args=self._settings.watchdog_args,
                 scratch=self._paths.replicas / record.namespace / record.name / replica_id,
                 rlimits=rlimits,
-                sandbox=self._settings.sandbox,
+                sandbox=sandbox,
                 host_path=self._settings.host_path,
+                labels=dict(deployment.labels or {}),
+                cgroups=cgroups,
+                limits=limits,
+                run_as=run_as,
             )
             for directory in (spec.tmp_dir, spec.work_dir):
                 directory.mkdir(parents=True, exist_ok=True)
+                if run_as is not None and not _under(directory, run.root):
+                    os.chown(directory, *run_as)
             # Values are read now, so a secret updated before a redeploy is seen.
-            self._secrets.copy_to(secret_names, record.namespace, spec.secrets_dir)
+            self._secrets.copy_to(secret_names, record.namespace, spec.secrets_dir, run_as)
             return spec
 
         return make_spec
+
+
+def _under(path: Path, root: Path | None) -> bool:
+    return root is not None and (path == root or root in path.parents)
 
 
 def _exists(name: str) -> Conflict:

@@ -54,12 +54,24 @@ class SecretStore:
     def missing(self, names: list[str], namespace: str) -> list[str]:
         return [n for n in names if not self.exists(n, namespace)]
 
-    def copy_to(self, names: list[str], namespace: str, directory: Path) -> None:
-        """Write the current values of ``names`` into ``directory`` (0700), files 0600."""
+    def copy_to(
+        self,
+        names: list[str],
+        namespace: str,
+        directory: Path,
+        owner: tuple[int, int] | None = None,
+    ) -> None:
+        """Write the current values of ``names`` into ``directory`` (0700), files 0600.
+
+        ``owner`` (uid, gid) is the function's user when it is not the platform's:
+        the copies become its own, and still nobody else's.
+        """
         directory.mkdir(parents=True, exist_ok=True)
         os.chmod(directory, 0o700)
+        if owner is not None:
+            os.chown(directory, *owner)
         for name in names:
-            _write_private(directory / name, self.read(name, namespace))
+            _write_private(directory / name, self.read(name, namespace), owner)
 
     def _file(self, name: str, namespace: str) -> Path:
         return self._paths.secret_file(namespace, validate_secret_name(name))
@@ -70,13 +82,15 @@ def _visible(path: Path) -> bool:
     return not path.name.startswith(".")
 
 
-def _write_private(path: Path, value: bytes) -> None:
+def _write_private(path: Path, value: bytes, owner: tuple[int, int] | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
     fd, temp = tempfile.mkstemp(prefix=".", dir=path.parent)
     try:
         # mkstemp creates the file 0600 already; no window where it is readable.
         with os.fdopen(fd, "wb") as handle:
+            if owner is not None:
+                os.fchown(handle.fileno(), *owner)
             handle.write(value)
         os.replace(temp, path)
     except BaseException:

@@ -12,6 +12,7 @@ from pyfaas.images import DEFAULT_WATCHDOG_IMAGES
 from pyfaas.logstore import DEFAULT_MAX_BYTES
 from pyfaas.naming import DEFAULT_NAMESPACE, validate_namespace
 from pyfaas.providers.local.launch import HOST_PATH
+from pyfaas.providers.local.limits import DEFAULT_PIDS
 
 SANDBOX_MODES = ("auto", "off", "required")
 DEFAULT_MAX_REPLICAS = 20
@@ -43,6 +44,12 @@ class LocalProviderSettings:
     log_max_bytes: int = DEFAULT_MAX_BYTES
     # PATH of host commands (classic fprocess), taken from the gateway's environment.
     host_path: str = HOST_PATH
+    # The bubblewrap binary (PYFAAS_BWRAP), found on PATH unless absolute.
+    bwrap: str = "bwrap"
+    # Processes one replica may have at once (PYFAAS_REPLICA_PIDS), where a pids cgroup exists.
+    replica_pids: int = DEFAULT_PIDS
+    # PYFAAS_CGROUPS=false keeps replicas out of cgroups (rlimits only).
+    cgroups: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> LocalProviderSettings:
@@ -73,4 +80,7 @@ class LocalProviderSettings:
             max_replicas=env.integer("PYFAAS_MAX_REPLICAS", DEFAULT_MAX_REPLICAS, minimum=1),
             log_max_bytes=env.size("PYFAAS_LOG_MAX_SIZE", DEFAULT_MAX_BYTES),
             host_path=env.get("PATH", HOST_PATH) or HOST_PATH,
+            bwrap=env.get("PYFAAS_BWRAP", "bwrap").strip() or "bwrap",
+            replica_pids=env.integer("PYFAAS_REPLICA_PIDS", DEFAULT_PIDS, minimum=8),
+            cgroups=env.boolean("PYFAAS_CGROUPS", True),
         )
