@@ -1,0 +1,205 @@
+"""The processes a run needs: gateways, queue-workers, the echo server, nats-server.
+
+Each is a real child process on a free 127.0.0.1 port with its own state
+directory; ``Stack`` stops every one it started, whatever happens.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+WORKER_STARTED = "Starting queue-worker."
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(what: str, predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Child:
+    """One child process in its own session, its output in a log file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
+        self.name, self.argv, self.env, self.log = name, argv, env, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Child:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                self.argv, env=self.env, stdout=out, stderr=out, start_new_session=True
+            )
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def check(self) -> None:
+        if not self.alive():
+            tail = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+            raise RuntimeError(f"{self.name} exited:\n{tail}")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        # Replicas are in the gateway's session: make sure none outlives it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc = None
+
+
+class Gateway(Child):
+    """``python -m pyfaas.gateway`` with its own ``PYFAAS_HOME``; the API over urllib."""
+
+    def __init__(self, home: Path, queue_url: str, extra: dict[str, str] | None = None) -> None:
+        self.home, self.port = home, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "PYFAAS_HOME": str(home),
+            "PYFAAS_PORT": str(self.port),
+            "PYFAAS_QUEUE": queue_url,
+            "PYFAAS_AUTOSCALE": "false",
+            **(extra or {}),
+        }
+        log = home.parent / f"{home.name}-gateway.log"
+        super().__init__("gateway", [sys.executable, "-m", "pyfaas.gateway"], env, log)
+
+    def wait_healthy(self) -> None:
+        def healthy() -> bool:
+            self.check()
+            return port_open(self.port) and self.api("GET", "/healthz")[0] == 200
+
+        wait_for("the gateway", healthy)
+
+    def _auth(self) -> str:
+        creds = self.home / "credentials"
+        user = (creds / "basic-auth-user").read_text().strip()
+        password = (creds / "basic-auth-password").read_text().strip()
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        if path.startswith("/system"):
+            request.add_header("Authorization", self._auth())
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return int(answer.status), bytes(answer.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+        except (urllib.error.URLError, ConnectionError):
+            return 0, b""
+
+    def deploy(self, spec: dict[str, Any]) -> None:
+        status, body = self.api("POST", "/system/functions", spec)
+        if status not in (200, 202):
+            raise RuntimeError(f"deploy {spec['service']}: {status} {body.decode()}")
+
+    def delete(self, name: str) -> None:
+        self.api("DELETE", "/system/functions", {"functionName": name})
+
+    def invoke(self, name: str) -> int:
+        request = urllib.request.Request(f"{self.url}/function/{name}", data=b"x", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    def available(self, name: str) -> int:
+        status, body = self.api("GET", f"/system/function/{name}")
+        return int(json.loads(body).get("availableReplicas", 0)) if status == 200 else 0
+
+    def wait_ready(self, name: str) -> None:
+        wait_for(f"function {name}", lambda: self.available(name) > 0 and self.invoke(name) == 200)
+
+    def queue_stats(self) -> dict[str, int]:
+        status, body = self.api("GET", "/system/queue")
+        if status != 200:
+            raise RuntimeError(f"queue stats: {status} {body.decode()}")
+        return {k: int(v) for k, v in json.loads(body).items()}
+
+    def call_record(self, call_id: str) -> dict[str, Any]:
+        status, body = self.api("GET", f"/system/calls/{call_id}")
+        if status != 200:
+            raise RuntimeError(f"call {call_id}: {status} {body.decode()}")
+        found: dict[str, Any] = json.loads(body)
+        return found
+
+
+class Worker(Child):
+    """``python -m pyfaas.worker`` invoking through one gateway."""
+
+    def __init__(self, gateway: Gateway, queue_url: str, max_inflight: int) -> None:
+        env = {
+            **os.environ,
+            "PYFAAS_HOME": str(gateway.home),
+            "PYFAAS_GATEWAY": gateway.url,
+            "PYFAAS_QUEUE": queue_url,
+            "max_inflight": str(max_inflight),
+        }
+        log = gateway.home.parent / f"{gateway.home.name}-worker-{max_inflight}.log"
+        log.unlink(missing_ok=True)
+        super().__init__("queue-worker", [sys.executable, "-m", "pyfaas.worker"], env, log)
+
+    def wait_started(self) -> None:
+        def started() -> bool:
+            self.check()
+            return WORKER_STARTED in self.log.read_text(errors="replace")
+
+        wait_for("the queue-worker", started)
+
+
+def echo_server(directory: Path) -> tuple[Child, int]:
+    port = free_port()
+    argv = [sys.executable, "-m", "bench.echo", str(port)]
+    child = Child("echo", argv, dict(os.environ), directory / "echo.log").start()
+    wait_for("the echo server", lambda: child.check() is None and port_open(port))
+    return child, port
+
+
+def nats_server(directory: Path) -> tuple[Child, int] | None:
+    binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
+    if not Path(binary).exists():
+        return None
+    port = free_port()
+    store = directory / "jetstream"
+    argv = [binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)]
+    child = Child("nats-server", argv, dict(os.environ), directory / "nats.log").start()
+    wait_for("nats-server", lambda: child.check() is None and port_open(port))
+    return child, port
