@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 WORKER_STARTED = "Starting queue-worker."
 
@@ -51,7 +51,7 @@ class Child:
         self.name, self.argv, self.env, self.log = name, argv, env, log
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Child:
+    def start(self) -> Self:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 self.argv, env=self.env, stdout=out, stderr=out, start_new_session=True
@@ -61,10 +61,12 @@ class Child:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def check(self) -> None:
+    def check(self) -> bool:
+        """True while running; raises with the end of its log once it exited."""
         if not self.alive():
             tail = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
             raise RuntimeError(f"{self.name} exited:\n{tail}")
+        return True
 
     def stop(self) -> None:
         if self.proc is None:
@@ -189,7 +191,7 @@ def echo_server(directory: Path) -> tuple[Child, int]:
     port = free_port()
     argv = [sys.executable, "-m", "bench.echo", str(port)]
     child = Child("echo", argv, dict(os.environ), directory / "echo.log").start()
-    wait_for("the echo server", lambda: child.check() is None and port_open(port))
+    wait_for("the echo server", lambda: child.check() and port_open(port))
     return child, port
 
 
@@ -201,5 +203,5 @@ def nats_server(directory: Path) -> tuple[Child, int] | None:
     store = directory / "jetstream"
     argv = [binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)]
     child = Child("nats-server", argv, dict(os.environ), directory / "nats.log").start()
-    wait_for("nats-server", lambda: child.check() is None and port_open(port))
+    wait_for("nats-server", lambda: child.check() and port_open(port))
     return child, port

@@ -82,7 +82,7 @@ def rate(value: float) -> str:
 
 
 def millis(value: float) -> str:
-    return f"{value * 1000:.0f} µs" if value < 1 else f"{value:.2f} ms"
+    return f"{value * 1000:.0f} µs" if abs(value) < 1 else f"{value:.2f} ms"
 
 
 def markdown(rows: list[Row]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench import wrk
-from bench.report import Row, at_least, at_most, markdown, percent, rate, ratio
+from bench.report import Row, at_least, at_most, markdown, millis, percent, rate, ratio
 
 WRK_OUTPUT = """\
 Running 3s test @ http://127.0.0.1:8080/function/echo
@@ -70,6 +70,7 @@ def test_ratios_and_verdicts() -> None:
 def test_formatting_and_markdown() -> None:
     assert (rate(812), rate(5109.85), rate(18200)) == ("812", "5.1k", "18k")
     assert percent(0.314) == "31 %"
+    assert (millis(0.343), millis(1.95), millis(-15.15)) == ("343 µs", "1.95 ms", "-15.15 ms")
     rows = [Row("sync", "gateway / echo", "5.1k vs 18k", 0.28, "28 %", at_least(0.2, ">= 20 %"))]
     table = markdown(rows).splitlines()
     assert table[0].startswith("| section | row |")
