@@ -4,7 +4,7 @@ The gateway talks to replicas it started itself, on loopback or a Unix
 socket, so it needs only a small, strict part of HTTP/1.1: one request at a
 time per connection, bodies framed by ``Content-Length`` or chunked, no
 redirects, no cookies, no decompression. Doing just that costs a fraction of
-a general client's per-request work (see docs/performance-gateway.md). A
+a general client's per-request work (see docs/performance.md). A
 pooled connection that the replica closed while idle is detected on first
 use and the request is retried once on a fresh one, when its body allows.
 """

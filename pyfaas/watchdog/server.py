@@ -5,7 +5,7 @@ Each connection is an ``asyncio.Protocol``; httptools parses, the handler
 wait their turn. Keep-alive, chunked bodies both ways, read and write flow
 control, an idle time-out and a graceful close are all it does: the watchdog
 needs no routing, cookies or multipart. It was chosen over aiohttp's server by
-measurement (docs/performance-watchdog.md).
+measurement (docs/performance.md).
 """
 
 from __future__ import annotations

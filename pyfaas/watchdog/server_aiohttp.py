@@ -1,7 +1,7 @@
 """The watchdog on aiohttp's low-level server, kept for comparison.
 
 ``PYFAAS_WATCHDOG_SERVER=aiohttp`` selects it; the default httptools server
-measured faster (docs/performance-watchdog.md). Same ``Listener`` shape.
+measured faster (docs/performance.md). Same ``Listener`` shape.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ into a response as the template's ``index.py`` does (see ``shape``).
 
 A sync handler runs inline on the event loop while it is quick: handing each
 call to a thread pool costs two to three times the throughput of an echo
-handler (docs/performance-watchdog.md). The first call slower than
+handler (docs/performance.md). The first call slower than
 ``SLOW_CALL`` moves that handler to the pool for good, so a slow handler
 cannot keep health checks and other requests waiting again.
 """
