@@ -5,7 +5,8 @@ headers (minus hop-by-hop ones and ``Content-Length``), to
 ``{gateway}/function/{name}.{namespace}{path}``. Redirects are not followed
 and bodies are not decompressed, so the callback receives exactly what the
 function answered. A transport failure or time-out becomes status 503 with
-the error's text, as in the OpenFaaS queue-worker.
+the error's text, as in the OpenFaaS queue-worker; a failure to connect at
+all is marked ``reached=False``: the function cannot have run.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ HOP_BY_HOP = frozenset(
 )
 _NOT_FORWARDED = HOP_BY_HOP | {"content-length", "host", "user-agent"}
 UNREACHABLE = 503
+# Failures before the request was sent: the gateway never saw the call.
+NOT_CONNECTED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 
 
 @dataclass
@@ -48,6 +51,7 @@ class InvokeResult:
     body: bytes = b""
     error: str | None = None  # set when the gateway could not be reached
     seconds: float = 0.0
+    reached: bool = True  # False: no connection to the gateway, so the function did not run
 
     @property
     def ok(self) -> bool:
@@ -126,6 +130,7 @@ class GatewayClient:
                 status=UNREACHABLE,
                 error=describe(exc, self._timeout.total),
                 seconds=time.monotonic() - started,
+                reached=not isinstance(exc, NOT_CONNECTED),
             )
         return InvokeResult(status, headers, body, None, time.monotonic() - started)
 

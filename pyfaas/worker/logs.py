@@ -62,6 +62,12 @@ class EventLog:
     def invoke_error(self, seq: int, ref: str, error: str) -> None:
         self.line(f"[#{seq}] Error invoking {ref}: {error}")
 
+    def gateway_unreachable(self, seq: int, ref: str, error: str) -> None:
+        self.line(
+            f"[#{seq}] Cannot reach the gateway for {ref} ({error});"
+            " holding the call and trying again until it answers"
+        )
+
     def retrying(self, seq: int, ref: str, delay: float, attempt: int, attempts: int) -> None:
         self.line(f"[#{seq}] Retrying {ref} in {delay:.1f}s (attempt {attempt}/{attempts})")
 

@@ -6,6 +6,12 @@ invocation hangs off it as hooks, Dramatiq-style: ``before_invoke``,
 ``after_settle``. While a call runs its lease is extended every third of
 ``ack_wait``, so a long call is never handed to a second worker while this
 one lives; if this one dies, the lease runs out and the call comes back.
+
+A gateway that cannot even be connected to (restarting, or down) has not
+run the function, so it costs the call none of its attempts: the worker
+keeps the call and its lease and tries again with backoff until the gateway
+answers. Otherwise a short gateway outage would send every queued call
+through its attempts into the dead letters within seconds.
 """
 
 from __future__ import annotations
@@ -84,6 +90,7 @@ class WorkerLoop:
         max_inflight: int,
         ack_wait: float,
         claim_wait: float = 1.0,
+        reconnect_wait: tuple[float, float] = (0.1, 2.0),
     ) -> None:
         self._queue = queue
         self._invoke = invoke
@@ -92,6 +99,7 @@ class WorkerLoop:
         self._max = max_inflight
         self._lease = ack_wait
         self._claim_wait = claim_wait
+        self._reconnect_wait = reconnect_wait  # first and longest wait for the gateway
         self._slots = FunctionSlots()
         self._running: dict[asyncio.Task[None], CallContext] = {}
         self._wake = asyncio.Event()
@@ -184,7 +192,7 @@ class WorkerLoop:
             await hook.before_invoke(ctx)
         async with self._slots.hold(ctx.call.function_ref, ctx.limit):
             await self._queue.mark_running(ctx.delivery)
-            ctx.result = await self._invoke(ctx.call)
+            ctx.result = await self._invoke_when_reachable(ctx)
         ctx.outcome.status_code = ctx.result.status
         ctx.outcome.error = ctx.result.error
         for hook in self._hooks:
@@ -192,6 +200,22 @@ class WorkerLoop:
         await self._settle(ctx)
         for hook in self._hooks:
             await hook.after_settle(ctx)
+
+    async def _invoke_when_reachable(self, ctx: CallContext) -> InvokeResult:
+        """Invoke; while the gateway refuses connections, wait and try again.
+
+        The lease stays extended meanwhile; shutdown cancels the wait and
+        hands the call back unrun.
+        """
+        wait, longest = self._reconnect_wait
+        result = await self._invoke(ctx.call)
+        if not result.reached:
+            self._log.gateway_unreachable(ctx.seq, ctx.call.function_ref, result.error or "")
+        while not result.reached:
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, longest)
+            result = await self._invoke(ctx.call)
+        return result
 
     async def _settle(self, ctx: CallContext) -> None:
         try:

@@ -222,20 +222,6 @@ async def test_function_gone_is_dead_lettered_at_once(
     assert len(gateway.calls) == 1
 
 
-async def test_gateway_unreachable_is_503_and_retried(
-    queue: MemoryQueue, settings: WorkerSettings
-) -> None:
-    call = make_call("echo", callback_url=None)
-    await queue.put(call)
-    closed = replace(settings, gateway_url="http://127.0.0.1:9")
-    async with running_worker(closed, queue, max_retry_attempts=2):
-        record = await settled(queue, call.call_id)
-    assert record.state is CallState.DEAD
-    assert record.status_code == 503
-    assert record.attempts == 2
-    assert record.error
-
-
 async def test_long_call_keeps_its_lease(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
