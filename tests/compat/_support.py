@@ -10,8 +10,9 @@ here first.
 from __future__ import annotations
 
 import re
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,34 +143,35 @@ def assert_go_status(item: Mapping[str, Any]) -> None:
         assert value is None or isinstance(value, list), f"{key}: {value!r} is not a list"
 
 
-def load(
-    gateway: Gateway, path: str, *, workers: int, rate: float, seconds: float
-) -> Callable[[], list[int]]:
-    """Start ``workers`` threads each POSTing ``rate`` calls a second, without keep-alive.
+class Load:
+    """``workers`` threads each POSTing ``rate`` calls a second to ``path``, no keep-alive."""
 
-    Returns a function that waits for them and gives back every status seen.
-    """
-    import threading
+    def __init__(self, url: str, path: str, *, workers: int, rate: float, seconds: float) -> None:
+        self.codes: list[int] = []
+        self._url, self._path, self._rate = url, path, rate
+        self._stop_at = time.monotonic() + seconds
+        self._stopped = threading.Event()
+        self._threads = [threading.Thread(target=self._work, daemon=True) for _ in range(workers)]
+        for thread in self._threads:
+            thread.start()
 
-    codes: list[int] = []
-    stop_at = time.monotonic() + seconds
-
-    def worker() -> None:
-        with httpx.Client(base_url=gateway.url, timeout=10) as client:
+    def _work(self) -> None:
+        with httpx.Client(base_url=self._url, timeout=10) as client:
             next_at = time.monotonic()
-            while next_at < stop_at:
-                response = client.post(path, content=b"load", headers={"Connection": "close"})
-                codes.append(response.status_code)
-                next_at += 1 / rate
-                time.sleep(max(0.0, next_at - time.monotonic()))
+            while next_at < self._stop_at and not self._stopped.is_set():
+                response = client.post(self._path, content=b"load", headers={"Connection": "close"})
+                self.codes.append(response.status_code)
+                next_at += 1 / self._rate
+                self._stopped.wait(max(0.0, next_at - time.monotonic()))
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
+    def stop(self) -> list[int]:
+        """End the load now (or wait for its end) and give back every status seen."""
+        self._stopped.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        return self.codes
 
-    def join() -> list[int]:
-        for thread in threads:
-            thread.join(timeout=seconds + 30)
-        return codes
-
-    return join
+    def join(self) -> list[int]:
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, self._stop_at - time.monotonic()) + 30)
+        return self.codes

@@ -22,11 +22,11 @@ from tests.compat._support import (
     NAMESPACE,
     RFC3339,
     Gateway,
+    Load,
     assert_go_status,
     deploy,
     deployment,
     invoke_until,
-    load,
     running_gateway,
     status,
     wait_available,
@@ -254,7 +254,7 @@ def test_scaling_disabled_via_labels(gateway: Gateway) -> None:
     deploy(gateway, deployment(name, "sha512sum", labels=labels))
     wait_available(gateway, name)
     # Long enough for the autoscaler's alert to fire (over 5 rps held for 5 s).
-    codes = load(gateway, f"/function/{name}", workers=2, rate=5, seconds=8)()
+    codes = Load(gateway.url, f"/function/{name}", workers=2, rate=5, seconds=8).join()
     assert codes
     assert set(codes) == {200}
     assert status(gateway, name)["replicas"] == 2
@@ -272,10 +272,10 @@ def test_scale_up_and_down_from_throughput(gateway: Gateway) -> None:
     deploy(gateway, deployment(name, "sha512sum", labels=labels))
     wait_available(gateway, name)
     # The certifier's load: 2 workers x 5 QPS, no namespace suffix, no keep-alive.
-    join = load(gateway, f"/function/{name}", workers=2, rate=5, seconds=40)
+    load = Load(gateway.url, f"/function/{name}", workers=2, rate=5, seconds=60)
     wait_for(lambda: _replicas(gateway, name) >= 2, timeout=60, interval=1)
     assert _replicas(gateway, name) == 2
-    codes = join()
+    codes = load.stop()
     assert codes
     assert set(codes) == {200}
     wait_for(lambda: _replicas(gateway, name) <= 1, timeout=60, interval=1)
