@@ -284,3 +284,28 @@ def test_login_writes_a_config_faas_cli_reads(gateway: Gateway) -> None:
     # And what faas-cli then sends with it is accepted.
     saved = {"Authorization": f"Basic {entry['token']}", "User-Agent": FAAS_CLI_AGENT}
     assert httpx.get(f"{platform.url}/system/functions", headers=saved).status_code == 200
+
+
+def test_deploy_without_namespace_and_sdk_scale(gateway: Gateway) -> None:
+    """``namespace`` is omitted when ``-n`` is not given; go-sdk scales with it in the body."""
+    body = deployment("wire-scale", "cat")
+    del body["namespace"]
+    codes = cli_deploy(gateway, body)
+    assert codes[-1] in (200, 202)
+    assert status(gateway, "wire-scale")["namespace"] == NAMESPACE
+    scale = {"serviceName": "wire-scale", "replicas": 2, "namespace": NAMESPACE}
+    response = gateway.api.post("/system/scale-function/wire-scale", json=scale)
+    assert response.status_code in (200, 202)
+    assert status(gateway, "wire-scale")["replicas"] == 2
+    unknown = gateway.api.post("/system/scale-function/nope", json=dict(scale, serviceName="nope"))
+    assert unknown.status_code == 404
+
+
+def test_secret_list_without_namespace(gateway: Gateway) -> None:
+    body = {"name": "wire-plain", "value": "v"}  # `secret create` without -n
+    assert gateway.api.post("/system/secrets", json=body).status_code in (200, 201, 202)
+    listed = gateway.api.get("/system/secrets")
+    assert listed.status_code in (200, 202)
+    assert {"name": "wire-plain", "namespace": NAMESPACE} in listed.json()
+    remove = gateway.api.request("DELETE", "/system/secrets", json={"name": "wire-plain"})
+    assert remove.status_code in (200, 202)
