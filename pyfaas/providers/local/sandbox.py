@@ -248,7 +248,7 @@ def detect(
                 f" (install the {SYSTEM_PACKAGE} package)"
             )
         log.warning(
-            "functions run UNSANDBOXED: %s; install the %s package (scripts/system-deps)"
+            "WARNING: functions run UNSANDBOXED: %s; install the %s package (scripts/system-deps)"
             " or set PYFAAS_SANDBOX=off to silence this",
             problem,
             SYSTEM_PACKAGE,
@@ -261,18 +261,39 @@ def detect(
         hidden.append(user_home)
     run_as: tuple[int, int] | None = None
     setpriv = shutil.which("setpriv")
+    runtime = runtime_paths()
     if os.geteuid() == 0:
         if setpriv is None:
-            log.warning("functions run as root inside the sandbox: setpriv is not installed")
+            log.warning("WARNING: functions run as root in their sandbox: setpriv is not installed")
         else:
             run_as = NOBODY
+            # A runtime under a directory only root may enter (/root/.pyenv) would
+            # be out of the function user's reach: hide the directory, bind the
+            # runtime back.
+            hidden.extend(p for p in _closed_ancestors(runtime) if p not in hidden)
     return Sandbox(
         bwrap=found,
         hidden=tuple(hidden),
-        runtime=runtime_paths(),
+        runtime=runtime,
         run_as=run_as,
         setpriv=setpriv,
     )
+
+
+def _closed_ancestors(paths: Iterable[Path]) -> list[Path]:
+    """The outermost directories above ``paths`` that others may not search."""
+    closed: list[Path] = []
+    for path in paths:
+        for parent in reversed(path.parents):
+            try:
+                searchable = parent.stat().st_mode & 0o001
+            except OSError:
+                continue
+            if not searchable:
+                if parent not in closed:
+                    closed.append(parent)
+                break
+    return closed
 
 
 def _probe(bwrap: str) -> str | None:
