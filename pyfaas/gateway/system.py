@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from pyfaas import __version__
-from pyfaas.errors import InvalidBody, NotFound
+from pyfaas.errors import InvalidBody, NotFound, NotImplementedFeature
 from pyfaas.gateway.bodies import read_bounded
 from pyfaas.gateway.state import STATE, GatewayState
 from pyfaas.naming import validate_name
@@ -128,6 +128,20 @@ async def namespaces(request: web.Request) -> web.Response:
     return json_response(ordered)
 
 
+async def namespace(request: web.Request) -> web.Response:
+    """``faas-cli namespace get``: the namespace as a FunctionNamespace object."""
+    state = request.app[STATE]
+    name = request.match_info["namespace"]
+    if name not in await state.provider.namespaces():
+        raise NotFound(f"namespace {name} not found")
+    return json_response({"name": name})
+
+
+async def namespace_change(request: web.Request) -> web.Response:
+    # Namespaces are fixed by configuration, as in OpenFaaS CE's providers.
+    raise NotImplementedFeature("Feature not implemented in this version of OpenFaaS")
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="OK")
 
@@ -169,6 +183,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/system/scale-function/{name}", scale_function)
     app.router.add_get("/system/info", info)
     app.router.add_get("/system/namespaces", namespaces)
+    app.router.add_get("/system/namespace/{namespace}", namespace)
+    for method in ("POST", "PUT", "DELETE"):
+        app.router.add_route(method, "/system/namespace/{namespace:.*}", namespace_change)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/", root)
     app.router.add_get("/ui/", ui)
