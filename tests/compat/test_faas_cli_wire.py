@@ -309,3 +309,13 @@ def test_secret_list_without_namespace(gateway: Gateway) -> None:
     assert {"name": "wire-plain", "namespace": NAMESPACE} in listed.json()
     remove = gateway.api.request("DELETE", "/system/secrets", json={"name": "wire-plain"})
     assert remove.status_code in (200, 202)
+
+
+def test_namespace_get_and_unsupported_changes(gateway: Gateway) -> None:
+    found = gateway.api.get(f"/system/namespace/{NAMESPACE}")
+    assert found.status_code == 200
+    assert found.json()["name"] == NAMESPACE
+    assert gateway.api.get("/system/namespace/elsewhere").status_code == 404
+    created = gateway.api.post("/system/namespace/", json={"name": "team-a"})
+    assert created.status_code == 501
+    assert "not implemented" in created.text
