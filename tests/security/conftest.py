@@ -11,7 +11,7 @@ from tests.security.platform import Platform, running_platform
 
 @pytest.fixture(scope="module")
 def platform() -> Iterator[Platform]:
-    with running_platform(PYFAAS_SANDBOX="required") as running:
+    with running_platform(PYFAAS_SANDBOX="required", PYFAAS_MAX_BODY="1Mi") as running:
         running.deploy("healthy", "cat")
         yield running
 
