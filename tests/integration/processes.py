@@ -177,10 +177,10 @@ class GatewayProcess(ManagedProcess):
 
 
 class WorkerProcess(ManagedProcess):
-    """``python -m pyfaas.worker`` invoking through one gateway.
+    """``python -m pyfaas.worker`` invoking through one gateway, with default retries.
 
-    Retries are generous on purpose: a gateway outage answers 503, and a
-    call must outlast the outage rather than go to the dead letters.
+    The lease (``ack_wait``) is short so that calls of a killed worker come
+    back within seconds.
     """
 
     def __init__(
@@ -202,9 +202,6 @@ class WorkerProcess(ManagedProcess):
             "PYFAAS_WORKER_NAME": name,
             "max_inflight": str(max_inflight),
             "ack_wait": ack_wait,
-            "max_retry_attempts": "1000",
-            "initial_retry_wait": "100ms",
-            "max_retry_wait": "1s",
             "invoke_timeout": "20s",
             "grace_period": "5s",
         }
