@@ -304,10 +304,6 @@ def _expected(value: dict[str, str]) -> bytes:
     return value["value"].encode() if "value" in value else base64.b64decode(value["rawValue"])
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="functions read /var/openfaas/secrets only inside the bubblewrap sandbox",
-)
 @pytest.mark.parametrize(("name", "value", "delete_form"), SECRET_CASES)
 def test_secret_crud(gateway: Gateway, name: str, value: dict[str, str], delete_form: str) -> None:
     assert name not in _secret_names(gateway)
