@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pyfaas.errors import ConfigError, InvalidName
 
 DEFAULT_NAMESPACE = "openfaas-fn"
+# fullmatch, not match: "$" also matches before a trailing newline.
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
@@ -22,7 +23,7 @@ def validate_name(name: str, *, kind: str = "function") -> str:
     """Return ``name`` if it is a DNS-1123 label of at most 63 characters."""
     if not name:
         raise InvalidName(f"{kind} name is required")
-    if len(name) > 63 or not _LABEL.match(name):
+    if len(name) > 63 or not _LABEL.fullmatch(name):
         raise InvalidName(
             f"{kind} name {name[:80]!r} is invalid: use lower-case letters, digits and '-',"
             " starting and ending with a letter or digit, at most 63 characters"
@@ -38,7 +39,7 @@ def validate_secret_name(name: str) -> str:
     """Secrets may be DNS-1123 subdomains (dots allowed, never ``..`` or ``/``)."""
     if not name:
         raise InvalidName("secret name is required")
-    if len(name) > 253 or not _SUBDOMAIN.match(name):
+    if len(name) > 253 or not _SUBDOMAIN.fullmatch(name):
         raise InvalidName(
             f"secret name {name[:80]!r} is invalid: use lower-case letters, digits, '-' and '.'"
         )
