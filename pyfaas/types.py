@@ -251,6 +251,8 @@ def parse_body(model: type[M], body: bytes) -> M:
         raw = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidBody(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:  # the parser gives up before _depth could say why
+        raise InvalidBody(f"request body is nested deeper than {MAX_JSON_DEPTH} levels") from None
     if not isinstance(raw, dict):
         raise InvalidBody("request body must be a JSON object")
     if _depth(raw) > MAX_JSON_DEPTH:
