@@ -1,0 +1,44 @@
+"""Fuzz the gateway's API from its own OpenAPI description (schemathesis).
+
+Requests are generated from ``pyfaas/gateway/openapi.yml`` and sent with
+valid credentials to a real gateway whose functions run sandboxed. The only
+property checked is the one that matters for hardening: no answer is a 5xx,
+and the gateway is still alive afterwards. The run is bounded by
+``max_examples`` per operation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from pyfaas import gateway
+from tests.security.conftest import assert_healthy
+from tests.security.platform import Platform, needs_bwrap
+
+pytestmark = [pytest.mark.integration, needs_bwrap]
+
+SPEC = Path(gateway.__file__).parent / "openapi.yml"
+schema = schemathesis.openapi.from_path(SPEC)
+
+
+@schema.parametrize()
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+def test_no_request_makes_the_gateway_fail(case: schemathesis.Case, platform: Platform) -> None:
+    response = case.call(base_url=platform.url, auth=platform.auth, timeout=15)
+    assert response.status_code < 500, (
+        f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}"
+    )
+
+
+def test_the_gateway_survived_the_fuzzing(platform: Platform) -> None:
+    assert platform.proc.poll() is None
+    assert_healthy(platform)
