@@ -8,7 +8,10 @@ Query parameters as faas-provider reads them: ``name`` (required),
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 from aiohttp import web
@@ -18,6 +21,9 @@ from pyfaas.errors import BadRequest, ConfigError, Unprocessable
 from pyfaas.gateway.state import STATE
 from pyfaas.naming import validate_name
 from pyfaas.providers.base import LogQuery
+from pyfaas.types import LogMessage
+
+DISCONNECT_POLL = 0.5  # seconds between checks that a following client is still there
 
 
 def _since(raw: str | None) -> datetime | None:
@@ -70,10 +76,28 @@ async def logs(request: web.Request) -> web.StreamResponse:
     query = _query(request, namespace)
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
     await response.prepare(request)
-    async for message in state.provider.logs(query):
+    copying = asyncio.ensure_future(_copy(state.provider.logs(query), response))
+    try:
+        # A followed log with no new lines never notices that its client left
+        # (aiohttp may not cancel the handler): watch the connection too.
+        while not copying.done():
+            await asyncio.wait({copying}, timeout=DISCONNECT_POLL)
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                return response
+        copying.result()
+        await response.write_eof()
+        return response
+    finally:
+        if not copying.done():
+            copying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await copying
+
+
+async def _copy(messages: AsyncIterator[LogMessage], response: web.StreamResponse) -> None:
+    async for message in messages:
         await response.write(json.dumps(message.to_wire()).encode() + b"\n")
-    await response.write_eof()
-    return response
 
 
 def add_routes(app: web.Application) -> None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from pyfaas.providers.base import LogQuery
 from pyfaas.providers.memory import MemoryProvider
-from tests.unit.gateway.conftest import AUTH, deploy
+from pyfaas.types import LogMessage
+from tests.unit.gateway.conftest import AUTH, MakeClient, deploy
 
 Client = TestClient[web.Request, web.Application]
 
@@ -78,3 +81,29 @@ async def test_metrics_counters_move(client: Client, provider: MemoryProvider) -
     assert 'gateway_async_invocation_total{code="202",function_name="echo.openfaas-fn"} 1.0' in text
     listed = await (await client.get("/system/functions", headers=AUTH)).json()
     assert listed[0]["invocationCount"] == 4
+
+
+class _WatchedProvider(MemoryProvider):
+    """Records when a log stream's generator is closed."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.stream_closed = asyncio.Event()
+
+    async def logs(self, query: LogQuery) -> AsyncIterator[LogMessage]:  # type: ignore[override]
+        try:
+            async for message in super().logs(query):
+                yield message
+        finally:
+            self.stream_closed.set()
+
+
+async def test_a_followed_stream_ends_when_the_client_leaves(make_client: MakeClient) -> None:
+    provider = _WatchedProvider()
+    await deploy(provider, "logger")
+    await provider.append_log("logger", "openfaas-fn", "first")
+    client = await make_client(provider=provider)
+    resp = await client.get("/system/logs?name=logger&follow=true", headers=AUTH)
+    assert json.loads(await resp.content.readline())["text"] == "first"
+    resp.close()  # the client hangs up while no new line comes
+    await asyncio.wait_for(provider.stream_closed.wait(), timeout=5)
