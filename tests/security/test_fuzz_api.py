@@ -10,6 +10,7 @@ and the gateway is still alive afterwards. The run is bounded by
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -32,7 +33,9 @@ schema = schemathesis.openapi.from_path(SPEC)
     derandomize=True,
     suppress_health_check=list(HealthCheck),
 )
-def test_no_request_makes_the_gateway_fail(case: schemathesis.Case, platform: Platform) -> None:
+def test_no_request_makes_the_gateway_fail(
+    case: schemathesis.Case[Any], platform: Platform
+) -> None:
     response = case.call(base_url=platform.url, auth=platform.auth, timeout=15)
     assert response.status_code < 500, (
         f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}"
