@@ -139,3 +139,18 @@ def test_cgroup_limits_are_written_and_enforced() -> None:
     finally:
         manager.close()
     assert not any(p.exists() for p in manager.parents.values())
+
+
+def test_groups_of_a_dead_provider_are_removed_at_start() -> None:
+    manager = CgroupManager.detect(f"pyfaas-test-{os.getpid()}")
+    if manager is None:
+        pytest.skip("no writable cgroup controller here")
+    own = next(iter(manager.parents.values())).parent
+    manager.close()
+    # PIDs never reach this high: the provider that made this group is gone.
+    stale = own / "pyfaas-4999999"
+    (stale / "replica-1").mkdir(parents=True)
+    again = CgroupManager.detect(f"pyfaas-test-{os.getpid()}")
+    assert again is not None
+    again.close()
+    assert not stale.exists()

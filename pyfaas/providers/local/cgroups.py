@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,15 +76,21 @@ class ReplicaCgroup:
                 found.update(int(p) for p in text.split())
         return sorted(found)
 
-    def kill_all(self) -> None:
-        """SIGKILL every process in the group, until none is left (forks race us)."""
-        for _ in range(100):
+    def kill_all(self, within: float = 2.0) -> None:
+        """SIGKILL every process in the group until none is left (forks race us).
+
+        Killed processes take a moment to leave the group, and a group is only
+        removable once they have.
+        """
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
             pids = self.pids()
             if not pids:
                 return
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
+            time.sleep(0.002)
 
     def remove(self) -> None:
         self.kill_all()
@@ -238,7 +245,25 @@ def _own_groups() -> dict[str, str]:
     return found
 
 
+def _remove_stale(own: Path) -> None:
+    """Groups left by a provider process that died without closing them."""
+    try:
+        stale = [p for p in own.glob("pyfaas-*") if p.is_dir()]
+    except OSError:
+        return
+    for parent in stale:
+        pid = parent.name.removeprefix("pyfaas-")
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        for child in parent.iterdir():
+            if child.is_dir():
+                ReplicaCgroup({"any": child}, 1).remove()
+        with contextlib.suppress(OSError):
+            parent.rmdir()
+
+
 def _make_parent(own: Path, tag: str) -> Path | None:
+    _remove_stale(own)
     parent = own / tag
     try:
         parent.mkdir(exist_ok=True)
