@@ -12,6 +12,7 @@ import stat
 
 import pytest
 
+from pyfaas.images import ImageManifest, ImageStore
 from tests.security.conftest import assert_healthy
 from tests.security.platform import PYTHON, Platform, needs_bwrap
 
@@ -130,3 +131,25 @@ def test_secret_files_are_private_on_the_host(attacker: Platform) -> None:
     assert stat.S_IMODE(credentials.stat().st_mode) == 0o700
     for path in credentials.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_image_files_are_read_only_at_their_container_path(attacker: Platform) -> None:
+    store = ImageStore(attacker.home / "images")
+    staging = store.stage("security/app:1")
+    app = staging / "root" / "home" / "app"
+    app.mkdir(parents=True)
+    (app / "data.txt").write_text("image-data")
+    (app / "data.txt").chmod(0o644)
+    store.commit(staging, ImageManifest(image="security/app:1", lang="dockerfile", fprocess="sh"))
+    with attacker.client() as client:
+        resp = client.post("/system/functions", json={"service": "app", "image": "security/app:1"})
+        assert resp.status_code in (200, 202), resp.text
+    attacker.wait_ready("app")
+    script = "pwd; cat data.txt; echo; echo x > /home/app/x && echo BREACH\ntrue\n"
+    resp = attacker.run("app", script)
+    assert resp.status_code == 200, resp.text
+    assert resp.text.splitlines()[:2] == ["/home/app", "image-data"]
+    assert "BREACH" not in resp.text
+    assert not (app.parent.parent.parent / "x").exists()
+    assert not list((attacker.home / "images").rglob("x"))
+    assert_healthy(attacker)
