@@ -33,6 +33,9 @@ def callback_url(raw: str | None) -> str | None:
     """The callback URL if it is an absolute http(s) URL; ``BadRequest`` otherwise."""
     if raw is None or not raw.strip():
         return None
+    # The URL parser would silently drop CR/LF; refuse them instead of guessing.
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in raw):
+        raise BadRequest("X-Callback-Url must not contain control characters")
     try:
         url = URL(raw.strip())
     except (ValueError, TypeError) as exc:
