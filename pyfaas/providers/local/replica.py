@@ -164,12 +164,18 @@ class Replica:
     def _terminate(self, proc: asyncio.subprocess.Process) -> None:
         # bubblewrap does not pass signals on: the watchdog inside must get
         # SIGTERM itself to drain.
-        target = payload_pid(proc.pid) if self._sandboxed else None
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            if target is not None:
-                os.kill(target, signal.SIGTERM)
-            else:
+        if not self._sandboxed:
+            with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)
+            return
+        target = payload_pid(proc.pid)
+        if target is None:
+            # Still setting up: nothing to drain, and a signal to bubblewrap alone
+            # could leave its inner process behind.
+            self._kill_all(proc)
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(target, signal.SIGTERM)
 
     async def wait(self) -> int:
         """Wait for the process to exit; its return code."""
