@@ -126,6 +126,11 @@ def test_cgroup_limits_are_written_and_enforced() -> None:
         pytest.skip("no writable pids cgroup controller here")
     try:
         group = manager.create("probe", ReplicaLimits(memory=64 << 20, cpu_millis=500, pids=8))
+        if "cpu" in group.dirs and manager.version == 1:
+            assert (group.dirs["cpu"] / "cpu.cfs_quota_us").read_text().strip() == "50000"
+        if "memory" in group.dirs and manager.version == 1:
+            limit = (group.dirs["memory"] / "memory.limit_in_bytes").read_text()
+            assert int(limit) == 64 << 20
         procs = group.procs_files
         script = f"import os\nfor p in {procs!r}: open(p, 'w').write('0')\n"
         script += "import subprocess\nkids = []\n"
