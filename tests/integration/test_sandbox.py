@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.security.platform import PYTHON, running_platform
+from pyfaas.naming import DEFAULT_NAMESPACE
+from pyfaas.paths import StatePaths
+from pyfaas.providers.local import LocalProvider, LocalProviderSettings
+from pyfaas.types import FunctionDeployment
+from tests.security.platform import PYTHON, needs_bwrap, running_platform
 
 pytestmark = pytest.mark.integration
 
@@ -57,3 +63,26 @@ def test_required_without_bubblewrap_refuses_to_start(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert "PYFAAS_SANDBOX" in result.stderr
     assert "bubblewrap" in result.stderr
+
+
+@needs_bwrap
+async def test_a_sandboxed_replica_drains_on_stop(tmp_path: Path) -> None:
+    settings = dataclasses.replace(
+        LocalProviderSettings.from_env({"PYFAAS_SANDBOX": "required"}),
+        stop_timeout=5.0,
+        unroute_delay=0.0,
+    )
+    provider = LocalProvider(StatePaths(tmp_path / "home").ensure(), settings)
+    await provider.start()
+    try:
+        request = FunctionDeployment(service="drain", image="functions/alpine", envProcess="cat")
+        await provider.deploy(request, DEFAULT_NAMESPACE)
+        endpoint = await provider.resolve("drain", DEFAULT_NAMESPACE, 20.0)
+        async with httpx.AsyncClient() as client:
+            assert (await client.post(endpoint.base_url + "/", content=b"x")).text == "x"
+    finally:
+        await provider.close()
+    lines = [m.text for m in provider.log_store.read(DEFAULT_NAMESPACE, "drain", 0, None, None)]
+    # The watchdog inside got SIGTERM itself (bubblewrap does not pass it on).
+    assert any("SIGTERM received" in line for line in lines), lines
+    assert not any("killed" in line for line in lines), lines
