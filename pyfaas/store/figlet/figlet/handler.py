@@ -5,7 +5,9 @@ import pyfiglet
 
 def handle(event, context):
     body = event.body
-    text = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else str(body or "")
+    text = (
+        body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else str(body or "")
+    )
     return {
         "statusCode": 200,
         "body": pyfiglet.figlet_format(text, font="standard"),

@@ -48,7 +48,9 @@ def info(verbose=False):
 
 def handle(event, context):
     body = event.body
-    text = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else str(body or "")
+    text = (
+        body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else str(body or "")
+    )
     return {
         "statusCode": 200,
         "body": info(verbose=text.strip() == "verbose"),

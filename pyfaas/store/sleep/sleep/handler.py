@@ -24,7 +24,9 @@ def parse_duration(text):
 
 def requested(event):
     body = event.body
-    text = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else str(body or "")
+    text = (
+        body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else str(body or "")
+    )
     query = getattr(event, "query", None) or {}
     for candidate in (query.get("duration", ""), text, os.environ.get("sleep_duration", "")):
         if candidate and candidate.strip():

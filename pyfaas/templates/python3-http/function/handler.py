@@ -1,5 +1,2 @@
 def handle(event, context):
-    return {
-        "statusCode": 200,
-        "body": "Hello from OpenFaaS!"
-    }
+    return {"statusCode": 200, "body": "Hello from OpenFaaS!"}
