@@ -141,6 +141,9 @@ class MemoryProvider:
     async def get_function(self, name: str, namespace: str) -> FunctionStatus:
         return self._get(name, namespace).status()
 
+    async def has_function(self, name: str, namespace: str) -> bool:
+        return (name, namespace) in self._functions
+
     async def scale(self, name: str, namespace: str, replicas: int) -> None:
         if replicas < 0:
             raise BadRequest("replicas must not be negative")

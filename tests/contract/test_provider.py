@@ -83,6 +83,7 @@ async def test_deploying_twice_is_a_conflict(provider: Provider) -> None:
 
 
 async def test_unknown_function_is_not_found_everywhere(provider: Provider) -> None:
+    assert not await provider.has_function("ghost", NS)
     with pytest.raises(NotFound):
         await provider.get_function("ghost", NS)
     with pytest.raises(NotFound):
@@ -117,9 +118,12 @@ async def test_update_replaces_the_deployment_and_keeps_created_at(provider: Pro
 async def test_delete_removes_the_function(provider: Provider) -> None:
     await provider.deploy(cat("gone"), NS)
     await provider.deploy(cat("kept"), NS)
+    assert await provider.has_function("gone", NS)
+    assert not await provider.has_function("gone", "other-ns")
     await provider.delete("gone", NS)
     with pytest.raises(NotFound):
         await provider.get_function("gone", NS)
+    assert not await provider.has_function("gone", NS)
     assert [f.name for f in await provider.list_functions(NS)] == ["kept"]
 
 

@@ -189,6 +189,9 @@ class LocalProvider:
     async def get_function(self, name: str, namespace: str) -> FunctionStatus:
         return self._status(self._record(name, namespace))
 
+    async def has_function(self, name: str, namespace: str) -> bool:
+        return (namespace, name) in self._records
+
     async def scale(self, name: str, namespace: str, replicas: int) -> None:
         record = self._record(name, namespace)
         if replicas < 0:
