@@ -58,17 +58,18 @@ async def submit(request: web.Request) -> web.Response:
     name, namespace = _split(ref, state.settings.function_namespace)
     label = f"{name}.{namespace}"
     try:
-        try:
-            await state.provider.get_function(name, namespace)
-        except NotFound:
-            raise NotFound(f"error finding function {label}: not found") from None
+        if not await state.provider.has_function(name, namespace):
+            raise NotFound(f"error finding function {label}: not found")
         callback = callback_url(request.headers.get(CALLBACK_URL))
         body = await read_bounded(request, state.settings.max_async_body)
         call_id, start = call_identity(request.headers)
         call = _queued_call(request, name, namespace, call_id, start, body, callback)
         if state.queue is None:
             raise QueueUnavailable("no queue is configured for asynchronous calls")
-        log.info("[%s] Queueing (%d) bytes for: %s.", call_id, len(body), label)
+        if state.settings.log_calls:
+            # OpenFaaS's line; per call it costs a tenth of the accept rate, so
+            # it follows write_request_uri like the synchronous path's line.
+            log.info("[%s] Queueing (%d) bytes for: %s.", call_id, len(body), label)
         await state.queue.put(call)
     except Exception as exc:
         state.metrics.submitted(label, getattr(exc, "status", 500))

@@ -83,3 +83,19 @@ async def test_mark_running_after_the_lease_moved_on_changes_nothing(tmp_path: P
         assert record.state is CallState.SUCCEEDED
     finally:
         await queue.close()
+
+
+async def test_concurrent_puts_keep_order_and_store_each_id_once(tmp_path: Path) -> None:
+    queue = await _open(tmp_path / "q.db")
+    try:
+        await queue.put(_call("old"))
+        ids = ["old", *(f"c{i}" for i in range(30)), "c3", "c5"]
+        # Submitted together, so they share batches: duplicates of an id
+        # already stored, and of one in the same batch, are refused.
+        stored = await asyncio.gather(*(queue.put(_call(i)) for i in ids))
+        assert stored == [False, *[True] * 30, False, False]
+        deliveries = await queue.claim(limit=100, lease=30, wait=1)
+        assert [d.call.call_id for d in deliveries] == ["old", *(f"c{i}" for i in range(30))]
+        assert (await queue.stats()).running == 31
+    finally:
+        await queue.close()

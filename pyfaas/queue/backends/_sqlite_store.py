@@ -78,24 +78,49 @@ def connect(path: str, busy_timeout: float) -> sqlite3.Connection:
     return conn
 
 
+_INSERT_CALL = (
+    "INSERT INTO calls (call_id, payload, function, namespace, state, submitted_at, callback_url)"
+    " VALUES (?, ?, ?, ?, 'queued', ?, ?)"
+)
+
+
 def put(conn: sqlite3.Connection, call: QueuedCall) -> bool:
     """Store ``call``; ``False`` if its call id is already stored."""
-    cursor = conn.execute(
-        "INSERT OR IGNORE INTO calls (call_id, payload, function, namespace, state,"
-        " submitted_at, callback_url) VALUES (?, ?, ?, ?, 'queued', ?, ?)",
-        (
-            call.call_id,
-            call.encode(),
-            call.function,
-            call.namespace,
-            call.submitted_at,
-            call.callback_url,
-        ),
-    )
-    if cursor.rowcount != 1:
-        return False
-    conn.execute("INSERT INTO queue (call, due) VALUES (?, ?)", (cursor.lastrowid, time.time()))
-    return True
+    return put_many(conn, [call])[0]
+
+
+def put_many(conn: sqlite3.Connection, calls: list[QueuedCall]) -> list[bool]:
+    """Store ``calls`` in order with three statements in all; ``False`` for ids already stored.
+
+    One statement per call would cost most of a put's time; the rows go in
+    with one ``executemany`` and their queue rows with one ``INSERT ... SELECT``.
+    """
+    ids = [call.call_id for call in calls]
+    marks = ",".join("?" * len(ids))
+    seen = {
+        row[0] for row in conn.execute(f"SELECT call_id FROM calls WHERE call_id IN ({marks})", ids)
+    }
+    stored, fresh = [], []
+    for call in calls:
+        stored.append(call.call_id not in seen)
+        if call.call_id not in seen:
+            seen.add(call.call_id)
+            fresh.append(call)
+    if fresh:
+        conn.executemany(
+            _INSERT_CALL,
+            [
+                (c.call_id, c.encode(), c.function, c.namespace, c.submitted_at, c.callback_url)
+                for c in fresh
+            ],
+        )
+        marks = ",".join("?" * len(fresh))
+        conn.execute(
+            f"INSERT INTO queue (call, due) SELECT id, ? FROM calls WHERE call_id IN ({marks})"
+            " ORDER BY id",
+            [time.time(), *(c.call_id for c in fresh)],
+        )
+    return stored
 
 
 def anything_due(conn: sqlite3.Connection) -> bool:

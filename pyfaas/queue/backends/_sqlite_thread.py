@@ -24,6 +24,7 @@ from typing import Any
 
 from pyfaas.errors import QueueUnavailable
 from pyfaas.queue.backends import _sqlite_store as store
+from pyfaas.queue.envelope import QueuedCall
 
 MAX_BATCH = 512
 
@@ -43,6 +44,14 @@ class _Write:
     claim: bool = False  # a claim: no transaction at all while nothing is due
 
 
+@dataclass
+class _Put:
+    """A put: puts waiting together are stored with a few statements in all."""
+
+    call: QueuedCall
+    future: asyncio.Future[Any]
+
+
 _STOP = object()
 _Result = tuple[asyncio.Future[Any] | None, Any, Exception | None]
 
@@ -53,7 +62,7 @@ class SqliteThread:
     def __init__(self, path: str, busy_timeout: float) -> None:
         self._path = path
         self._busy_timeout = busy_timeout
-        self._jobs: queue.SimpleQueue[_Read | _Write | object] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Read | _Write | _Put | object] = queue.SimpleQueue()
         self._held: list[_Write] = []  # writes waiting to ride along (thread-only)
         self._conn: sqlite3.Connection | None = None
         self._thread = threading.Thread(target=self._serve, name="pyfaas-sqlite", daemon=True)
@@ -79,6 +88,13 @@ class SqliteThread:
         future = self._new_future()
         self._jobs.put(_Write(fn, future, claim))
         return await future
+
+    async def put(self, call: QueuedCall) -> bool:
+        """Store ``call`` in the next group-committed transaction (``store.put_many``)."""
+        future = self._new_future()
+        self._jobs.put(_Put(call, future))
+        stored: bool = await future
+        return stored
 
     def write_later(self, fn: Step) -> None:
         """Commit ``fn`` with the next batch; its errors are dropped."""
@@ -110,7 +126,7 @@ class SqliteThread:
             if isinstance(job, _Read):
                 self._run_read(conn, job)
                 continue
-            assert isinstance(job, _Write)
+            assert isinstance(job, _Write | _Put)
             writes, later = self._gather(job)
             self._run_batch(conn, writes)
             for other in later:
@@ -119,15 +135,16 @@ class SqliteThread:
                 assert isinstance(other, _Read)
                 self._run_read(conn, other)
 
-    def _gather(self, first: _Write) -> tuple[list[_Write], list[object]]:
+    def _gather(self, first: _Write | _Put) -> tuple[list[_Write | _Put], list[object]]:
         """Every write already waiting joins this batch; reads run after it."""
-        writes, later = [first], []
+        writes: list[_Write | _Put] = [first]
+        later: list[object] = []
         while len(writes) < MAX_BATCH:
             try:
                 job = self._jobs.get_nowait()
             except queue.Empty:
                 break
-            if isinstance(job, _Write):
+            if isinstance(job, _Write | _Put):
                 writes.append(job)
             else:
                 later.append(job)
@@ -145,28 +162,36 @@ class SqliteThread:
         else:
             self._settle([(job.future, result, None)])
 
-    def _run_batch(self, conn: sqlite3.Connection, writes: list[_Write]) -> None:
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Write | _Put]) -> None:
+        puts = [job for job in batch if isinstance(job, _Put)]
+        writes = [job for job in batch if isinstance(job, _Write)]
         waited = [w for w in writes if w.future is not None]
         self._held.extend(w for w in writes if w.future is None)
-        if not waited and len(self._held) < MAX_BATCH and writes:
+        if not puts and not waited and len(self._held) < MAX_BATCH and writes:
             return  # only ride-alongs: keep them for the next batch
-        if waited and all(w.claim for w in waited) and not store.anything_due(conn):
+        if not puts and waited and all(w.claim for w in waited) and not store.anything_due(conn):
             # Polling an empty queue must not take the write lock from the gateway.
             self._settle([(w.future, [], None) for w in waited])
             return
         jobs, self._held = [*self._held, *waited], []
         try:
-            results = self._commit(conn, jobs)
+            results = self._commit(conn, puts, jobs)
         except sqlite3.Error as exc:
             error = self._unavailable(exc)
-            self._settle([(job.future, None, error) for job in waited])
+            failed: list[_Put | _Write] = [*puts, *waited]
+            self._settle([(job.future, None, error) for job in failed])
         else:
             self._settle(results)
 
-    def _commit(self, conn: sqlite3.Connection, jobs: list[_Write]) -> list[_Result]:
+    def _commit(
+        self, conn: sqlite3.Connection, puts: list[_Put], jobs: list[_Write]
+    ) -> list[_Result]:
         results: list[_Result] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
+            if puts:
+                stored = store.put_many(conn, [put.call for put in puts])
+                results += [(put.future, ok, None) for put, ok in zip(puts, stored, strict=True)]
             for job in jobs:
                 results.append((job.future, *_step(conn, job.run)))
             conn.execute("COMMIT")
@@ -184,7 +209,7 @@ class SqliteThread:
                 job = self._jobs.get_nowait()
             except queue.Empty:
                 break
-            if isinstance(job, _Read | _Write):
+            if isinstance(job, _Read | _Write | _Put):
                 pending.append((job.future, None, error))
         self._settle(pending)
 

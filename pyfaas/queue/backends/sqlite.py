@@ -65,7 +65,8 @@ class SqliteQueue:
         return await self._thread.write(lambda conn: fn(conn, *args))
 
     async def put(self, call: QueuedCall) -> bool:
-        stored: bool = await self._write(store.put, call)
+        self._check_open()
+        stored = await self._thread.put(call)
         self._wakeup.set()
         return stored
 
