@@ -17,7 +17,7 @@ from pyfaas.errors import MethodNotAllowed, PyfaasError
 from pyfaas.watchdog.log import GoLog
 from pyfaas.watchdog.messages import Request, Response
 from pyfaas.watchdog.runners.cgi import cgi_env, marshal
-from pyfaas.watchdog.runners.fork import Forked
+from pyfaas.watchdog.runners.fork import Forked, Spawner
 from pyfaas.watchdog.settings import WatchdogSettings
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -31,6 +31,7 @@ class ClassicRunner:
         self._environ = dict(environ)
         self._log = log
         self._failed: asyncio.Future[int] | None = None
+        self._spawner = Spawner(settings.fprocess, self._environ)
 
     @property
     def failed(self) -> asyncio.Future[int]:
@@ -43,7 +44,7 @@ class ClassicRunner:
         return None
 
     async def stop(self) -> None:
-        return None
+        self._spawner.close()
 
     async def __call__(self, request: Request) -> Response:
         if request.method not in METHODS:
@@ -54,15 +55,15 @@ class ClassicRunner:
         env = cgi_env(request, self._environ, len(body)) if settings.cgi_headers else self._environ
         self._log("Forking fprocess.")
         started = time.monotonic()
-        child = self._spawn(env)
-        child.feed(stdin)
+        child = self._spawn(env, stdin)
         try:
-            outcome = await asyncio.wait_for(child.wait(), self._timeout)
+            await self._finished(child)
         except TimeoutError:
             self._log(f"Killing process: {settings.command}")
             child.kill()
             return Response(408, [("Content-Type", "text/plain")], b"Killed process.\n")
         duration = time.monotonic() - started
+        outcome = child.outcome()
         out = outcome.out
         if outcome.err:
             self._log(f"stderr: {outcome.err.decode('utf-8', 'replace')}")
@@ -74,14 +75,19 @@ class ClassicRunner:
         headers.append(("Content-Type", content_type))
         return Response(200, headers, out)
 
-    @property
-    def _timeout(self) -> float | None:
-        return self._settings.exec_timeout or None
+    async def _finished(self, child: Forked) -> None:
+        timeout = self._settings.exec_timeout
+        if not timeout:
+            await child.done
+            return
+        # Shielded: the time-out answers the caller; reaping the killed child goes on.
+        async with asyncio.timeout(timeout):
+            await asyncio.shield(child.done)
 
-    def _spawn(self, env: Mapping[str, str]) -> Forked:
+    def _spawn(self, env: Mapping[str, str], stdin: bytes) -> Forked:
         settings = self._settings
         try:
-            return Forked.start(settings.fprocess, env, combine_output=settings.combine_output)
+            return self._spawner.start(env, stdin, combine_output=settings.combine_output)
         except OSError as exc:
             raise PyfaasError(f"cannot start {settings.command}: {exc.strerror}") from exc
 

@@ -1,11 +1,25 @@
 """Fork one process, feed it stdin, collect its output: the classic mode's unit of work.
 
-``posix_spawn`` (vfork and exec, no copy of the watchdog's page tables), raw
-pipes watched by the event loop, and a pidfd to learn of the exit. Measured
-two to four times cheaper per call than ``loop.subprocess_exec`` here, and it
-never fails when the child exits without reading its stdin (``env`` does
-not read it). Every descriptor Python opens is close-on-exec, so the child
-inherits only the three pipes (the effect of ``close_fds``).
+``posix_spawn`` (vfork and exec, no copy of the watchdog's page tables) with
+raw pipes. Every descriptor Python opens is close-on-exec, so the child
+inherits only the three pipes (the effect of ``close_fds``) and nothing has
+to close descriptor ranges per call.
+
+Where the cost per call goes, and what is done about it (docs/performance.md):
+
+* The program is looked up on ``PATH`` once (``Spawner``): ``posix_spawnp``
+  tries one ``execve`` per ``PATH`` entry, in the child but while the loop
+  waits for the vfork to return.
+* A body that fits in the pipe (``PIPE_BUF``) is written, and the pipe closed,
+  before the child exists: no writer to register, no non-blocking switch.
+* Output pipes (and, rarely, a pidfd) go into one epoll set of our own that
+  the event loop watches as a single descriptor (``ChildWatch``). Registering
+  a descriptor with the event loop costs several system calls each way
+  (uvloop checks, switches to non-blocking, adds and removes); here it is one
+  ``epoll_ctl`` each way, and the wake-ups of all children come in one poll.
+* The exit is reaped with ``waitpid(WNOHANG)`` once the output is at EOF; a
+  child is almost always gone by then. Only one still running (it closed its
+  output early) gets a pidfd to wait on.
 """
 
 from __future__ import annotations
@@ -13,11 +27,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
+import shutil
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 _READ_SIZE = 65536
+_MAX_EVENTS = 64  # level-triggered: the rest come in the next poll
 
 
 @dataclass(slots=True)
@@ -27,112 +44,216 @@ class Outcome:
     err: bytes
 
 
-class Forked:
-    """One running child, the leader of its own session and process group."""
+class ChildWatch:
+    """One epoll set for every child's descriptors, watched by the loop as one."""
 
-    def __init__(self, pid: int, stdin: int, stdout: int, stderr: int | None) -> None:
-        self._loop = asyncio.get_running_loop()
-        self.pid = pid
-        self._out: list[bytes] = []
-        self._err: list[bytes] = []
-        self._code = -1
-        self._pending = 2 if stderr is None else 3  # exit, stdout, stderr
-        self._done: asyncio.Future[None] = self._loop.create_future()
-        self._stdin = stdin
-        self._input = memoryview(b"")
-        self._watch_pipe(stdout, self._out)
-        if stderr is not None:
-            self._watch_pipe(stderr, self._err)
-        self._watch_exit()
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._epoll = select.epoll()
+        self._callbacks: dict[int, Callable[[], None]] = {}
+        loop.add_reader(self._epoll.fileno(), self._dispatch)
 
-    @classmethod
-    def start(cls, argv: Sequence[str], env: Mapping[str, str], *, combine_output: bool) -> Forked:
-        # posix_spawn returns once the child has exec'd: short enough to block the loop.
+    def watch(self, fd: int, callback: Callable[[], None]) -> None:
+        """Call ``callback`` whenever ``fd`` is readable (or at EOF), until ``unwatch``."""
+        self._epoll.register(fd, select.EPOLLIN)
+        self._callbacks[fd] = callback
+
+    def unwatch(self, fd: int) -> None:
+        """Stop watching ``fd``; the caller closes it."""
+        if self._callbacks.pop(fd, None) is not None:
+            self._epoll.unregister(fd)
+
+    def close(self) -> None:
+        self.loop.remove_reader(self._epoll.fileno())
+        self._epoll.close()
+        self._callbacks.clear()
+
+    def _dispatch(self) -> None:
+        for fd, _ in self._epoll.poll(0, _MAX_EVENTS):
+            # An earlier callback of this batch may have unwatched it.
+            callback = self._callbacks.get(fd)
+            if callback is not None:
+                callback()
+
+
+class Spawner:
+    """Starts children of one command line, resolved on ``PATH`` once."""
+
+    def __init__(self, argv: Sequence[str], environ: Mapping[str, str]) -> None:
+        self.argv = list(argv)
+        self._watch: ChildWatch | None = None
+        found = shutil.which(argv[0], path=environ.get("PATH", os.defpath))
+        # Not found now: let every call search (and fail) as the Go watchdog does.
+        self._program = found if found is not None and "/" not in argv[0] else None
+
+    def start(self, env: Mapping[str, str], stdin: bytes, *, combine_output: bool) -> Forked:
+        """Start the child with ``stdin`` as its whole input; raise ``OSError`` if it cannot."""
         r_in, w_in = os.pipe()
+        try:
+            rest = _prefill(w_in, stdin)
+        except OSError:
+            _close(r_in, w_in)
+            raise
+        if not rest:
+            _close(w_in)  # the child reads the body, then EOF
         r_out, w_out = os.pipe()
         r_err, w_err = (None, None) if combine_output else os.pipe()
-        actions = [
-            (os.POSIX_SPAWN_DUP2, r_in, 0),
-            (os.POSIX_SPAWN_DUP2, w_out, 1),
-            (os.POSIX_SPAWN_DUP2, w_out if w_err is None else w_err, 2),
-        ]
+        # posix_spawn returns once the child has exec'd: short enough to block the loop.
         try:
-            pid = os.posix_spawnp(argv[0], list(argv), env, file_actions=actions, setsid=True)
+            pid = self._spawn(env, r_in, w_out, w_err)
         except OSError:
-            _close(w_in, r_out, r_err)
+            _close(w_in if rest else None, r_out, r_err)
             raise
         finally:
             _close(r_in, w_out, w_err)
-        return cls(pid, w_in, r_out, r_err)
+        return Forked(self.watch, pid, w_in if rest else None, rest, r_out, r_err)
 
-    def feed(self, data: bytes) -> None:
-        """Write the whole stdin, then close it; a child that does not read it is fine."""
-        os.set_blocking(self._stdin, False)
-        self._input = memoryview(data)
-        self._write_input()
+    @property
+    def watch(self) -> ChildWatch:
+        if self._watch is None:
+            self._watch = ChildWatch(asyncio.get_running_loop())
+        return self._watch
+
+    def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
+
+    def _spawn(self, env: Mapping[str, str], stdin: int, stdout: int, stderr: int | None) -> int:
+        actions = [
+            (os.POSIX_SPAWN_DUP2, stdin, 0),
+            (os.POSIX_SPAWN_DUP2, stdout, 1),
+            (os.POSIX_SPAWN_DUP2, stdout if stderr is None else stderr, 2),
+        ]
+        if self._program is not None:
+            return os.posix_spawn(self._program, self.argv, env, file_actions=actions, setsid=True)
+        return os.posix_spawnp(self.argv[0], self.argv, env, file_actions=actions, setsid=True)
+
+
+class Forked:
+    """One running child, the leader of its own session and process group."""
+
+    def __init__(
+        self,
+        watch: ChildWatch,
+        pid: int,
+        stdin: int | None,
+        rest: memoryview,
+        stdout: int,
+        stderr: int | None,
+    ) -> None:
+        self.pid = pid
+        self._watch = watch
+        self._out: list[bytes] = []
+        self._err: list[bytes] = []
+        self._code = -1
+        self._open = 1 if stderr is None else 2  # output pipes not yet at EOF
+        self._done: asyncio.Future[None] = watch.loop.create_future()
+        self._stdin = stdin
+        self._input = rest
+        watch.watch(stdout, lambda: self._readable(stdout, self._out))
+        if stderr is not None:
+            watch.watch(stderr, lambda: self._readable(stderr, self._err))
+        if stdin is not None:
+            self._write_input()
+
+    @property
+    def done(self) -> asyncio.Future[None]:
+        """Resolves once the output is at EOF and the child has been reaped."""
+        return self._done
+
+    def outcome(self) -> Outcome:
+        return Outcome(self._code, b"".join(self._out), b"".join(self._err))
 
     async def wait(self) -> Outcome:
         # Shielded: a caller's time-out must not stop the reaping and closing.
         await asyncio.shield(self._done)
-        return Outcome(self._code, b"".join(self._out), b"".join(self._err))
+        return self.outcome()
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
 
-    # -- event-loop callbacks ------------------------------------------------
+    # -- stdin larger than the pipe's atomic size --------------------------
 
     def _write_input(self) -> None:
+        assert self._stdin is not None
         try:
             while self._input:
                 written = os.write(self._stdin, self._input)
                 self._input = self._input[written:]
         except BlockingIOError:
-            self._loop.add_writer(self._stdin, self._continue_input)
+            self._watch.loop.add_writer(self._stdin, self._continue_input)
             return
         except OSError:
             pass  # the child closed its stdin or exited: the rest is not wanted
         _close(self._stdin)
+        self._stdin = None
 
     def _continue_input(self) -> None:
-        self._loop.remove_writer(self._stdin)
+        assert self._stdin is not None
+        self._watch.loop.remove_writer(self._stdin)
         self._write_input()
 
-    def _watch_pipe(self, fd: int, sink: list[bytes]) -> None:
-        os.set_blocking(fd, False)
+    # -- output and exit ---------------------------------------------------
 
-        def readable() -> None:
-            try:
-                data = os.read(fd, _READ_SIZE)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            if data:
-                sink.append(data)
-                return
-            self._loop.remove_reader(fd)
-            _close(fd)
-            self._finished()
+    def _readable(self, fd: int, sink: list[bytes]) -> None:
+        # Level-triggered and read once per event: the blocking read cannot block.
+        try:
+            data = os.read(fd, _READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            sink.append(data)
+            return
+        self._watch.unwatch(fd)
+        _close(fd)
+        self._open -= 1
+        if self._open == 0:
+            self._reap()
 
-        self._loop.add_reader(fd, readable)
+    def _reap(self) -> None:
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            pid, status = self.pid, -1
+        if pid == 0:
+            self._watch_exit()
+            return
+        self._finish(status)
 
     def _watch_exit(self) -> None:
         pidfd = os.pidfd_open(self.pid)
 
         def exited() -> None:
-            self._loop.remove_reader(pidfd)
+            self._watch.unwatch(pidfd)
             _close(pidfd)
             _, status = os.waitpid(self.pid, 0)
-            self._code = os.waitstatus_to_exitcode(status)
-            self._finished()
+            self._finish(status)
 
-        self._loop.add_reader(pidfd, exited)
+        self._watch.watch(pidfd, exited)
 
-    def _finished(self) -> None:
-        self._pending -= 1
-        if self._pending == 0 and not self._done.done():
+    def _finish(self, status: int) -> None:
+        self._code = os.waitstatus_to_exitcode(status) if status >= 0 else -1
+        if not self._done.done():
             self._done.set_result(None)
+
+
+def _prefill(fd: int, data: bytes) -> memoryview:
+    """Write what fits before the child starts; return what is left to write after."""
+    if len(data) <= select.PIPE_BUF:
+        # An empty pipe always takes PIPE_BUF bytes: the blocking write cannot block.
+        if data:
+            os.write(fd, data)
+        return memoryview(b"")
+    os.set_blocking(fd, False)
+    try:
+        written = os.write(fd, data)
+    except BlockingIOError:
+        written = 0
+    return memoryview(data)[written:]
 
 
 def _close(*fds: int | None) -> None:
