@@ -37,7 +37,8 @@ def settled(record: CallRecord, state: CallState, outcome: Outcome, now: float) 
     return replace(
         record,
         state=state,
-        finished_at=None if state is CallState.RETRYING else now,
+        started_at=outcome.started_at or record.started_at,
+        finished_at=None if state is CallState.RETRYING else (outcome.finished_at or now),
         status_code=outcome.status_code,
         error=outcome.error,
         callback_status=outcome.callback_status,

@@ -126,3 +126,8 @@ class Outcome:
     error: str | None = None
     callback_status: int | None = None
     callback_attempts: int = 0
+    # The worker's own clock (Unix seconds): when the invocation started and
+    # when the call was done, callbacks included. The backend's time of the
+    # settle is used when absent, but a settle may commit after the next call began.
+    started_at: float | None = None
+    finished_at: float | None = None

@@ -43,6 +43,7 @@ async def run_worker(
     """
     log = EventLog(stream or sys.stdout, print_body=settings.faas_print_body)
     async with contextlib.AsyncExitStack() as stack:
+        stack.callback(log.flush)  # last out: lines still waiting for their turn
         if queue is None:
             queue = open_queue(settings.queue_url)
             await queue.start()

@@ -3,12 +3,14 @@
 Each line starts with ``[#N]``, the worker's sequence number of the delivery,
 so the lines of one call can be picked out of an interleaved log. Request
 and response bodies are printed only with ``faas_print_body``. Lines are
-written whole and flushed, so a supervisor copying the stream never sees a
-torn line.
+written whole: the lines of one turn of the event loop go out in one write
+and one flush at its end, so a busy worker makes one write per turn, not
+three per call, and a supervisor copying the stream never sees a torn line.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TextIO
 
 from pyfaas.queue.envelope import Delivery
@@ -24,11 +26,23 @@ class EventLog:
     def __init__(self, stream: TextIO, *, print_body: bool = False) -> None:
         self._stream = stream
         self.print_body = print_body
+        self._pending: list[str] = []
 
     def line(self, text: str) -> None:
-        # One write per line: concurrent tasks never interleave inside a line.
-        self._stream.write(text + "\n")
-        self._stream.flush()
+        self._pending.append(text + "\n")
+        if len(self._pending) > 1:
+            return  # a flush is already scheduled
+        try:
+            asyncio.get_running_loop().call_soon(self.flush)
+        except RuntimeError:  # no event loop: write it now
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the pending lines at once."""
+        if self._pending:
+            text, self._pending = "".join(self._pending), []
+            self._stream.write(text)
+            self._stream.flush()
 
     def started(self, concurrency: int, queue_url: str, gateway_url: str, name: str) -> None:
         self.line(

@@ -1,6 +1,14 @@
-"""The worker loop: claim as many calls as there are free slots, run each, settle it.
+"""The worker loop: claim calls ahead of free slots, run each, settle it in the background.
 
-The loop knows only the queue's lease protocol. What happens around an
+The loop knows only the queue's lease protocol. It keeps up to
+``max_inflight`` claimed calls waiting beside the ``max_inflight`` running
+ones (their leases held and extended like the running ones'), so a freed
+slot starts the next call at once instead of waiting for a claim to commit.
+A finished call frees its slot as soon as its invocation and callback are
+done; its settle (ack, retry or bury) commits in the background, batched
+with others. A call is still settled only after it ran, and the times the
+worker reports (start, finish) are its own, so calls run with
+``max_inflight=1`` are recorded strictly one after another. What happens around an
 invocation hangs off it as hooks, Dramatiq-style: ``before_invoke``,
 ``after_invoke`` (which decide retry, bury or ack, and post callbacks) and
 ``after_settle``. While a call runs its lease is extended every third of
@@ -19,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -102,6 +111,8 @@ class WorkerLoop:
         self._reconnect_wait = reconnect_wait  # first and longest wait for the gateway
         self._slots = FunctionSlots()
         self._running: dict[asyncio.Task[None], CallContext] = {}
+        self._ready: deque[Delivery] = deque()  # claimed ahead, waiting for a slot
+        self._settling: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._stopping = False
         self._seq = 0
@@ -121,19 +132,19 @@ class WorkerLoop:
         if self._keeper is None:
             self._keeper = asyncio.create_task(self._keep_leases())
         while not self._stopping:
-            free = self._max - len(self._running)
-            if free <= 0:
+            self._start_ready()
+            room = 2 * self._max - len(self._running) - len(self._ready)
+            if room <= 0:
                 self._wake.clear()
                 await self._wake.wait()
-                await asyncio.sleep(0)  # let finishing calls free more slots first
                 continue
-            for delivery in await self._claim(free):
-                self._dispatch(delivery)
+            self._ready.extend(await self._claim(room))
 
     async def drain(self, grace: float) -> None:
         """Wait up to ``grace`` seconds for running calls, then hand the rest back.
 
-        Leases stay extended while the calls finish.
+        Leases stay extended while the calls finish; calls claimed ahead that
+        never started go back to the queue.
         """
         if self._running:
             await asyncio.wait(list(self._running), timeout=grace)
@@ -141,10 +152,17 @@ class WorkerLoop:
         for task in rest:
             task.cancel()
         await asyncio.gather(*rest, return_exceptions=True)
+        unrun, self._ready = list(self._ready), deque()
+        await asyncio.gather(*(self._hand_back_unrun(d) for d in unrun))
+        await asyncio.gather(*self._settling, return_exceptions=True)
         if self._keeper is not None:
             self._keeper.cancel()
             await asyncio.gather(self._keeper, return_exceptions=True)
             self._keeper = None
+
+    def _start_ready(self) -> None:
+        while self._ready and len(self._running) < self._max and not self._stopping:
+            self._dispatch(self._ready.popleft())
 
     async def _claim(self, limit: int) -> list[Delivery]:
         try:
@@ -173,6 +191,7 @@ class WorkerLoop:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.pop(task, None)
+        self._start_ready()  # the next call starts now, not when run() wakes
         self._wake.set()
 
     async def _run_one(self, ctx: CallContext) -> None:
@@ -192,14 +211,25 @@ class WorkerLoop:
             await hook.before_invoke(ctx)
         async with self._slots.hold(ctx.call.function_ref, ctx.limit):
             await self._queue.mark_running(ctx.delivery)
+            ctx.outcome.started_at = time.time()
             ctx.result = await self._invoke_when_reachable(ctx)
         ctx.outcome.status_code = ctx.result.status
         ctx.outcome.error = ctx.result.error
         for hook in self._hooks:
             await hook.after_invoke(ctx)
-        await self._settle(ctx)
-        for hook in self._hooks:
-            await hook.after_settle(ctx)
+        ctx.outcome.finished_at = time.time()
+        # The call is done: its slot is free while the settle commits.
+        task = asyncio.create_task(self._settle_and_report(ctx))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def _settle_and_report(self, ctx: CallContext) -> None:
+        try:
+            await self._settle(ctx)
+            for hook in self._hooks:
+                await hook.after_settle(ctx)
+        except Exception as exc:  # a queue in trouble: the lease runs out, the call comes back
+            self._log.internal_error(ctx.seq, ctx.call.call_id, repr(exc))
 
     async def _invoke_when_reachable(self, ctx: CallContext) -> InvokeResult:
         """Invoke; while the gateway refuses connections, wait and try again.
@@ -255,6 +285,7 @@ class WorkerLoop:
         period = self._lease / 3
         while True:
             await asyncio.sleep(period)
+            await self._extend_ready()
             for ctx in list(self._running.values()):
                 if ctx.settled or ctx.lease_lost:
                     continue
@@ -266,3 +297,15 @@ class WorkerLoop:
                         self._log.lease_lost(ctx.seq, ctx.call.call_id)
                 except PyfaasError as exc:
                     self._log.line(f"[#{ctx.seq}] Cannot extend lease: {exc}")
+
+    async def _extend_ready(self) -> None:
+        """Keep the leases of calls claimed ahead; drop those already lost."""
+        for delivery in list(self._ready):
+            try:
+                await self._queue.extend(delivery, self._lease)
+            except NotFound:
+                with contextlib.suppress(ValueError):
+                    self._ready.remove(delivery)
+                    self._log.lease_lost(0, delivery.call.call_id)
+            except PyfaasError as exc:
+                self._log.line(f"Cannot extend the lease of a waiting call: {exc}")

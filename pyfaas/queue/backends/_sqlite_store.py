@@ -182,11 +182,13 @@ def settle(
     if conn.execute(sql, params).rowcount != 1:
         raise _lost(delivery)
     conn.execute(
-        "UPDATE calls SET state = ?, finished_at = ?, status_code = ?, error = ?,"
-        " callback_status = ?, callback_attempts = ?, dead_at = ? WHERE call_id = ?",
+        "UPDATE calls SET state = ?, started_at = coalesce(?, started_at), finished_at = ?,"
+        " status_code = ?, error = ?, callback_status = ?, callback_attempts = ?, dead_at = ?"
+        " WHERE call_id = ?",
         (
             state.value,
-            None if retry_at is not None else now,
+            outcome.started_at,
+            None if retry_at is not None else (outcome.finished_at or now),
             outcome.status_code,
             outcome.error,
             outcome.callback_status,
@@ -201,7 +203,7 @@ def ack(conn: sqlite3.Connection, delivery: Delivery, outcome: Outcome) -> None:
     settle(conn, delivery, final_state(outcome), outcome)
 
 
-def mark_running(conn: sqlite3.Connection, delivery: Delivery) -> None:
+def mark_running(conn: sqlite3.Connection, delivery: Delivery, now: float) -> None:
     """Note when the call really started; a no-op once the lease is gone.
 
     The claim already recorded ``running``, so this only refines ``started_at``
@@ -211,7 +213,7 @@ def mark_running(conn: sqlite3.Connection, delivery: Delivery) -> None:
     conn.execute(
         "UPDATE calls SET state = 'running', attempts = ?, started_at = ? WHERE call_id = ?"
         " AND EXISTS (SELECT 1 FROM queue WHERE seq = ? AND token = ?)",
-        (delivery.attempt, time.time(), delivery.call.call_id, seq, secret),
+        (delivery.attempt, now, delivery.call.call_id, seq, secret),
     )
 
 

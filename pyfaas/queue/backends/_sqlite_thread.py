@@ -10,6 +10,12 @@ transaction holding its write committed.
 
 A write nobody waits for (``write_later``) is not worth an fsync of its own:
 it is held until the next batch and committed with it.
+
+Only a batch holding a durable write (a put, a replay) is fsynced
+(``synchronous=FULL``). Claims, lease extensions and settles commit without
+an fsync (``NORMAL``): in WAL mode such a commit survives the process being
+killed, and a power loss can only undo a lease or a settle, so the call runs
+again; it is never lost. The next fsync makes the earlier commits durable too.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ class _Write:
     run: Step
     future: asyncio.Future[Any] | None  # None: nobody waits, it rides along
     claim: bool = False  # a claim: no transaction at all while nothing is due
+    durable: bool = True  # False: a power loss may undo it (claims, settles)
 
 
 @dataclass
@@ -65,6 +72,7 @@ class SqliteThread:
         self._jobs: queue.SimpleQueue[_Read | _Write | _Put | object] = queue.SimpleQueue()
         self._held: list[_Write] = []  # writes waiting to ride along (thread-only)
         self._conn: sqlite3.Connection | None = None
+        self._synchronous = "FULL"  # the connection's setting (store.connect)
         self._thread = threading.Thread(target=self._serve, name="pyfaas-sqlite", daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -83,10 +91,10 @@ class SqliteThread:
         self._jobs.put(_Read(fn, future))
         return await future
 
-    async def write(self, fn: Step, *, claim: bool = False) -> Any:
+    async def write(self, fn: Step, *, claim: bool = False, durable: bool = True) -> Any:
         """Run ``fn`` in the next group-committed transaction; return once it committed."""
         future = self._new_future()
-        self._jobs.put(_Write(fn, future, claim))
+        self._jobs.put(_Write(fn, future, claim, durable))
         return await future
 
     async def put(self, call: QueuedCall) -> bool:
@@ -98,7 +106,7 @@ class SqliteThread:
 
     def write_later(self, fn: Step) -> None:
         """Commit ``fn`` with the next batch; its errors are dropped."""
-        self._jobs.put(_Write(fn, None))
+        self._jobs.put(_Write(fn, None, durable=False))
 
     def _new_future(self) -> asyncio.Future[Any]:
         assert self._loop is not None, "SqliteThread.start() was not awaited"
@@ -187,6 +195,8 @@ class SqliteThread:
         self, conn: sqlite3.Connection, puts: list[_Put], jobs: list[_Write]
     ) -> list[_Result]:
         results: list[_Result] = []
+        durable = bool(puts) or any(job.durable for job in jobs)
+        self._set_synchronous(conn, "FULL" if durable else "NORMAL")
         conn.execute("BEGIN IMMEDIATE")
         try:
             if puts:
@@ -200,6 +210,11 @@ class SqliteThread:
                 conn.execute("ROLLBACK")
             raise
         return results
+
+    def _set_synchronous(self, conn: sqlite3.Connection, level: str) -> None:
+        if level != self._synchronous:
+            conn.execute(f"PRAGMA synchronous = {level}")
+            self._synchronous = level
 
     def _fail_all(self, error: Exception) -> None:
         """Answer every job still waiting, so no caller hangs on a dead thread."""

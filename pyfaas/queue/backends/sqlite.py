@@ -1,9 +1,10 @@
 """The SQLite queue: the default backend, embedded, one file shared by processes.
 
 The gateway process puts and the queue-worker process claims, each with its
-own connection to the same file (WAL mode, ``synchronous=FULL``: a put returns
-only once its call is on disk, so a 202 is never sent for a call a crash could
-lose). Each queue runs its statements on one dedicated thread, which batches
+own connection to the same file (WAL mode; a put returns only once its call
+is fsynced, so a 202 is never sent for a call a crash could lose; leases and
+settles are committed without an fsync, since losing one to a power cut only
+makes a call run again). Each queue runs its statements on one dedicated thread, which batches
 concurrent writes (puts, claims, settles) into one transaction (group commit).
 A claim is a lease: if its holder dies, the row becomes due again when the
 lease ends and is handed out with ``attempt + 1``. SQL lives in ``_sqlite_store``.
@@ -60,9 +61,10 @@ class SqliteQueue:
         self._check_open()
         return await self._thread.run(lambda conn: fn(conn, *args))
 
-    async def _write(self, fn: Any, *args: Any) -> Any:
+    async def _write(self, fn: Any, *args: Any, durable: bool = False) -> Any:
+        # Leases and settles need no fsync: a power loss can only make a call run again.
         self._check_open()
-        return await self._thread.write(lambda conn: fn(conn, *args))
+        return await self._thread.write(lambda conn: fn(conn, *args), durable=durable)
 
     async def put(self, call: QueuedCall) -> bool:
         self._check_open()
@@ -77,7 +79,7 @@ class SqliteQueue:
             self._wakeup.clear()
             self._check_open()
             deliveries: list[Delivery] = await self._thread.write(
-                lambda conn: store.claim(conn, limit, lease), claim=True
+                lambda conn: store.claim(conn, limit, lease), claim=True, durable=False
             )
             remaining = deadline - time.monotonic()
             if deliveries or remaining <= 0 or self._state != "open":
@@ -105,7 +107,8 @@ class SqliteQueue:
         # The claim already recorded ``running``: this refinement of
         # ``started_at`` is not worth an fsync, so it rides with the next write.
         self._check_open()
-        self._thread.write_later(lambda conn: store.mark_running(conn, delivery))
+        now = time.time()  # the caller's moment, not the later one of the batch
+        self._thread.write_later(lambda conn: store.mark_running(conn, delivery, now))
 
     async def record(self, call_id: str) -> CallRecord | None:
         found: CallRecord | None = await self._run(store.record, call_id)
@@ -116,7 +119,7 @@ class SqliteQueue:
         return found
 
     async def replay(self, call_id: str) -> None:
-        await self._write(store.replay, call_id)
+        await self._write(store.replay, call_id, durable=True)
         self._wakeup.set()
 
     async def stats(self) -> QueueStats:
