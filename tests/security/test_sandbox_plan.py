@@ -68,6 +68,18 @@ def test_plan_grafts_new_paths_without_touching_the_host(tmp_path: Path) -> None
     assert not (tmp_path / "a" / "new").exists()
 
 
+def test_a_runtime_under_tmp_is_bound_back_over_the_replicas_tmp(tmp_path: Path) -> None:
+    # A checkout (and its venv) under /tmp, as CI clones often are: the
+    # replica's own /tmp must not hide the interpreter the watchdog runs on.
+    runtime = Path("/tmp/checkout/.venv")
+    box = Sandbox(bwrap="/usr/bin/bwrap", hidden=(Path("/var/tmp/state"),), runtime=(runtime,))
+    plan = [(dest, option, source) for dest, option, source in box.mounts(spec(tmp_path))]
+    dests = [dest for dest, _, _ in plan]
+    assert ("/tmp/checkout/.venv", "--ro-bind", "/tmp/checkout/.venv") in plan
+    # The scratch bind comes first, then what is grafted into it.
+    assert dests.index("/tmp") < dests.index("/tmp/checkout/.venv")
+
+
 def test_hidden_state_keeps_only_the_runtime(tmp_path: Path) -> None:
     home = Path("/var/tmp/state-for-plan")
     options = sandbox(home).options(spec(tmp_path, labels={}))

@@ -113,9 +113,12 @@ class Sandbox:
                 targets[str(path)] = (str(path), "--tmpfs", "")
         # The interpreter, the platform's packages and the image's venv live
         # where they were installed; bind them back where a hidden tree covers them.
+        # The replica's /tmp covers the host's too: a checkout or venv under /tmp
+        # (CI clones often are) must come back as well.
         venv = spec.image.venv_bin.parent if spec.image.venv_bin is not None else None
+        covering = (*self.hidden, Path("/tmp"))
         for path in (*self.runtime, *([venv] if venv else [])):
-            if any(_under(path, hidden) for hidden in self.hidden):
+            if any(_under(path, hidden) for hidden in covering):
                 targets[str(path)] = (str(path), "--ro-bind", str(path))
         for dest, source in image_binds(spec.image.root):
             targets[dest] = (dest, "--ro-bind", source)
