@@ -12,7 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# compat mode: a plain path entry instead of an import hook, which would add
 	# ~15 ms to every Python start (CLI calls, function processes).
-	$(BIN)/pip install -q -e '.[dev]' --config-settings editable_mode=compat
+	$(BIN)/pip install -q -e '.[dev]' --config-settings editable_mode=compat \
+	  || $(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
 install: $(STAMP)
