@@ -44,7 +44,12 @@ def header_map(request: Request) -> dict[str, list[str]]:
 
 def cgi_env(request: Request, base: Mapping[str, str], body_size: int) -> dict[str, str]:
     """The forked process's environment: ``base`` plus the request as ``Http_*``."""
-    env = dict(base)
+    return {**base, **cgi_vars(request, body_size)}
+
+
+def cgi_vars(request: Request, body_size: int) -> dict[str, str]:
+    """The request as ``Http_*`` variables, added to the watchdog's own environment."""
+    env: dict[str, str] = {}
     for name, values in header_map(request).items():
         env["Http_" + name.replace("-", "_")] = values[0]
     env["Http_Method"] = request.method

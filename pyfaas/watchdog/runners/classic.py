@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pyfaas.errors import MethodNotAllowed, PyfaasError
 from pyfaas.watchdog.log import GoLog
 from pyfaas.watchdog.messages import Request, Response
-from pyfaas.watchdog.runners.cgi import cgi_env, marshal
+from pyfaas.watchdog.runners.cgi import cgi_vars, marshal
 from pyfaas.watchdog.runners.fork import Forked, Spawner
 from pyfaas.watchdog.settings import WatchdogSettings
 
@@ -52,7 +52,7 @@ class ClassicRunner:
         body = await request.body.read()
         settings = self._settings
         stdin = marshal(request, body) if settings.marshal_request else body
-        env = cgi_env(request, self._environ, len(body)) if settings.cgi_headers else self._environ
+        env = cgi_vars(request, len(body)) if settings.cgi_headers else {}
         self._log("Forking fprocess.")
         started = time.monotonic()
         child = self._spawn(env, stdin)

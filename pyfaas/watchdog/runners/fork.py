@@ -5,11 +5,14 @@ raw pipes. Every descriptor Python opens is close-on-exec, so the child
 inherits only the three pipes (the effect of ``close_fds``) and nothing has
 to close descriptor ranges per call.
 
-Where the cost per call goes, and what is done about it (docs/performance.md):
+Where the cost per call went, and what is done about it (docs/performance.md):
 
 * The program is looked up on ``PATH`` once (``Spawner``): ``posix_spawnp``
   tries one ``execve`` per ``PATH`` entry, in the child but while the loop
   waits for the vfork to return.
+* The spawn stays on the loop's thread. Run on threads through libc with the
+  GIL released it cost more CPU per call (GIL hand-offs) than it saved: the
+  machine is out of CPU, not out of loop time, at these rates.
 * A body that fits in the pipe (``PIPE_BUF``) is written, and the pipe closed,
   before the child exists: no writer to register, no non-blocking switch.
 * Output pipes (and, rarely, a pidfd) go into one epoll set of our own that
@@ -18,8 +21,8 @@ Where the cost per call goes, and what is done about it (docs/performance.md):
   (uvloop checks, switches to non-blocking, adds and removes); here it is one
   ``epoll_ctl`` each way, and the wake-ups of all children come in one poll.
 * The exit is reaped with ``waitpid(WNOHANG)`` once the output is at EOF; a
-  child is almost always gone by then. Only one still running (it closed its
-  output early) gets a pidfd to wait on.
+  child is usually gone by then. Only one still running (it closed its output
+  early, or is still exiting) gets a pidfd to wait on.
 """
 
 from __future__ import annotations
@@ -77,17 +80,21 @@ class ChildWatch:
 
 
 class Spawner:
-    """Starts children of one command line, resolved on ``PATH`` once."""
+    """Starts children of one command line with one base environment."""
 
     def __init__(self, argv: Sequence[str], environ: Mapping[str, str]) -> None:
         self.argv = list(argv)
-        self._watch: ChildWatch | None = None
+        self._environ = dict(environ)
         found = shutil.which(argv[0], path=environ.get("PATH", os.defpath))
         # Not found now: let every call search (and fail) as the Go watchdog does.
-        self._program = found if found is not None and "/" not in argv[0] else None
+        self._program = found if found is not None and "/" not in argv[0] else argv[0]
+        self._watch: ChildWatch | None = None
 
-    def start(self, env: Mapping[str, str], stdin: bytes, *, combine_output: bool) -> Forked:
-        """Start the child with ``stdin`` as its whole input; raise ``OSError`` if it cannot."""
+    def start(self, extra: Mapping[str, str], stdin: bytes, *, combine_output: bool) -> Forked:
+        """Start the child with the base environment plus ``extra`` and ``stdin`` as its input.
+
+        Raises ``OSError`` if it cannot be started.
+        """
         r_in, w_in = os.pipe()
         try:
             rest = _prefill(w_in, stdin)
@@ -98,15 +105,16 @@ class Spawner:
             _close(w_in)  # the child reads the body, then EOF
         r_out, w_out = os.pipe()
         r_err, w_err = (None, None) if combine_output else os.pipe()
+        ours = Pipes(w_in if rest else None, rest, r_out, r_err)
         # posix_spawn returns once the child has exec'd: short enough to block the loop.
         try:
-            pid = self._spawn(env, r_in, w_out, w_err)
+            pid = self._spawn(extra, (r_in, w_out, w_out if w_err is None else w_err))
         except OSError:
-            _close(w_in if rest else None, r_out, r_err)
+            _close(ours.stdin, r_out, r_err)
             raise
         finally:
             _close(r_in, w_out, w_err)
-        return Forked(self.watch, pid, w_in if rest else None, rest, r_out, r_err)
+        return Forked(self.watch, pid, ours)
 
     @property
     def watch(self) -> ChildWatch:
@@ -119,42 +127,41 @@ class Spawner:
             self._watch.close()
             self._watch = None
 
-    def _spawn(self, env: Mapping[str, str], stdin: int, stdout: int, stderr: int | None) -> int:
-        actions = [
-            (os.POSIX_SPAWN_DUP2, stdin, 0),
-            (os.POSIX_SPAWN_DUP2, stdout, 1),
-            (os.POSIX_SPAWN_DUP2, stdout if stderr is None else stderr, 2),
-        ]
-        if self._program is not None:
-            return os.posix_spawn(self._program, self.argv, env, file_actions=actions, setsid=True)
-        return os.posix_spawnp(self.argv[0], self.argv, env, file_actions=actions, setsid=True)
+    def _spawn(self, extra: Mapping[str, str], fds: tuple[int, int, int]) -> int:
+        env = {**self._environ, **extra} if extra else self._environ
+        actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(fds)]
+        spawn = os.posix_spawn if "/" in self._program else os.posix_spawnp
+        return spawn(self._program, self.argv, env, file_actions=actions, setsid=True)
+
+
+@dataclass(slots=True)
+class Pipes:
+    """The watchdog's ends of one child's pipes."""
+
+    stdin: int | None  # None: the whole body was written before the spawn
+    rest: memoryview  # what is still to be written to stdin
+    stdout: int
+    stderr: int | None
 
 
 class Forked:
     """One running child, the leader of its own session and process group."""
 
-    def __init__(
-        self,
-        watch: ChildWatch,
-        pid: int,
-        stdin: int | None,
-        rest: memoryview,
-        stdout: int,
-        stderr: int | None,
-    ) -> None:
+    def __init__(self, watch: ChildWatch, pid: int, pipes: Pipes) -> None:
         self.pid = pid
         self._watch = watch
         self._out: list[bytes] = []
         self._err: list[bytes] = []
         self._code = -1
-        self._open = 1 if stderr is None else 2  # output pipes not yet at EOF
+        self._open = 1 if pipes.stderr is None else 2  # output pipes not yet at EOF
         self._done: asyncio.Future[None] = watch.loop.create_future()
-        self._stdin = stdin
-        self._input = rest
+        self._stdin = pipes.stdin
+        self._input = pipes.rest
+        stdout, stderr = pipes.stdout, pipes.stderr
         watch.watch(stdout, lambda: self._readable(stdout, self._out))
         if stderr is not None:
             watch.watch(stderr, lambda: self._readable(stderr, self._err))
-        if stdin is not None:
+        if self._stdin is not None:
             self._write_input()
 
     @property

@@ -23,7 +23,7 @@ async def cat() -> AsyncIterator[Spawner]:
 
 
 async def run(spawner: Spawner, stdin: bytes, *, combine_output: bool = True) -> Outcome:
-    child = spawner.start(ENV, stdin, combine_output=combine_output)
+    child = spawner.start({}, stdin, combine_output=combine_output)
     return await asyncio.wait_for(child.wait(), 20)
 
 
@@ -70,7 +70,7 @@ async def test_child_that_closes_its_output_early_is_still_waited_for(tmp_path: 
 async def test_killed_child_reports_the_signal(tmp_path: Path) -> None:
     spawner = Spawner(("sleep", "30"), ENV)
     try:
-        child = spawner.start(ENV, b"", combine_output=True)
+        child = spawner.start({}, b"", combine_output=True)
         child.kill()
         outcome = await asyncio.wait_for(child.wait(), 10)
     finally:
@@ -91,7 +91,7 @@ async def test_missing_program_raises_file_not_found() -> None:
     spawner = Spawner(("no-such-program-here",), ENV)
     try:
         with pytest.raises(FileNotFoundError):
-            spawner.start(ENV, b"x", combine_output=True)
+            spawner.start({}, b"x", combine_output=True)
     finally:
         spawner.close()
 
@@ -131,3 +131,17 @@ def _is_open(fd: int) -> bool:
     except OSError:
         return False
     return True
+
+
+async def test_request_variables_join_and_replace_the_base_environment() -> None:
+    spawner = Spawner(("env",), {**ENV, "A": "base", "B": "kept"})
+    try:
+        child = spawner.start({"A": "request", "Http_X": "1"}, b"", combine_output=True)
+        plain = spawner.start({}, b"", combine_output=True)
+        outcome, base = await child.wait(), await plain.wait()
+    finally:
+        spawner.close()
+    lines = outcome.out.decode().splitlines()
+    assert {"A=request", "B=kept", "Http_X=1"} <= set(lines)
+    assert "A=base" not in lines
+    assert {"A=base", "B=kept"} <= set(base.out.decode().splitlines())
