@@ -124,8 +124,11 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     except PyfaasError as exc:
         log(f"Bad configuration: {exc}")
         return 2
-    with asyncio.Runner(loop_factory=_new_loop) as runner:
-        return runner.run(run(settings, environ, log))
+    try:
+        with asyncio.Runner(loop_factory=_new_loop) as runner:
+            return runner.run(run(settings, environ, log))
+    finally:
+        log.flush()
 
 
 if __name__ == "__main__":

@@ -49,23 +49,51 @@ def cgi_env(request: Request, base: Mapping[str, str], body_size: int) -> dict[s
 
 def cgi_vars(request: Request, body_size: int) -> dict[str, str]:
     """The request as ``Http_*`` variables, added to the watchdog's own environment."""
-    env: dict[str, str] = {}
-    for name, values in header_map(request).items():
-        env["Http_" + name.replace("-", "_")] = values[0]
-    env["Http_Method"] = request.method
-    length = str(content_length(request, body_size))
-    env["Http_ContentLength"] = length
-    env["Http_Content_Length"] = length
-    encoding = request.header("transfer-encoding")
-    if encoding:
-        env["Http_Transfer_Encoding"] = encoding
-    if request.query:
-        env["Http_Query"] = request.query
-    path = unquote(request.path)
-    if path:
-        env["Http_Path"] = path
-    env["Http_Host"] = request.header("host") or ""
-    return env
+    return CgiVars()(request, body_size)
+
+
+class CgiVars:
+    """``cgi_vars`` with each distinct header name turned into a variable name once.
+
+    A replica sees the same few header names on every call; canonicalising
+    them is most of the per-call work of building the environment.
+    """
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._keys: dict[str, str] = {}
+        self._limit = limit  # names past this are computed every time, not kept
+
+    def __call__(self, request: Request, body_size: int) -> dict[str, str]:
+        env: dict[str, str] = {}
+        keys = self._keys
+        for name, value in request.headers:
+            key = keys.get(name) or self._key(name)
+            # Go's http.Header keeps every value; the first is the one used.
+            if key not in env:
+                env[key] = value
+        # Go takes Host and Transfer-Encoding out of the header map; both are
+        # set from the request itself, under the names the map would give.
+        encoding = env.pop("Http_Transfer_Encoding", "")
+        if encoding:
+            env["Http_Transfer_Encoding"] = encoding
+        env["Http_Host"] = env.get("Http_Host", "")
+        env["Http_Method"] = request.method
+        declared = request.body.content_length
+        length = str(declared if declared is not None else -1 if encoding else body_size)
+        env["Http_ContentLength"] = length
+        env["Http_Content_Length"] = length
+        if request.query:
+            env["Http_Query"] = request.query
+        path = unquote(request.path)
+        if path:
+            env["Http_Path"] = path
+        return env
+
+    def _key(self, name: str) -> str:
+        key = "Http_" + canonical_header(name).replace("-", "_")
+        if len(self._keys) < self._limit:
+            self._keys[name] = key
+        return key
 
 
 def marshal(request: Request, body: bytes) -> bytes:

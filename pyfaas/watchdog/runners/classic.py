@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pyfaas.errors import MethodNotAllowed, PyfaasError
 from pyfaas.watchdog.log import GoLog
 from pyfaas.watchdog.messages import Request, Response
-from pyfaas.watchdog.runners.cgi import cgi_vars, marshal
+from pyfaas.watchdog.runners.cgi import CgiVars, marshal
 from pyfaas.watchdog.runners.fork import Forked, Spawner
 from pyfaas.watchdog.settings import WatchdogSettings
 
@@ -32,6 +32,7 @@ class ClassicRunner:
         self._log = log
         self._failed: asyncio.Future[int] | None = None
         self._spawner = Spawner(settings.fprocess, self._environ)
+        self._cgi_vars = CgiVars()
 
     @property
     def failed(self) -> asyncio.Future[int]:
@@ -52,7 +53,7 @@ class ClassicRunner:
         body = await request.body.read()
         settings = self._settings
         stdin = marshal(request, body) if settings.marshal_request else body
-        env = cgi_vars(request, len(body)) if settings.cgi_headers else {}
+        env = self._cgi_vars(request, len(body)) if settings.cgi_headers else {}
         self._log("Forking fprocess.")
         started = time.monotonic()
         child = self._spawn(env, stdin)

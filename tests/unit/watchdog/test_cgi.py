@@ -6,7 +6,7 @@ import base64
 import json
 
 from pyfaas.watchdog.messages import Body, Request
-from pyfaas.watchdog.runners.cgi import canonical_header, cgi_env, marshal
+from pyfaas.watchdog.runners.cgi import CgiVars, canonical_header, cgi_env, cgi_vars, marshal
 
 
 def make_request(
@@ -76,3 +76,21 @@ async def test_body_reads_fed_chunks_in_order() -> None:
     body.feed(b"cd")
     body.feed_eof()
     assert await body.read() == b"abcd"
+
+
+def test_cached_names_give_the_same_environment_on_every_call() -> None:
+    build = CgiVars(limit=2)
+    headers = [("x-call-id", "1"), ("User-Agent", "ua"), ("X-Extra", "e"), ("HOST", "h:1")]
+    first = build(make_request(headers), 0)
+    second = build(make_request(headers), 0)
+    assert first == second == cgi_vars(make_request(headers), 0)
+    assert first["Http_X_Call_Id"] == "1"
+    assert first["Http_X_Extra"] == "e"
+    assert first["Http_Host"] == "h:1"
+
+
+def test_no_host_header_is_an_empty_host_and_empty_encoding_is_left_out() -> None:
+    env = cgi_vars(make_request([("Transfer-Encoding", "")]), 3)
+    assert env["Http_Host"] == ""
+    assert "Http_Transfer_Encoding" not in env
+    assert env["Http_ContentLength"] == "0"
