@@ -81,6 +81,11 @@ async def test_max_inflight_one_runs_calls_one_after_another(
             await settled(queue, call.call_id)
     assert len(gateway.calls) == 3
     assert not _overlaps(gateway.starts())
+    # The records say so too, though each settle commits after the next call began.
+    records = [await settled(queue, call.call_id) for call in calls]
+    spans = sorted((r.started_at or 0.0, r.finished_at or 0.0) for r in records)
+    assert all(start > 0 for start, _ in spans)
+    assert not _overlaps(spans)
 
 
 async def test_max_inflight_three_overlaps(

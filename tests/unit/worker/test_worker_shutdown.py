@@ -73,3 +73,28 @@ async def test_idle_worker_stops_promptly(queue: MemoryQueue, settings: WorkerSe
     await asyncio.sleep(0.1)  # let it reach its claim loop
     stop.set()
     assert await asyncio.wait_for(task, 5) == 0
+
+
+async def test_calls_claimed_ahead_go_back_unrun_on_stop(
+    gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
+) -> None:
+    gateway.script["slow.openfaas-fn"] = [Reply(delay=0.3)]
+    running, waiting = make_call("slow"), make_call("slow")
+    await queue.put(running)
+    await queue.put(waiting)
+    stop, task, _ = await _start(replace(settings, max_inflight=1), queue)
+
+    async def both_claimed() -> bool:
+        return bool(gateway.calls) and (await queue.stats()).running == 2
+
+    await eventually(both_claimed)  # one runs, the other waits for the slot under its lease
+    stop.set()
+    assert await asyncio.wait_for(task, 10) == 0
+    assert len(gateway.calls) == 1
+    done, back = await queue.record(running.call_id), await queue.record(waiting.call_id)
+    assert done is not None
+    assert done.state is CallState.SUCCEEDED
+    assert back is not None
+    assert (back.state, back.error) == (CallState.RETRYING, HANDED_BACK)
+    [again] = await queue.claim(1, lease=5, wait=1)
+    assert again.call.call_id == waiting.call_id
