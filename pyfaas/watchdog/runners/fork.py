@@ -37,7 +37,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 _READ_SIZE = 65536
-_MAX_EVENTS = 64  # level-triggered: the rest come in the next poll
+_MAX_EVENTS = 64
+_SIGDEF = frozenset(signal.valid_signals()) - {
+    signal.SIGKILL,
+    signal.SIGSTOP,
+}  # level-triggered: the rest come in the next poll
 
 
 @dataclass(slots=True)
@@ -89,6 +93,10 @@ class Spawner:
         # Not found now: let every call search (and fail) as the Go watchdog does.
         self._program = found if found is not None and "/" not in argv[0] else argv[0]
         self._watch: ChildWatch | None = None
+        # Python ignores SIGPIPE and SIGXFSZ, and ignored signals survive exec:
+        # the function gets every signal at its default, as under Go. (libc
+        # resets handled signals in the child anyway; named, it skips asking.)
+        self._sigdef = _SIGDEF
 
     def start(self, extra: Mapping[str, str], stdin: bytes, *, combine_output: bool) -> Forked:
         """Start the child with the base environment plus ``extra`` and ``stdin`` as its input.
@@ -131,7 +139,14 @@ class Spawner:
         env = {**self._environ, **extra} if extra else self._environ
         actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(fds)]
         spawn = os.posix_spawn if "/" in self._program else os.posix_spawnp
-        return spawn(self._program, self.argv, env, file_actions=actions, setsid=True)
+        return spawn(
+            self._program,
+            self.argv,
+            env,
+            file_actions=actions,
+            setsid=True,
+            setsigdef=self._sigdef,
+        )
 
 
 @dataclass(slots=True)

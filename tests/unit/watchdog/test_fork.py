@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import select
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -145,3 +146,15 @@ async def test_request_variables_join_and_replace_the_base_environment() -> None
     assert {"A=request", "B=kept", "Http_X=1"} <= set(lines)
     assert "A=base" not in lines
     assert {"A=base", "B=kept"} <= set(base.out.decode().splitlines())
+
+
+async def test_children_do_not_inherit_pythons_ignored_signals() -> None:
+    # Python ignores SIGPIPE and SIGXFSZ; a function forked by it must not.
+    spawner = Spawner(("grep", "SigIgn", "/proc/self/status"), ENV)
+    try:
+        outcome = await run(spawner, b"")
+    finally:
+        spawner.close()
+    ignored = int(outcome.out.split()[1], 16)
+    for number in (signal.SIGPIPE, signal.SIGXFSZ):
+        assert not ignored & (1 << (number - 1))
