@@ -28,6 +28,10 @@ class UpstreamError(Exception):
     """The replica could not be reached or broke the protocol."""
 
 
+class ConnectFailed(UpstreamError):
+    """No connection could be made: the request never left."""
+
+
 class StaleConnection(UpstreamError):
     """A pooled connection was closed before the request reached the replica."""
 
@@ -100,7 +104,7 @@ class UpstreamPool:
             else:
                 reader, writer = await asyncio.open_connection(endpoint.host, endpoint.port)
         except OSError as exc:
-            raise UpstreamError(f"cannot connect to {_where(endpoint)}: {exc}") from exc
+            raise ConnectFailed(f"cannot connect to {_where(endpoint)}: {exc}") from exc
         return _Conn(reader, writer)
 
     def give_back(self, key: tuple[str, int, str | None], conn: _Conn) -> None:
