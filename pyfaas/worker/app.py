@@ -59,6 +59,7 @@ async def run_worker(
             credentials=settings.credentials,
             timeout=settings.invoke_timeout,
         )
+        stack.push_async_callback(gateway.close)
         policies = PolicyCache(
             RetryPolicy.from_settings(settings),
             gateway.function_annotations,

@@ -1,4 +1,4 @@
-"""Invoking a queued call through the gateway, over one pooled keep-alive session.
+"""Invoking a queued call through the gateway, over pooled keep-alive connections.
 
 The call is replayed as it was submitted: its method, path, query and
 headers (minus hop-by-hop ones and ``Content-Length``), to
@@ -6,11 +6,15 @@ headers (minus hop-by-hop ones and ``Content-Length``), to
 and bodies are not decompressed, so the callback receives exactly what the
 function answered. A transport failure or time-out becomes status 503 with
 the error's text, as in the OpenFaaS queue-worker; a failure to connect at
-all is marked ``reached=False``: the function cannot have run.
+all is marked ``reached=False``: the function cannot have run. An
+``http://`` gateway is called with the gateway's own lean HTTP/1.1 client
+(``pyfaas.gateway.upstream``), a fraction of a general client's work per
+call; an ``https://`` one through the aiohttp session.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from dataclasses import dataclass, field
@@ -22,6 +26,8 @@ from yarl import URL
 
 from pyfaas import __version__
 from pyfaas.credentials import Credentials
+from pyfaas.gateway.upstream import ConnectFailed, UpstreamError, UpstreamPool
+from pyfaas.providers.base import Endpoint
 from pyfaas.queue.envelope import QueuedCall
 
 USER_AGENT = f"pyfaas-queue-worker/{__version__}"
@@ -41,7 +47,7 @@ HOP_BY_HOP = frozenset(
 _NOT_FORWARDED = HOP_BY_HOP | {"content-length", "host", "user-agent"}
 UNREACHABLE = 503
 # Failures before the request was sent: the gateway never saw the call.
-NOT_CONNECTED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+NOT_CONNECTED = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, ConnectFailed)
 
 
 @dataclass
@@ -78,11 +84,16 @@ def new_session(max_inflight: int) -> aiohttp.ClientSession:
 
 
 def forwarded_headers(call: QueuedCall) -> CIMultiDict[str]:
-    headers: CIMultiDict[str] = CIMultiDict()
-    for key, value in call.headers:
-        if key.lower() not in _NOT_FORWARDED and "\r" not in value and "\n" not in value:
-            headers.add(key, value)
-    headers["User-Agent"] = USER_AGENT
+    return CIMultiDict(forwarded_header_list(call))
+
+
+def forwarded_header_list(call: QueuedCall) -> list[tuple[str, str]]:
+    headers = [
+        (key, value)
+        for key, value in call.headers
+        if key.lower() not in _NOT_FORWARDED and "\r" not in value and "\n" not in value
+    ]
+    headers.append(("User-Agent", USER_AGENT))
     return headers
 
 
@@ -102,6 +113,15 @@ class GatewayClient:
         self._auth_headers = {"Authorization": basic_auth(credentials)} if credentials else {}
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=30)
         self._meta_timeout = aiohttp.ClientTimeout(total=10)
+        url = URL(self._base)
+        self._lean: tuple[UpstreamPool, Endpoint, str] | None = None
+        if url.scheme == "http" and url.host and not url.path.strip("/"):
+            host = f"{url.host}:{url.port}" if url.port else url.host
+            self._lean = (UpstreamPool(), Endpoint(url.host, url.port or 80), host)
+
+    async def close(self) -> None:
+        if self._lean is not None:
+            await self._lean[0].close()
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -112,6 +132,8 @@ class GatewayClient:
         return f"{url}?{call.query}" if call.query else url
 
     async def invoke(self, call: QueuedCall) -> InvokeResult:
+        if self._lean is not None:
+            return await self._invoke_lean(call, *self._lean)
         started = time.monotonic()
         try:
             async with self._session.request(
@@ -133,6 +155,31 @@ class GatewayClient:
                 reached=not isinstance(exc, NOT_CONNECTED),
             )
         return InvokeResult(status, headers, body, None, time.monotonic() - started)
+
+    async def _invoke_lean(
+        self, call: QueuedCall, pool: UpstreamPool, endpoint: Endpoint, host: str
+    ) -> InvokeResult:
+        started = time.monotonic()
+        target = f"/function/{call.function_ref}{call.path or '/'}"
+        if call.query:
+            target = f"{target}?{call.query}"
+        headers = [("Host", host), *forwarded_header_list(call)]
+        try:
+            async with asyncio.timeout(self._timeout.total):
+                response = await pool.request(endpoint, call.method, target, headers, call.body)
+                try:
+                    body = await response.read()
+                finally:
+                    response.release()
+        except (TimeoutError, UpstreamError, OSError, ValueError) as exc:
+            return InvokeResult(
+                status=UNREACHABLE,
+                error=describe(exc, self._timeout.total),
+                seconds=time.monotonic() - started,
+                reached=not isinstance(exc, NOT_CONNECTED),
+            )
+        seconds = time.monotonic() - started
+        return InvokeResult(response.status, response.headers, body, None, seconds)
 
     async def function_annotations(self, name: str, namespace: str) -> dict[str, str] | None:
         """The function's annotations; ``None`` if the gateway says it does not exist.
