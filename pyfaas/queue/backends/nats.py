@@ -21,7 +21,6 @@ same lease. ``extend`` restarts the ack timer at the full ``ack_wait``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass, replace
 
@@ -151,16 +150,20 @@ class NatsQueue:
                 f"call is {len(payload)} bytes, NATS takes at most {self._nc.max_payload}"
             )
         try:
-            if await self._get(kv, key) is not None:
-                return False
+            # Two round trips, not three: the stream's Nats-Msg-Id window
+            # catches a resubmission first; the record's create catches a
+            # later one, and the message just published for it is taken back.
             ack = await js.publish(
                 self.names.subject, payload, headers={"Nats-Msg-Id": call.call_id}
             )
             if ack.duplicate:
                 return False
-            # A fast worker may have written the record already: keep its version.
-            with contextlib.suppress(nats.js.errors.KeyWrongLastSequenceError):
+            try:
                 await kv.create(key, records.encode(new_record(call)))
+            except nats.js.errors.KeyWrongLastSequenceError:
+                if not await self._ours(kv, key, call):
+                    await js.delete_msg(self.names.stream, ack.seq)
+                    return False
         except nats.errors.Error as exc:
             raise self._unavailable(exc) from exc
         return True
@@ -257,6 +260,11 @@ class NatsQueue:
         except nats.errors.Error as exc:
             raise self._unavailable(exc) from exc
         return None if data is None else records.decode(data)
+
+    async def _ours(self, kv: KeyValue, key: str, call: QueuedCall) -> bool:
+        """Whether the record under ``key`` is this submission's, written by a fast worker."""
+        data = await self._get(kv, key)
+        return data is not None and records.decode(data).submitted_at == call.submitted_at
 
     async def _get(self, kv: KeyValue, key: str) -> bytes | None:
         try:
