@@ -37,11 +37,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 _READ_SIZE = 65536
-_MAX_EVENTS = 64
-_SIGDEF = frozenset(signal.valid_signals()) - {
-    signal.SIGKILL,
-    signal.SIGSTOP,
-}  # level-triggered: the rest come in the next poll
+_MAX_EVENTS = 64  # per poll; level-triggered, so the rest come in the next one
+# Every signal that can be set: SIGKILL and SIGSTOP cannot.
+_SIGDEF = frozenset(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP}
 
 
 @dataclass(slots=True)
