@@ -230,21 +230,21 @@ class NatsQueue:
         except nats.errors.Error as exc:
             raise self._unavailable(exc) from exc
 
+    # A record follows from the delivery and the worker's outcome alone, so
+    # it is written without reading the previous version first: one round trip.
     async def _update(self, delivery: Delivery, state: CallState, outcome: Outcome) -> None:
-        current = await self._record_or_new(delivery)
-        current.attempts = delivery.attempt  # claims write nothing, to stay cheap
+        current = replace(new_record(delivery.call), attempts=delivery.attempt)
         await self._write(settled(current, state, outcome, time.time()))
 
     async def mark_running(self, delivery: Delivery) -> None:
         self._msg(delivery, release=False)
-        current = await self._record_or_new(delivery)
         started = replace(
-            current, state=CallState.RUNNING, attempts=delivery.attempt, started_at=time.time()
+            new_record(delivery.call),
+            state=CallState.RUNNING,
+            attempts=delivery.attempt,
+            started_at=time.time(),
         )
         await self._write(started)
-
-    async def _record_or_new(self, delivery: Delivery) -> CallRecord:
-        return await self.record(delivery.call.call_id) or new_record(delivery.call)
 
     async def _write(self, record: CallRecord) -> None:
         _, kv, _ = self._parts()
