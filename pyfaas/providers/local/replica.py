@@ -33,6 +33,7 @@ from pyfaas.providers.local.sandbox import kill_tree, payload_pid
 
 STARTING, AVAILABLE, STOPPING, EXITED = "starting", "available", "stopping", "exited"
 LINE_LIMIT = 1024 * 1024
+PUMP_CHUNK = 64 * 1024
 LISTEN_BACKLOG = 1024
 GUARD_INTERVAL = 0.2
 
@@ -237,14 +238,25 @@ class Replica:
         return False
 
     async def _pump(self, stream: asyncio.StreamReader) -> None:
+        """Store what the replica prints, whatever arrived at once in one write."""
+        pending = b""
         while True:
-            try:
-                line = await stream.readline()
-            except ValueError:  # a line over the limit: store it in pieces
-                line = await stream.read(LINE_LIMIT)
-            if not line:
+            chunk = await stream.read(PUMP_CHUNK)
+            if not chunk:
+                if pending:
+                    self._log_lines([pending])
                 return
-            self._log(line.decode(errors="replace").rstrip("\r\n"))
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            if len(pending) >= LINE_LIMIT:  # a line over the limit: store it in pieces
+                lines.append(pending)
+                pending = b""
+            if lines:
+                self._log_lines(lines)
+
+    def _log_lines(self, lines: list[bytes]) -> None:
+        texts = [line.decode(errors="replace").rstrip("\r") for line in lines]
+        self._logs.append_many(self.spec.namespace, self.spec.name, self.id, texts)
 
     async def _finish_tasks(self) -> None:
         pumps = [t for t in self._tasks if t is not asyncio.current_task()]

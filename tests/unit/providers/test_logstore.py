@@ -24,6 +24,16 @@ def test_append_writes_one_json_object_a_line(state: StatePaths) -> None:
     assert record["text"] == "2026/11/23 21:55:00 Forking fprocess."
 
 
+def test_append_many_writes_lines_of_one_instance_at_once(state: StatePaths) -> None:
+    store = LogStore(state)
+    store.append_many("openfaas-fn", "fn", "fn-1", ["Forking fprocess.", "Wrote 3 Bytes"])
+    store.append_many("openfaas-fn", "fn", "fn-1", [])
+    messages = store.read("openfaas-fn", "fn")
+    assert [m.text for m in messages] == ["Forking fprocess.", "Wrote 3 Bytes"]
+    assert {m.instance for m in messages} == {"fn-1"}
+    assert messages[0].timestamp == messages[1].timestamp
+
+
 def test_read_filters_by_instance_since_and_tail(state: StatePaths) -> None:
     store = LogStore(state)
     start = datetime(2026, 1, 1, tzinfo=UTC)
