@@ -219,11 +219,13 @@ class MemoryProvider:
         existing = [line for line in logs.lines if _matches(line.message, query)]
         if query.tail > 0:
             existing = existing[-query.tail :]
+        # Counted before yielding: lines appended while the caller reads the
+        # existing ones are new lines, not lost ones.
+        seen = len(logs.lines)
         for line in existing:
             yield line.message
         if not query.follow:
             return
-        seen = len(logs.lines)
         while True:
             fresh = await _wait_for_lines(logs, seen)
             seen += len(fresh)

@@ -193,14 +193,7 @@ async def test_logs_tail_and_instance(provider: Provider) -> None:
     assert {(m.name, m.namespace, m.instance) for m in messages} == {("talky", NS, "talky-b")}
 
 
-async def test_logs_follow_yields_new_lines(
-    provider: Provider, request: pytest.FixtureRequest
-) -> None:
-    if not isinstance(provider, LocalProvider):
-        # The twin takes its follow position only after yielding the existing lines.
-        request.applymarker(
-            pytest.mark.xfail(reason="MemoryProvider.logs drops lines appended mid-iteration")
-        )
+async def test_logs_follow_yields_new_lines(provider: Provider) -> None:
     await provider.deploy(cat("follow"), NS)
     await append_log(provider, "follow", "first", "follow-x")
     query = LogQuery(name="follow", namespace=NS, follow=True, instance="follow-x")
