@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pyfaas._env import Env
-from pyfaas.errors import ConfigError, InvalidName
+from pyfaas.errors import ConfigError
 from pyfaas.images import DEFAULT_WATCHDOG_IMAGES
 from pyfaas.logstore import DEFAULT_MAX_BYTES
-from pyfaas.naming import DEFAULT_NAMESPACE, validate_namespace
+from pyfaas.naming import DEFAULT_NAMESPACE, namespace_setting
 from pyfaas.providers.local.launch import HOST_PATH
 from pyfaas.providers.local.limits import DEFAULT_PIDS
 
@@ -54,13 +54,7 @@ class LocalProviderSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> LocalProviderSettings:
         env = Env(environ)
-        namespace = env.get("function_namespace", DEFAULT_NAMESPACE).strip() or DEFAULT_NAMESPACE
-        try:
-            validate_namespace(namespace)
-        except InvalidName as exc:
-            raise ConfigError(
-                f"function_namespace: {namespace!r} is not a valid namespace"
-            ) from exc
+        namespace = namespace_setting(environ)
         images = env.optional("PYFAAS_WATCHDOG_IMAGES")
         sandbox = env.get("PYFAAS_SANDBOX", "auto").strip().lower()
         if sandbox not in SANDBOX_MODES:
