@@ -76,6 +76,8 @@ class NatsQueue:
         self._kv: KeyValue | None = None
         self._sub: JetStreamContext.PullSubscription | None = None
         self._held: dict[str, Msg] = {}  # token -> message leased by this process
+        # call id -> the write of its running record, still in flight
+        self._marking: dict[str, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
         if self._nc is not None:
@@ -129,6 +131,8 @@ class NatsQueue:
         )
 
     async def close(self) -> None:
+        marking, self._marking = list(self._marking.values()), {}
+        await asyncio.gather(*marking, return_exceptions=True)  # running records still on the way
         nc, self._nc = self._nc, None
         self._js = self._kv = self._sub = None
         self._held.clear()
@@ -233,10 +237,13 @@ class NatsQueue:
     # A record follows from the delivery and the worker's outcome alone, so
     # it is written without reading the previous version first: one round trip.
     async def _update(self, delivery: Delivery, state: CallState, outcome: Outcome) -> None:
+        await self._marked(delivery.call.call_id)  # never after the final record
         current = replace(new_record(delivery.call), attempts=delivery.attempt)
         await self._write(settled(current, state, outcome, time.time()))
 
     async def mark_running(self, delivery: Delivery) -> None:
+        # The running record is written in the background: the call need not
+        # wait a round trip for it, and the settle waits for it instead.
         self._msg(delivery, release=False)
         started = replace(
             new_record(delivery.call),
@@ -244,7 +251,22 @@ class NatsQueue:
             attempts=delivery.attempt,
             started_at=time.time(),
         )
-        await self._write(started)
+        call_id = delivery.call.call_id
+        task = asyncio.create_task(self._write(started))
+        self._marking[call_id] = task
+        task.add_done_callback(lambda done: self._forget_marking(call_id, done))
+
+    def _forget_marking(self, call_id: str, task: asyncio.Task[None]) -> None:
+        if self._marking.get(call_id) is task:
+            del self._marking[call_id]
+        if not task.cancelled():
+            task.exception()  # a lost refinement; the settle writes the record anyway
+
+    async def _marked(self, call_id: str) -> None:
+        """Wait for this process's running record of ``call_id``, if still being written."""
+        marking = self._marking.get(call_id)
+        if marking is not None:
+            await asyncio.gather(marking, return_exceptions=True)
 
     async def _write(self, record: CallRecord) -> None:
         _, kv, _ = self._parts()
@@ -254,6 +276,7 @@ class NatsQueue:
             raise self._unavailable(exc) from exc
 
     async def record(self, call_id: str) -> CallRecord | None:
+        await self._marked(call_id)
         _, kv, _ = self._parts()
         try:
             data = await self._get(kv, records.key_for(call_id))
