@@ -244,3 +244,18 @@ async def test_long_call_keeps_its_lease(
 
 def _creds() -> Credentials:
     return Credentials(user="admin", password="secret")
+
+
+async def test_call_claimed_ahead_keeps_its_lease_while_it_waits(
+    gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
+) -> None:
+    gateway.script["long.openfaas-fn"] = [Reply(delay=1.0)]
+    first, waiting = make_call("long"), make_call("long")
+    await queue.put(first)
+    await queue.put(waiting)
+    # One slot: the second call waits a whole second for it, holding a 0.3 s lease.
+    async with running_worker(settings, queue, ack_wait=0.3, max_inflight=1):
+        records = [await settled(queue, c.call_id) for c in (first, waiting)]
+    assert [r.state for r in records] == [CallState.SUCCEEDED] * 2
+    assert [r.attempts for r in records] == [1, 1]
+    assert len(gateway.calls) == 2
