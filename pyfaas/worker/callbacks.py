@@ -5,8 +5,10 @@ when the gateway could not be reached) and its headers are the function's
 response headers plus ``X-Call-Id``, ``X-Function-Name``,
 ``X-Function-Status`` and ``X-Duration-Seconds``. On top of that the
 receiver gets the original ``X-Start-Time``, and, when the platform has a
-signing key, ``X-Pyfaas-Signature: sha256=<hex HMAC-SHA256(body, key)>``
-with ``X-Pyfaas-Timestamp``. Failed posts are retried with backoff; a
+signing key, ``X-Pyfaas-Timestamp`` and ``X-Pyfaas-Signature: sha256=<hex
+HMAC-SHA256 of "<timestamp>.<call id>." + body>`` — signing the timestamp and
+the call id with the body lets a receiver refuse a replayed or re-labelled
+result (check the age, remember the call ids it has seen). Failed posts are retried with backoff; a
 callback that fails for good is reported, never a reason to run the call again.
 """
 
@@ -60,8 +62,10 @@ def check_url(url: str) -> str | None:
     return None
 
 
-def sign(body: bytes, key: bytes) -> str:
-    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+def sign(body: bytes, key: bytes, timestamp: str, call_id: str) -> str:
+    """``sha256=<hex>`` of HMAC-SHA256 over ``"<timestamp>.<call id>." + body``."""
+    message = f"{timestamp}.{call_id}.".encode() + body
+    return "sha256=" + hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def start_time(call: QueuedCall) -> str:
@@ -87,8 +91,9 @@ def callback_headers(
     headers["X-Start-Time"] = start_time(call)
     headers["User-Agent"] = USER_AGENT
     if key:
-        headers[SIGNATURE_HEADER] = sign(result.body, key)
-        headers[TIMESTAMP_HEADER] = str(int(time.time()))
+        timestamp = str(int(time.time()))
+        headers[TIMESTAMP_HEADER] = timestamp
+        headers[SIGNATURE_HEADER] = sign(result.body, key, timestamp, call.call_id)
     return headers
 
 

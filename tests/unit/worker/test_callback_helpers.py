@@ -24,10 +24,12 @@ def test_bad_urls(url: str) -> None:
     assert check_url(url) is not None
 
 
-def test_sign_is_hmac_sha256_of_body() -> None:
-    assert (
-        sign(b"body", b"key") == "sha256=" + hmac.new(b"key", b"body", hashlib.sha256).hexdigest()
-    )
+def test_sign_covers_timestamp_call_id_and_body() -> None:
+    expected = hmac.new(b"key", b"1700000000.c1.body", hashlib.sha256).hexdigest()
+    assert sign(b"body", b"key", "1700000000", "c1") == f"sha256={expected}"
+    # A replayed body under another time or call id no longer verifies.
+    assert sign(b"body", b"key", "1700000001", "c1") != f"sha256={expected}"
+    assert sign(b"body", b"key", "1700000000", "c2") != f"sha256={expected}"
 
 
 def test_callback_headers_drop_hop_by_hop_and_unsafe_values() -> None:

@@ -39,9 +39,11 @@ async def test_callback_gets_body_headers_and_valid_signature(
     assert headers["X-Function-Status"] == "200"
     assert headers["X-Start-Time"] == "1700000000000000000"
     assert float(headers["X-Duration-Seconds"]) >= 0
-    expected = hmac.new(KEY, b"result!", hashlib.sha256).hexdigest()
+    timestamp = headers["X-Pyfaas-Timestamp"]
+    assert timestamp.isdigit()
+    signed = f"{timestamp}.{call.call_id}.".encode() + b"result!"
+    expected = hmac.new(KEY, signed, hashlib.sha256).hexdigest()
     assert headers["X-Pyfaas-Signature"] == f"sha256={expected}"
-    assert headers["X-Pyfaas-Timestamp"].isdigit()
     assert any("Callback posted to" in line and "[200]" in line for line in worker.lines)
 
 
