@@ -140,6 +140,14 @@ async def test_unopenable_file_raises_queue_unavailable(tmp_path: Path) -> None:
         await queue.start()
 
 
+async def test_a_failed_open_never_leaves_start_waiting(tmp_path: Path) -> None:
+    # The open can fail before start() has queued its wait: it must still fail, not hang.
+    for i in range(100):
+        queue = SqliteQueue(str(tmp_path / "missing-dir" / f"q{i}.db"))
+        with pytest.raises(QueueUnavailable):
+            await asyncio.wait_for(queue.start(), timeout=5)
+
+
 async def test_many_concurrent_puts_share_commits(tmp_path: Path) -> None:
     queue = SqliteQueue(str(tmp_path / "queue.db"))
     await queue.start()

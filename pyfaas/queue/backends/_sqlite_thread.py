@@ -78,8 +78,12 @@ class SqliteThread:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        # Queued before the thread starts: if opening the file fails, the thread
+        # fails every queued job and exits, and this one must be among them.
+        opened = self._new_future()
+        self._jobs.put(_Read(lambda conn: None, opened))
         self._thread.start()
-        await self.run(lambda conn: None)  # the first job opens the connection
+        await opened
 
     async def stop(self) -> None:
         self._jobs.put(_STOP)
