@@ -12,10 +12,8 @@ from __future__ import annotations
 import base64
 import json
 import stat
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -31,7 +29,7 @@ from tests.compat._support import (
     running_gateway,
     status,
 )
-from tests.helpers import wait_for
+from tests.helpers import CallbackReceiver, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -124,32 +122,9 @@ def test_invoke_with_empty_bearer_is_not_rejected(gateway: Gateway) -> None:
     assert denied.status_code == 401
 
 
-class Receiver:
-    """Records the callbacks the queue-worker posts."""
-
-    def __init__(self) -> None:
-        self.bodies: list[tuple[dict[str, str], bytes]] = []
-        bodies = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                size = int(self.headers.get("Content-Length") or 0)
-                bodies.append((dict(self.headers.items()), self.rfile.read(size)))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 def test_invoke_async_is_accepted_and_runs(gateway: Gateway) -> None:
     cli_deploy(gateway, deployment("wire-async", "cat"))
-    receiver = Receiver()
+    receiver = CallbackReceiver()
     try:
         response = gateway.invoker.post(
             f"/async-function/wire-async.{NAMESPACE}",
@@ -159,14 +134,13 @@ def test_invoke_async_is_accepted_and_runs(gateway: Gateway) -> None:
         assert response.status_code == 202
         call_id = response.headers["X-Call-Id"]
         assert call_id
-        wait_for(lambda: bool(receiver.bodies), timeout=30, interval=0.05)
-        headers, body = receiver.bodies[0]
+        wait_for(lambda: bool(receiver.received), timeout=30, interval=0.05)
+        headers, body = receiver.received[0]
         assert body == b"later"
         assert headers["X-Call-Id"] == call_id
         assert headers["X-Function-Status"] == "200"
     finally:
-        receiver.server.shutdown()
-        receiver.server.server_close()
+        receiver.close()
 
 
 def _secret_names(gateway: Gateway) -> list[str]:

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import itertools
 import re
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import Platform
-from tests.helpers import wait_for
+from tests.helpers import CallbackReceiver, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -35,37 +33,9 @@ FIGLET_LATER_IS_BETTER = r"""
 """  # noqa: W291  (figlet pads its lines)
 
 
-class Receiver:
-    """A callback receiver: records every POST it gets (like requestbin)."""
-
-    def __init__(self) -> None:
-        received: list[tuple[dict[str, str], bytes]] = []
-        self.received = received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                received.append(({k: v for k, v in self.headers.items()}, self.rfile.read(length)))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    instance = Receiver()
+def receiver() -> Iterator[CallbackReceiver]:
+    instance = CallbackReceiver()
     yield instance
     instance.close()
 
@@ -182,7 +152,9 @@ def test_direct_async_submissions_are_accepted_well_under_a_second(
     assert elapsed < 1.0, f"ten 202s took {elapsed:.2f}s"
 
 
-def test_callback_url_receives_figlet_result(platform: Platform, receiver: Receiver) -> None:
+def test_callback_url_receives_figlet_result(
+    platform: Platform, receiver: CallbackReceiver
+) -> None:
     wait_for(lambda: _ready(platform, "figlet"), timeout=180, interval=0.5)
     done = platform.cli(
         "invoke",
