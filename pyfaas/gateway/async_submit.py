@@ -13,20 +13,19 @@ import logging
 import time
 
 from aiohttp import web
-from multidict import istr
 from yarl import URL
 
+from pyfaas._http import HOP_BY_HOP
 from pyfaas.errors import BadRequest, InvalidName, NotFound, QueueUnavailable
 from pyfaas.gateway.bodies import read_bounded
 from pyfaas.gateway.callid import CALL_ID, SERVED_BY, SERVED_BY_VALUE, START_TIME, call_identity
-from pyfaas.gateway.proxy import HOP_BY_HOP
 from pyfaas.gateway.state import STATE
 from pyfaas.naming import split_function_ref
 from pyfaas.queue.envelope import QueuedCall
 
 log = logging.getLogger("pyfaas.gateway")
 CALLBACK_URL = "X-Callback-Url"
-_DROP = HOP_BY_HOP | {istr("Host"), istr("Content-Length"), istr(CALL_ID), istr(START_TIME)}
+_DROP = HOP_BY_HOP | {"host", "content-length", CALL_ID.lower(), START_TIME.lower()}
 
 
 def callback_url(raw: str | None) -> str | None:
@@ -92,7 +91,7 @@ def _queued_call(
 ) -> QueuedCall:
     path, _, query = request.raw_path.partition("?")
     rest = path[len("/async-function/") + len(request.match_info["ref"]) :]
-    headers = [(k, v) for k, v in request.headers.items() if k not in _DROP]
+    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _DROP]
     headers += [(CALL_ID, call_id), (START_TIME, start)]
     return QueuedCall(
         call_id=call_id,

@@ -18,6 +18,7 @@ import time
 from aiohttp import web
 from multidict import CIMultiDict, istr
 
+from pyfaas._http import HOP_BY_HOP
 from pyfaas.errors import BadGateway, GatewayTimeout, InvalidName, NotFound
 from pyfaas.gateway.bodies import LimitedStream, check_declared, too_large
 from pyfaas.gateway.callid import CALL_ID, SERVED_BY, SERVED_BY_VALUE, START_TIME, call_identity
@@ -29,22 +30,9 @@ from pyfaas.providers.base import Endpoint, Provider
 
 log = logging.getLogger("pyfaas.gateway")
 
-HOP_BY_HOP = frozenset(
-    istr(h)
-    for h in (
-        "Connection",
-        "Keep-Alive",
-        "Proxy-Authenticate",
-        "Proxy-Authorization",
-        "Proxy-Connection",
-        "Te",
-        "Trailer",
-        "Transfer-Encoding",
-        "Upgrade",
-    )
-)
-_DROP_REQUEST = HOP_BY_HOP | {istr("Host"), istr("Content-Length")}
-_DROP_RESPONSE = HOP_BY_HOP | {istr("Content-Length")}
+# Lower case, compared with name.lower(): a replica may write names in any case.
+_DROP_REQUEST = HOP_BY_HOP | {"host", "content-length"}
+_DROP_RESPONSE = HOP_BY_HOP | {"content-length"}
 _CONTENT_TYPE = istr("Content-Type")
 READ_WHOLE_BELOW = 256 * 1024  # declared bodies up to this size are read, not streamed
 SEND_WHOLE_BELOW = 256 * 1024  # upstream bodies up to this size are sent as one response
@@ -152,7 +140,9 @@ class Proxy:
     async def _relay(
         self, request: web.Request, upstream: UpstreamResponse, call_id: str, start: str
     ) -> web.StreamResponse:
-        headers = CIMultiDict((k, v) for k, v in upstream.headers if k not in _DROP_RESPONSE)
+        headers = CIMultiDict(
+            (k, v) for k, v in upstream.headers if k.lower() not in _DROP_RESPONSE
+        )
         if _CONTENT_TYPE not in headers:
             headers[_CONTENT_TYPE] = request.headers.get(_CONTENT_TYPE, "text/plain")
         headers[CALL_ID] = call_id
@@ -200,7 +190,7 @@ def _request_headers(
     headers = [
         (k, v)
         for k, v in incoming.items()
-        if k not in _DROP_REQUEST and k != CALL_ID and k != START_TIME
+        if k.lower() not in _DROP_REQUEST and k != CALL_ID and k != START_TIME
     ]
     host = endpoint.host if endpoint.unix_path is None else "localhost"
     headers.append(("Host", f"{host}:{endpoint.port}" if endpoint.port else host))

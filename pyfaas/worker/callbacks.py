@@ -25,8 +25,9 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
+from pyfaas._http import HOP_BY_HOP
 from pyfaas.queue.envelope import QueuedCall
-from pyfaas.worker.invoke import HOP_BY_HOP, USER_AGENT, InvokeResult, describe
+from pyfaas.worker.invoke import USER_AGENT, InvokeResult, describe
 from pyfaas.worker.logs import EventLog
 from pyfaas.worker.retries import RetryPolicy, backoff, retry_after
 

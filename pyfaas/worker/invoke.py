@@ -25,25 +25,13 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from pyfaas import __version__
+from pyfaas._http import HOP_BY_HOP
 from pyfaas.credentials import Credentials
 from pyfaas.gateway.upstream import ConnectFailed, UpstreamError, UpstreamPool
 from pyfaas.providers.base import Endpoint
 from pyfaas.queue.envelope import QueuedCall
 
 USER_AGENT = f"pyfaas-queue-worker/{__version__}"
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
 _NOT_FORWARDED = HOP_BY_HOP | {"content-length", "host", "user-agent"}
 UNREACHABLE = 503
 # Failures before the request was sent: the gateway never saw the call.

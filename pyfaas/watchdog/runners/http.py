@@ -16,25 +16,12 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from pyfaas._http import HOP_BY_HOP
 from pyfaas.errors import GatewayTimeout, PyfaasError
 from pyfaas.watchdog.log import GoLog
 from pyfaas.watchdog.messages import Request, Response
 from pyfaas.watchdog.runners.child import Child
 from pyfaas.watchdog.settings import WatchdogSettings
-
-_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "proxy-authenticate",
-        "proxy-authorization",
-    }
-)
 
 
 class HttpRunner:
@@ -78,13 +65,13 @@ class HttpRunner:
         except aiohttp.ClientError as exc:
             raise PyfaasError(f"cannot reach the function at {self._upstream}: {exc}") from exc
         duration = time.monotonic() - started
-        headers = [(k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP]
+        headers = [(k, v) for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP]
         headers.append(("X-Duration-Seconds", f"{duration:f}"))
         return Response(upstream.status, headers, _relay(upstream))
 
     async def _send(self, request: Request) -> aiohttp.ClientResponse:
         assert self._session is not None
-        headers = [(k, v) for k, v in request.headers if k.lower() not in _HOP]
+        headers = [(k, v) for k, v in request.headers if k.lower() not in HOP_BY_HOP]
         length = request.body.content_length
         data = None if length == 0 else _stream(request)
         return await self._session.request(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from pyfaas.providers.base import Endpoint
 from pyfaas.providers.memory import MemoryProvider
 from tests.unit.gateway.conftest import MakeClient, deploy
 
@@ -170,3 +172,37 @@ async def test_invocations_need_no_auth(client: Client, provider: MemoryProvider
     await deploy(provider, "echo")
     resp = await client.post("/function/echo", headers={"Authorization": "Bearer "})
     assert resp.status == 200
+
+
+async def test_hop_by_hop_headers_are_dropped_whatever_their_case(
+    make_client: MakeClient,
+) -> None:
+    # A function's server may write header names in lower case; they are still
+    # hop-by-hop and must not reach the caller.
+    async def lower_case_replica(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nkeep-alive: timeout=5\r\n"
+            b"upgrade: h2c\r\nproxy-authenticate: Basic\r\nx-kept: yes\r\n\r\nok"
+        )
+        await writer.drain()
+        writer.close()
+
+    replica = await asyncio.start_server(lower_case_replica, "127.0.0.1", 0)
+    port = replica.sockets[0].getsockname()[1]
+    provider = MemoryProvider(lambda name, ns: Endpoint(port=port, replica="r"))
+    await deploy(provider, "lower")
+    client = await make_client(provider=provider)
+    try:
+        resp = await client.get("/function/lower")
+        assert resp.status == 200
+        assert await resp.read() == b"ok"
+        assert resp.headers["X-Kept"] == "yes"
+        for name in ("Keep-Alive", "Upgrade", "Proxy-Authenticate"):
+            assert name not in resp.headers
+        assert resp.headers.getall("Content-Length") == ["2"]
+    finally:
+        replica.close()
+        await replica.wait_closed()

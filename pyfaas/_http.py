@@ -1,0 +1,23 @@
+"""HTTP facts shared by every component that forwards a request or a response.
+
+The gateway's proxy, the queue-worker (calls and callbacks) and the
+watchdog's http mode all drop the same hop-by-hop headers (RFC 9110 §7.6.1).
+Names are lower case: compare ``name.lower()``, because functions' servers
+and clients write header names in any case.
+"""
+
+from __future__ import annotations
+
+HOP_BY_HOP: frozenset[str] = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
