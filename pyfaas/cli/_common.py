@@ -20,7 +20,6 @@ import click
 from pyfaas import credentials
 from pyfaas.client.config import is_local, lookup_auth, resolve_gateway
 from pyfaas.errors import BadRequest, ConfigError, PyfaasError
-from pyfaas.naming import DEFAULT_NAMESPACE
 from pyfaas.paths import StatePaths, default_home
 
 # rich, httpx, pydantic and the stack parser are imported where they are used:
@@ -160,8 +159,10 @@ def open_client(
 def function_url(
     gateway: str, name: str, namespace: str | None, *, asynchronous: bool = False
 ) -> str:
+    from pyfaas.client._invoke import function_ref
+
     route = "async-function" if asynchronous else "function"
-    return f"{gateway}/{route}/{name}.{namespace or DEFAULT_NAMESPACE}"
+    return f"{gateway}/{route}/{function_ref(name, namespace)}"
 
 
 def parse_pairs(values: Iterable[str], flag: str) -> dict[str, str]:
