@@ -100,8 +100,13 @@ def replica_env(spec: ReplicaSpec) -> dict[str, str]:
         path = f"{image.venv_bin}{os.pathsep}{path}"
     env = {
         "HOME": str(spec.tmp_dir),
-        "LANG": "C.UTF-8",
         "TMPDIR": str(spec.tmp_dir),
+        # No LANG: as in a container, the locale is what the image declares.
+        # A glibc program told LANG=C.UTF-8 loads locale files at every exec
+        # (0.2 ms a fork for `cat`). Python gets UTF-8 through its UTF-8 mode,
+        # and without locale coercion it passes no LC_CTYPE on to what it forks.
+        "PYTHONUTF8": "1",
+        "PYTHONCOERCECLOCALE": "0",
         # Log lines must reach the provider as they are written.
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",

@@ -91,6 +91,24 @@ def test_the_gateway_environment_is_not_inherited(
     assert "PYFAAS_HOME" not in env
 
 
+def test_the_locale_is_what_the_image_declares(tmp_path: Path) -> None:
+    plain = build_launch(spec(tmp_path, RunImage(mode="classic", fprocess="cat"))).env
+    assert "LANG" not in plain
+    assert "LC_ALL" not in plain
+    declared = RunImage(mode="classic", fprocess="cat", env={"LANG": "C.UTF-8"})
+    assert build_launch(spec(tmp_path, declared)).env["LANG"] == "C.UTF-8"
+
+
+def test_a_python_watchdog_passes_no_coerced_locale_to_what_it_forks(tmp_path: Path) -> None:
+    # Python in the C locale would set LC_CTYPE for itself and every child.
+    env = build_launch(spec(tmp_path, RunImage(mode="classic", fprocess="env"))).env
+    code = "import os, sys; print(os.environ.get('LC_CTYPE'), sys.flags.utf8_mode)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["None", "1"]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("5Mi", 5 * 1024**2), ("128M", 128 * 1000**2), ("1Gi", 1024**3), ("1024", 1024)],
