@@ -11,11 +11,15 @@ transaction holding its write committed.
 A write nobody waits for (``write_later``) is not worth an fsync of its own:
 it is held until the next batch and committed with it.
 
-Only a batch holding a durable write (a put, a replay) is fsynced
-(``synchronous=FULL``). Claims, lease extensions and settles commit without
-an fsync (``NORMAL``): in WAL mode such a commit survives the process being
-killed, and a power loss can only undo a lease or a settle, so the call runs
-again; it is never lost. The next fsync makes the earlier commits durable too.
+Every batch commits without an fsync (``synchronous=NORMAL``): in WAL mode
+such a commit survives the process being killed. A batch holding a durable
+write (a put, a replay) is then made durable by ``WalSyncer``, one
+``fdatasync`` of the WAL file on a thread of its own, and only then are its
+callers answered; meanwhile this thread goes on with the next batch. Claims,
+lease extensions and settles are answered at once: a power loss can only
+undo a lease or a settle, so the call runs again; it is never lost. The next
+sync makes the earlier commits durable too. Without a WAL file (an
+in-memory database) durable batches commit with ``synchronous=FULL``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any
 
 from pyfaas.errors import QueueUnavailable
 from pyfaas.queue.backends import _sqlite_store as store
+from pyfaas.queue.backends._sqlite_sync import WalSyncer
 from pyfaas.queue.envelope import QueuedCall
 
 MAX_BATCH = 512
@@ -73,6 +78,7 @@ class SqliteThread:
         self._held: list[_Write] = []  # writes waiting to ride along (thread-only)
         self._conn: sqlite3.Connection | None = None
         self._synchronous = "FULL"  # the connection's setting (store.connect)
+        self._syncer: WalSyncer | None = None
         self._thread = threading.Thread(target=self._serve, name="pyfaas-sqlite", daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -123,12 +129,32 @@ class SqliteThread:
             self._fail_all(self._unavailable(exc))
             return
         try:
+            self._syncer = self._open_syncer(self._conn)
             self._loop_jobs(self._conn)
             if self._held:
                 self._run_batch(self._conn, [])
+        except (sqlite3.Error, OSError) as exc:
+            self._fail_all(QueueUnavailable(f"sqlite queue {self._path}: {exc}"))
         finally:
+            if self._syncer is not None:
+                self._syncer.stop()
             self._conn.close()
         self._fail_all(QueueUnavailable(f"sqlite queue {self._path} is closed"))
+
+    def _open_syncer(self, conn: sqlite3.Connection) -> WalSyncer | None:
+        """Sync the WAL on a thread of its own; None when there is no WAL file."""
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        filename = conn.execute("PRAGMA database_list").fetchone()[2]
+        if str(mode).lower() != "wal" or not filename:
+            return None
+        self._set_synchronous(conn, "NORMAL")
+        return WalSyncer(f"{filename}-wal", self._settle_synced)
+
+    def _settle_synced(self, results: list[_Result], error: Exception | None) -> None:
+        if error is not None:
+            failed = QueueUnavailable(f"sqlite queue {self._path}: sync failed: {error}")
+            results = [(future, None, failed) for future, _, _ in results]
+        self._settle(results)
 
     def _loop_jobs(self, conn: sqlite3.Connection) -> None:
         while True:
@@ -186,21 +212,25 @@ class SqliteThread:
             self._settle([(w.future, [], None) for w in waited])
             return
         jobs, self._held = [*self._held, *waited], []
+        durable = bool(puts) or any(job.durable for job in jobs)
         try:
-            results = self._commit(conn, puts, jobs)
+            results = self._commit(conn, puts, jobs, durable)
         except sqlite3.Error as exc:
             error = self._unavailable(exc)
             failed: list[_Put | _Write] = [*puts, *waited]
             self._settle([(job.future, None, error) for job in failed])
         else:
-            self._settle(results)
+            if durable and self._syncer is not None:
+                self._syncer.after_sync(results)
+            else:
+                self._settle(results)
 
     def _commit(
-        self, conn: sqlite3.Connection, puts: list[_Put], jobs: list[_Write]
+        self, conn: sqlite3.Connection, puts: list[_Put], jobs: list[_Write], durable: bool
     ) -> list[_Result]:
         results: list[_Result] = []
-        durable = bool(puts) or any(job.durable for job in jobs)
-        self._set_synchronous(conn, "FULL" if durable else "NORMAL")
+        if self._syncer is None:
+            self._set_synchronous(conn, "FULL" if durable else "NORMAL")
         conn.execute("BEGIN IMMEDIATE")
         try:
             if puts:
