@@ -125,16 +125,16 @@ class SqliteThread:
     def _serve(self) -> None:
         try:
             self._conn = store.connect(self._path, self._busy_timeout)
-        except sqlite3.Error as exc:
+            self._syncer = self._open_syncer(self._conn)
+        except (sqlite3.Error, OSError) as exc:
+            if self._conn is not None:
+                self._conn.close()
             self._fail_all(self._unavailable(exc))
             return
         try:
-            self._syncer = self._open_syncer(self._conn)
             self._loop_jobs(self._conn)
             if self._held:
                 self._run_batch(self._conn, [])
-        except (sqlite3.Error, OSError) as exc:
-            self._fail_all(QueueUnavailable(f"sqlite queue {self._path}: {exc}"))
         finally:
             if self._syncer is not None:
                 self._syncer.stop()
@@ -269,7 +269,7 @@ class SqliteThread:
         if results and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(_resolve, results)
 
-    def _unavailable(self, exc: sqlite3.Error) -> QueueUnavailable:
+    def _unavailable(self, exc: sqlite3.Error | OSError) -> QueueUnavailable:
         return QueueUnavailable(f"sqlite queue {self._path}: {exc}")
 
 

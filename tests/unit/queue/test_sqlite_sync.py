@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,6 @@ from pyfaas.queue.backends.sqlite import SqliteQueue
 
 
 def _wal(tmp_path: Path) -> str:
-    conn = sqlite3.connect(tmp_path / "q.db")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("CREATE TABLE t (x)")
-    conn.close()
     wal = tmp_path / "q.db-wal"
     wal.touch()
     return str(wal)
