@@ -3,7 +3,9 @@
 Credentials come from the faas-cli config file entry for the gateway (``pyfaas
 login``); failing that, for a gateway on this machine, from the platform's
 own ``$PYFAAS_HOME/credentials``, so ``pyfaas up`` works right after ``pyfaas
-serve`` without a login.
+serve`` without a login. ``-k/--token`` sends a bearer token instead, and
+``--tls-no-verify`` accepts a self-signed https gateway, as in faas-cli: both
+come with ``gateway_option``, so every command that talks to the gateway has them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
@@ -82,7 +85,46 @@ def progress(message: str) -> Iterator[Callable[[str], None]]:
         yield update
 
 
+# Where the connection flags wait for ``access``: every command that talks to the
+# gateway gets them from ``gateway_option``, without a parameter of its own.
+_TLS_NO_VERIFY = "pyfaas.tls_no_verify"
+_TOKEN = "pyfaas.token"
+
+
+def _remember(key: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        ctx.meta[key] = value
+        return value
+
+    return callback
+
+
+def tls_option(func: F) -> F:
+    return click.option(
+        "--tls-no-verify",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember(_TLS_NO_VERIFY),
+        help="Do not verify the gateway's TLS certificate (self-signed https gateways)",
+    )(func)
+
+
 def gateway_option(func: F) -> F:
+    """``-g/--gateway``, ``--tls-no-verify`` and ``-k/--token``, as on faas-cli's remote
+    commands; ``access`` and ``open_client`` read the last two."""
+    func = click.option(
+        "-k",
+        "--token",
+        default=None,
+        expose_value=False,
+        callback=_remember(_TOKEN),
+        help="Send 'Authorization: Bearer TOKEN' instead of the saved credentials",
+    )(func)
+    return gateway_url_option(tls_option(func))
+
+
+def gateway_url_option(func: F) -> F:
+    """``-g/--gateway`` alone, for commands that send no token (``login``, ``logout``)."""
     return click.option(
         "-g",
         "--gateway",
@@ -147,13 +189,40 @@ def auth_for(gateway: str) -> tuple[str, str] | None:
     return found.user, found.password
 
 
+@dataclass(frozen=True)
+class Access:
+    """How to reach the gateway: its URL, credentials, bearer token and TLS checking."""
+
+    url: str
+    auth: tuple[str, str] | None
+    token: str | None
+    verify: bool
+
+
+def tls_verify() -> bool:
+    """False when the running command was given ``--tls-no-verify``."""
+    ctx = click.get_current_context(silent=True)
+    return not (ctx is not None and ctx.meta.get(_TLS_NO_VERIFY))
+
+
+def access(flag: str | None, stack: Stack | None = None) -> Access:
+    """The gateway and how to authenticate, from the flags of the running command.
+
+    A ``--token`` replaces the saved basic-auth credentials, as in faas-cli.
+    """
+    ctx = click.get_current_context(silent=True)
+    token = (ctx.meta.get(_TOKEN) if ctx is not None else None) or None
+    url = gateway_url(flag, stack)
+    return Access(url, None if token else auth_for(url), token, tls_verify())
+
+
 def open_client(
     flag: str | None, stack: Stack | None = None, *, timeout: float | None = 60.0
 ) -> GatewayClient:
     from pyfaas.client import GatewayClient
 
-    gateway = gateway_url(flag, stack)
-    return GatewayClient(gateway, auth_for(gateway), timeout)
+    found = access(flag, stack)
+    return GatewayClient(found.url, found.auth, timeout, token=found.token, verify=found.verify)
 
 
 def function_url(

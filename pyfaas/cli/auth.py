@@ -19,7 +19,8 @@ from . import _common as common
 @click.option("-p", "--password", default=None, help="Password (prefer --password-stdin)")
 @click.option("-s", "--password-stdin", is_flag=True, help="Read the password from stdin")
 @click.option("--timeout", default=5.0, type=float, help="Seconds to wait for the gateway")
-@common.gateway_option
+@common.tls_option
+@common.gateway_url_option
 def login(
     username: str,
     password: str | None,
@@ -42,14 +43,14 @@ def login(
         raise BadRequest("a password is required: use --password-stdin or --password")
     url = common.gateway_url(gateway)
     click.echo("Calling the OpenFaaS server to validate the credentials...")
-    with GatewayClient(url, (username, password), timeout) as client:
+    with GatewayClient(url, (username, password), timeout, verify=common.tls_verify()) as client:
         client.check_auth()
     path = save_auth(os.environ, url, username, password)
     click.echo(f"credentials saved for {username} {url} in {path}")
 
 
 @click.command()
-@common.gateway_option
+@common.gateway_url_option
 def logout(gateway: str | None) -> None:
     """Forget the saved credentials of the gateway."""
     url = common.gateway_url(gateway)

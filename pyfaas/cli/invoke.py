@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Iterator
@@ -67,21 +68,25 @@ def invoke(
         data = stdin.read()
         headers[sign] = "sha256=" + hmac.new(key.encode(), data, hashlib.sha256).hexdigest()
         body = data
-    base = common.gateway_url(gateway)
-    auth = common.auth_for(base)
+    found = common.access(gateway)
     ref = function_ref(name, namespace)
+    request = functools.partial(
+        send,
+        found.url,
+        body=body,
+        headers=headers,
+        query=params,
+        auth=found.auth,
+        token=found.token,
+        verify=found.verify,
+    )
     if asynchronous:
-        accepted = send(
-            base, "POST", f"/async-function/{ref}", body, headers=headers, query=params, auth=auth
-        )
-        call_id = submitted_call_id(accepted, name)
+        call_id = submitted_call_id(request("POST", f"/async-function/{ref}"), name)
         click.echo("Function submitted asynchronously.", err=True)
         if call_id:
             click.echo(f"Call ID: {call_id}", err=True)
         return
-    result = send(
-        base, method.upper(), f"/function/{ref}", body, headers=headers, query=params, auth=auth
-    )
+    result = request(method.upper(), f"/function/{ref}")
     if not result.ok:
         text = " ".join(result.body.decode("utf-8", "replace").split())
         raise click.ClickException(

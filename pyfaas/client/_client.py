@@ -26,14 +26,26 @@ from pyfaas.queue.envelope import CallRecord
 from pyfaas.types import FunctionDeployment, FunctionStatus, LogMessage, Secret, format_time
 
 from ._errors import error_for_status, translate_transport
-from ._invoke import Body, InvokeResult, function_ref, send, submitted_call_id
+from ._invoke import (
+    Body,
+    InvokeResult,
+    authorization,
+    function_ref,
+    send,
+    submitted_call_id,
+    tls_context,
+)
 from ._models import GatewayInfo, QueueSummary, call_record_from_wire
 
 _OK = (200, 201, 202)
 
 
 class GatewayClient:
-    """One gateway; ``auth`` is the basic-auth pair, or ``None`` for an open gateway."""
+    """One gateway; ``auth`` is the basic-auth pair, or ``None`` for an open gateway.
+
+    ``token`` is sent as ``Authorization: Bearer`` instead of ``auth``;
+    ``verify=False`` accepts any TLS certificate (a self-signed gateway).
+    """
 
     def __init__(
         self,
@@ -41,18 +53,27 @@ class GatewayClient:
         auth: tuple[str, str] | None = None,
         timeout: float | None = 60.0,
         *,
+        token: str | None = None,
+        verify: bool = True,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._auth = auth
+        self._auth = None if token else auth
+        self._token = token
+        self._verify = verify
         self._timeout = timeout
+        headers = {"User-Agent": f"pyfaas-cli/{__version__}"}
+        credential = authorization(self._auth, token)
+        if credential is not None:
+            headers["Authorization"] = credential
         self._http = httpx.Client(
             base_url=self.base_url,
-            auth=auth,
             timeout=timeout,
+            # httpx's own trust store when verifying; a context that trusts anything if not.
+            verify=True if verify else tls_context(verify=False),
             transport=transport,
             follow_redirects=False,  # a function's 302 belongs to the caller
-            headers={"User-Agent": f"pyfaas-cli/{__version__}"},
+            headers=headers,
         )
 
     def close(self) -> None:
@@ -304,6 +325,8 @@ class GatewayClient:
             query=query,
             auth=self._auth,
             timeout=self._timeout,
+            token=self._token,
+            verify=self._verify,
         )
 
     def invoke_async(
@@ -331,6 +354,8 @@ class GatewayClient:
             query=query,
             auth=self._auth,
             timeout=self._timeout,
+            token=self._token,
+            verify=self._verify,
         )
         return submitted_call_id(result, name)
 

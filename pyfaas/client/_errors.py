@@ -8,6 +8,7 @@ missing instead of a bare status code.
 
 from __future__ import annotations
 
+import ssl
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -62,8 +63,24 @@ def translate_transport(exc: httpx.HTTPError, url: str) -> PyfaasError:
     """One line for a failure that produced no HTTP answer at all."""
     import httpx
 
+    untrusted = _certificate_error(exc)
+    if untrusted is not None:
+        from ._invoke import untrusted_certificate
+
+        return untrusted_certificate(url, untrusted)
     if isinstance(exc, httpx.TimeoutException):
         return GatewayTimeout(f"timed out talking to {url}")
     if isinstance(exc, httpx.ConnectError):
         return ServiceUnavailable(f"cannot connect to {url}: is the gateway running?")
     return BadGateway(f"request to {url} failed: {exc}")
+
+
+def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate failure behind an httpx error, if that is what it was: httpx
+    reports it as a ``ConnectError``, which would otherwise read as a closed port."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None

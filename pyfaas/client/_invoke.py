@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
@@ -65,20 +66,28 @@ def send(
     query: Iterable[tuple[str, str]] = (),
     auth: tuple[str, str] | None = None,
     timeout: float | None = None,
+    token: str | None = None,
+    verify: bool = True,
 ) -> InvokeResult:
-    """One request; the body is streamed (chunked) when it is not ``bytes``."""
+    """One request; the body is streamed (chunked) when it is not ``bytes``.
+
+    ``token`` is sent as ``Authorization: Bearer`` instead of ``auth``;
+    ``verify=False`` accepts any TLS certificate (faas-cli's ``--tls-no-verify``).
+    """
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"gateway URL {base_url!r} is not an http(s) URL")
     conn: http.client.HTTPConnection
     if parts.scheme == "https":
-        conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout)
+        conn = http.client.HTTPSConnection(
+            parts.hostname, parts.port, timeout=timeout, context=tls_context(verify)
+        )
     else:
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     sent = {"User-Agent": f"pyfaas-cli/{__version__}", **dict(headers or {})}
-    if auth is not None:
-        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-        sent["Authorization"] = f"Basic {token}"
+    credential = authorization(auth, token)
+    if credential is not None:
+        sent["Authorization"] = credential
     encoded = urlencode(list(query))
     target = parts.path.rstrip("/") + path + (f"?{encoded}" if encoded else "")
     try:
@@ -90,6 +99,8 @@ def send(
         data = response.read()
     except TimeoutError as exc:
         raise GatewayTimeout(f"timed out talking to {base_url}") from exc
+    except ssl.SSLCertVerificationError as exc:
+        raise untrusted_certificate(base_url, exc) from exc
     except ConnectionRefusedError as exc:
         raise ServiceUnavailable(f"cannot connect to {base_url}: is the gateway running?") from exc
     except (OSError, http.client.HTTPException) as exc:
@@ -101,6 +112,35 @@ def send(
         headers={k.lower(): v for k, v in response.getheaders()},
         body=data,
         reason=response.reason,
+    )
+
+
+def authorization(auth: tuple[str, str] | None, token: str | None) -> str | None:
+    """The ``Authorization`` header: a bearer ``token`` wins over basic ``auth``, as
+    faas-cli's ``--token`` replaces the saved credentials."""
+    if token:
+        return f"Bearer {token}"
+    if auth is not None:
+        encoded = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        return f"Basic {encoded}"
+    return None
+
+
+def tls_context(verify: bool) -> ssl.SSLContext:
+    """The system's trust store, or, with ``verify=False``, a context that trusts any
+    certificate and name (a self-signed gateway, as with ``--tls-no-verify``)."""
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def untrusted_certificate(base_url: str, exc: ssl.SSLCertVerificationError) -> BadGateway:
+    reason = exc.verify_message or exc.reason or "verification failed"
+    return BadGateway(
+        f"TLS certificate of {base_url} is not trusted ({reason}): "
+        "use --tls-no-verify to skip the check"
     )
 
 
@@ -127,4 +167,14 @@ def submitted_call_id(result: InvokeResult, name: str) -> str:
     return result.headers.get("x-call-id", "")
 
 
-__all__ = ["Body", "InvokeResult", "PyfaasError", "function_ref", "send", "submitted_call_id"]
+__all__ = [
+    "Body",
+    "InvokeResult",
+    "PyfaasError",
+    "authorization",
+    "function_ref",
+    "send",
+    "submitted_call_id",
+    "tls_context",
+    "untrusted_certificate",
+]
