@@ -8,8 +8,9 @@ Then, instead of ``docker build``:
 * templates with a ``pyfaas: {python: true}`` section get their files at
   ``/home/app`` and their own virtualenv with the requirements installed;
 * everything else is built from the context's ``Dockerfile``: ``ENV``,
-  ``WORKDIR`` and ``COPY``/``ADD`` are carried out, and what a process
-  runtime cannot do is listed in the manifest's notes.
+  ``WORKDIR`` and ``COPY``/``ADD`` are carried out (without what the
+  context's ``.dockerignore`` excludes), and what a process runtime cannot
+  do is listed in the manifest's notes.
 
 The image is staged and committed atomically, so rebuilding a reference
 replaces the old image in one step.
@@ -24,6 +25,7 @@ from pathlib import Path
 from pyfaas.build import venv as pyvenv
 from pyfaas.build._files import SKIPPED_HANDLER_ENTRIES, apply_plan, fresh_dir, merge_tree
 from pyfaas.build.dockerfile import plan as plan_dockerfile
+from pyfaas.build.dockerignore import DockerIgnore
 from pyfaas.build.templates import TemplateSpec, load_template, normalise_lang, project_template
 from pyfaas.errors import BadRequest, NotFound
 from pyfaas.images import MODES, ImageManifest, ImageStore, normalise
@@ -101,7 +103,8 @@ def _build_python(
     progress: Progress,
 ) -> ImageManifest:
     home = staging / "root" / APP_HOME.lstrip("/")
-    merge_tree(context, home, skip=_BUILD_ONLY)
+    # The template's Dockerfile would COPY from a context filtered by its .dockerignore.
+    merge_tree(context, home, skip=_BUILD_ONLY, ignore=DockerIgnore.read(context))
     # The template's Dockerfile touches it so that relative imports work.
     (home / spec.handler_folder / "__init__.py").touch()
     notes = _package_notes(spec, build_args or {})
@@ -157,7 +160,7 @@ def _build_dockerfile(
     plan = plan_dockerfile(dockerfile.read_text(), build_args)
     for line in plan.info:
         progress(line)
-    apply_plan(plan, context, staging / "root", progress)
+    apply_plan(plan, context, staging / "root", progress, DockerIgnore.read(context))
     env = dict(plan.env)
     fprocess = env.pop("fprocess", None) or env.pop("function_process", None)
     mode, mode_notes = _dockerfile_mode(env.pop("mode", None))
