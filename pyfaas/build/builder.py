@@ -19,13 +19,15 @@ replaces the old image in one step.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pyfaas.build import venv as pyvenv
 from pyfaas.build._files import SKIPPED_HANDLER_ENTRIES, apply_plan, fresh_dir, merge_tree
 from pyfaas.build.dockerfile import plan as plan_dockerfile
 from pyfaas.build.dockerignore import DockerIgnore
+from pyfaas.build.options import BuildOptions
+from pyfaas.build.options import resolve as resolve_options
 from pyfaas.build.templates import TemplateSpec, load_template, normalise_lang, project_template
 from pyfaas.errors import BadRequest, NotFound
 from pyfaas.images import MODES, ImageManifest, ImageStore, normalise
@@ -50,12 +52,16 @@ def build_function(
     fprocess: str | None = None,
     build_args: dict[str, str] | None = None,
     environment: dict[str, str] | None = None,
+    build_options: Sequence[str] = (),
+    strict_build_options: bool = False,
     progress: Progress = lambda _: None,
 ) -> ImageManifest:
     """Build ``handler`` with template ``lang`` as ``image``; returns the committed manifest.
 
     ``fprocess`` overrides the template's or Dockerfile's; ``environment`` is
     baked into the image's env (a deployment's env vars still win).
+    ``build_options`` name the template's options (see ``pyfaas.build.options``):
+    what cannot be installed is one note, or, when ``strict_build_options``, an error.
     """
     validate_name(name)
     lang = normalise_lang(lang)
@@ -64,13 +70,22 @@ def build_function(
         raise NotFound(f"handler folder {handler} not found")
     progress(f"Building: {name} with {lang} template. Please wait..")
     spec = load_template(project_template(lang, project_dir))
+    options = resolve_options(spec, build_options, build_args or {})
+    unmet = options.unmet()
+    if unmet and strict_build_options:
+        raise BadRequest(f"cannot build {name} as asked: {unmet}")
+    args = options.build_args(build_args or {})
     context = assemble_context(name, spec, handler, project_dir)
     staging = store.stage(image)
     try:
+        if unmet:
+            progress(f"Note: {unmet}")
         if spec.python and not spec.is_dockerfile:
-            manifest = _build_python(spec, context, staging, image, store, build_args, progress)
+            manifest = _build_python(spec, context, staging, image, store, options, progress)
         else:
-            manifest = _build_dockerfile(spec, context, staging, image, build_args, progress)
+            manifest = _build_dockerfile(spec, context, staging, image, args, progress)
+        if unmet:
+            manifest.notes.insert(0, unmet)
         if fprocess:
             manifest.fprocess = fprocess
         manifest.env.update(environment or {})
@@ -99,7 +114,7 @@ def _build_python(
     staging: Path,
     image: str,
     store: ImageStore,
-    build_args: dict[str, str] | None,
+    options: BuildOptions,
     progress: Progress,
 ) -> ImageManifest:
     home = staging / "root" / APP_HOME.lstrip("/")
@@ -107,9 +122,6 @@ def _build_python(
     merge_tree(context, home, skip=_BUILD_ONLY, ignore=DockerIgnore.read(context))
     # The template's Dockerfile touches it so that relative imports work.
     (home / spec.handler_folder / "__init__.py").touch()
-    notes = _package_notes(spec, build_args or {})
-    for note in notes:
-        progress(f"Note: {note}")
     venv = staging / "venv"
     pyvenv.create(venv, progress)
     for requirements in (
@@ -117,6 +129,7 @@ def _build_python(
         home / spec.handler_folder / "requirements.txt",
     ):
         pyvenv.install(venv, requirements, progress)
+    pyvenv.install_packages(venv, options.installable_pip, progress)
     pyvenv.link_platform(venv)
     final_venv = store.venv_dir(image)
     pyvenv.relocate(venv, final_venv)
@@ -132,18 +145,7 @@ def _build_python(
         workdir=APP_HOME,
         python=str(pyvenv.venv_python(final_venv)),
         handler=spec.handler if mode == "inproc" else None,
-        notes=notes,
     )
-
-
-def _package_notes(spec: TemplateSpec, build_args: dict[str, str]) -> list[str]:
-    packages = build_args.get("ADDITIONAL_PACKAGE", "").split()
-    if not packages:
-        return []
-    return [
-        f"ADDITIONAL_PACKAGE {' '.join(sorted(set(packages)))}: not installed — there is no "
-        "container engine; install system packages on the host"
-    ]
 
 
 def _build_dockerfile(

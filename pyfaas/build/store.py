@@ -146,6 +146,7 @@ def build_store_function(
             fprocess=spec.get("fprocess") or None,
             build_args={str(k): str(v) for k, v in (spec.get("build_args") or {}).items()},
             environment={str(k): str(v) for k, v in (spec.get("environment") or {}).items()},
+            build_options=[str(o) for o in spec.get("build_options") or []],
             progress=progress,
         )
 

@@ -44,6 +44,10 @@ class TemplateSpec:
     mode: str | None = None
     handler: str | None = None
     python: bool = False
+    # pyfaas.build_options.<name>.pip: Python packages an option stands for.
+    pip_options: dict[str, list[str]] = field(default_factory=dict)
+    # Whether template.yml has a pyfaas: section, i.e. says how to run without an engine.
+    for_pyfaas: bool = False
 
     @property
     def is_dockerfile(self) -> bool:
@@ -125,6 +129,8 @@ def load_template(path: Path) -> TemplateSpec:
     if not isinstance(data, dict):
         raise BadRequest(f"template {path.name}/template.yml is not a mapping")
     own = data.get("pyfaas") or {}
+    if not isinstance(own, dict):
+        raise BadRequest(f"template {path.name}/template.yml: pyfaas: is not a mapping")
     options = {
         str(o.get("name")): [str(p) for p in o.get("packages") or []]
         for o in data.get("build_options") or []
@@ -140,7 +146,25 @@ def load_template(path: Path) -> TemplateSpec:
         mode=own.get("mode"),
         handler=own.get("handler"),
         python=bool(own.get("python", False)),
+        pip_options=_pip_options(path, own.get("build_options")),
+        for_pyfaas="pyfaas" in data,
     )
+
+
+def _pip_options(path: Path, raw: Any) -> dict[str, list[str]]:
+    """``pyfaas.build_options``: ``{name: {pip: [requirement, ...]}}``."""
+    where = f"template {path.name}/template.yml: pyfaas.build_options"
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise BadRequest(f"{where}: expected a map of option names")
+    found: dict[str, list[str]] = {}
+    for name, entry in raw.items():
+        pip = entry.get("pip") if isinstance(entry, dict) else None
+        if not isinstance(pip, list) or not all(isinstance(p, str) for p in pip):
+            raise BadRequest(f"{where}.{name}: expected 'pip:' with a list of requirements")
+        found[str(name)] = list(pip)
+    return found
 
 
 def new_handler(name: str, lang: str, project_dir: Path, handler_dir: Path | None = None) -> Path:

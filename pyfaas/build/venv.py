@@ -19,7 +19,7 @@ import os
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pyfaas
@@ -94,7 +94,22 @@ def install(
     if not has_requirements(requirements):
         return
     progress(f"Installing {requirements.name} with pip")
-    command = [
+    command = [*_pip_install(venv), "-r", str(requirements)]
+    _run(command, progress, f"pip install -r {requirements.name}", cwd=requirements.parent)
+
+
+def install_packages(
+    venv: Path, packages: Sequence[str], progress: Callable[[str], None] = lambda _: None
+) -> None:
+    """Install requirement specifiers (names, pins, paths) into ``venv``."""
+    if not packages:
+        return
+    progress(f"Installing {' '.join(packages)} with pip")
+    _run([*_pip_install(venv), *packages], progress, f"pip install {' '.join(packages)}")
+
+
+def _pip_install(venv: Path) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "pip",
@@ -106,10 +121,7 @@ def install(
         "--progress-bar",
         "off",
         "--no-compile",
-        "-r",
-        str(requirements),
     ]
-    _run(command, progress, f"pip install -r {requirements.name}", cwd=requirements.parent)
 
 
 def _run(
@@ -168,6 +180,7 @@ __all__ = [
     "create",
     "has_requirements",
     "install",
+    "install_packages",
     "link_platform",
     "relocate",
     "site_packages",

@@ -8,6 +8,7 @@ store.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from typing import Any
 
 import click
@@ -20,10 +21,30 @@ from . import _common as common
 from .deploy import deploy_options, deploy_stack, flags_from
 
 
-def build_stack(
-    stack: Stack, functions: list[StackFunction], build_args: dict[str, str], quiet: bool
-) -> None:
-    """Build each selected function that has a handler and no ``skip_build``."""
+@dataclass(frozen=True)
+class BuildFlags:
+    """The command-line build settings shared by ``build`` and ``up``."""
+
+    build_args: dict[str, str] = field(default_factory=dict)
+    build_options: tuple[str, ...] = ()
+    strict_build_options: bool = False
+    quiet: bool = False
+
+
+def build_flags(kwargs: dict[str, Any]) -> BuildFlags:
+    return BuildFlags(
+        build_args=common.parse_pairs(kwargs["build_arg"], "--build-arg"),
+        build_options=tuple(kwargs["build_option"]),
+        strict_build_options=kwargs["strict_build_options"],
+        quiet=kwargs["quiet"],
+    )
+
+
+def build_stack(stack: Stack, functions: list[StackFunction], flags: BuildFlags) -> None:
+    """Build each selected function that has a handler and no ``skip_build``.
+
+    Build options are the stack's and the command line's together, as in faas-cli.
+    """
     from pyfaas.build.builder import build_function  # the builder is heavy; load it on use
 
     store = ImageStore(StatePaths(default_home(os.environ)).images)
@@ -45,9 +66,11 @@ def build_stack(
                 stack.directory,
                 store,
                 fprocess=fn.fprocess,
-                build_args={**fn.build_args, **build_args},
+                build_args={**fn.build_args, **flags.build_args},
                 environment=stack.environment(fn),
-                progress=(lambda _line: None) if quiet else update,
+                build_options=[*fn.build_options, *flags.build_options],
+                strict_build_options=flags.strict_build_options,
+                progress=(lambda _line: None) if flags.quiet else update,
             )
         click.echo(f"Image: {manifest.image} built.")
         for note in manifest.notes:
@@ -65,27 +88,37 @@ def push_stack(functions: list[StackFunction]) -> None:
 
 
 def _build_options(func: Any) -> Any:
-    func = click.option("-q", "--quiet", is_flag=True, help="Hide the build's output")(func)
-    return click.option(
-        "-b", "--build-arg", multiple=True, help="Build argument KEY=VALUE (repeatable)"
-    )(func)
+    options = [
+        click.option(
+            "-b", "--build-arg", multiple=True, help="Build argument KEY=VALUE (repeatable)"
+        ),
+        click.option(
+            "-o",
+            "--build-option",
+            multiple=True,
+            help="Build option of the template, e.g. dev (repeatable; added to the stack's)",
+        ),
+        click.option(
+            "--strict-build-options",
+            is_flag=True,
+            help="Fail when a build option asks for OS packages (pyfaas cannot install them)",
+        ),
+        click.option("-q", "--quiet", is_flag=True, help="Hide the build's output"),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
 
 
 @click.command()
 @_build_options
 @common.stack_options
-def build(
-    build_arg: tuple[str, ...],
-    quiet: bool,
-    yaml_file: str | None,
-    envsubst: bool,
-    filter_: str | None,
-    regex: str | None,
-) -> None:
+def build(**kwargs: Any) -> None:
     """Build the stack's functions into the local image store."""
-    stack = common.require_stack(yaml_file, envsubst=envsubst)
-    functions = common.selected(stack, filter_, regex)
-    build_stack(stack, functions, common.parse_pairs(build_arg, "--build-arg"), quiet)
+    flags = build_flags(kwargs)
+    stack = common.require_stack(kwargs["yaml_file"], envsubst=kwargs["envsubst"])
+    functions = common.selected(stack, kwargs["filter_"], kwargs["regex"])
+    build_stack(stack, functions, flags)
 
 
 @click.command()
@@ -108,8 +141,7 @@ def up(**kwargs: Any) -> None:
     flags = flags_from(kwargs)
     stack = common.require_stack(kwargs["yaml_file"], envsubst=kwargs["envsubst"])
     functions = common.selected(stack, kwargs["filter_"], kwargs["regex"])
-    build_args = common.parse_pairs(kwargs["build_arg"], "--build-arg")
-    build_stack(stack, functions, build_args, kwargs["quiet"])
+    build_stack(stack, functions, build_flags(kwargs))
     if not kwargs["skip_push"]:
         push_stack(functions)
     if not kwargs["skip_deploy"]:
