@@ -78,8 +78,10 @@ class Interpreter:
             return [expand(item, self.variables, self.escape) for item in listed]
         return words(instruction.args, self.variables, self.escape)
 
-    def _note(self, instruction: Instruction, why: str) -> None:
+    def _note(self, instruction: Instruction, why: str, *, engine: bool = False) -> None:
         self.plan.notes.append(f"{instruction.source}: {why}")
+        if engine:
+            self.plan.engine_steps.append(f"{instruction.source} (line {instruction.line})")
 
     def _base(self) -> None:
         base = self.stage.base
@@ -131,7 +133,11 @@ class Interpreter:
             return
         local = [s for s in sources if not s.startswith(("http://", "https://", "git@"))]
         if len(local) != len(sources):
-            self._note(instruction, "not fetched — ADD of a URL needs the network at build time")
+            self._note(
+                instruction,
+                "not fetched — ADD of a URL needs the network at build time",
+                engine=True,
+            )
         if not local:
             return
         target = container_path(dest, self.plan.workdir)
@@ -146,7 +152,7 @@ class Interpreter:
             self.plan.info.append(f"{instruction.source}: pyfaas provides its own watchdog")
             return
         what = "another build stage" if origin in self.stage_names else f"the image {origin}"
-        self._note(instruction, f"not copied — files from {what} are not available")
+        self._note(instruction, f"not copied — files from {what} are not available", engine=True)
 
     def _run(self, instruction: Instruction) -> None:
         command = instruction.args
@@ -160,13 +166,12 @@ class Interpreter:
             self.plan.info.append(f"{instruction.source}: pyfaas provides its own watchdog")
             return
         if argv and argv[0] in _ACCOUNT_COMMANDS:
-            why = "not run — the function runs as the platform's user, in a sandbox"
-        else:
-            why = (
-                "not run — there is no container engine; install what the function needs "
-                "on the host"
+            self._note(
+                instruction, "not run — the function runs as the platform's user, in a sandbox"
             )
-        self._note(instruction, why)
+            return
+        why = "not run — there is no container engine; install what the function needs on the host"
+        self._note(instruction, why, engine=True)
 
     def _user(self, instruction: Instruction) -> None:
         found = self._words(instruction)

@@ -67,6 +67,9 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     # Things done differently but fully covered by pyfaas (e.g. the watchdog binary).
     info: list[str] = field(default_factory=list)
+    # Steps that make files or install software, which only a container engine (or
+    # the network) could carry out: "RUN npm i (line 12)".
+    engine_steps: list[str] = field(default_factory=list)
 
 
 def json_form(args: str) -> list[str] | None:

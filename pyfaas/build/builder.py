@@ -28,7 +28,13 @@ from pyfaas.build.dockerfile import plan as plan_dockerfile
 from pyfaas.build.dockerignore import DockerIgnore
 from pyfaas.build.options import BuildOptions
 from pyfaas.build.options import resolve as resolve_options
-from pyfaas.build.templates import TemplateSpec, load_template, normalise_lang, project_template
+from pyfaas.build.templates import (
+    TemplateSpec,
+    check_runnable,
+    load_template,
+    normalise_lang,
+    project_template,
+)
 from pyfaas.errors import BadRequest, NotFound
 from pyfaas.images import MODES, ImageManifest, ImageStore, normalise
 from pyfaas.naming import validate_name
@@ -70,6 +76,7 @@ def build_function(
         raise NotFound(f"handler folder {handler} not found")
     progress(f"Building: {name} with {lang} template. Please wait..")
     spec = load_template(project_template(lang, project_dir))
+    check_runnable(spec)
     options = resolve_options(spec, build_options, build_args or {})
     unmet = options.unmet()
     if unmet and strict_build_options:

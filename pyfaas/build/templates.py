@@ -7,7 +7,8 @@ into ``./template/<lang>/`` and the skeleton into ``./<name>/``; the builder
 reads ``./template/<lang>/`` back. A ``pyfaas:`` section in ``template.yml``
 (ignored by faas-cli) says how pyfaas runs the template without a container
 engine: watchdog ``mode``, ``handler`` for in-process functions, and whether
-the function gets its own Python virtualenv.
+the function gets its own Python virtualenv. ``check_runnable`` refuses a
+template that only a container engine could build.
 """
 
 from __future__ import annotations
@@ -61,7 +62,17 @@ def builtin_root() -> Path:
 
 def available_templates() -> list[str]:
     """Names of the built-in templates."""
-    root = builtin_root()
+    return _template_dirs(builtin_root())
+
+
+def project_templates(project_dir: Path) -> list[str]:
+    """Names of the templates in ``project_dir/template`` (copied or pulled there)."""
+    return _template_dirs(project_dir / "template")
+
+
+def _template_dirs(root: Path) -> list[str]:
+    if not root.is_dir():
+        return []
     return sorted(p.name for p in root.iterdir() if (p / "template.yml").is_file())
 
 
@@ -98,7 +109,9 @@ def copy_template(lang: str, project_dir: Path, overwrite: bool = False) -> Path
     source = builtin_root() / lang
     if not (source / "template.yml").is_file():
         raise NotFound(
-            f"template {lang!r} not found; available: {', '.join(available_templates())}"
+            f"template {lang!r} not found in ./template nor among pyfaas's "
+            f"({', '.join(available_templates())}): pull it first with "
+            f"`pyfaas template pull REPOSITORY` or `pyfaas template store pull {lang}`"
         )
     target = project_dir / "template" / lang
     if target.exists():
@@ -167,11 +180,44 @@ def _pip_options(path: Path, raw: Any) -> dict[str, list[str]]:
     return found
 
 
+def check_runnable(spec: TemplateSpec) -> None:
+    """Refuse, in one line, a template that only a container engine could build.
+
+    pyfaas runs the ``dockerfile`` template (the user's Dockerfile, interpreted)
+    and templates whose ``template.yml`` has a ``pyfaas:`` section. Any other
+    template (one pulled from OpenFaaS's repositories, say) is built from its
+    Dockerfile only if that Dockerfile needs nothing an engine would do:
+    ``RUN npm i`` or ``COPY --from=build`` would leave a function that cannot run.
+    """
+    if spec.is_dockerfile or spec.for_pyfaas:
+        return
+    from pyfaas.build.dockerfile import plan
+
+    dockerfile = spec.path / "Dockerfile"
+    if not dockerfile.is_file():
+        raise BadRequest(
+            f"template {spec.language} has no Dockerfile and no pyfaas: section in "
+            "template.yml: pyfaas does not know how to run it"
+        )
+    try:
+        steps = plan(dockerfile.read_text()).engine_steps
+    except BadRequest as exc:
+        raise BadRequest(f"template {spec.language}: Dockerfile: {exc.message}") from exc
+    if steps:
+        more = f" and {len(steps) - 1} more step(s)" if len(steps) > 1 else ""
+        raise BadRequest(
+            f"template {spec.language} needs a container engine, which pyfaas does not "
+            f"have: its Dockerfile needs {steps[0]}{more}; use a template whose "
+            "template.yml has a pyfaas: section (docs/templates.md) or --lang dockerfile"
+        )
+
+
 def new_handler(name: str, lang: str, project_dir: Path, handler_dir: Path | None = None) -> Path:
     """Create ``./<name>/`` (or ``handler_dir``) from the template's handler skeleton."""
     validate_name(name)
     template = project_template(lang, project_dir)
     spec = load_template(template)
+    check_runnable(spec)
     target = handler_dir if handler_dir is not None else project_dir / name
     if not target.is_absolute():
         target = project_dir / target
@@ -188,10 +234,12 @@ __all__ = [
     "TemplateSpec",
     "available_templates",
     "builtin_root",
+    "check_runnable",
     "copy_template",
     "load_template",
     "new_handler",
     "normalise_lang",
     "project_template",
+    "project_templates",
     "template_store",
 ]

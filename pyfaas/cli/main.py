@@ -30,7 +30,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("logs", "logs"),
     "secret": ("secrets", "secret"),
     "store": ("store", "store"),
-    "template": ("store", "template"),
+    "template": ("templates", "template"),
     "login": ("auth", "login"),
     "logout": ("auth", "logout"),
     "namespaces": ("system", "namespaces"),

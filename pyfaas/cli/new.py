@@ -1,4 +1,7 @@
-"""``pyfaas new``: a function folder and its stack file from one of pyfaas's templates.
+"""``pyfaas new``: a function folder and its stack file from a template.
+
+The template is ``./template/<lang>`` (pulled with ``pyfaas template pull``, or
+copied there earlier), else one of pyfaas's own, copied there first.
 
 The stack file is ``<name>.yml``, as faas-cli wrote before 2025 and as the
 OpenFaaS workshop's steps expect (``pyfaas up -f long-task.yml``); current
@@ -42,10 +45,11 @@ def image_name(name: str, prefix: str | None) -> str:
     return f"{prefix}/{name}:latest" if prefix else f"{name}:latest"
 
 
-def _template_names() -> list[str]:
-    from pyfaas.build.templates import available_templates
+def _template_names(project: Path) -> list[str]:
+    """The project's templates (pulled or copied into ./template) and pyfaas's own."""
+    from pyfaas.build.templates import available_templates, project_templates
 
-    return available_templates()
+    return sorted({*project_templates(project), *available_templates()})
 
 
 def _write_stack(project: Path, name: str, entry: str, append: str | None) -> Path:
@@ -87,7 +91,7 @@ def new(
 
     if list_:
         click.echo("Languages available as templates:")
-        for template in _template_names():
+        for template in _template_names(Path.cwd()):
             click.echo(f"- {template}")
         return
     if not name or not lang:

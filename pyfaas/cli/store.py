@@ -1,5 +1,5 @@
-"""``pyfaas store`` and ``template store``: the ready-made functions and templates shipped
-with pyfaas (no network: the store index is part of the package)."""
+"""``pyfaas store``: the ready-made functions shipped with pyfaas (no network: the store
+index is part of the package). Templates are ``pyfaas.cli.templates``."""
 
 from __future__ import annotations
 
@@ -91,23 +91,3 @@ def store_deploy(function: str, **kwargs: Any) -> None:
     spec = spec_from_flags(kwargs["name"] or item.name, item.image, item.fprocess or None, flags)
     with common.open_client(kwargs["gateway"]) as client:
         deploy_one(client, spec, flags)
-
-
-@click.group("template", cls=common.PyfaasGroup)
-def template() -> None:
-    """Function templates."""
-
-
-@template.group("store", cls=common.PyfaasGroup, aliases={"ls": "list"})
-def template_store() -> None:
-    """The templates shipped with pyfaas."""
-
-
-@template_store.command("list")
-def template_store_list() -> None:
-    """List the templates `pyfaas new --lang` accepts."""
-    from pyfaas.build.templates import template_store as entries
-
-    click.echo(f"{'NAME':<16} {'LANGUAGE':<12} DESCRIPTION")
-    for item in entries():
-        click.echo(f"{item['template']:<16} {item['language']:<12} {item['description']}")
