@@ -13,10 +13,10 @@ import os
 from collections.abc import Mapping
 
 from pyfaas.errors import PyfaasError
+from pyfaas.httpd.messages import Request, Response, text_response
 from pyfaas.watchdog.lifecycle import Lifecycle
 from pyfaas.watchdog.limiter import Limiter
 from pyfaas.watchdog.log import GoLog
-from pyfaas.watchdog.messages import Request, Response, text_response
 from pyfaas.watchdog.runners import Runner
 from pyfaas.watchdog.settings import WatchdogSettings
 

@@ -6,7 +6,7 @@ is never queued, so the caller (gateway or queue-worker) can retry elsewhere.
 
 from __future__ import annotations
 
-from pyfaas.watchdog.messages import Response, text_response
+from pyfaas.httpd.messages import Response, text_response
 
 
 class Limiter:

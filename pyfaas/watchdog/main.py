@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from pyfaas.errors import PyfaasError
+from pyfaas.httpd.messages import Request, Response
 from pyfaas.watchdog.app import Watchdog, create_app
 from pyfaas.watchdog.log import GoLog
-from pyfaas.watchdog.messages import Request, Response
 from pyfaas.watchdog.settings import WatchdogSettings
 
 FAILED_GRACE = 1.0  # seconds
@@ -56,7 +56,7 @@ def make_listener(settings: WatchdogSettings, watchdog: Watchdog) -> Listener:
         from pyfaas.watchdog import server_aiohttp
 
         return server_aiohttp.Listener(handle, settings.read_timeout)
-    from pyfaas.watchdog import server
+    from pyfaas.httpd import server
 
     return server.Listener(handle, settings.read_timeout)
 

@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.web_request import BaseRequest
 
-from pyfaas.watchdog.messages import Body, Request
-from pyfaas.watchdog.server import Handler
+from pyfaas.httpd.messages import Body, Request
+from pyfaas.httpd.server import Handler
 
 
 class Listener:

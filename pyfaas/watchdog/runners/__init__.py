@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from pyfaas.watchdog.messages import Request, Response
+from pyfaas.httpd.messages import Request, Response
 
 
 class Runner(Protocol):

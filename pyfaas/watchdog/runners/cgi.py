@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from urllib.parse import unquote
 
-from pyfaas.watchdog.messages import Request
+from pyfaas.httpd.messages import Request
 
 _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _MOVED = {"host", "transfer-encoding"}

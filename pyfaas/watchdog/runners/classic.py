@@ -14,8 +14,8 @@ import time
 from collections.abc import Mapping
 
 from pyfaas.errors import MethodNotAllowed, PyfaasError
+from pyfaas.httpd.messages import Request, Response
 from pyfaas.watchdog.log import GoLog
-from pyfaas.watchdog.messages import Request, Response
 from pyfaas.watchdog.runners.cgi import CgiVars, marshal
 from pyfaas.watchdog.runners.fork import Forked, Spawner
 from pyfaas.watchdog.settings import WatchdogSettings

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, unquote
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from pyfaas.watchdog.messages import Request, Response
+from pyfaas.httpd.messages import Request, Response
 
 _DEFAULT_TYPE = "text/html; charset=utf-8"  # what the template's Flask app answers with
 

@@ -18,8 +18,8 @@ import aiohttp
 
 from pyfaas._http import HOP_BY_HOP
 from pyfaas.errors import GatewayTimeout, PyfaasError
+from pyfaas.httpd.messages import Request, Response
 from pyfaas.watchdog.log import GoLog
-from pyfaas.watchdog.messages import Request, Response
 from pyfaas.watchdog.runners.child import Child
 from pyfaas.watchdog.settings import WatchdogSettings
 

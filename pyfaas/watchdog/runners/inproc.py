@@ -25,8 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pyfaas.errors import ConfigError, GatewayTimeout, PyfaasError
+from pyfaas.httpd.messages import Request, Response
 from pyfaas.watchdog.log import GoLog
-from pyfaas.watchdog.messages import Request, Response
 from pyfaas.watchdog.runners.event import Context, Event, shape
 from pyfaas.watchdog.settings import WatchdogSettings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from pyfaas.watchdog.messages import Body, Request
+from pyfaas.httpd.messages import Body, Request
 from pyfaas.watchdog.runners.cgi import CgiVars, canonical_header, cgi_env, cgi_vars, marshal
 
 

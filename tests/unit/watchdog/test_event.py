@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pyfaas.watchdog.messages import Body, Request
+from pyfaas.httpd.messages import Body, Request
 from pyfaas.watchdog.runners.event import Event, shape
 
 

@@ -1,4 +1,4 @@
-"""The request and response the watchdog's server hands to its runners.
+"""The request and response the HTTP server hands to its handler.
 
 Independent of the HTTP server underneath, so the runners (classic, http,
 inproc) are written once. A request body is a stream: the classic and inproc
@@ -114,6 +114,7 @@ class Request:
     headers: list[tuple[str, str]]  # in arrival order, names as sent
     body: Body
     http_version: str = "1.1"
+    peer: str = ""  # the client's "host:port", when known
 
     def header(self, name: str) -> str | None:
         wanted = name.lower()

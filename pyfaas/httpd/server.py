@@ -21,7 +21,7 @@ from typing import cast
 
 import httptools
 
-from pyfaas.watchdog.messages import Body, Request, Response
+from pyfaas.httpd.messages import Body, Request, Response
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -85,16 +85,25 @@ class HttpProtocol(asyncio.Protocol):
         self._write_paused = False
         self._drained: asyncio.Event = asyncio.Event()
         self._drained.set()
+        self._peer = ""
+        # The running cycle. The loop holds tasks only weakly, and a cycle that
+        # waits on an asyncio stream (the gateway's upstream hop) is otherwise
+        # referenced by nothing but its own stream: the collector would end it.
+        self._task: asyncio.Task[None] | None = None
+        self._streaming: asyncio.Task[None] | None = None  # a cycle sending a streamed body
 
     # -- transport events --------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
-        if sock is not None:
-            # Headers and body go out in separate writes: without this each
-            # keep-alive request can wait ~40 ms on delayed ACKs.
+        # Headers and body go out in separate writes: without this each
+        # keep-alive request can wait ~40 ms on delayed ACKs.
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self._peer = f"{peer[0]}:{peer[1]}"
         self._state.connections.add(self)
         self._arm_idle()
 
@@ -105,6 +114,9 @@ class HttpProtocol(asyncio.Protocol):
             self._body.feed_eof("client disconnected")
         self._transport = None
         self._drained.set()
+        if self._streaming is not None:
+            # Nobody reads the rest: stop the source (a followed log never ends).
+            self._streaming.cancel()
 
     def data_received(self, data: bytes) -> None:
         self._cancel_idle()
@@ -148,6 +160,7 @@ class HttpProtocol(asyncio.Protocol):
             headers=self._headers,
             body=self._body,
             http_version=self._parser.get_http_version(),
+            peer=self._peer,
         )
         keep_alive = bool(self._parser.should_keep_alive())
         if self._expects_continue():
@@ -186,8 +199,8 @@ class HttpProtocol(asyncio.Protocol):
 
     def _start(self, request: Request, keep_alive: bool) -> None:
         self._busy = True
-        task = self._loop.create_task(self._cycle(request, keep_alive))
-        task.add_done_callback(_ignore_result)
+        self._task = self._loop.create_task(self._cycle(request, keep_alive))
+        self._task.add_done_callback(_ignore_result)
 
     async def _cycle(self, request: Request, keep_alive: bool) -> None:
         try:
@@ -200,7 +213,14 @@ class HttpProtocol(asyncio.Protocol):
                 )
             keep_alive = keep_alive and not self._state.closing
             await self._send(request, response, keep_alive)
+        except (Exception, asyncio.CancelledError) as exc:
+            # The head is gone already: cutting the connection is all that is left.
+            if not isinstance(exc, asyncio.CancelledError):
+                traceback.print_exc(file=sys.stderr)
+            self.transport_close()
+            return
         finally:
+            self._streaming = None
             request.body.discard()
             self._state.request_finished()
         self._next(keep_alive)
@@ -247,15 +267,22 @@ class HttpProtocol(asyncio.Protocol):
             self._write(b"".join(lines))
             return
         self._write(b"".join(lines))
+        self._streaming = asyncio.current_task()
         await self._stream(body, chunked, head_only)
 
     async def _stream(self, body: AsyncIterable[bytes], chunked: bool, head_only: bool) -> None:
-        async for chunk in body:
-            if head_only or not chunk:
-                continue
-            self._write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
-            if self._write_paused:
-                await self._drained.wait()
+        try:
+            async for chunk in body:
+                if head_only or not chunk:
+                    continue
+                self._write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+                if self._write_paused:
+                    await self._drained.wait()
+        finally:
+            # A generator source cleans up now (its connection, its file), not when collected.
+            close = getattr(body, "aclose", None)
+            if close is not None:
+                await close()
         if chunked:
             self._write(b"0\r\n\r\n")
 
