@@ -1,8 +1,10 @@
-"""The gateway's composition root: ``create_app(settings, provider, queue, credentials)``.
+"""The gateway's API application: ``create_app(settings, provider, queue, credentials)``.
 
-Everything the app needs is passed in, and everything it makes (metrics
-registry, upstream connection pools, the autoscaler task) belongs to the
-returned ``web.Application``; nothing is process-global. The caller owns the
+The aiohttp application of every route but the invocations, which the
+front serves (``listener.GatewayServer`` puts the two together). Everything
+the app needs is passed in, and everything it makes (its state with the
+metrics registry, the autoscaler task) belongs to the returned
+``web.Application``; nothing is process-global. The caller owns the
 provider's and the queue's lifecycles.
 """
 
@@ -15,19 +17,15 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from pyfaas.credentials import Credentials
-from pyfaas.gateway import async_submit, calls, logs, secrets, system
+from pyfaas.gateway import calls, logs, secrets, system
 from pyfaas.gateway.auth import auth_middleware
 from pyfaas.gateway.errors import error_middleware
 from pyfaas.gateway.metrics import GatewayMetrics
-from pyfaas.gateway.proxy import Proxy
 from pyfaas.gateway.scaling import Autoscaler
 from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.gateway.state import STATE, GatewayState
-from pyfaas.gateway.upstream import UpstreamPool
 from pyfaas.providers.base import Provider
 from pyfaas.queue.base import Queue
-
-PROXY_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
 
 
 def create_app(
@@ -43,38 +41,29 @@ def create_app(
         middlewares.append(auth_middleware(credentials))
     app = web.Application(
         middlewares=middlewares,
-        # Limits are enforced per route (sync, async, /system); this is the ceiling.
+        # Limits are enforced per route; this is the ceiling.
         client_max_size=max(settings.max_body, settings.max_async_body) + 1,
         handler_args={"max_field_size": 16384},
     )
     state = GatewayState(settings, provider, queue, credentials, GatewayMetrics())
     app[STATE] = state
-    upstreams = UpstreamPool()
-    proxy = Proxy(settings, provider, state.metrics, upstreams)
-    for method in PROXY_METHODS:
-        app.router.add_route(method, "/function/{ref}", proxy.handle)
-        app.router.add_route(method, "/function/{ref}/{rest:.*}", proxy.handle)
-    async_submit.add_routes(app)
     system.add_routes(app)
     secrets.add_routes(app)
     logs.add_routes(app)
     calls.add_routes(app)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/system/openapi.yml", _openapi)
-    app.cleanup_ctx.append(_lifecycle(upstreams, state))
+    app.cleanup_ctx.append(_lifecycle(state))
     return app
 
 
-def _lifecycle(
-    upstreams: UpstreamPool, state: GatewayState
-) -> Callable[[web.Application], AsyncIterator[None]]:
+def _lifecycle(state: GatewayState) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         scaler = Autoscaler(state.provider, state.metrics, state.settings.function_namespace)
         if state.settings.autoscale:
             scaler.start()
         yield
         await scaler.stop()
-        await upstreams.close()
 
     return context
 

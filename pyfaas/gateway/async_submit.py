@@ -5,26 +5,29 @@ within ``PYFAAS_MAX_ASYNC_BODY``, any ``X-Callback-Url`` is an absolute
 http(s) URL, and ``queue.put`` has returned. Otherwise the caller hears why:
 404, 413, 400, or 503 when the queue cannot take it. A caller's own
 ``X-Call-Id`` is kept, so a retried submission is stored once and still 202.
+Served by ``pyfaas.httpd`` (see ``front``), not aiohttp.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from urllib.parse import unquote
 
-from aiohttp import web
 from yarl import URL
 
 from pyfaas._http import HOP_BY_HOP
-from pyfaas.errors import BadRequest, InvalidName, NotFound, QueueUnavailable
+from pyfaas.errors import BadRequest, InvalidName, MethodNotAllowed, NotFound, QueueUnavailable
 from pyfaas.gateway.bodies import read_bounded
 from pyfaas.gateway.callid import CALL_ID, SERVED_BY, SERVED_BY_VALUE, START_TIME, call_identity
-from pyfaas.gateway.state import STATE
+from pyfaas.gateway.state import GatewayState
+from pyfaas.httpd.messages import Request, Response
 from pyfaas.naming import split_function_ref
 from pyfaas.queue.envelope import QueuedCall
 
 log = logging.getLogger("pyfaas.gateway")
 CALLBACK_URL = "X-Callback-Url"
+PREFIX = "/async-function/"
 _DROP = HOP_BY_HOP | {"host", "content-length", CALL_ID.lower(), START_TIME.lower()}
 
 
@@ -51,18 +54,23 @@ def _split(ref: str, default: str) -> tuple[str, str]:
         raise NotFound(f"error finding function {ref}: {exc}") from None
 
 
-async def submit(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    ref = request.match_info["ref"]
-    name, namespace = _split(ref, state.settings.function_namespace)
+async def submit(state: GatewayState, request: Request) -> Response:
+    """Queue the call durably and answer 202, or say why not."""
+    raw_ref, slash, rest = request.path[len(PREFIX) :].partition("/")
+    if not raw_ref:
+        raise NotFound("404: Not Found")
+    if request.method != "POST":
+        raise MethodNotAllowed(f"method {request.method} is not allowed")
+    name, namespace = _split(unquote(raw_ref), state.settings.function_namespace)
     label = f"{name}.{namespace}"
     try:
         if not await state.provider.has_function(name, namespace):
             raise NotFound(f"error finding function {label}: not found")
-        callback = callback_url(request.headers.get(CALLBACK_URL))
-        body = await read_bounded(request, state.settings.max_async_body)
-        call_id, start = call_identity(request.headers)
-        call = _queued_call(request, name, namespace, call_id, start, body, callback)
+        callback = callback_url(request.header(CALLBACK_URL))
+        limit = state.settings.max_async_body
+        body = await read_bounded(request.body, request.body.content_length, limit)
+        call_id, start = call_identity(request.header(CALL_ID))
+        call = _queued_call(request, name, namespace, slash + rest, call_id, start, body, callback)
         if state.queue is None:
             raise QueueUnavailable("no queue is configured for asynchronous calls")
         if state.settings.log_calls:
@@ -74,24 +82,20 @@ async def submit(request: web.Request) -> web.Response:
         state.metrics.submitted(label, getattr(exc, "status", 500))
         raise
     state.metrics.submitted(label, 202)
-    return web.Response(
-        status=202,
-        headers={CALL_ID: call_id, START_TIME: start, SERVED_BY: SERVED_BY_VALUE},
-    )
+    return Response(202, [(CALL_ID, call_id), (START_TIME, start), (SERVED_BY, SERVED_BY_VALUE)])
 
 
 def _queued_call(
-    request: web.Request,
+    request: Request,
     name: str,
     namespace: str,
+    rest: str,  # the path after the function's name, as sent
     call_id: str,
     start: str,
     body: bytes,
     callback: str | None,
 ) -> QueuedCall:
-    path, _, query = request.raw_path.partition("?")
-    rest = path[len("/async-function/") + len(request.match_info["ref"]) :]
-    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _DROP]
+    headers = [(k, v) for k, v in request.headers if k.lower() not in _DROP]
     headers += [(CALL_ID, call_id), (START_TIME, start)]
     return QueuedCall(
         call_id=call_id,
@@ -99,14 +103,9 @@ def _queued_call(
         namespace=namespace,
         method=request.method,
         path=rest,
-        query=query,
+        query=request.query,
         headers=headers,
         body=body,
         callback_url=callback,
         submitted_at=time.time(),
     )
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_post("/async-function/{ref}", submit)
-    app.router.add_post("/async-function/{ref}/{rest:.*}", submit)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
 
 from pyfaas import __version__
 
@@ -19,7 +18,7 @@ SERVED_BY = "X-Served-By"
 SERVED_BY_VALUE = f"pyfaas/{__version__}"
 
 
-def call_identity(headers: Mapping[str, str]) -> tuple[str, str]:
-    """(call id, start time) for a request with these headers."""
-    call_id = headers.get(CALL_ID) or str(uuid.uuid4())
+def call_identity(given: str | None) -> tuple[str, str]:
+    """(call id, start time) for a request whose ``X-Call-Id`` header is ``given``."""
+    call_id = given or str(uuid.uuid4())
     return call_id, str(time.time_ns())

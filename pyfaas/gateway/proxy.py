@@ -6,7 +6,7 @@ connection (``pyfaas.gateway.upstream``), and relays status, headers and
 body back. Redirects are never followed. Bodies are streamed both ways; a
 small body with a declared length is read in one go because that is cheaper
 than streaming it, and a response with a small declared length is sent back
-as one.
+as one. Served by ``pyfaas.httpd`` (see ``front``), not aiohttp.
 """
 
 from __future__ import annotations
@@ -14,33 +14,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-
-from aiohttp import web
-from multidict import CIMultiDict, istr
+from collections.abc import AsyncIterator
+from urllib.parse import unquote
 
 from pyfaas._http import HOP_BY_HOP
-from pyfaas.errors import BadGateway, GatewayTimeout, InvalidName, NotFound
+from pyfaas.errors import BadGateway, GatewayTimeout, InvalidName, MethodNotAllowed, NotFound
 from pyfaas.gateway.bodies import LimitedStream, check_declared, too_large
 from pyfaas.gateway.callid import CALL_ID, SERVED_BY, SERVED_BY_VALUE, START_TIME, call_identity
 from pyfaas.gateway.metrics import GatewayMetrics
 from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.gateway.upstream import Body, UpstreamError, UpstreamPool, UpstreamResponse
+from pyfaas.httpd.messages import Request, Response
 from pyfaas.naming import split_function_ref
 from pyfaas.providers.base import Endpoint, Provider
 
 log = logging.getLogger("pyfaas.gateway")
 
+PREFIX = "/function/"
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"})
 # Lower case, compared with name.lower(): a replica may write names in any case.
-_DROP_REQUEST = HOP_BY_HOP | {"host", "content-length"}
+_DROP_REQUEST = HOP_BY_HOP | {"host", "content-length", CALL_ID.lower(), START_TIME.lower()}
 _DROP_RESPONSE = HOP_BY_HOP | {"content-length"}
-_CONTENT_TYPE = istr("Content-Type")
 READ_WHOLE_BELOW = 256 * 1024  # declared bodies up to this size are read, not streamed
 SEND_WHOLE_BELOW = 256 * 1024  # upstream bodies up to this size are sent as one response
 _REF_CACHE_SIZE = 4096
 
 
 class Proxy:
-    """The ``/function/...`` handler; one per app."""
+    """The ``/function/...`` handler; one per gateway."""
 
     def __init__(
         self,
@@ -59,34 +60,43 @@ class Proxy:
         self._log_calls = settings.log_calls
         self._refs: dict[str, tuple[str, str, str]] = {}
 
-    def _split(self, ref: str) -> tuple[str, str, str]:
-        found = self._refs.get(ref)
+    def _split(self, raw_ref: str) -> tuple[str, str, str]:
+        found = self._refs.get(raw_ref)
         if found is None:
+            ref = unquote(raw_ref)
             try:
                 name, namespace = split_function_ref(ref, self._namespace)
             except InvalidName as exc:
                 raise NotFound(f"error finding function {ref}: {exc}") from None
             found = (name, namespace, f"{name}.{namespace}")
             if len(self._refs) < _REF_CACHE_SIZE:
-                self._refs[ref] = found
+                self._refs[raw_ref] = found
         return found
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        ref = request.match_info["ref"]
-        name, namespace, label = self._split(ref)
-        length = check_declared(request, self._max_body)
+    async def handle(self, request: Request) -> Response:
+        if request.method not in METHODS:
+            raise MethodNotAllowed(f"method {request.method} is not allowed")
+        raw_ref, slash, rest = request.path[len(PREFIX) :].partition("/")
+        if not raw_ref:
+            raise NotFound("404: Not Found")
+        name, namespace, label = self._split(raw_ref)
+        length = check_declared(request.body.content_length, self._max_body)
         try:
             endpoint = await self._provider.resolve(name, namespace, self._wait)
         except NotFound:
             raise NotFound(f"error finding function {label}: not found") from None
-        call_id, start = call_identity(request.headers)
+        call_id, start = call_identity(request.header(CALL_ID))
         headers = _request_headers(request, endpoint, call_id, start)
         body = await self._body(request, length)
+        # The raw path keeps percent-encoding exactly as the caller sent it.
+        target = slash + rest or "/"
+        if request.query:
+            target = f"{target}?{request.query}"
         self._metrics.start(label)
         began = time.perf_counter()
         status = 502
         try:
-            upstream = await self._forward(request, endpoint, ref, headers, body)
+            upstream = await self._forward(request, endpoint, target, headers, body)
             status = upstream.status
             return await self._relay(request, upstream, call_id, start)
         finally:
@@ -101,26 +111,19 @@ class Proxy:
                     elapsed,
                 )
 
-    async def _body(self, request: web.Request, length: int | None) -> Body:
+    async def _body(self, request: Request, length: int | None) -> Body:
         if length is not None and length <= READ_WHOLE_BELOW:
-            return await request.read() if length else None
-        if length is None and not request.body_exists:
-            return None
-        return LimitedStream(request, self._max_body)
+            return await request.body.read() if length else None
+        return LimitedStream(request.body, self._max_body)
 
     async def _forward(
         self,
-        request: web.Request,
+        request: Request,
         endpoint: Endpoint,
-        ref: str,
+        target: str,
         headers: list[tuple[str, str]],
         body: Body,
     ) -> UpstreamResponse:
-        path, _, query = request.raw_path.partition("?")
-        # The raw path keeps percent-encoding exactly as the caller sent it.
-        target = path[len("/function/") + len(ref) :] or "/"
-        if query:
-            target = f"{target}?{query}"
         try:
             async with asyncio.timeout(self._timeout):
                 return await self._upstreams.request(
@@ -138,68 +141,50 @@ class Proxy:
             raise
 
     async def _relay(
-        self, request: web.Request, upstream: UpstreamResponse, call_id: str, start: str
-    ) -> web.StreamResponse:
-        headers = CIMultiDict(
-            (k, v) for k, v in upstream.headers if k.lower() not in _DROP_RESPONSE
-        )
-        if _CONTENT_TYPE not in headers:
-            headers[_CONTENT_TYPE] = request.headers.get(_CONTENT_TYPE, "text/plain")
-        headers[CALL_ID] = call_id
-        headers[START_TIME] = start
-        headers[SERVED_BY] = SERVED_BY_VALUE
+        self, request: Request, upstream: UpstreamResponse, call_id: str, start: str
+    ) -> Response:
+        headers = [(k, v) for k, v in upstream.headers if k.lower() not in _DROP_RESPONSE]
+        if not any(k.lower() == "content-type" for k, _ in headers):
+            headers.append(("Content-Type", request.header("Content-Type") or "text/plain"))
+        headers += [(CALL_ID, call_id), (START_TIME, start), (SERVED_BY, SERVED_BY_VALUE)]
         length = upstream.content_length
-        try:
-            if length is not None and length <= SEND_WHOLE_BELOW:
-                try:
-                    body = await upstream.read()
-                except UpstreamError as exc:
-                    raise BadGateway(f"function {request.path} broke off: {exc}") from exc
-                return web.Response(
-                    status=upstream.status, reason=upstream.reason, body=body, headers=headers
-                )
-            return await self._stream(request, upstream, headers)
-        finally:
+        if length is not None and length <= SEND_WHOLE_BELOW:
+            try:
+                body = await upstream.read()
+            except UpstreamError as exc:
+                upstream.release()
+                raise BadGateway(f"function {request.path} broke off: {exc}") from exc
             upstream.release()
+            return Response(upstream.status, headers, body)
+        if length is not None:
+            headers.append(("Content-Length", str(length)))
+        return Response(upstream.status, headers, relay_body(upstream, request.path))
 
-    async def _stream(
-        self, request: web.Request, upstream: UpstreamResponse, headers: CIMultiDict[str]
-    ) -> web.StreamResponse:
-        response = web.StreamResponse(
-            status=upstream.status, reason=upstream.reason, headers=headers
-        )
-        if upstream.content_length is not None:
-            response.content_length = upstream.content_length
-        await response.prepare(request)
-        try:
-            async for chunk in upstream.iter_chunks():
-                await response.write(chunk)
-            await response.write_eof()
-        except UpstreamError as exc:
-            # Headers are gone already: all we can do is cut the connection.
-            log.warning("function %s broke off its response: %s", request.path, exc)
-            if request.transport is not None:
-                request.transport.close()
-        return response
+
+async def relay_body(upstream: UpstreamResponse, where: str) -> AsyncIterator[bytes]:
+    """The upstream's body as it comes; its connection goes back to the pool at the end."""
+    try:
+        async for chunk in upstream.iter_chunks():
+            yield chunk
+    except UpstreamError as exc:
+        # Headers are gone already: the server cuts the connection.
+        log.warning("%s broke off its response: %s", where, exc)
+        raise
+    finally:
+        upstream.release()
 
 
 def _request_headers(
-    request: web.Request, endpoint: Endpoint, call_id: str, start: str
+    request: Request, endpoint: Endpoint, call_id: str, start: str
 ) -> list[tuple[str, str]]:
-    incoming = request.headers
-    headers = [
-        (k, v)
-        for k, v in incoming.items()
-        if k.lower() not in _DROP_REQUEST and k != CALL_ID and k != START_TIME
-    ]
+    headers = [(k, v) for k, v in request.headers if k.lower() not in _DROP_REQUEST]
     host = endpoint.host if endpoint.unix_path is None else "localhost"
     headers.append(("Host", f"{host}:{endpoint.port}" if endpoint.port else host))
     headers.append((CALL_ID, call_id))
     headers.append((START_TIME, start))
-    if "X-Forwarded-For" not in incoming:
-        peer = request.transport.get_extra_info("peername") if request.transport else None
-        if peer:
-            headers.append(("X-Forwarded-For", f"{peer[0]}:{peer[1]}"))
-    if "X-Forwarded-Host" not in incoming and request.host:
-        headers.append(("X-Forwarded-Host", request.host))
+    if request.header("X-Forwarded-For") is None and request.peer:
+        headers.append(("X-Forwarded-For", request.peer))
+    given_host = request.header("Host")
+    if request.header("X-Forwarded-Host") is None and given_host:
+        headers.append(("X-Forwarded-Host", given_host))
     return headers

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from pyfaas.gateway.bodies import read_bounded
+from pyfaas.gateway.bodies import read_request
 from pyfaas.gateway.state import STATE, GatewayState
 from pyfaas.gateway.system import accepted, json_response
 from pyfaas.naming import validate_secret_name
@@ -17,7 +17,7 @@ from pyfaas.types import Secret, parse_body
 
 
 async def _secret(request: web.Request, state: GatewayState) -> tuple[Secret, str]:
-    body = await read_bounded(request, state.settings.max_system_body)
+    body = await read_request(request, state.settings.max_system_body)
     secret = parse_body(Secret, body)
     validate_secret_name(secret.name)
     namespace = await state.namespace(request.query.get("namespace"), secret.namespace)

@@ -13,10 +13,8 @@ import logging
 import signal
 from collections.abc import Mapping
 
-from aiohttp import web
-
 from pyfaas import credentials as creds
-from pyfaas.gateway.app import create_app
+from pyfaas.gateway.listener import GatewayServer
 from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.paths import StatePaths
 from pyfaas.providers.local import LocalProvider, LocalProviderSettings
@@ -35,27 +33,17 @@ async def serve(environ: Mapping[str, str]) -> None:
     queue = open_queue(settings.queue_url)
     try:
         await queue.start()
-        app = create_app(settings, provider, queue, credentials)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
-        await runner.setup()
+        gateway = GatewayServer(settings, provider, queue, credentials, grace=SHUTDOWN_GRACE)
         try:
-            site = web.TCPSite(runner, settings.bind, settings.port, reuse_address=True)
-            await site.start()
-            log.info("Listening on http://%s:%d", settings.bind, _bound_port(runner, settings))
+            port = await gateway.start(settings.bind, settings.port)
+            log.info("Listening on http://%s:%d", settings.bind, port)
             await _wait_for_signal()
             log.info("Shutting down")
         finally:
-            await runner.cleanup()
+            await gateway.close()
     finally:
         await queue.close()
         await provider.close()
-
-
-def _bound_port(runner: web.AppRunner, settings: GatewaySettings) -> int:
-    for address in runner.addresses:
-        if isinstance(address, tuple):
-            return int(address[1])
-    return settings.port
 
 
 async def _wait_for_signal() -> None:

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from pyfaas import __version__
 from pyfaas.errors import InvalidBody, NotFound, NotImplementedFeature
-from pyfaas.gateway.bodies import read_bounded
+from pyfaas.gateway.bodies import read_request
 from pyfaas.gateway.state import STATE, GatewayState
 from pyfaas.naming import validate_name
 from pyfaas.types import (
@@ -45,7 +45,7 @@ def accepted() -> web.Response:
 
 
 async def _body(request: web.Request, state: GatewayState) -> bytes:
-    return await read_bounded(request, state.settings.max_system_body)
+    return await read_request(request, state.settings.max_system_body)
 
 
 async def list_functions(request: web.Request) -> web.Response:

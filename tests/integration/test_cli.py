@@ -24,7 +24,7 @@ from pyfaas.cli.main import cli
 from pyfaas.client import GatewayClient
 from pyfaas.credentials import Credentials
 from pyfaas.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized
-from pyfaas.gateway.app import create_app
+from pyfaas.gateway.listener import GatewayServer
 from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.images import ImageStore
 from pyfaas.paths import StatePaths
@@ -70,16 +70,13 @@ def _serve(ready: threading.Event, out: dict[str, object], stop: threading.Event
         queue = MemoryQueue()
         await queue.start()
         creds: Credentials = out["creds"]  # type: ignore[assignment]
-        app = create_app(GatewaySettings(autoscale=False), provider, queue, creds)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        out["port"] = runner.addresses[0][1]
+        gateway = GatewayServer(GatewaySettings(autoscale=False), provider, queue, creds, grace=1)
+        out["port"] = await gateway.start("127.0.0.1", 0)
         out["provider"] = provider
         out["loop"] = asyncio.get_running_loop()
         ready.set()
         await asyncio.to_thread(stop.wait)
-        await runner.cleanup()
+        await gateway.close()
         await echo_runner.cleanup()
         await queue.close()
 

@@ -1,4 +1,8 @@
-"""Fixtures for the gateway's fast tests: a real echo upstream, the memory twins, a client."""
+"""Fixtures for the gateway's fast tests: a real echo upstream, the memory twins, a client.
+
+The client talks to a real ``GatewayServer`` on a free port: the front and
+the API application behind it, as ``pyfaas serve`` runs them.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,11 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp import ClientSession, web
+from aiohttp.test_utils import TestServer
 
 from pyfaas.credentials import Credentials
-from pyfaas.gateway.app import create_app
+from pyfaas.gateway.listener import GatewayServer
 from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.providers.base import Endpoint
 from pyfaas.providers.memory import MemoryProvider
@@ -84,29 +88,30 @@ def settings(**overrides: Any) -> GatewaySettings:
     return GatewaySettings(**base)
 
 
-MakeClient = Callable[..., Coroutine[Any, Any, TestClient[web.Request, web.Application]]]
+MakeClient = Callable[..., Coroutine[Any, Any, ClientSession]]
 
 
 @pytest.fixture
 async def make_client(provider: MemoryProvider, queue: MemoryQueue) -> AsyncIterator[MakeClient]:
-    clients: list[TestClient[web.Request, web.Application]] = []
+    running: list[tuple[GatewayServer, ClientSession]] = []
 
-    async def make(**overrides: Any) -> TestClient[web.Request, web.Application]:
+    async def make(**overrides: Any) -> ClientSession:
         use_queue = overrides.pop("queue", queue)
         use_provider = overrides.pop("provider", provider)
-        app = create_app(settings(**overrides), use_provider, use_queue, CREDS)
-        client = TestClient(TestServer(app, host="127.0.0.1", port=0))
-        await client.start_server()
-        clients.append(client)
+        gateway = GatewayServer(settings(**overrides), use_provider, use_queue, CREDS, grace=1.0)
+        port = await gateway.start("127.0.0.1", 0)
+        client = ClientSession(base_url=f"http://127.0.0.1:{port}")
+        running.append((gateway, client))
         return client
 
     yield make
-    for client in clients:
+    for gateway, client in running:
         await client.close()
+        await gateway.close()
 
 
 @pytest.fixture
-async def client(make_client: MakeClient) -> TestClient[web.Request, web.Application]:
+async def client(make_client: MakeClient) -> ClientSession:
     return await make_client()
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp import ClientSession
 
 from pyfaas.errors import QueueUnavailable
 from pyfaas.providers.memory import MemoryProvider
@@ -11,7 +10,7 @@ from pyfaas.queue.backends.memory import MemoryQueue
 from pyfaas.queue.envelope import Outcome, QueuedCall
 from tests.unit.gateway.conftest import AUTH, MakeClient, deploy
 
-Client = TestClient[web.Request, web.Application]
+Client = ClientSession
 
 
 class RefusingQueue(MemoryQueue):

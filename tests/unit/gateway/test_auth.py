@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import base64
 
-from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp import ClientSession
 
 from pyfaas.credentials import Credentials
 from pyfaas.gateway.auth import check_basic
 from tests.unit.gateway.conftest import AUTH, MakeClient
 
-Client = TestClient[web.Request, web.Application]
+Client = ClientSession
 
 
 def basic(user: str, password: str) -> dict[str, str]:

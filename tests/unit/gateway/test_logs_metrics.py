@@ -7,15 +7,14 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp import ClientSession
 
 from pyfaas.providers.base import LogQuery
 from pyfaas.providers.memory import MemoryProvider
 from pyfaas.types import LogMessage
 from tests.unit.gateway.conftest import AUTH, MakeClient, deploy
 
-Client = TestClient[web.Request, web.Application]
+Client = ClientSession
 
 
 async def test_logs_end_when_not_following(client: Client, provider: MemoryProvider) -> None:

@@ -6,14 +6,13 @@ import asyncio
 import json
 import uuid
 
-from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp import ClientSession
 
 from pyfaas.providers.base import Endpoint
 from pyfaas.providers.memory import MemoryProvider
 from tests.unit.gateway.conftest import MakeClient, deploy
 
-Client = TestClient[web.Request, web.Application]
+Client = ClientSession
 
 
 async def test_post_is_forwarded_with_body_path_and_query(

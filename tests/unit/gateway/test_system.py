@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 
-from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp import ClientSession
 
 from pyfaas.providers.memory import MemoryProvider
 from tests.unit.gateway.conftest import AUTH
 
-Client = TestClient[web.Request, web.Application]
+Client = ClientSession
 DEPLOY = {
     "service": "env-test-labels",
     "image": "docker.io/functions/alpine:latest",

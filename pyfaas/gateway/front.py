@@ -1,0 +1,95 @@
+"""The gateway's public port: invocations served directly, everything else passed on.
+
+``/function/...`` and ``/async-function/...`` are the hot paths, and they are
+served here on ``pyfaas.httpd``, whose per-request cost is a fraction of
+aiohttp's (docs/performance.md). Every other route (``/system``, ``/ui``,
+``/metrics``, ``/healthz``) is the aiohttp application of ``app``, listening
+on a private Unix socket: this front forwards those requests there as they
+are, streaming both ways, over the same lean client the proxy uses.
+
+Errors on the hot paths are rendered as the aiohttp side renders them: one
+line of ``text/plain`` with the error's status.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pyfaas._http import HOP_BY_HOP
+from pyfaas.errors import BadGateway, MethodNotAllowed, PyfaasError
+from pyfaas.gateway import async_submit, proxy
+from pyfaas.gateway.bodies import LimitedStream
+from pyfaas.gateway.proxy import Proxy, relay_body
+from pyfaas.gateway.state import GatewayState
+from pyfaas.gateway.upstream import Body, UpstreamError, UpstreamPool
+from pyfaas.httpd.messages import Request, Response, text_response
+from pyfaas.providers.base import Endpoint
+
+log = logging.getLogger("pyfaas.gateway")
+
+_DROP = HOP_BY_HOP | {"content-length"}
+_ALLOW = {
+    proxy.PREFIX: ", ".join(sorted(proxy.METHODS)),
+    async_submit.PREFIX: "POST",
+}
+
+
+class Front:
+    """The handler of the public port."""
+
+    def __init__(self, state: GatewayState, upstreams: UpstreamPool, internal: Endpoint) -> None:
+        self._state = state
+        self._proxy = Proxy(state.settings, state.provider, state.metrics, upstreams)
+        self._upstreams = upstreams
+        self._internal = internal
+        # The aiohttp side applies its own, per-route limits; this is the ceiling.
+        self._ceiling = max(state.settings.max_body, state.settings.max_async_body) + 1
+
+    async def handle(self, request: Request) -> Response:
+        path = request.path
+        try:
+            if path.startswith(proxy.PREFIX):
+                return await self._proxy.handle(request)
+            if path.startswith(async_submit.PREFIX):
+                return await async_submit.submit(self._state, request)
+            return await self._pass_on(request)
+        except MethodNotAllowed as exc:
+            allow = next(v for k, v in _ALLOW.items() if path.startswith(k))
+            return error_response(exc, [("Allow", allow)])
+        except PyfaasError as exc:
+            return error_response(exc)
+
+    async def _pass_on(self, request: Request) -> Response:
+        """The request as it came, to the aiohttp application, and its answer back."""
+        headers = [(k, v) for k, v in request.headers if k.lower() not in _DROP]
+        if request.peer and request.header("X-Forwarded-For") is None:
+            headers.append(("X-Forwarded-For", request.peer))
+        length = request.body.content_length
+        body: Body = None
+        if length:
+            body = await request.body.read() if length < self._ceiling else request.body
+        elif length is None:
+            body = LimitedStream(request.body, self._ceiling)
+        try:
+            upstream = await self._upstreams.request(
+                self._internal, request.method, request.target, headers, body
+            )
+        except UpstreamError as exc:
+            raise BadGateway(f"gateway API unavailable: {exc}") from exc
+        out = [(k, v) for k, v in upstream.headers if k.lower() not in _DROP]
+        length = upstream.content_length
+        if length is not None and length <= proxy.SEND_WHOLE_BELOW:
+            try:
+                whole = await upstream.read()
+            except UpstreamError as exc:
+                raise BadGateway(f"gateway API broke off: {exc}") from exc
+            finally:
+                upstream.release()
+            return Response(upstream.status, out, whole)
+        if length is not None:
+            out.append(("Content-Length", str(length)))
+        return Response(upstream.status, out, relay_body(upstream, request.path))
+
+
+def error_response(exc: PyfaasError, headers: list[tuple[str, str]] | None = None) -> Response:
+    return text_response(exc.status, " ".join(exc.message.split()), headers)
