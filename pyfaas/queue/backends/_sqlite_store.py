@@ -89,36 +89,51 @@ def put(conn: sqlite3.Connection, call: QueuedCall) -> bool:
     return put_many(conn, [call])[0]
 
 
+Row = tuple[str, bytes, str, str, float, "str | None"]  # as _INSERT_CALL binds them
+
+
+def row(call: QueuedCall) -> Row:
+    """What ``put_rows`` stores of ``call``."""
+    return (
+        call.call_id,
+        call.encode(),
+        call.function,
+        call.namespace,
+        call.submitted_at,
+        call.callback_url,
+    )
+
+
 def put_many(conn: sqlite3.Connection, calls: list[QueuedCall]) -> list[bool]:
-    """Store ``calls`` in order with three statements in all; ``False`` for ids already stored.
+    """Store ``calls`` in order; ``False`` for ids already stored."""
+    return put_rows(conn, [row(call) for call in calls])
+
+
+def put_rows(conn: sqlite3.Connection, rows: list[Row]) -> list[bool]:
+    """Store calls given as ``row``s, with three statements in all.
 
     One statement per call would cost most of a put's time; the rows go in
     with one ``executemany`` and their queue rows with one ``INSERT ... SELECT``.
     """
-    ids = [call.call_id for call in calls]
+    ids = [r[0] for r in rows]
     marks = ",".join("?" * len(ids))
     seen = {
-        row[0] for row in conn.execute(f"SELECT call_id FROM calls WHERE call_id IN ({marks})", ids)
+        found[0]
+        for found in conn.execute(f"SELECT call_id FROM calls WHERE call_id IN ({marks})", ids)
     }
     stored, fresh = [], []
-    for call in calls:
-        stored.append(call.call_id not in seen)
-        if call.call_id not in seen:
-            seen.add(call.call_id)
-            fresh.append(call)
+    for r in rows:
+        stored.append(r[0] not in seen)
+        if r[0] not in seen:
+            seen.add(r[0])
+            fresh.append(r)
     if fresh:
-        conn.executemany(
-            _INSERT_CALL,
-            [
-                (c.call_id, c.encode(), c.function, c.namespace, c.submitted_at, c.callback_url)
-                for c in fresh
-            ],
-        )
+        conn.executemany(_INSERT_CALL, fresh)
         marks = ",".join("?" * len(fresh))
         conn.execute(
             f"INSERT INTO queue (call, due) SELECT id, ? FROM calls WHERE call_id IN ({marks})"
             " ORDER BY id",
-            [time.time(), *(c.call_id for c in fresh)],
+            [time.time(), *(r[0] for r in fresh)],
         )
     return stored
 

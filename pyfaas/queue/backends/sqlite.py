@@ -4,10 +4,13 @@ The gateway process puts and the queue-worker process claims, each with its
 own connection to the same file (WAL mode; a put returns only once its call
 is fsynced, so a 202 is never sent for a call a crash could lose; leases and
 settles are committed without an fsync, since losing one to a power cut only
-makes a call run again). Each queue runs its statements on one dedicated thread, which batches
-concurrent writes (puts, claims, settles) into one transaction (group commit).
-A claim is a lease: if its holder dies, the row becomes due again when the
-lease ends and is handed out with ``attempt + 1``. SQL lives in ``_sqlite_store``.
+makes a call run again). Puts are stored by a child process
+(``_sqlite_putter``), so that their statements do not compete with the
+gateway's HTTP work for one interpreter lock; every other statement runs on
+one dedicated thread, which batches concurrent writes (claims, settles) into
+one transaction. A claim is a lease: if its holder dies, the row becomes due
+again when the lease ends and is handed out with ``attempt + 1``. SQL lives
+in ``_sqlite_store``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 from pyfaas.errors import QueueUnavailable
 from pyfaas.queue.backends import _sqlite_store as store
+from pyfaas.queue.backends._sqlite_putter import Putter
 from pyfaas.queue.backends._sqlite_thread import SqliteThread
 from pyfaas.queue.base import QueueStats
 from pyfaas.queue.envelope import CallRecord, CallState, Delivery, Outcome, QueuedCall
@@ -35,6 +39,7 @@ class SqliteQueue:
     def __init__(self, path: str, *, busy_timeout: float = 10.0) -> None:
         self.path = path
         self._thread = SqliteThread(path, busy_timeout)
+        self._putter = Putter(path, busy_timeout)
         self._wakeup = asyncio.Event()  # set by this process's own puts
         self._state = "new"
 
@@ -50,6 +55,7 @@ class SqliteQueue:
         if self._state == "open":
             self._state = "closed"
             self._wakeup.set()
+            await self._putter.close()
             await self._thread.stop()
         self._state = "closed"
 
@@ -68,7 +74,7 @@ class SqliteQueue:
 
     async def put(self, call: QueuedCall) -> bool:
         self._check_open()
-        stored = await self._thread.put(call)
+        stored = await self._putter.put(call)
         self._wakeup.set()
         return stored
 
