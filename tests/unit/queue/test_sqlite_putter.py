@@ -14,7 +14,8 @@ import pytest
 from pyfaas.errors import QueueUnavailable
 from pyfaas.queue import QueuedCall
 from pyfaas.queue.backends import _sqlite_store as store
-from pyfaas.queue.backends._sqlite_putter import Putter
+from pyfaas.queue.backends._sqlite_putter import CHECKPOINT_EVERY, Putter
+from tests.helpers import wait_for
 
 
 def _call(call_id: str) -> QueuedCall:
@@ -101,3 +102,15 @@ async def test_close_ends_the_child(putter: Putter) -> None:
     assert len(_children()) == 1
     await putter.close()
     assert _children() == []
+
+
+async def test_the_child_checkpoints_the_wal_into_the_database_file(
+    putter: Putter, db: Path
+) -> None:
+    # The child turns SQLite's own checkpoint off (it would run inside a
+    # commit, delaying answers) and checkpoints when its socket is idle.
+    before = await asyncio.to_thread(os.path.getsize, db)
+    for start in range(0, CHECKPOINT_EVERY + 200, 100):
+        await asyncio.gather(*(putter.put(_call(f"c{start + i}")) for i in range(100)))
+    grown = lambda: os.path.getsize(db) > before + 100 * 1024  # noqa: E731
+    await asyncio.to_thread(wait_for, grown)
