@@ -116,6 +116,7 @@ class Delivery:
     call: QueuedCall
     attempt: int  # 1 on first delivery
     token: str  # backend handle for the lease
+    claimed_at: float = 0.0  # Unix seconds; 0 where the backend does not record it
 
 
 @dataclass

@@ -9,7 +9,7 @@ import pytest
 
 from pyfaas.errors import NotFound
 from pyfaas.queue import CallState, Outcome, QueuedCall
-from pyfaas.queue.backends.sqlite import SqliteQueue
+from pyfaas.queue.backends.sqlite import START_NOTED_AFTER, SqliteQueue
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ async def test_mark_running_rides_along_and_survives_close(tmp_path: Path) -> No
     claimed = await queue.record("c1")
     assert claimed is not None
     assert claimed.started_at is not None
-    await asyncio.sleep(0.01)  # so the refined start time differs from the claim's
+    await asyncio.sleep(START_NOTED_AFTER + 0.01)  # a call that waited for a slot
     await queue.mark_running(delivery)
     await queue.close()  # the held write is committed on the way out
 
@@ -70,14 +70,36 @@ async def test_mark_running_rides_along_and_survives_close(tmp_path: Path) -> No
         await reopened.close()
 
 
+async def test_a_call_started_at_once_keeps_the_claims_start_time(tmp_path: Path) -> None:
+    path = tmp_path / "q.db"
+    queue = await _open(path)
+    await queue.put(_call("c1"))
+    [delivery] = await queue.claim(limit=1, lease=30, wait=1)
+    claimed = await queue.record("c1")
+    assert claimed is not None
+    await queue.mark_running(delivery)  # no write: the claim's time stands
+    await queue.close()
+
+    reopened = await _open(path)
+    try:
+        record = await reopened.record("c1")
+        assert record is not None
+        assert record.state is CallState.RUNNING
+        assert record.started_at == claimed.started_at
+    finally:
+        await reopened.close()
+
+
 async def test_mark_running_after_the_lease_moved_on_changes_nothing(tmp_path: Path) -> None:
     queue = await _open(tmp_path / "q.db")
     try:
         await queue.put(_call("c1"))
         [delivery] = await queue.claim(limit=1, lease=30, wait=1)
         await queue.ack(delivery, Outcome(status_code=200))
+        await asyncio.sleep(START_NOTED_AFTER + 0.01)
         await queue.mark_running(delivery)
-        await queue.put(_call("c2"))  # a batch for the held write to ride with
+        await queue.put(_call("c2"))
+        assert await queue.claim(limit=1, lease=30, wait=1)  # the held write rides with it
         record = await queue.record("c1")
         assert record is not None
         assert record.state is CallState.SUCCEEDED

@@ -157,7 +157,8 @@ def claim(conn: sqlite3.Connection, limit: int, lease: float) -> list[Delivery]:
             (attempt, now, call_id),
         ).fetchone()[0]
         call = QueuedCall.decode(payload)
-        deliveries.append(Delivery(call=call, attempt=attempt, token=f"{seq}.{secret}"))
+        token = f"{seq}.{secret}"
+        deliveries.append(Delivery(call=call, attempt=attempt, token=token, claimed_at=now))
     return deliveries
 
 

@@ -20,6 +20,7 @@ def test_generated_ids_are_distinct_version_4_uuids_in_canonical_form() -> None:
 def test_a_callers_id_is_kept_and_start_time_is_nanoseconds() -> None:
     call_id, start = call_identity("mine-1")
     assert call_id == "mine-1"
-    assert start.isdigit() and len(start) >= 19
+    assert start.isdigit()
+    assert len(start) >= 19
     generated, _ = call_identity(None)
     assert uuid.UUID(generated).version == 4
