@@ -22,7 +22,7 @@ from bench.replicas import replica_port
 from bench.report import Row
 
 SECTIONS = ("sync", "cat", "accept", "drain", "cold", "nats")
-DRAIN_PLAN = {1: 400, 10: 2000, 50: 4000}
+DRAIN_PLAN = {1: 2000, 10: 10000, 50: 20000}  # each drain lasts seconds: a steady state
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
