@@ -135,9 +135,11 @@ def test_killing_worker_and_gateway_while_draining_loses_no_call(platform: Platf
     platform.restart_gateway()
 
     ran_twice, called_twice = assert_nothing_lost(platform, "kills while draining")
-    # At-least-once: only calls in flight at one of the three kills may run again.
-    assert ran_twice <= 3 * INFLIGHT
+    # At-least-once: a call runs again if it was in flight at one of the three
+    # kills, or if it had finished and been called back but its ack had not
+    # been stored when a worker died (those are also called back twice).
     assert called_twice <= 2 * INFLIGHT
+    assert ran_twice <= 3 * INFLIGHT + called_twice
 
 
 def test_killing_gateway_while_accepting_loses_no_accepted_call(platform: Platform) -> None:
