@@ -80,9 +80,15 @@ class LogStore:
         self._paths = paths
         self._max_bytes = max_bytes
         self._handles: dict[Path, IO[bytes]] = {}
+        self._files: dict[tuple[str, str], Path] = {}
 
     def path(self, namespace: str, name: str) -> Path:
-        return self._paths.log_file(namespace, name)
+        # Cached: a classic replica logs two lines a call, and building the
+        # path costs more than writing them.
+        found = self._files.get((namespace, name))
+        if found is None:
+            found = self._files[(namespace, name)] = self._paths.log_file(namespace, name)
+        return found
 
     def exists(self, namespace: str, name: str) -> bool:
         path = self.path(namespace, name)
@@ -109,13 +115,13 @@ class LogStore:
         for what a replica printed at once keeps that off the gateway's hot path.
         """
         stamp = format_time(at or datetime.now(UTC), nanos=True)
-        data = b"".join(
-            json.dumps(
-                {"instance": instance, "timestamp": stamp, "text": text}, ensure_ascii=False
-            ).encode()
-            + b"\n"
-            for text in texts
-        )
+        # What json.dumps of the whole object writes, with the part shared by
+        # every line encoded once (the stamp needs no escaping).
+        who = json.dumps(instance, ensure_ascii=False)
+        head = f'{{"instance": {who}, "timestamp": "{stamp}", "text": '
+        data = "".join(
+            f"{head}{json.dumps(text, ensure_ascii=False)}}}\n" for text in texts
+        ).encode()
         if not data:
             return
         path = self.path(namespace, name)

@@ -24,6 +24,18 @@ def test_append_writes_one_json_object_a_line(state: StatePaths) -> None:
     assert record["text"] == "2026/11/23 21:55:00 Forking fprocess."
 
 
+def test_text_and_instance_that_need_escaping_read_back_unchanged(state: StatePaths) -> None:
+    store = LogStore(state)
+    texts = ['say "hi" \\ there', "tab\there, é and \u2028", "\x00\x1b[31mred"]
+    store.append_many(NS, "fn", 'fn-"1"', texts)
+    store.close()
+    # split("\n"), not splitlines(): U+2028 is a line break to Python, not to NDJSON.
+    lines = state.log_file(NS, "fn").read_text(encoding="utf-8").rstrip("\n").split("\n")
+    assert [json.loads(line)["text"] for line in lines] == texts
+    assert {json.loads(line)["instance"] for line in lines} == {'fn-"1"'}
+    assert [m.text for m in LogStore(state).read(NS, "fn")] == texts
+
+
 def test_append_many_writes_lines_of_one_instance_at_once(state: StatePaths) -> None:
     store = LogStore(state)
     store.append_many("openfaas-fn", "fn", "fn-1", ["Forking fprocess.", "Wrote 3 Bytes"])
