@@ -6,8 +6,8 @@ to be settled, one row per call, ordered by ``seq``. ``due`` is when a row may
 be claimed: the time it was queued, its retry time, or the end of its lease.
 A claim is one ``UPDATE ... RETURNING`` in a ``BEGIN IMMEDIATE`` transaction,
 so two processes never lease the same row. The writes here run inside a
-transaction the caller (``_sqlite_thread``) opened, so that many of them
-share one commit. Times are wall-clock Unix seconds
+transaction the caller (``_sqlite_thread``, or ``_sqlite_putter`` for puts)
+opened, so that many of them share one commit. Times are wall-clock Unix seconds
 because several processes compare them.
 """
 
@@ -84,12 +84,7 @@ _INSERT_CALL = (
 )
 
 
-def put(conn: sqlite3.Connection, call: QueuedCall) -> bool:
-    """Store ``call``; ``False`` if its call id is already stored."""
-    return put_many(conn, [call])[0]
-
-
-Row = tuple[str, bytes, str, str, float, "str | None"]  # as _INSERT_CALL binds them
+Row = tuple[str, bytes, str, str, float, str | None]  # as _INSERT_CALL binds them
 
 
 def row(call: QueuedCall) -> Row:
@@ -102,11 +97,6 @@ def row(call: QueuedCall) -> Row:
         call.submitted_at,
         call.callback_url,
     )
-
-
-def put_many(conn: sqlite3.Connection, calls: list[QueuedCall]) -> list[bool]:
-    """Store ``calls`` in order; ``False`` for ids already stored."""
-    return put_rows(conn, [row(call) for call in calls])
 
 
 def put_rows(conn: sqlite3.Connection, rows: list[Row]) -> list[bool]:
