@@ -19,7 +19,7 @@ from pyfaas._http import HOP_BY_HOP
 from pyfaas.errors import BadGateway, MethodNotAllowed, PyfaasError
 from pyfaas.gateway import async_submit, proxy
 from pyfaas.gateway.bodies import LimitedStream
-from pyfaas.gateway.proxy import Proxy, relay_body
+from pyfaas.gateway.proxy import Proxy, response_from
 from pyfaas.gateway.state import GatewayState
 from pyfaas.gateway.upstream import Body, UpstreamError, UpstreamPool
 from pyfaas.httpd.messages import Request, Response, text_response
@@ -77,18 +77,7 @@ class Front:
         except UpstreamError as exc:
             raise BadGateway(f"gateway API unavailable: {exc}") from exc
         out = [(k, v) for k, v in upstream.headers if k.lower() not in _DROP]
-        length = upstream.content_length
-        if length is not None and length <= proxy.SEND_WHOLE_BELOW:
-            try:
-                whole = await upstream.read()
-            except UpstreamError as exc:
-                raise BadGateway(f"gateway API broke off: {exc}") from exc
-            finally:
-                upstream.release()
-            return Response(upstream.status, out, whole)
-        if length is not None:
-            out.append(("Content-Length", str(length)))
-        return Response(upstream.status, out, relay_body(upstream, request.path))
+        return await response_from(upstream, out, f"gateway API {request.path}")
 
 
 def error_response(exc: PyfaasError, headers: list[tuple[str, str]] | None = None) -> Response:

@@ -147,18 +147,25 @@ class Proxy:
         if not any(k.lower() == "content-type" for k, _ in headers):
             headers.append(("Content-Type", request.header("Content-Type") or "text/plain"))
         headers += [(CALL_ID, call_id), (START_TIME, start), (SERVED_BY, SERVED_BY_VALUE)]
-        length = upstream.content_length
-        if length is not None and length <= SEND_WHOLE_BELOW:
-            try:
-                body = await upstream.read()
-            except UpstreamError as exc:
-                upstream.release()
-                raise BadGateway(f"function {request.path} broke off: {exc}") from exc
+        return await response_from(upstream, headers, f"function {request.path}")
+
+
+async def response_from(
+    upstream: UpstreamResponse, headers: list[tuple[str, str]], what: str
+) -> Response:
+    """The upstream's answer with ``headers``: a small body read whole, a larger one streamed."""
+    length = upstream.content_length
+    if length is not None and length <= SEND_WHOLE_BELOW:
+        try:
+            body = await upstream.read()
+        except UpstreamError as exc:
+            raise BadGateway(f"{what} broke off: {exc}") from exc
+        finally:
             upstream.release()
-            return Response(upstream.status, headers, body)
-        if length is not None:
-            headers.append(("Content-Length", str(length)))
-        return Response(upstream.status, headers, relay_body(upstream, request.path))
+        return Response(upstream.status, headers, body)
+    if length is not None:
+        headers.append(("Content-Length", str(length)))
+    return Response(upstream.status, headers, relay_body(upstream, what))
 
 
 async def relay_body(upstream: UpstreamResponse, where: str) -> AsyncIterator[bytes]:
