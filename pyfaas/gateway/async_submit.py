@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import logging
 import time
-from urllib.parse import unquote
 
 from yarl import URL
 
 from pyfaas._http import HOP_BY_HOP
-from pyfaas.errors import BadRequest, InvalidName, MethodNotAllowed, NotFound, QueueUnavailable
+from pyfaas.errors import BadRequest, MethodNotAllowed, NotFound, QueueUnavailable
 from pyfaas.gateway.bodies import read_bounded
 from pyfaas.gateway.callid import CALL_ID, SERVED_BY, SERVED_BY_VALUE, START_TIME, call_identity
+from pyfaas.gateway.refs import FunctionRefs
 from pyfaas.gateway.state import GatewayState
 from pyfaas.httpd.messages import Request, Response
-from pyfaas.naming import split_function_ref
 from pyfaas.queue.envelope import QueuedCall
 
 log = logging.getLogger("pyfaas.gateway")
@@ -47,22 +46,14 @@ def callback_url(raw: str | None) -> str | None:
     return str(url)
 
 
-def _split(ref: str, default: str) -> tuple[str, str]:
-    try:
-        return split_function_ref(ref, default)
-    except InvalidName as exc:
-        raise NotFound(f"error finding function {ref}: {exc}") from None
-
-
-async def submit(state: GatewayState, request: Request) -> Response:
+async def submit(state: GatewayState, refs: FunctionRefs, request: Request) -> Response:
     """Queue the call durably and answer 202, or say why not."""
     raw_ref, slash, rest = request.path[len(PREFIX) :].partition("/")
     if not raw_ref:
         raise NotFound("404: Not Found")
     if request.method != "POST":
         raise MethodNotAllowed(f"method {request.method} is not allowed")
-    name, namespace = _split(unquote(raw_ref), state.settings.function_namespace)
-    label = f"{name}.{namespace}"
+    name, namespace, label = refs.split(raw_ref)
     try:
         if not await state.provider.has_function(name, namespace):
             raise NotFound(f"error finding function {label}: not found")

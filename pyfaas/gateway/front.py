@@ -20,6 +20,7 @@ from pyfaas.errors import BadGateway, MethodNotAllowed, PyfaasError
 from pyfaas.gateway import async_submit, proxy
 from pyfaas.gateway.bodies import LimitedStream
 from pyfaas.gateway.proxy import Proxy, response_from
+from pyfaas.gateway.refs import FunctionRefs
 from pyfaas.gateway.state import GatewayState
 from pyfaas.gateway.upstream import Body, UpstreamError, UpstreamPool
 from pyfaas.httpd.messages import Request, Response, text_response
@@ -41,6 +42,7 @@ class Front:
         self._state = state
         self._proxy = Proxy(state.settings, state.provider, state.metrics, upstreams)
         self._upstreams = upstreams
+        self._refs = FunctionRefs(state.settings.function_namespace)
         self._internal = internal
         # The aiohttp side applies its own, per-route limits; this is the ceiling.
         self._ceiling = max(state.settings.max_body, state.settings.max_async_body) + 1
@@ -51,7 +53,7 @@ class Front:
             if path.startswith(proxy.PREFIX):
                 return await self._proxy.handle(request)
             if path.startswith(async_submit.PREFIX):
-                return await async_submit.submit(self._state, request)
+                return await async_submit.submit(self._state, self._refs, request)
             return await self._pass_on(request)
         except MethodNotAllowed as exc:
             allow = next(v for k, v in _ALLOW.items() if path.startswith(k))

@@ -15,17 +15,16 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from urllib.parse import unquote
 
 from pyfaas._http import HOP_BY_HOP
-from pyfaas.errors import BadGateway, GatewayTimeout, InvalidName, MethodNotAllowed, NotFound
+from pyfaas.errors import BadGateway, GatewayTimeout, MethodNotAllowed, NotFound
 from pyfaas.gateway.bodies import LimitedStream, check_declared, too_large
 from pyfaas.gateway.callid import CALL_ID, SERVED_BY, SERVED_BY_VALUE, START_TIME, call_identity
 from pyfaas.gateway.metrics import GatewayMetrics
+from pyfaas.gateway.refs import FunctionRefs
 from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.gateway.upstream import Body, UpstreamError, UpstreamPool, UpstreamResponse
 from pyfaas.httpd.messages import Request, Response
-from pyfaas.naming import split_function_ref
 from pyfaas.providers.base import Endpoint, Provider
 
 log = logging.getLogger("pyfaas.gateway")
@@ -37,7 +36,6 @@ _DROP_REQUEST = HOP_BY_HOP | {"host", "content-length", CALL_ID.lower(), START_T
 _DROP_RESPONSE = HOP_BY_HOP | {"content-length"}
 READ_WHOLE_BELOW = 256 * 1024  # declared bodies up to this size are read, not streamed
 SEND_WHOLE_BELOW = 256 * 1024  # upstream bodies up to this size are sent as one response
-_REF_CACHE_SIZE = 4096
 
 
 class Proxy:
@@ -53,25 +51,11 @@ class Proxy:
         self._provider = provider
         self._metrics = metrics
         self._upstreams = upstreams
-        self._namespace = settings.function_namespace
         self._max_body = settings.max_body
         self._timeout = settings.upstream_timeout if settings.upstream_timeout > 0 else None
         self._wait = settings.upstream_timeout if settings.scale_from_zero else 0.0
         self._log_calls = settings.log_calls
-        self._refs: dict[str, tuple[str, str, str]] = {}
-
-    def _split(self, raw_ref: str) -> tuple[str, str, str]:
-        found = self._refs.get(raw_ref)
-        if found is None:
-            ref = unquote(raw_ref)
-            try:
-                name, namespace = split_function_ref(ref, self._namespace)
-            except InvalidName as exc:
-                raise NotFound(f"error finding function {ref}: {exc}") from None
-            found = (name, namespace, f"{name}.{namespace}")
-            if len(self._refs) < _REF_CACHE_SIZE:
-                self._refs[raw_ref] = found
-        return found
+        self._refs = FunctionRefs(settings.function_namespace)
 
     async def handle(self, request: Request) -> Response:
         if request.method not in METHODS:
@@ -79,7 +63,7 @@ class Proxy:
         raw_ref, slash, rest = request.path[len(PREFIX) :].partition("/")
         if not raw_ref:
             raise NotFound("404: Not Found")
-        name, namespace, label = self._split(raw_ref)
+        name, namespace, label = self._refs.split(raw_ref)
         length = check_declared(request.body.content_length, self._max_body)
         try:
             endpoint = await self._provider.resolve(name, namespace, self._wait)
