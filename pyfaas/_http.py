@@ -8,6 +8,8 @@ and clients write header names in any case.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 HOP_BY_HOP: frozenset[str] = frozenset(
     {
         "connection",
@@ -21,3 +23,12 @@ HOP_BY_HOP: frozenset[str] = frozenset(
         "upgrade",
     }
 )
+
+
+def header_value(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    """The value of the first header called ``name``, in any case; None if there is none."""
+    wanted = name.lower()
+    for key, value in headers:
+        if key.lower() == wanted:
+            return value
+    return None

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from pyfaas._http import header_value
 from pyfaas.errors import BadRequest
 
 # Stop reading from the socket once this much unread body is buffered.
@@ -117,11 +118,7 @@ class Request:
     peer: str = ""  # the client's "host:port", when known
 
     def header(self, name: str) -> str | None:
-        wanted = name.lower()
-        for key, value in self.headers:
-            if key.lower() == wanted:
-                return value
-        return None
+        return header_value(self.headers, name)
 
     @property
     def target(self) -> str:

@@ -25,7 +25,7 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from pyfaas._http import HOP_BY_HOP
+from pyfaas._http import HOP_BY_HOP, header_value
 from pyfaas.queue.envelope import QueuedCall
 from pyfaas.worker.invoke import USER_AGENT, InvokeResult, describe
 from pyfaas.worker.logs import EventLog
@@ -71,10 +71,8 @@ def sign(body: bytes, key: bytes, timestamp: str, call_id: str) -> str:
 
 def start_time(call: QueuedCall) -> str:
     """The submission's ``X-Start-Time`` (Unix nanoseconds), as the gateway stamped it."""
-    for key, value in call.headers:
-        if key.lower() == "x-start-time":
-            return value
-    return str(int(call.submitted_at * 1e9))
+    stamped = header_value(call.headers, "X-Start-Time")
+    return stamped if stamped is not None else str(int(call.submitted_at * 1e9))
 
 
 def callback_headers(

@@ -25,7 +25,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from pyfaas import __version__
-from pyfaas._http import HOP_BY_HOP
+from pyfaas._http import HOP_BY_HOP, header_value
 from pyfaas.credentials import Credentials
 from pyfaas.gateway.upstream import ConnectFailed, UpstreamError, UpstreamPool
 from pyfaas.providers.base import Endpoint
@@ -52,11 +52,7 @@ class InvokeResult:
         return 200 <= self.status < 300
 
     def header(self, name: str) -> str | None:
-        lowered = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lowered:
-                return value
-        return None
+        return header_value(self.headers, name)
 
 
 def new_session(max_inflight: int) -> aiohttp.ClientSession:
