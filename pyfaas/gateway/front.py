@@ -13,8 +13,6 @@ line of ``text/plain`` with the error's status.
 
 from __future__ import annotations
 
-import logging
-
 from pyfaas._http import HOP_BY_HOP
 from pyfaas.errors import BadGateway, MethodNotAllowed, PyfaasError
 from pyfaas.gateway import async_submit, proxy
@@ -25,8 +23,6 @@ from pyfaas.gateway.state import GatewayState
 from pyfaas.gateway.upstream import Body, UpstreamError, UpstreamPool
 from pyfaas.httpd.messages import Request, Response, text_response
 from pyfaas.providers.base import Endpoint
-
-log = logging.getLogger("pyfaas.gateway")
 
 _DROP = HOP_BY_HOP | {"content-length"}
 _ALLOW = {
@@ -40,9 +36,10 @@ class Front:
 
     def __init__(self, state: GatewayState, upstreams: UpstreamPool, internal: Endpoint) -> None:
         self._state = state
-        self._proxy = Proxy(state.settings, state.provider, state.metrics, upstreams)
-        self._upstreams = upstreams
+        # One cache of split function references for both invocation routes.
         self._refs = FunctionRefs(state.settings.function_namespace)
+        self._proxy = Proxy(state.settings, state.provider, state.metrics, upstreams, self._refs)
+        self._upstreams = upstreams
         self._internal = internal
         # The aiohttp side applies its own, per-route limits; this is the ceiling.
         self._ceiling = max(state.settings.max_body, state.settings.max_async_body) + 1

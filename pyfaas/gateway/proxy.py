@@ -47,6 +47,7 @@ class Proxy:
         provider: Provider,
         metrics: GatewayMetrics,
         upstreams: UpstreamPool,
+        refs: FunctionRefs,
     ) -> None:
         self._provider = provider
         self._metrics = metrics
@@ -55,7 +56,7 @@ class Proxy:
         self._timeout = settings.upstream_timeout if settings.upstream_timeout > 0 else None
         self._wait = settings.upstream_timeout if settings.scale_from_zero else 0.0
         self._log_calls = settings.log_calls
-        self._refs = FunctionRefs(settings.function_namespace)
+        self._refs = refs
 
     async def handle(self, request: Request) -> Response:
         if request.method not in METHODS:

@@ -1,11 +1,12 @@
-"""A small HTTP/1.1 server on asyncio and httptools, the watchdog's hot path.
+"""A small HTTP/1.1 server on asyncio and httptools, for the hot paths.
 
 Each connection is an ``asyncio.Protocol``; httptools parses, the handler
 (``Request -> Response``) runs as a task per request, and pipelined requests
 wait their turn. Keep-alive, chunked bodies both ways, read and write flow
-control, an idle time-out and a graceful close are all it does: the watchdog
-needs no routing, cookies or multipart. It was chosen over aiohttp's server by
-measurement (docs/performance.md).
+control, an idle time-out and a graceful close are all it does: neither the
+watchdog nor the gateway's invocation routes need routing, cookies or
+multipart. It was chosen over aiohttp's server by measurement
+(docs/performance.md).
 """
 
 from __future__ import annotations
@@ -326,7 +327,7 @@ async def serve(state: ServerState, sock: socket.socket) -> asyncio.Server:
 
 
 class Listener:
-    """The httptools server as the watchdog's main loop drives it."""
+    """The httptools server as a main loop drives it (the watchdog's, the gateway's front)."""
 
     def __init__(self, handler: Handler, idle_timeout: float) -> None:
         self._state = ServerState(handler, idle_timeout)
