@@ -69,17 +69,15 @@ class SqliteQueue:
         self._check_open()
         return await self._thread.run(lambda conn: fn(conn, *args))
 
-    async def _write(self, fn: Any, *args: Any, durable: bool = False) -> Any:
-        # Leases and settles need no fsync: a power loss can only make a call run again.
-        self._check_open()
-        return await self._thread.write(lambda conn: fn(conn, *args), durable=durable)
-
-    async def _write_unguarded(self, fn: Any, *args: Any) -> Any:
-        # For store.extend and store.settle: they raise (a lost lease) only
-        # before they change anything, so they need no savepoint.
+    async def _write(
+        self, fn: Any, *args: Any, durable: bool = False, savepoint: bool = True
+    ) -> Any:
+        # Leases and settles need no fsync: a power loss can only make a call run
+        # again. store.extend and store.settle raise (a lost lease) only before
+        # they change anything, so they go without a savepoint.
         self._check_open()
         step = lambda conn: fn(conn, *args)  # noqa: E731
-        return await self._thread.write(step, durable=False, savepoint=False)
+        return await self._thread.write(step, durable=durable, savepoint=savepoint)
 
     async def put(self, call: QueuedCall) -> bool:
         self._check_open()
@@ -106,17 +104,18 @@ class SqliteQueue:
             pause = min(pause * 2, POLL_MAX)
 
     async def extend(self, delivery: Delivery, lease: float) -> None:
-        await self._write_unguarded(store.extend, delivery, lease)
+        await self._write(store.extend, delivery, lease, savepoint=False)
 
     async def ack(self, delivery: Delivery, outcome: Outcome) -> None:
-        await self._write_unguarded(store.ack, delivery, outcome)
+        await self._write(store.ack, delivery, outcome, savepoint=False)
 
     async def retry(self, delivery: Delivery, delay: float, outcome: Outcome) -> None:
         retry_at = time.time() + delay
-        await self._write_unguarded(store.settle, delivery, CallState.RETRYING, outcome, retry_at)
+        state = CallState.RETRYING
+        await self._write(store.settle, delivery, state, outcome, retry_at, savepoint=False)
 
     async def bury(self, delivery: Delivery, outcome: Outcome) -> None:
-        await self._write_unguarded(store.settle, delivery, CallState.DEAD, outcome)
+        await self._write(store.settle, delivery, CallState.DEAD, outcome, savepoint=False)
 
     async def mark_running(self, delivery: Delivery) -> None:
         # The claim already recorded ``running``: this refinement of
