@@ -37,15 +37,26 @@ class Recorder:
 def _handler(seen: list[tuple[str, str, str | None]]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
+            self._read_body()
             seen.append((self.command, self.path, self.headers.get("Authorization")))
             body = b"[]" if self.path.startswith("/system/") else b"hello"
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def _read_body(self) -> None:
+            # Read all of it, chunked too (invoke streams stdin): answering and
+            # closing before the body is in makes the client's write fail.
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                while size := int(self.rfile.readline().split(b";")[0], 16):
+                    self.rfile.read(size + 2)
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers, up to the blank line
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
 
         do_GET = do_POST = _answer
 
