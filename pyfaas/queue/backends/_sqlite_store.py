@@ -6,8 +6,8 @@ to be settled, one row per call, ordered by ``seq``. ``due`` is when a row may
 be claimed: the time it was queued, its retry time, or the end of its lease.
 A claim is one ``UPDATE ... RETURNING`` in a ``BEGIN IMMEDIATE`` transaction,
 so two processes never lease the same row. The writes here run inside a
-transaction the caller (``_sqlite_thread``, or ``_sqlite_putter`` for puts)
-opened, so that many of them share one commit. Times are wall-clock Unix seconds
+transaction the caller (the writer process, ``_sqlite_writer``) opened, so
+that many of them share one commit. Times are wall-clock Unix seconds
 because several processes compare them.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 from pyfaas.errors import NotFound
 from pyfaas.queue._records import final_state
 from pyfaas.queue.base import QueueStats
-from pyfaas.queue.envelope import CallRecord, CallState, Delivery, Outcome, QueuedCall
+from pyfaas.queue.envelope import CallRecord, CallState, Outcome, QueuedCall
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -134,59 +134,67 @@ def anything_due(conn: sqlite3.Connection) -> bool:
     return row[0] is not None and float(row[0]) <= time.time()
 
 
-def claim(conn: sqlite3.Connection, limit: int, lease: float) -> list[Delivery]:
+Claimed = tuple[bytes, int, str, float]  # payload, attempt, lease token, claimed at
+
+
+def claim(conn: sqlite3.Connection, limit: int, lease: float) -> list[Claimed]:
+    """Lease up to ``limit`` due calls, oldest first; their payloads are still encoded."""
     now = time.time()
     secret = uuid.uuid4().hex
     params = {"until": now + lease, "token": secret, "now": now, "limit": limit}
     rows = conn.execute(_CLAIM, params).fetchall()
-    deliveries = []
+    claimed = []
     for seq, call_id, attempt in sorted(rows):
         payload = conn.execute(
             "UPDATE calls SET state = 'running', attempts = ?, started_at = ? WHERE id = ?"
             " RETURNING payload",
             (attempt, now, call_id),
         ).fetchone()[0]
-        call = QueuedCall.decode(payload)
-        token = f"{seq}.{secret}"
-        deliveries.append(Delivery(call=call, attempt=attempt, token=token, claimed_at=now))
-    return deliveries
+        claimed.append((payload, attempt, f"{seq}.{secret}", now))
+    return claimed
 
 
-def _lease(delivery: Delivery) -> tuple[int, str]:
-    seq, _, secret = delivery.token.partition(".")
+def _lease(token: str) -> tuple[int, str]:
+    seq, _, secret = token.partition(".")
     return int(seq), secret
 
 
-def _lost(delivery: Delivery) -> NotFound:
-    return NotFound(f"lease on call {delivery.call.call_id} was lost")
+def _lost(call_id: str) -> NotFound:
+    return NotFound(f"lease on call {call_id} was lost")
 
 
-def extend(conn: sqlite3.Connection, delivery: Delivery, lease: float) -> None:
-    seq, secret = _lease(delivery)
+# The writes below take a delivery's token and call id, not the delivery: they
+# run in the writer process, which gets only those. Each raises (a lost lease)
+# before it changes anything, so none needs a savepoint of its own.
+
+
+def extend(conn: sqlite3.Connection, token: str, call_id: str, lease: float) -> None:
+    seq, secret = _lease(token)
     cursor = conn.execute(
         "UPDATE queue SET due = ? WHERE seq = ? AND token = ?",
         (time.time() + lease, seq, secret),
     )
     if cursor.rowcount != 1:
-        raise _lost(delivery)
+        raise _lost(call_id)
 
 
 def settle(
     conn: sqlite3.Connection,
-    delivery: Delivery,
+    token: str,
+    call_id: str,
     state: CallState,
     outcome: Outcome,
     retry_at: float | None = None,
 ) -> None:
     """End a lease: delete the row (ack, bury) or make it due at ``retry_at`` (retry)."""
-    seq, secret = _lease(delivery)
+    seq, secret = _lease(token)
     now = time.time()
     sql, params = "DELETE FROM queue WHERE seq = ? AND token = ?", [seq, secret]
     if retry_at is not None:
         sql = "UPDATE queue SET due = ?, token = NULL WHERE seq = ? AND token = ?"
         params = [retry_at, seq, secret]
     if conn.execute(sql, params).rowcount != 1:
-        raise _lost(delivery)
+        raise _lost(call_id)
     conn.execute(
         "UPDATE calls SET state = ?, started_at = coalesce(?, started_at), finished_at = ?,"
         " status_code = ?, error = ?, callback_status = ?, callback_attempts = ?, dead_at = ?"
@@ -200,26 +208,28 @@ def settle(
             outcome.callback_status,
             outcome.callback_attempts,
             now if state is CallState.DEAD else None,
-            delivery.call.call_id,
+            call_id,
         ),
     )
 
 
-def ack(conn: sqlite3.Connection, delivery: Delivery, outcome: Outcome) -> None:
-    settle(conn, delivery, final_state(outcome), outcome)
+def ack(conn: sqlite3.Connection, token: str, call_id: str, outcome: Outcome) -> None:
+    settle(conn, token, call_id, final_state(outcome), outcome)
 
 
-def mark_running(conn: sqlite3.Connection, delivery: Delivery, now: float) -> None:
+def mark_running(
+    conn: sqlite3.Connection, token: str, call_id: str, attempt: int, now: float
+) -> None:
     """Note when the call really started; a no-op once the lease is gone.
 
     The claim already recorded ``running``, so this only refines ``started_at``
-    (a call may wait for a function slot) and rides along with the next batch.
+    (a call may wait for a function slot).
     """
-    seq, secret = _lease(delivery)
+    seq, secret = _lease(token)
     conn.execute(
         "UPDATE calls SET state = 'running', attempts = ?, started_at = ? WHERE call_id = ?"
         " AND EXISTS (SELECT 1 FROM queue WHERE seq = ? AND token = ?)",
-        (delivery.attempt, now, delivery.call.call_id, seq, secret),
+        (attempt, now, call_id, seq, secret),
     )
 
 

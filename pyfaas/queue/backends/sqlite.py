@@ -1,16 +1,16 @@
 """The SQLite queue: the default backend, embedded, one file shared by processes.
 
-The gateway process puts and the queue-worker process claims, each with its
-own connection to the same file (WAL mode; a put returns only once its call
-is fsynced, so a 202 is never sent for a call a crash could lose; leases and
-settles are committed without an fsync, since losing one to a power cut only
-makes a call run again). Puts are stored by a child process
-(``_sqlite_putter``), so that their statements do not compete with the
-gateway's HTTP work for one interpreter lock; every other statement runs on
-one dedicated thread, which batches concurrent writes (claims, settles) into
-one transaction. A claim is a lease: if its holder dies, the row becomes due
-again when the lease ends and is handed out with ``attempt + 1``. SQL lives
-in ``_sqlite_store``.
+The gateway process puts and the queue-worker process claims, each through
+its own connections to the same file (WAL mode; a put returns only once its
+call is fsynced, so a 202 is never sent for a call a crash could lose;
+leases and settles are committed without an fsync, since losing one to a
+power cut only makes a call run again). Every write (puts, claims, leases,
+settles, replays) is made by a child process (``_sqlite_writer``), which
+group-commits what arrives together, so that its statements do not compete
+with the gateway's or the worker's HTTP work for one interpreter lock;
+reads run on one thread (``_sqlite_thread``). A claim is a lease: if its
+holder dies, the row becomes due again when the lease ends and is handed
+out with ``attempt + 1``. SQL lives in ``_sqlite_store``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 
 from pyfaas.errors import QueueUnavailable
 from pyfaas.queue.backends import _sqlite_store as store
-from pyfaas.queue.backends._sqlite_putter import Putter
 from pyfaas.queue.backends._sqlite_thread import SqliteThread
+from pyfaas.queue.backends._sqlite_writer import Writer
 from pyfaas.queue.base import QueueStats
 from pyfaas.queue.envelope import CallRecord, CallState, Delivery, Outcome, QueuedCall
 
@@ -41,7 +41,7 @@ class SqliteQueue:
     def __init__(self, path: str, *, busy_timeout: float = 10.0) -> None:
         self.path = path
         self._thread = SqliteThread(path, busy_timeout)
-        self._putter = Putter(path, busy_timeout)
+        self._writer = Writer(path, busy_timeout)
         self._wakeup = asyncio.Event()  # set by this process's own puts
         self._state = "new"
 
@@ -57,7 +57,7 @@ class SqliteQueue:
         if self._state == "open":
             self._state = "closed"
             self._wakeup.set()
-            await self._putter.close()
+            await self._writer.close()
             await self._thread.stop()
         self._state = "closed"
 
@@ -65,23 +65,13 @@ class SqliteQueue:
         if self._state != "open":
             raise QueueUnavailable(f"sqlite queue {self.path} is not open")
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
+    async def _read(self, fn: Any, *args: Any) -> Any:
         self._check_open()
         return await self._thread.run(lambda conn: fn(conn, *args))
 
-    async def _write(
-        self, fn: Any, *args: Any, durable: bool = False, savepoint: bool = True
-    ) -> Any:
-        # Leases and settles need no fsync: a power loss can only make a call run
-        # again. store.extend and store.settle raise (a lost lease) only before
-        # they change anything, so they go without a savepoint.
-        self._check_open()
-        step = lambda conn: fn(conn, *args)  # noqa: E731
-        return await self._thread.write(step, durable=durable, savepoint=savepoint)
-
     async def put(self, call: QueuedCall) -> bool:
         self._check_open()
-        stored = await self._putter.put(call)
+        stored = await self._writer.put(call)
         self._wakeup.set()
         return stored
 
@@ -91,9 +81,7 @@ class SqliteQueue:
         while True:
             self._wakeup.clear()
             self._check_open()
-            deliveries: list[Delivery] = await self._thread.write(
-                lambda conn: store.claim(conn, limit, lease), claim=True, durable=False
-            )
+            deliveries = await self._writer.claim(limit, lease)
             remaining = deadline - time.monotonic()
             if deliveries or remaining <= 0 or self._state != "open":
                 return deliveries
@@ -104,42 +92,45 @@ class SqliteQueue:
             pause = min(pause * 2, POLL_MAX)
 
     async def extend(self, delivery: Delivery, lease: float) -> None:
-        await self._write(store.extend, delivery, lease, savepoint=False)
+        self._check_open()
+        await self._writer.extend(delivery, lease)
 
     async def ack(self, delivery: Delivery, outcome: Outcome) -> None:
-        await self._write(store.ack, delivery, outcome, savepoint=False)
+        self._check_open()
+        await self._writer.settle(delivery, None, outcome, None)
 
     async def retry(self, delivery: Delivery, delay: float, outcome: Outcome) -> None:
-        retry_at = time.time() + delay
-        state = CallState.RETRYING
-        await self._write(store.settle, delivery, state, outcome, retry_at, savepoint=False)
+        self._check_open()
+        await self._writer.settle(delivery, CallState.RETRYING, outcome, time.time() + delay)
 
     async def bury(self, delivery: Delivery, outcome: Outcome) -> None:
-        await self._write(store.settle, delivery, CallState.DEAD, outcome, savepoint=False)
+        self._check_open()
+        await self._writer.settle(delivery, CallState.DEAD, outcome, None)
 
     async def mark_running(self, delivery: Delivery) -> None:
         # The claim already recorded ``running``: this refinement of
-        # ``started_at`` is not worth an fsync, so it rides with the next write.
-        # A call that starts right after its claim keeps the claim's time (the
-        # settle records the exact start anyway): three statements a call less.
+        # ``started_at`` is not waited for and commits with the next write. A
+        # call that starts right after its claim keeps the claim's time (the
+        # settle records the exact start anyway): one write a call less.
         self._check_open()
-        now = time.time()  # the caller's moment, not the later one of the batch
+        now = time.time()  # the caller's moment, not the later one of the commit
         if now - delivery.claimed_at < START_NOTED_AFTER:
             return
-        self._thread.write_later(lambda conn: store.mark_running(conn, delivery, now))
+        await self._writer.mark_running(delivery, now)
 
     async def record(self, call_id: str) -> CallRecord | None:
-        found: CallRecord | None = await self._run(store.record, call_id)
+        found: CallRecord | None = await self._read(store.record, call_id)
         return found
 
     async def dead_letters(self, limit: int = 100) -> list[CallRecord]:
-        found: list[CallRecord] = await self._run(store.dead_letters, limit)
+        found: list[CallRecord] = await self._read(store.dead_letters, limit)
         return found
 
     async def replay(self, call_id: str) -> None:
-        await self._write(store.replay, call_id, durable=True)
+        self._check_open()
+        await self._writer.replay(call_id)
         self._wakeup.set()
 
     async def stats(self) -> QueueStats:
-        found: QueueStats = await self._run(store.stats)
+        found: QueueStats = await self._read(store.stats)
         return found

@@ -1,0 +1,186 @@
+"""The SQLite writer: writes made by a child process, honest errors when it cannot make them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from pyfaas.errors import NotFound, QueueUnavailable
+from pyfaas.queue import Outcome, QueuedCall
+from pyfaas.queue.backends import _sqlite_store as store
+from pyfaas.queue.backends._sqlite_writer import CHECKPOINT_EVERY, Writer
+from tests.helpers import wait_for
+
+
+def _call(call_id: str) -> QueuedCall:
+    return QueuedCall(call_id, "echo", "openfaas-fn", body=b"x", submitted_at=1.0)
+
+
+def _children() -> list[int]:
+    """This process's writer children, by their command line."""
+    found = []
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/children") as f:
+            for pid in f.read().split():
+                with open(f"/proc/{pid}/cmdline", "rb") as cmd:
+                    if b"_sqlite_writer" in cmd.read():
+                        found.append(int(pid))
+    return found
+
+
+def _ids(path: Path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return [row[0] for row in conn.execute("SELECT call_id FROM calls ORDER BY id")]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "q.db"
+    store.connect(str(path), 1.0).close()  # the schema, as the queue's own thread makes it
+    return path
+
+
+@pytest.fixture
+async def writer(db: Path) -> AsyncIterator[Writer]:
+    writer = Writer(str(db), busy_timeout=5.0)
+    yield writer
+    await writer.close()
+
+
+async def test_puts_are_stored_in_order_and_a_known_id_once(writer: Writer, db: Path) -> None:
+    results = await asyncio.gather(*(writer.put(_call(f"c{i}")) for i in range(20)))
+    assert results == [True] * 20
+    assert await writer.put(_call("c3")) is False
+    assert _ids(db) == [f"c{i}" for i in range(20)]
+
+
+async def test_a_database_error_fails_the_put_with_its_cause(db: Path) -> None:
+    writer = Writer(str(db), busy_timeout=0.05)
+    holder = sqlite3.connect(db, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        with pytest.raises(QueueUnavailable, match="database is locked"):
+            await writer.put(_call("blocked"))
+        holder.execute("ROLLBACK")
+        assert await writer.put(_call("later")) is True
+        assert _ids(db) == ["later"]
+    finally:
+        holder.close()
+        await writer.close()
+
+
+async def test_a_killed_writer_fails_its_waiting_puts_and_the_next_put_starts_another(
+    writer: Writer, db: Path
+) -> None:
+    assert await writer.put(_call("first")) is True
+    (child,) = _children()
+    holder = sqlite3.connect(db, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # the child now waits for the lock
+        waiting = asyncio.create_task(writer.put(_call("in-flight")))
+        await asyncio.sleep(0.2)
+        assert not waiting.done()
+        os.kill(child, signal.SIGKILL)
+        with pytest.raises(QueueUnavailable, match="writer process exited"):
+            await asyncio.wait_for(waiting, 10)
+        holder.execute("ROLLBACK")
+    finally:
+        holder.close()
+    assert await writer.put(_call("after")) is True
+    assert _children() != [child]
+    assert _ids(db) == ["first", "after"]  # the unanswered call was never stored
+
+
+async def test_close_ends_the_child(writer: Writer) -> None:
+    assert await writer.put(_call("one")) is True
+    assert len(_children()) == 1
+    await writer.close()
+    assert _children() == []
+
+
+async def test_the_child_checkpoints_the_wal_into_the_database_file(
+    writer: Writer, db: Path
+) -> None:
+    # The child turns SQLite's own checkpoint off (it would run inside a
+    # commit, delaying answers) and checkpoints when its socket is idle.
+    before = await asyncio.to_thread(os.path.getsize, db)
+    for start in range(0, CHECKPOINT_EVERY + 200, 100):
+        await asyncio.gather(*(writer.put(_call(f"c{start + i}")) for i in range(100)))
+    grown = lambda: os.path.getsize(db) > before + 100 * 1024  # noqa: E731
+    await asyncio.to_thread(wait_for, grown)
+
+
+async def test_a_claim_hands_back_the_call_as_it_was_put(writer: Writer) -> None:
+    call = QueuedCall(
+        "full",
+        "echo",
+        "openfaas-fn",
+        method="PUT",
+        path="/a/b",
+        query="x=1",
+        headers=[("X-One", "1"), ("X-One", "2")],
+        body=bytes(range(256)),
+        callback_url="http://127.0.0.1:9/",
+        submitted_at=12.5,
+    )
+    assert await writer.put(call) is True
+    [delivery] = await writer.claim(5, lease=30)
+    assert delivery.call == call
+    assert delivery.attempt == 1
+    assert delivery.claimed_at > 0
+
+
+async def test_polling_an_empty_queue_takes_no_write_lock(db: Path) -> None:
+    writer = Writer(str(db), busy_timeout=5.0)
+    holder = sqlite3.connect(db, isolation_level=None)
+    try:
+        assert await writer.claim(1, lease=30) == []  # the child is up
+        holder.execute("BEGIN IMMEDIATE")  # a put of another process, in progress
+        # A claim that wanted the write lock would wait out the 5 s busy timeout.
+        assert await asyncio.wait_for(writer.claim(1, lease=30), 2) == []
+    finally:
+        holder.close()
+        await writer.close()
+
+
+async def test_writes_sent_together_share_a_transaction_but_not_a_failure(
+    writer: Writer, db: Path
+) -> None:
+    await asyncio.gather(*(writer.put(_call(f"c{i}")) for i in range(3)))
+    first, second, third = await writer.claim(3, lease=30)
+    await writer.settle(first, None, Outcome(status_code=200), None)
+    results = await asyncio.gather(
+        writer.settle(first, None, Outcome(status_code=200), None),  # settled already
+        writer.settle(second, None, Outcome(status_code=500), None),
+        writer.extend(third, 60),
+        writer.put(_call("c9")),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], NotFound)
+    assert results[1:] == [None, None, True]
+    with sqlite3.connect(db) as conn:
+        states = dict(conn.execute("SELECT call_id, state FROM calls"))
+    assert states == {"c0": "succeeded", "c1": "failed", "c2": "running", "c9": "queued"}
+
+
+async def test_close_lets_the_child_answer_what_it_was_sent(db: Path) -> None:
+    writer = Writer(str(db), busy_timeout=5.0)
+    assert await writer.put(_call("first")) is True
+    [delivery] = await writer.claim(1, lease=30)
+    in_flight = [
+        asyncio.create_task(writer.put(_call("last"))),
+        asyncio.create_task(writer.settle(delivery, None, Outcome(status_code=200), None)),
+    ]
+    await asyncio.sleep(0)  # both are sent; the settle is still held for this turn
+    await writer.close()
+    assert await asyncio.gather(*in_flight) == [True, None]
+    assert _children() == []
+    with sqlite3.connect(db) as conn:
+        states = dict(conn.execute("SELECT call_id, state FROM calls"))
+    assert states == {"first": "succeeded", "last": "queued"}
