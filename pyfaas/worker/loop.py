@@ -3,7 +3,8 @@
 The loop knows only the queue's lease protocol. It keeps up to
 ``max_inflight`` claimed calls waiting beside the ``max_inflight`` running
 ones (their leases held and extended like the running ones'), so a freed
-slot starts the next call at once instead of waiting for a claim to commit.
+slot starts the next call at once instead of waiting for a claim to commit;
+a second claim may be on its way while the first waits for its commit.
 A finished call frees its slot as soon as its invocation and callback are
 done; its settle (ack, retry or bury) commits in the background, batched
 with others. A call is still settled only after it ran, and the times the
@@ -42,6 +43,15 @@ from pyfaas.worker.slots import FunctionSlots
 
 Invoke = Callable[[QueuedCall], Awaitable[InvokeResult]]
 HANDED_BACK = "handed back: the worker shut down before the call ran"
+# A second claim may go out while the first is still waiting for its commit,
+# so that the calls claimed ahead do not run out between two claims.
+CLAIMS_IN_FLIGHT = 2
+# A claim takes about a millisecond to commit: while calls are this short,
+# ``max_inflight`` calls claimed ahead would run out before it does, so the
+# worker claims up to SHORT_CALLS_AHEAD ahead instead. Long calls keep the
+# lower figure, so that several workers share a queue of them evenly.
+SHORT_CALL = 0.05  # seconds, averaged over the recent calls
+SHORT_CALLS_AHEAD = 16
 
 
 class Settle(StrEnum):
@@ -116,6 +126,8 @@ class WorkerLoop:
         self._wake = asyncio.Event()
         self._stopping = False
         self._seq = 0
+        self._asked = 0  # calls asked for by the claims in flight
+        self._recent = SHORT_CALL  # the recent calls' mean duration, in seconds
         self._keeper: asyncio.Task[None] | None = None
 
     @property
@@ -131,14 +143,23 @@ class WorkerLoop:
         """Claim and dispatch until ``stop``; returns with calls possibly still running."""
         if self._keeper is None:
             self._keeper = asyncio.create_task(self._keep_leases())
-        while not self._stopping:
-            self._start_ready()
-            room = 2 * self._max - len(self._running) - len(self._ready)
-            if room <= 0:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            self._ready.extend(await self._claim(room))
+        claims: set[asyncio.Task[None]] = set()
+        try:
+            while not self._stopping:
+                self._start_ready()
+                ahead = self._max
+                if self._recent < SHORT_CALL:
+                    ahead = max(ahead, SHORT_CALLS_AHEAD)
+                room = self._max + ahead - len(self._running) - len(self._ready) - self._asked
+                if room <= 0 or len(claims) >= CLAIMS_IN_FLIGHT:
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                claim = asyncio.create_task(self._claim_ahead(room))
+                claims.add(claim)
+                claim.add_done_callback(claims.discard)
+        finally:
+            await asyncio.gather(*claims, return_exceptions=True)
 
     async def drain(self, grace: float) -> None:
         """Wait up to ``grace`` seconds for running calls, then hand the rest back.
@@ -163,6 +184,16 @@ class WorkerLoop:
     def _start_ready(self) -> None:
         while self._ready and len(self._running) < self._max and not self._stopping:
             self._dispatch(self._ready.popleft())
+
+    async def _claim_ahead(self, limit: int) -> None:
+        self._asked += limit
+        try:
+            deliveries = await self._claim(limit)
+        finally:
+            self._asked -= limit
+        self._ready.extend(deliveries)
+        self._start_ready()
+        self._wake.set()
 
     async def _claim(self, limit: int) -> list[Delivery]:
         try:
@@ -213,6 +244,7 @@ class WorkerLoop:
             await self._queue.mark_running(ctx.delivery)
             ctx.outcome.started_at = time.time()
             ctx.result = await self._invoke_when_reachable(ctx)
+        self._recent += (ctx.result.seconds - self._recent) / 8
         ctx.outcome.status_code = ctx.result.status
         ctx.outcome.error = ctx.result.error
         for hook in self._hooks:

@@ -8,7 +8,8 @@ from dataclasses import replace
 
 from pyfaas.credentials import Credentials
 from pyfaas.queue.backends.memory import MemoryQueue
-from pyfaas.queue.envelope import CallState
+from pyfaas.queue.envelope import CallState, Delivery
+from pyfaas.worker.loop import SHORT_CALL, SHORT_CALLS_AHEAD
 from pyfaas.worker.settings import WorkerSettings
 from tests.unit.worker.conftest import make_call, running_worker, settled
 from tests.unit.worker.fakes import FakeGateway, Reply
@@ -259,3 +260,36 @@ async def test_call_claimed_ahead_keeps_its_lease_while_it_waits(
     assert [r.state for r in records] == [CallState.SUCCEEDED] * 2
     assert [r.attempts for r in records] == [1, 1]
     assert len(gateway.calls) == 2
+
+
+class _ClaimSizes(MemoryQueue):
+    """A memory queue that notes how many calls each claim asks for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.limits: list[int] = []
+
+    async def claim(self, limit: int, lease: float, wait: float) -> list[Delivery]:
+        self.limits.append(limit)
+        return await super().claim(limit, lease, wait)
+
+
+async def test_short_calls_are_claimed_further_ahead_than_long_ones(
+    gateway: FakeGateway, settings: WorkerSettings
+) -> None:
+    gateway.script["slow.openfaas-fn"] = [Reply(delay=SHORT_CALL * 2)]
+    for function, count in (("slow", 4), ("quick", 60)):
+        queue = _ClaimSizes()
+        await queue.start()
+        calls = [make_call(function) for _ in range(count)]
+        for call in calls:
+            await queue.put(call)
+        async with running_worker(settings, queue, max_inflight=1):
+            for call in calls:
+                await settled(queue, call.call_id)
+        await queue.close()
+        if function == "slow":  # one running, one claimed ahead: never more
+            assert max(queue.limits) <= 2
+        else:  # a claim's commit takes longer than such a call: claim further ahead
+            assert max(queue.limits) > 2
+            assert max(queue.limits) <= 1 + SHORT_CALLS_AHEAD
