@@ -126,6 +126,7 @@ class WorkerLoop:
         self._wake = asyncio.Event()
         self._stopping = False
         self._seq = 0
+        self._claims = 0  # claims in flight
         self._asked = 0  # calls asked for by the claims in flight
         self._recent = SHORT_CALL  # the recent calls' mean duration, in seconds
         self._keeper: asyncio.Task[None] | None = None
@@ -151,10 +152,12 @@ class WorkerLoop:
                 if self._recent < SHORT_CALL:
                     ahead = max(ahead, SHORT_CALLS_AHEAD)
                 room = self._max + ahead - len(self._running) - len(self._ready) - self._asked
-                if room <= 0 or len(claims) >= CLAIMS_IN_FLIGHT:
+                if room <= 0 or self._claims >= CLAIMS_IN_FLIGHT:
                     self._wake.clear()
                     await self._wake.wait()
                     continue
+                self._claims += 1
+                self._asked += room
                 claim = asyncio.create_task(self._claim_ahead(room))
                 claims.add(claim)
                 claim.add_done_callback(claims.discard)
@@ -186,10 +189,12 @@ class WorkerLoop:
             self._dispatch(self._ready.popleft())
 
     async def _claim_ahead(self, limit: int) -> None:
-        self._asked += limit
+        # run() counted this claim in; it is counted out here, before the wake,
+        # so that run() sees the room it made (a done-callback would run later).
         try:
             deliveries = await self._claim(limit)
         finally:
+            self._claims -= 1
             self._asked -= limit
         self._ready.extend(deliveries)
         self._start_ready()
