@@ -76,6 +76,7 @@ class NatsQueue:
         self._kv: KeyValue | None = None
         self._sub: JetStreamContext.PullSubscription | None = None
         self._held: dict[str, Msg] = {}  # token -> message leased by this process
+        self._fetching = asyncio.Lock()
         # call id -> the write of its running record, still in flight
         self._marking: dict[str, asyncio.Task[None]] = {}
 
@@ -175,10 +176,13 @@ class NatsQueue:
     async def claim(self, limit: int, lease: float, wait: float) -> list[Delivery]:
         js, _, sub = self._parts()
         try:
-            if lease != self._ack_wait:
-                self._ack_wait = lease
-                await js.add_consumer(self.names.stream, config=self._consumer_config())
-            messages = await sub.fetch(limit, timeout=max(wait, 0.05))
+            # One fetch at a time: concurrent fetches on one pull subscription
+            # wait out each other's time-outs (a worker may send two claims).
+            async with self._fetching:
+                if lease != self._ack_wait:
+                    self._ack_wait = lease
+                    await js.add_consumer(self.names.stream, config=self._consumer_config())
+                messages = await sub.fetch(limit, timeout=max(wait, 0.05))
         except TimeoutError:  # nats-py raises both its own and asyncio's
             return []
         except nats.errors.Error as exc:
