@@ -126,7 +126,7 @@ class WorkerLoop:
         self._wake = asyncio.Event()
         self._stopping = False
         self._seq = 0
-        self._claims = 0  # claims in flight
+        self._claiming: set[asyncio.Task[None]] = set()  # claims in flight
         self._asked = 0  # calls asked for by the claims in flight
         self._recent = SHORT_CALL  # the recent calls' mean duration, in seconds
         self._keeper: asyncio.Task[None] | None = None
@@ -144,7 +144,6 @@ class WorkerLoop:
         """Claim and dispatch until ``stop``; returns with calls possibly still running."""
         if self._keeper is None:
             self._keeper = asyncio.create_task(self._keep_leases())
-        claims: set[asyncio.Task[None]] = set()
         try:
             while not self._stopping:
                 self._start_ready()
@@ -152,17 +151,14 @@ class WorkerLoop:
                 if self._recent < SHORT_CALL:
                     ahead = max(ahead, SHORT_CALLS_AHEAD)
                 room = self._max + ahead - len(self._running) - len(self._ready) - self._asked
-                if room <= 0 or self._claims >= CLAIMS_IN_FLIGHT:
+                if room <= 0 or len(self._claiming) >= CLAIMS_IN_FLIGHT:
                     self._wake.clear()
                     await self._wake.wait()
                     continue
-                self._claims += 1
                 self._asked += room
-                claim = asyncio.create_task(self._claim_ahead(room))
-                claims.add(claim)
-                claim.add_done_callback(claims.discard)
+                self._claiming.add(asyncio.create_task(self._claim_ahead(room)))
         finally:
-            await asyncio.gather(*claims, return_exceptions=True)
+            await asyncio.gather(*self._claiming, return_exceptions=True)
 
     async def drain(self, grace: float) -> None:
         """Wait up to ``grace`` seconds for running calls, then hand the rest back.
@@ -189,12 +185,12 @@ class WorkerLoop:
             self._dispatch(self._ready.popleft())
 
     async def _claim_ahead(self, limit: int) -> None:
-        # run() counted this claim in; it is counted out here, before the wake,
-        # so that run() sees the room it made (a done-callback would run later).
+        # Counted out here, before the wake, so that run() sees the room it
+        # made (a done-callback would run only after run() had looked).
         try:
             deliveries = await self._claim(limit)
         finally:
-            self._claims -= 1
+            self._claiming.discard(asyncio.current_task())
             self._asked -= limit
         self._ready.extend(deliveries)
         self._start_ready()
