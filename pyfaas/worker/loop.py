@@ -52,6 +52,9 @@ CLAIMS_IN_FLIGHT = 2
 # lower figure, so that several workers share a queue of them evenly.
 SHORT_CALL = 0.05  # seconds, averaged over the recent calls
 SHORT_CALLS_AHEAD = 16
+# Short calls are topped up in batches of at least this many: one claim per
+# finished call would cost the queue a transaction per call for claims alone.
+SHORT_CALLS_BATCH = SHORT_CALLS_AHEAD // 2
 
 
 class Settle(StrEnum):
@@ -147,10 +150,12 @@ class WorkerLoop:
         try:
             while not self._stopping:
                 self._start_ready()
-                ahead = self._max
+                ahead, batch = self._max, 1
                 if self._recent < SHORT_CALL:
-                    ahead = max(ahead, SHORT_CALLS_AHEAD)
+                    ahead, batch = max(ahead, SHORT_CALLS_AHEAD), SHORT_CALLS_BATCH
                 room = self._max + ahead - len(self._running) - len(self._ready) - self._asked
+                if self._ready or self._asked:
+                    room = room if room >= batch else 0  # still some ahead: wait for a batch
                 if room <= 0 or len(self._claiming) >= CLAIMS_IN_FLIGHT:
                     self._wake.clear()
                     await self._wake.wait()

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pyfaas.credentials import Credentials
 from pyfaas.queue.backends.memory import MemoryQueue
 from pyfaas.queue.envelope import CallState, Delivery
-from pyfaas.worker.loop import SHORT_CALL, SHORT_CALLS_AHEAD
+from pyfaas.worker.loop import SHORT_CALL, SHORT_CALLS_AHEAD, SHORT_CALLS_BATCH
 from pyfaas.worker.settings import WorkerSettings
 from tests.unit.worker.conftest import make_call, running_worker, settled
 from tests.unit.worker.fakes import FakeGateway, Reply
@@ -268,10 +268,14 @@ class _ClaimSizes(MemoryQueue):
     def __init__(self) -> None:
         super().__init__()
         self.limits: list[int] = []
+        self.claimed: list[int] = []  # how many each claim that found calls got
 
     async def claim(self, limit: int, lease: float, wait: float) -> list[Delivery]:
         self.limits.append(limit)
-        return await super().claim(limit, lease, wait)
+        found = await super().claim(limit, lease, wait)
+        if found:
+            self.claimed.append(len(found))
+        return found
 
 
 async def test_short_calls_are_claimed_further_ahead_than_long_ones(
@@ -293,3 +297,5 @@ async def test_short_calls_are_claimed_further_ahead_than_long_ones(
         else:  # a claim's commit takes longer than such a call: claim further ahead
             assert max(queue.limits) > 2
             assert max(queue.limits) <= 1 + SHORT_CALLS_AHEAD
+            # topped up in batches, not with one claim per finished call
+            assert len(queue.claimed) <= count // SHORT_CALLS_BATCH + 3, queue.claimed
