@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import marshal
 import os
 import signal
+import socket
 import sqlite3
+import struct
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +18,7 @@ import pytest
 from pyfaas.errors import NotFound, QueueUnavailable
 from pyfaas.queue import Outcome, QueuedCall
 from pyfaas.queue.backends import _sqlite_store as store
-from pyfaas.queue.backends._sqlite_writer import CHECKPOINT_EVERY, Writer
+from pyfaas.queue.backends._sqlite_writer import CHECKPOINT_EVERY, Writer, _gather
 from tests.helpers import wait_for
 
 
@@ -184,3 +188,27 @@ async def test_close_lets_the_child_answer_what_it_was_sent(db: Path) -> None:
     with sqlite3.connect(db) as conn:
         states = dict(conn.execute("SELECT call_id, state FROM calls"))
     assert states == {"first": "succeeded", "last": "queued"}
+
+
+def _frame(op: tuple[object, ...]) -> bytes:
+    data = marshal.dumps(op)
+    return struct.pack(">I", len(data)) + data
+
+
+def test_a_small_durable_batch_waits_briefly_for_the_rest() -> None:
+    here, there = socket.socketpair()
+    with here, there:
+        first = [("op", 1)]
+        # Two more arrive while it waits: it takes them, up to the number wanted.
+        late = threading.Timer(0.05, there.sendall, [_frame(("op", 2)) + _frame(("op", 3))])
+        late.start()
+        ops, rest, open_ = _gather(here, list(first), b"", want=3, linger=5.0)
+        late.join()
+        assert (ops, rest, open_) == ([("op", 1), ("op", 2), ("op", 3)], b"", True)
+        # Nothing more comes: it gives up after the linger, with what it has.
+        ops, _, open_ = _gather(here, list(first), b"", want=3, linger=0.05)
+        assert (ops, open_) == (first, True)
+        # The other end closes: it stops waiting and says so.
+        there.shutdown(socket.SHUT_WR)
+        ops, _, open_ = _gather(here, list(first), b"", want=3, linger=5.0)
+        assert (ops, open_) == (first, False)
