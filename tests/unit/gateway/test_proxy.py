@@ -47,7 +47,7 @@ async def test_call_headers_generated(client: Client, provider: MemoryProvider) 
     await deploy(provider, "echo")
     resp = await client.post("/function/echo", data=b"x")
     call_id = resp.headers["X-Call-Id"]
-    assert uuid.UUID(call_id).version == 4
+    assert uuid.UUID(call_id).version == 7
     assert int(resp.headers["X-Start-Time"]) > 1_600_000_000 * 10**9
     assert resp.headers["X-Served-By"].startswith("pyfaas/")
     seen = json.loads(resp.headers["X-Echo-Headers"])
