@@ -21,6 +21,7 @@ from pyfaas.httpd.messages import Request, Response
 from pyfaas.watchdog.app import Watchdog, create_app
 from pyfaas.watchdog.log import GoLog
 from pyfaas.watchdog.settings import WatchdogSettings
+from pyfaas.watchdog.workers import Workers
 
 FAILED_GRACE = 1.0  # seconds
 
@@ -61,49 +62,78 @@ def make_listener(settings: WatchdogSettings, watchdog: Watchdog) -> Listener:
     return server.Listener(handle, settings.read_timeout)
 
 
-async def run(settings: WatchdogSettings, environ: Mapping[str, str], log: GoLog) -> int:
+async def run(
+    settings: WatchdogSettings,
+    environ: Mapping[str, str],
+    log: GoLog,
+    sock: socket.socket | None = None,
+    workers: Workers | None = None,
+) -> int:
+    workers = workers or Workers(1)
     watchdog = create_app(settings, environ, log)
-    log(
-        f"Timeouts: read: {settings.read_timeout:g}s write: {settings.write_timeout:g}s "
-        f"hard: {settings.exec_timeout:g}s health: {settings.healthcheck_interval:g}s."
-    )
+    if workers.first:
+        log(
+            f"Timeouts: read: {settings.read_timeout:g}s write: {settings.write_timeout:g}s "
+            f"hard: {settings.exec_timeout:g}s health: {settings.healthcheck_interval:g}s."
+        )
     listener = make_listener(settings, watchdog)
-    await listener.start(listening_socket(settings, log))
+    await listener.start(sock or listening_socket(settings, log))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    crashed: asyncio.Future[str] = loop.create_future()
+
+    def crash(why: str) -> None:
+        if not crashed.done():
+            crashed.set_result(why)
+
+    workers.watch(stop.set, crash)
     try:
         await watchdog.runner.start()
     except PyfaasError as exc:
         log(f"Cannot start the function: {exc}")
         await watchdog.runner.stop()
+        workers.stop()
+        await workers.wait()
         return 1
     watchdog.lifecycle.ready()
-    return await _serve_until_stopped(watchdog, listener, stop, log)
+    code = await _serve_until_stopped(watchdog, listener, stop, crashed, log, workers.first)
+    workers.stop()
+    await workers.wait()
+    return code
 
 
 async def _serve_until_stopped(
-    watchdog: Watchdog, listener: Listener, stop: asyncio.Event, log: GoLog
+    watchdog: Watchdog,
+    listener: Listener,
+    stop: asyncio.Event,
+    crashed: asyncio.Future[str],
+    log: GoLog,
+    first: bool,
 ) -> int:
     stopped: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
     failed: asyncio.Future[Any] = watchdog.runner.failed
-    await asyncio.wait([stopped, failed], return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait([stopped, failed, crashed], return_when=asyncio.FIRST_COMPLETED)
     watchdog.lifecycle.draining()
     listener.stop_accepting()
-    if failed.done():
+    if failed.done() or crashed.done():
+        if crashed.done():
+            log(f"{crashed.result()}: stopping")
         # Let calls that just failed with the function tell their callers so.
         stopped.cancel()
         await listener.drain(FAILED_GRACE)
         listener.abort()
         await watchdog.runner.stop()
         return 1
-    log("SIGTERM received.. shutting down server")
+    if first:
+        log("SIGTERM received.. shutting down server")
     if not await listener.drain(watchdog.settings.write_timeout):
         log(f"In-flight requests did not finish within {watchdog.settings.write_timeout:g}s")
     listener.abort()
     await watchdog.runner.stop()
-    log("Exiting.")
+    if first:
+        log("Exiting.")
     return 0
 
 
@@ -125,10 +155,21 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         log(f"Bad configuration: {exc}")
         return 2
     try:
+        sock = listening_socket(settings, log)
+    except OSError as exc:
+        log(f"Cannot listen: {exc}")
+        log.flush()
+        return 1
+    workers = Workers(settings.processes)
+    workers.fork(log)
+    try:
         with asyncio.Runner(loop_factory=_new_loop) as runner:
-            return runner.run(run(settings, environ, log))
+            code = runner.run(run(settings, environ, log, sock, workers))
     finally:
         log.flush()
+    if not workers.first:
+        os._exit(code)  # the first process's interpreter state is not this one's to tear down
+    return code
 
 
 if __name__ == "__main__":

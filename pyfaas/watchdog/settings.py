@@ -7,6 +7,7 @@ name for. A bad value raises ``ConfigError`` naming the key and the value.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar
@@ -19,6 +20,7 @@ ServerKind = Literal["httptools", "aiohttp"]
 Threads = Literal["auto", "always", "never"]
 MODES: tuple[Mode, ...] = ("classic", "http", "inproc")
 DEFAULT_HANDLER = "function.handler:handle"
+MAX_PROCESSES = 4
 T = TypeVar("T", bound=str)
 
 
@@ -46,6 +48,7 @@ class WatchdogSettings:
     server: ServerKind = "httptools"
     # Sync inproc handlers: "auto" runs them inline until one call is slow, then in threads.
     inproc_threads: Threads = "auto"
+    processes: int = 1  # watchdog processes sharing the socket (classic mode; see workers)
 
     @property
     def command(self) -> str:
@@ -88,7 +91,25 @@ class WatchdogSettings:
                 ("httptools", "aiohttp"),
             ),
             inproc_threads=_threads(env.get("PYFAAS_INPROC_THREADS", "auto")),
+            processes=_processes(env, mode, env.integer("max_inflight", 0, minimum=0)),
         )
+
+
+def _processes(env: Env, mode: Mode, max_inflight: int) -> int:
+    """``PYFAAS_WATCHDOG_PROCESSES``: by default one per core (at most 4) in classic mode.
+
+    One process only where calls must be counted in one place (``max_inflight``)
+    or share one upstream or handler (the other modes).
+    """
+    given = env.optional("PYFAAS_WATCHDOG_PROCESSES")
+    single = mode != "classic" or max_inflight > 0
+    if given is None or given == "auto":
+        return 1 if single else max(1, min(len(os.sched_getaffinity(0)), MAX_PROCESSES))
+    count = env.integer("PYFAAS_WATCHDOG_PROCESSES", 1, minimum=1)
+    if count > 1 and single:
+        why = "max_inflight is set" if mode == "classic" else f"{mode} mode"
+        raise ConfigError(f"PYFAAS_WATCHDOG_PROCESSES: {given!r} must be 1 when {why}")
+    return count
 
 
 def split_command(value: str) -> tuple[str, ...]:

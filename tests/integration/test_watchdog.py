@@ -220,6 +220,38 @@ def test_sigterm_drains_the_call_in_flight(watchdog: type[WatchdogProcess], tmp_
     assert wd.proc.wait(timeout=10) == 0
 
 
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(child) for child in f.read().split()]
+
+
+def test_classic_processes_share_the_socket_and_stop_together(
+    watchdog: type[WatchdogProcess],
+) -> None:
+    wd = watchdog({"fprocess": "cat", "PYFAAS_WATCHDOG_PROCESSES": "2"}).wait_healthy()
+    assert wd.logged("Started 2 processes on the listening socket")
+    (other,) = _children(wd.proc.pid)
+    # With the first process stopped, the other one takes the connections.
+    wd.proc.send_signal(signal.SIGSTOP)
+    try:
+        for i in range(3):
+            with httpx.Client(timeout=5) as client:
+                assert client.post(wd.url(), content=f"call {i}").text == f"call {i}"
+    finally:
+        wd.proc.send_signal(signal.SIGCONT)
+    wd.proc.send_signal(signal.SIGTERM)
+    assert wd.proc.wait(timeout=10) == 0
+    assert not os.path.exists(f"/proc/{other}")  # reaped by the first process
+
+
+def test_a_classic_process_that_dies_stops_the_replica(watchdog: type[WatchdogProcess]) -> None:
+    wd = watchdog({"fprocess": "cat", "PYFAAS_WATCHDOG_PROCESSES": "2"}).wait_healthy()
+    (other,) = _children(wd.proc.pid)
+    os.kill(other, signal.SIGKILL)
+    assert wd.proc.wait(timeout=10) == 1  # so that the provider starts it again
+    wait_for(lambda: wd.logged(f"watchdog process {other} exited (signal 9): stopping"))
+
+
 def test_listen_fd_is_served(watchdog: type[WatchdogProcess]) -> None:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

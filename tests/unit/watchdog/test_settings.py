@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from pyfaas.errors import ConfigError
-from pyfaas.watchdog.settings import WatchdogSettings, split_command
+from pyfaas.watchdog.settings import MAX_PROCESSES, WatchdogSettings, split_command
 
 
 def test_classic_defaults() -> None:
@@ -99,3 +101,28 @@ def test_inproc_threads_setting() -> None:
     assert off.inproc_threads == "never"
     with pytest.raises(ConfigError, match="PYFAAS_INPROC_THREADS"):
         WatchdogSettings.from_env({**base, "PYFAAS_INPROC_THREADS": "sometimes"})
+
+
+def test_classic_mode_runs_a_process_per_core_unless_calls_are_counted() -> None:
+    cores = len(os.sched_getaffinity(0))
+    classic = WatchdogSettings.from_env({"fprocess": "cat"})
+    assert classic.processes == max(1, min(cores, MAX_PROCESSES))
+    assert WatchdogSettings.from_env({"fprocess": "cat", "max_inflight": "2"}).processes == 1
+    inproc = WatchdogSettings.from_env({"mode": "inproc"})
+    assert inproc.processes == 1
+    given = {"fprocess": "cat", "PYFAAS_WATCHDOG_PROCESSES": "3"}
+    assert WatchdogSettings.from_env(given).processes == 3
+
+
+@pytest.mark.parametrize(
+    ("environ", "why"),
+    [
+        ({"fprocess": "cat", "max_inflight": "1"}, "max_inflight is set"),
+        ({"mode": "inproc"}, "inproc mode"),
+    ],
+)
+def test_several_processes_are_refused_where_one_must_count(
+    environ: dict[str, str], why: str
+) -> None:
+    with pytest.raises(ConfigError, match=f"PYFAAS_WATCHDOG_PROCESSES: '2' must be 1 when {why}"):
+        WatchdogSettings.from_env({**environ, "PYFAAS_WATCHDOG_PROCESSES": "2"})
