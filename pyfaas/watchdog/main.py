@@ -98,8 +98,7 @@ async def run(
         await workers.wait()
         return 1
     watchdog.lifecycle.ready()
-    code = await _serve_until_stopped(watchdog, listener, stop, crashed, log, workers.first)
-    workers.stop()
+    code = await _serve_until_stopped(watchdog, listener, stop, crashed, log, workers)
     await workers.wait()
     return code
 
@@ -110,11 +109,13 @@ async def _serve_until_stopped(
     stop: asyncio.Event,
     crashed: asyncio.Future[str],
     log: GoLog,
-    first: bool,
+    workers: Workers,
 ) -> int:
     stopped: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
     failed: asyncio.Future[Any] = watchdog.runner.failed
     await asyncio.wait([stopped, failed, crashed], return_when=asyncio.FIRST_COMPLETED)
+    workers.stop()  # the other processes drain alongside this one
+    first = workers.first
     watchdog.lifecycle.draining()
     listener.stop_accepting()
     if failed.done() or crashed.done():

@@ -62,14 +62,22 @@ class Workers:
         """Call ``stop`` when this process should stop, ``crashed`` when another died."""
         loop = asyncio.get_running_loop()
         if self._parent_gone is not None:
-            loop.add_reader(self._parent_gone, stop)
+            fd = self._parent_gone
+
+            def parent_gone() -> None:
+                loop.remove_reader(fd)  # at EOF for good: once is enough
+                stop()
+
+            loop.add_reader(fd, parent_gone)
             return
         for pid in self._pids:
             fd = os.pidfd_open(pid)
             loop.add_reader(fd, self._exited, loop, fd, pid, crashed)
 
     def stop(self) -> None:
-        """In the first process: tell the others to drain and stop."""
+        """In the first process: tell the others to drain and stop (again is harmless)."""
+        if self._stopping:
+            return
         self._stopping = True
         for pid in self._pids:
             with contextlib.suppress(ProcessLookupError):
