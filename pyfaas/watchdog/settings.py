@@ -64,6 +64,7 @@ class WatchdogSettings:
         _require_process(mode, fprocess, upstream)
         if mode == "http" and write_timeout <= 0:
             raise ConfigError(f"write_timeout: {env.get('write_timeout', '')!r} must be above 0")
+        max_inflight = env.integer("max_inflight", 0, minimum=0)
         return cls(
             mode=mode,
             fprocess=fprocess,
@@ -76,7 +77,7 @@ class WatchdogSettings:
             # of-watchdog limits http-mode calls to 30s by default; classic has no limit.
             exec_timeout=env.duration("exec_timeout", 0.0 if mode == "classic" else 30.0),
             healthcheck_interval=env.duration("healthcheck_interval", write_timeout),
-            max_inflight=env.integer("max_inflight", 0, minimum=0),
+            max_inflight=max_inflight,
             combine_output=env.boolean("combine_output", True),
             content_type=env.optional("content_type"),
             write_debug=env.boolean("write_debug", False),
@@ -91,7 +92,7 @@ class WatchdogSettings:
                 ("httptools", "aiohttp"),
             ),
             inproc_threads=_threads(env.get("PYFAAS_INPROC_THREADS", "auto")),
-            processes=_processes(env, mode, env.integer("max_inflight", 0, minimum=0)),
+            processes=_processes(env, mode, max_inflight),
         )
 
 
