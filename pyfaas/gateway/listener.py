@@ -10,7 +10,6 @@ finish for up to ``grace`` seconds, then close pooled connections.
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
@@ -57,11 +56,7 @@ class GatewayServer:
         await self._runner.setup()
         await web.UnixSite(self._runner, path).start()
         front = Front(self.state, self._upstreams, Endpoint(host="localhost", unix_path=path))
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(1024)
-        sock.setblocking(False)
+        sock = server.listening_socket(host, port)
         self._listener = server.Listener(front.handle, IDLE_TIMEOUT)
         await self._listener.start(sock)
         self.port = sock.getsockname()[1]

@@ -326,6 +326,19 @@ async def serve(state: ServerState, sock: socket.socket) -> asyncio.Server:
     return await loop.create_server(lambda: HttpProtocol(state), sock=sock)
 
 
+BACKLOG = 1024
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A non-blocking TCP socket listening on ``host:port`` (port 0: any free one)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(BACKLOG)
+    sock.setblocking(False)
+    return sock
+
+
 class Listener:
     """The httptools server as a main loop drives it (the watchdog's, the gateway's front)."""
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from pyfaas.errors import PyfaasError
+from pyfaas.httpd import server
 from pyfaas.httpd.messages import Request, Response
 from pyfaas.watchdog.app import Watchdog, create_app
 from pyfaas.watchdog.log import GoLog
@@ -39,12 +40,9 @@ def listening_socket(settings: WatchdogSettings, log: GoLog) -> socket.socket:
         sock = socket.socket(fileno=settings.listen_fd)
         # Forked functions must not inherit the listening socket.
         sock.set_inheritable(False)
+        sock.setblocking(False)
     else:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", settings.port))
-        sock.listen(1024)
-    sock.setblocking(False)
+        sock = server.listening_socket("127.0.0.1", settings.port)
     log(f"Listening on port: {sock.getsockname()[1]}")
     return sock
 
@@ -57,8 +55,6 @@ def make_listener(settings: WatchdogSettings, watchdog: Watchdog) -> Listener:
         from pyfaas.watchdog import server_aiohttp
 
         return server_aiohttp.Listener(handle, settings.read_timeout)
-    from pyfaas.httpd import server
-
     return server.Listener(handle, settings.read_timeout)
 
 
