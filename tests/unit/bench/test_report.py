@@ -5,7 +5,18 @@ from __future__ import annotations
 import pytest
 
 from bench import wrk
-from bench.report import Row, at_least, at_most, markdown, millis, percent, rate, ratio
+from bench.report import (
+    Row,
+    at_least,
+    at_most,
+    markdown,
+    median_round,
+    millis,
+    percent,
+    rate,
+    ratio,
+    spread,
+)
 
 WRK_OUTPUT = """\
 Running 3s test @ http://127.0.0.1:8080/function/echo
@@ -75,3 +86,15 @@ def test_formatting_and_markdown() -> None:
     table = markdown(rows).splitlines()
     assert table[0].startswith("| section | row |")
     assert table[2] == "| sync | gateway / echo | 5.1k vs 18k | 28 % | >= 20 % | PASS |"
+
+
+def test_the_median_round_is_judged_and_every_round_shown() -> None:
+    rounds = [(10.0, 12.0), (10.0, 10.5), (10.0, 20.0)]  # direct s, queued s
+
+    def share(pair: tuple[float, float]) -> float:
+        return ratio(*pair)
+
+    assert median_round(rounds, share) == (10.0, 12.0)
+    assert median_round(rounds[:2], share) == (10.0, 12.0)  # even count: the lower middle
+    assert median_round(rounds[:1], share) == (10.0, 12.0)
+    assert spread([share(pair) for pair in rounds]) == "83 %, 95 %, 50 %"
