@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import re
@@ -21,7 +20,9 @@ def key_for(call_id: str) -> str:
 
 
 def encode(record: CallRecord) -> bytes:
-    fields = dataclasses.asdict(record)
+    # A shallow copy: every field is a scalar, and dataclasses.asdict's deep
+    # copy took a tenth of the gateway's time per accepted call.
+    fields = dict(vars(record))
     fields["state"] = record.state.value
     return json.dumps(fields, separators=(",", ":")).encode()
 
