@@ -18,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import Any
 
 import aiohttp
 
-from bench.procs import Gateway, Worker
+from bench.procs import Gateway, Worker, wait_for
 from bench.report import Row, at_least, median_round, percent, rate, ratio, spread
 
 BODY = b"01234567890123456789"
@@ -76,15 +77,11 @@ def _drain(gateway: Gateway, queue_url: str, k: int, calls: int) -> float:
         raise RuntimeError(f"only {accepted} of {calls} calls were accepted")
     worker = Worker(gateway, queue_url, max_inflight=k).start()
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            worker.check()
-            stats = gateway.queue_stats()
-            if stats["queued"] + stats["running"] == 0:
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the worker did not drain {calls} calls in 300 s")
-            time.sleep(POLL_SECONDS)
+
+        def drained() -> bool:
+            return worker.check() and gateway.queue_empty()
+
+        wait_for(f"the worker to drain {calls} calls", drained, timeout=300, interval=POLL_SECONDS)
     finally:
         worker.stop()
     edge = min(calls, EDGE + 2 * k)
@@ -93,15 +90,15 @@ def _drain(gateway: Gateway, queue_url: str, k: int, calls: int) -> float:
     return max(_when(r, "finishedAt") for r in tail) - min(_when(r, "startedAt") for r in head)
 
 
-def _record(gateway: Gateway, call_id: str) -> dict[str, object]:
+def _record(gateway: Gateway, call_id: str) -> dict[str, Any]:
     record = gateway.call_record(call_id)
     if record.get("state") != "succeeded":
         raise RuntimeError(f"call {call_id} of the drain ended {record.get('state')}")
     return record
 
 
-def _when(record: dict[str, object], key: str) -> float:
-    return float(str(record[key]))
+def _when(record: dict[str, Any], key: str) -> float:
+    return float(record[key])
 
 
 def drain_rows(
@@ -118,17 +115,17 @@ def drain_rows(
         for _ in range(rounds):
             direct = asyncio.run(_direct(f"{gateway.url}/function/noop", calls, k))
             measured.append((direct, _drain(gateway, queue_url, k, calls)))
-        direct, queued = median_round(measured, lambda pair: ratio(pair[0], pair[1]))
-        shares = [ratio(d, q) for d, q in measured]
+        direct, queued = median_round(measured, lambda pair: ratio(*pair))
+        share = ratio(direct, queued)
         section = f"drain, {backend}, max_inflight={k}"
         rows.append(
             Row(
                 section,
                 f"{calls} calls: worker vs direct",
                 f"worker {rate(calls / queued)}/s, direct {rate(calls / direct)}/s;"
-                f" rounds {spread(shares)}",
-                ratio(direct, queued),
-                percent(ratio(direct, queued)),
+                f" rounds {spread([ratio(*pair) for pair in measured])}",
+                share,
+                percent(share),
                 at_least(0.9, "≥ 90 % (overhead ≤ 10 %)"),
                 {"calls": calls, "worker_s": queued, "direct_s": direct, "rounds": measured},
             )

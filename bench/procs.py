@@ -31,12 +31,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(what: str, predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+def wait_for(
+    what: str, predicate: Callable[[], bool], timeout: float = 60.0, interval: float = 0.02
+) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.02)
+        time.sleep(interval)
 
 
 def port_open(port: int) -> bool:
@@ -155,6 +157,11 @@ class Gateway(Child):
         if status != 200:
             raise RuntimeError(f"queue stats: {status} {body.decode()}")
         return {k: int(v) for k, v in json.loads(body).items()}
+
+    def queue_empty(self) -> bool:
+        """Nothing queued or running (dead letters aside)."""
+        stats = self.queue_stats()
+        return stats["queued"] + stats["running"] == 0
 
     def call_record(self, call_id: str) -> dict[str, Any]:
         status, body = self.api("GET", f"/system/calls/{call_id}")

@@ -17,7 +17,10 @@ queue must not hold back the gateway's puts.
 
 Frames, parent to child: ``u32 length + marshal((op, *arguments))``
 (marshal, because it costs the sender a microsecond and both ends run the
-same interpreter). Answers, child to parent, one per frame: ``1`` stored,
+same interpreter). A put travels as the row it is stored as, and claimed
+calls come back as their stored payloads: encoding and decoding a call stay
+with the callers, outside the commit cycle every waiting caller shares.
+Answers, child to parent, one per frame: ``1`` stored,
 ``0`` already stored (the call id is known), ``-`` done, ``V`` with ``u32
 length + marshal(value)`` (claims), or ``N`` (lease lost, no such dead
 letter) and ``E`` (the transaction failed) with ``u16 length`` and a UTF-8
