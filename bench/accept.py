@@ -14,12 +14,11 @@ import time
 from dataclasses import dataclass
 
 from bench import wrk
-from bench.procs import Gateway, Worker, wait_for
+from bench.procs import Gateway, Worker, wait_drained
 from bench.report import Row, at_least, median_round, percent, rate, ratio, spread
 
 CONNECTIONS = (10, 50)
 ROUNDS = 3  # echo and accept alternate; the median round is judged
-POLL_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -92,12 +91,7 @@ def _drain_backlog(gateway: Gateway, queue_url: str, backend: str) -> Row:
         worker.wait_started()
         start = time.monotonic()
 
-        def drained() -> bool:
-            return worker.check() and gateway.queue_empty()
-
-        # Counting a backlog of 100k calls costs the gateway milliseconds:
-        # asked every 20 ms, it would take a good part of a core from the drain.
-        wait_for("the backlog to drain", drained, timeout=600, interval=POLL_SECONDS)
+        wait_drained(gateway, worker, "the backlog to drain", timeout=600)
         took = time.monotonic() - start
     finally:
         worker.stop()

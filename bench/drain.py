@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.procs import Gateway, Worker, wait_for
+from bench.procs import Gateway, Worker, wait_drained
 from bench.report import Row, at_least, median_round, percent, rate, ratio, spread
 
 BODY = b"01234567890123456789"
@@ -30,7 +30,6 @@ BODY = b"01234567890123456789"
 # of the submission shuffle a little: the first and the last to run are
 # among this many (plus max_inflight) at either end.
 EDGE = 200
-POLL_SECONDS = 0.25
 ROUNDS = 3
 
 
@@ -77,11 +76,7 @@ def _drain(gateway: Gateway, queue_url: str, k: int, calls: int) -> float:
         raise RuntimeError(f"only {accepted} of {calls} calls were accepted")
     worker = Worker(gateway, queue_url, max_inflight=k).start()
     try:
-
-        def drained() -> bool:
-            return worker.check() and gateway.queue_empty()
-
-        wait_for(f"the worker to drain {calls} calls", drained, timeout=300, interval=POLL_SECONDS)
+        wait_drained(gateway, worker, f"the worker to drain {calls} calls", timeout=300)
     finally:
         worker.stop()
     edge = min(calls, EDGE + 2 * k)
