@@ -1,4 +1,4 @@
-"""The NATS queue against real nats-servers: concurrent starts, outages, open_queue."""
+"""The NATS queue against real nats-servers: concurrent starts, outages, open_queue, requests."""
 
 from __future__ import annotations
 
@@ -6,10 +6,17 @@ import asyncio
 import uuid
 from pathlib import Path
 
+import nats
+import nats.errors
+import nats.js.errors
 import pytest
+from nats.aio.msg import Msg
 
 from pyfaas.errors import QueueUnavailable
 from pyfaas.queue import Outcome, QueuedCall, open_queue
+from pyfaas.queue._records import new_record
+from pyfaas.queue.backends import _nats_records as records
+from pyfaas.queue.backends._nats_publish import Publisher
 from pyfaas.queue.backends.nats import NatsQueue
 from tests.helpers import NatsServer, free_port
 
@@ -79,4 +86,58 @@ async def test_odd_call_ids_are_kept_apart(nats_server: NatsServer) -> None:
         await queue.replay("a.b")
         assert {r.call_id for r in await queue.dead_letters()} == {"a b", "a*b", "ünï"}
     finally:
+        await queue.close()
+
+
+async def test_a_resubmission_after_the_dedupe_window_is_refused_by_its_record(
+    nats_server: NatsServer,
+) -> None:
+    # The stream's Nats-Msg-Id window is two minutes; past it, the record's
+    # create is what refuses the call, and the message just published goes.
+    queue = NatsQueue(nats_server.url, namespace=f"w{uuid.uuid4().hex[:8]}")
+    await queue.start()
+    nc = await nats.connect(nats_server.url)
+    try:
+        earlier = QueuedCall("old", "echo", "openfaas-fn", body=b"hi", submitted_at=1.0)
+        kv = await nc.jetstream().key_value(queue.names.bucket)
+        await kv.create(records.key_for("old"), records.encode(new_record(earlier)))
+        assert (
+            await queue.put(
+                QueuedCall("old", "echo", "openfaas-fn", body=b"again", submitted_at=2.0)
+            )
+            is False
+        )
+        assert await queue.claim(limit=5, lease=5, wait=0.5) == []
+        record = await queue.record("old")
+        assert record is not None
+        assert record.submitted_at == earlier.submitted_at
+    finally:
+        await nc.close()
+        await queue.close()
+
+
+async def test_publisher_answers_acks_refusals_and_silence(nats_server: NatsServer) -> None:
+    namespace = f"p{uuid.uuid4().hex[:8]}"
+    queue = NatsQueue(nats_server.url, namespace=namespace)
+    await queue.start()  # declares the stream
+    nc = await nats.connect(nats_server.url)
+    try:
+        publisher = Publisher(nc, timeout=0.5)
+        await publisher.start()
+        ack = await publisher.publish(queue.names.subject, b"x", {"Nats-Msg-Id": "m1"})
+        assert (ack["stream"], ack.get("duplicate", False)) == (queue.names.stream, False)
+        again = await publisher.publish(queue.names.subject, b"x", {"Nats-Msg-Id": "m1"})
+        assert (again["seq"], again["duplicate"]) == (ack["seq"], True)
+        with pytest.raises(nats.js.errors.NoStreamResponseError):
+            await publisher.publish(f"nobody.{namespace}", b"x")
+
+        async def silent(msg: Msg) -> None:
+            pass
+
+        await nc.subscribe(f"silent.{namespace}", cb=silent)
+        with pytest.raises(nats.errors.TimeoutError):
+            await publisher.request(f"silent.{namespace}", b"x")
+        assert publisher._waiting == {}  # nothing left behind by the time-out
+    finally:
+        await nc.close()
         await queue.close()

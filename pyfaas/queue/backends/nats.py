@@ -34,8 +34,12 @@ from nats.js.kv import KeyValue
 from pyfaas.errors import NotFound, PayloadTooLarge, QueueUnavailable
 from pyfaas.queue._records import final_state, new_record, settled
 from pyfaas.queue.backends import _nats_records as records
+from pyfaas.queue.backends._nats_publish import Publisher
 from pyfaas.queue.base import QueueStats
 from pyfaas.queue.envelope import CallRecord, CallState, Delivery, Outcome, QueuedCall
+
+# JetStream's "wrong last sequence" error codes: the record already exists.
+_WRONG_LAST_SEQUENCE = (10071, 10164)
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class NatsQueue:
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._kv: KeyValue | None = None
+        self._publisher: Publisher | None = None
         self._sub: JetStreamContext.PullSubscription | None = None
         self._held: dict[str, Msg] = {}  # token -> message leased by this process
         self._fetching = asyncio.Lock()
@@ -98,6 +103,8 @@ class NatsQueue:
             await asyncio.wait_for(connecting, timeout=self._timeout)
             self._js = self._nc.jetstream(timeout=self._timeout)
             await self._declare(self._js)
+            self._publisher = Publisher(self._nc, self._timeout)
+            await self._publisher.start()
         except (nats.errors.Error, OSError, TimeoutError) as exc:
             await self.close()
             raise QueueUnavailable(f"nats queue {self.url}: {_describe(exc)}") from exc
@@ -135,7 +142,7 @@ class NatsQueue:
         marking, self._marking = list(self._marking.values()), {}
         await asyncio.gather(*marking, return_exceptions=True)  # running records still on the way
         nc, self._nc = self._nc, None
-        self._js = self._kv = self._sub = None
+        self._js = self._kv = self._sub = self._publisher = None
         self._held.clear()
         if nc is not None and not nc.is_closed:
             await nc.close()
@@ -145,8 +152,14 @@ class NatsQueue:
             raise QueueUnavailable(f"nats queue {self.url} is not connected")
         return self._js, self._kv, self._sub
 
+    def _pub(self) -> Publisher:
+        if self._publisher is None:
+            raise QueueUnavailable(f"nats queue {self.url} is not connected")
+        return self._publisher
+
     async def put(self, call: QueuedCall) -> bool:
         js, kv, _ = self._parts()
+        pub = self._pub()
         key = records.key_for(call.call_id)
         payload = call.encode()
         assert self._nc is not None
@@ -158,20 +171,27 @@ class NatsQueue:
             # Two round trips, not three: the stream's Nats-Msg-Id window
             # catches a resubmission first; the record's create catches a
             # later one, and the message just published for it is taken back.
-            ack = await js.publish(
-                self.names.subject, payload, headers={"Nats-Msg-Id": call.call_id}
-            )
-            if ack.duplicate:
+            ack = await pub.publish(self.names.subject, payload, {"Nats-Msg-Id": call.call_id})
+            if ack.get("duplicate"):
                 return False
             try:
-                await kv.create(key, records.encode(new_record(call)))
-            except nats.js.errors.KeyWrongLastSequenceError:
+                await pub.publish(
+                    self._record_subject(key),
+                    records.encode(new_record(call)),
+                    {"Nats-Expected-Last-Subject-Sequence": "0"},  # create, never overwrite
+                )
+            except nats.js.errors.APIError as exc:
+                if exc.err_code not in _WRONG_LAST_SEQUENCE:
+                    raise
                 if not await self._ours(kv, key, call):
-                    await js.delete_msg(self.names.stream, ack.seq)
+                    await js.delete_msg(self.names.stream, ack["seq"])
                     return False
         except nats.errors.Error as exc:
             raise self._unavailable(exc) from exc
         return True
+
+    def _record_subject(self, key: str) -> str:
+        return f"$KV.{self.names.bucket}.{key}"
 
     async def claim(self, limit: int, lease: float, wait: float) -> list[Delivery]:
         js, _, sub = self._parts()
@@ -233,8 +253,9 @@ class NatsQueue:
         await self._ack(msg)
 
     async def _ack(self, msg: Msg) -> None:
+        pub = self._pub()
         try:
-            await msg.ack_sync(timeout=self._timeout)
+            await pub.request(msg.reply, b"")  # msg.ack_sync, answered when the ack is stored
         except nats.errors.Error as exc:
             raise self._unavailable(exc) from exc
 
@@ -273,9 +294,11 @@ class NatsQueue:
             await asyncio.gather(marking, return_exceptions=True)
 
     async def _write(self, record: CallRecord) -> None:
-        _, kv, _ = self._parts()
+        pub = self._pub()
         try:
-            await kv.put(records.key_for(record.call_id), records.encode(record))
+            await pub.publish(
+                self._record_subject(records.key_for(record.call_id)), records.encode(record)
+            )
         except nats.errors.Error as exc:
             raise self._unavailable(exc) from exc
 
