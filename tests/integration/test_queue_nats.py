@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from pyfaas.queue import Outcome, QueuedCall, open_queue
 from pyfaas.queue._records import new_record
 from pyfaas.queue.backends import _nats_records as records
 from pyfaas.queue.backends._nats_publish import Publisher
+from pyfaas.queue.backends.nats import START_NOTED_AFTER as NATS_START_NOTED_AFTER
 from pyfaas.queue.backends.nats import NatsQueue
 from tests.helpers import NatsServer, free_port
 
@@ -140,4 +142,72 @@ async def test_publisher_answers_acks_refusals_and_silence(nats_server: NatsServ
         assert publisher._waiting == {}  # nothing left behind by the time-out
     finally:
         await nc.close()
+        await queue.close()
+
+
+async def test_a_running_record_is_written_only_for_a_call_still_running(
+    nats_server: NatsServer,
+) -> None:
+    queue = NatsQueue(nats_server.url, namespace=f"r{uuid.uuid4().hex[:8]}")
+    await queue.start()
+    nc = await nats.connect(nats_server.url)
+    written: list[str] = []
+
+    async def seen(msg: Msg) -> None:
+        written.append(records.decode(msg.data).state.value)
+
+    try:
+        await nc.subscribe(f"$KV.{queue.names.bucket}.>", cb=seen)
+        await nc.flush()
+        for call_id in ("short", "long"):
+            await queue.put(_call(call_id))
+        short, long = await queue.claim(limit=2, lease=5, wait=2)
+        await queue.mark_running(short)
+        await queue.mark_running(long)
+        await queue.ack(short, Outcome(status_code=200))
+        await asyncio.sleep(NATS_START_NOTED_AFTER * 3)
+        await queue.ack(long, Outcome(status_code=200))
+        await nc.flush()
+        await asyncio.sleep(0.1)
+        assert written == ["queued", "queued", "succeeded", "running", "succeeded"]
+    finally:
+        await nc.close()
+        await queue.close()
+
+
+async def test_a_waiting_claim_returns_as_soon_as_a_call_arrives(nats_server: NatsServer) -> None:
+    queue = NatsQueue(nats_server.url, namespace=f"q{uuid.uuid4().hex[:8]}")
+    await queue.start()
+    try:
+        waiting = asyncio.create_task(queue.claim(limit=10, lease=5, wait=20))
+        await asyncio.sleep(0.2)
+        assert not waiting.done()
+        started = time.monotonic()
+        await queue.put(_call("soon"))
+        [delivery] = await asyncio.wait_for(waiting, timeout=10)
+        assert delivery.call.call_id == "soon"
+        assert time.monotonic() - started < 5  # not held until the request expires
+        assert await queue.claim(limit=10, lease=5, wait=0.3) == []
+    finally:
+        await queue.close()
+
+
+async def test_calls_delivered_to_a_cancelled_claim_go_to_the_next(
+    nats_server: NatsServer,
+) -> None:
+    queue = NatsQueue(nats_server.url, namespace=f"c{uuid.uuid4().hex[:8]}")
+    await queue.start()
+    try:
+        waiting = asyncio.create_task(queue.claim(limit=10, lease=30, wait=20))
+        await asyncio.sleep(0.2)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        # The server still holds the cancelled claim's request for one call.
+        await queue.put(_call("late"))
+        await asyncio.sleep(0.3)
+        [delivery] = await queue.claim(limit=10, lease=30, wait=2)
+        assert (delivery.call.call_id, delivery.attempt) == ("late", 1)
+        await queue.ack(delivery, Outcome(status_code=200))
+    finally:
         await queue.close()

@@ -21,6 +21,7 @@ same lease. ``extend`` restarts the ack timer at the full ``ack_wait``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, replace
 
@@ -35,8 +36,12 @@ from pyfaas.errors import NotFound, PayloadTooLarge, QueueUnavailable
 from pyfaas.queue._records import final_state, new_record, settled
 from pyfaas.queue.backends import _nats_records as records
 from pyfaas.queue.backends._nats_publish import Publisher
+from pyfaas.queue.backends._nats_pull import Puller
 from pyfaas.queue.base import QueueStats
 from pyfaas.queue.envelope import CallRecord, CallState, Delivery, Outcome, QueuedCall
+
+# A call that has run this long has its running record written.
+START_NOTED_AFTER = 0.1
 
 # JetStream's "wrong last sequence" error codes: the record already exists.
 _WRONG_LAST_SEQUENCE = (10071, 10164)
@@ -79,11 +84,13 @@ class NatsQueue:
         self._js: JetStreamContext | None = None
         self._kv: KeyValue | None = None
         self._publisher: Publisher | None = None
-        self._sub: JetStreamContext.PullSubscription | None = None
+        self._puller: Puller | None = None
         self._held: dict[str, Msg] = {}  # token -> message leased by this process
         self._fetching = asyncio.Lock()
         # call id -> the write of its running record, still in flight
         self._marking: dict[str, asyncio.Task[None]] = {}
+        # call id -> its running record, not yet written, and the timer that will
+        self._unmarked: dict[str, tuple[asyncio.TimerHandle, CallRecord]] = {}
 
     async def start(self) -> None:
         if self._nc is not None:
@@ -105,6 +112,8 @@ class NatsQueue:
             await self._declare(self._js)
             self._publisher = Publisher(self._nc, self._timeout)
             await self._publisher.start()
+            self._puller = Puller(self._nc, self.names.stream, self.names.consumer, self._timeout)
+            await self._puller.start()
         except (nats.errors.Error, OSError, TimeoutError) as exc:
             await self.close()
             raise QueueUnavailable(f"nats queue {self.url}: {_describe(exc)}") from exc
@@ -124,9 +133,10 @@ class NatsQueue:
         self._kv = await js.create_key_value(
             bucket=n.bucket, history=1, storage=api.StorageType.FILE
         )
-        self._sub = await js.pull_subscribe(
-            n.subject, durable=n.consumer, stream=n.stream, config=self._consumer_config()
-        )
+        try:
+            await js.consumer_info(n.stream, n.consumer)
+        except nats.js.errors.NotFoundError:
+            await js.add_consumer(n.stream, config=self._consumer_config())
 
     def _consumer_config(self) -> api.ConsumerConfig:
         return api.ConsumerConfig(
@@ -139,18 +149,25 @@ class NatsQueue:
         )
 
     async def close(self) -> None:
+        unmarked, self._unmarked = list(self._unmarked.values()), {}
+        for timer, _ in unmarked:
+            timer.cancel()  # a call still running: its settle or its redelivery says more
         marking, self._marking = list(self._marking.values()), {}
         await asyncio.gather(*marking, return_exceptions=True)  # running records still on the way
+        if self._puller is not None and self._nc is not None and not self._nc.is_closed:
+            for msg in self._puller.take_spare():  # claimed by no one: back to the queue now
+                with contextlib.suppress(nats.errors.Error):
+                    await msg.nak()
         nc, self._nc = self._nc, None
-        self._js = self._kv = self._sub = self._publisher = None
+        self._js = self._kv = self._publisher = self._puller = None
         self._held.clear()
         if nc is not None and not nc.is_closed:
             await nc.close()
 
-    def _parts(self) -> tuple[JetStreamContext, KeyValue, JetStreamContext.PullSubscription]:
-        if self._js is None or self._kv is None or self._sub is None:
+    def _parts(self) -> tuple[JetStreamContext, KeyValue, Puller]:
+        if self._js is None or self._kv is None or self._puller is None:
             raise QueueUnavailable(f"nats queue {self.url} is not connected")
-        return self._js, self._kv, self._sub
+        return self._js, self._kv, self._puller
 
     def _pub(self) -> Publisher:
         if self._publisher is None:
@@ -194,17 +211,15 @@ class NatsQueue:
         return f"$KV.{self.names.bucket}.{key}"
 
     async def claim(self, limit: int, lease: float, wait: float) -> list[Delivery]:
-        js, _, sub = self._parts()
+        js, _, puller = self._parts()
         try:
-            # One fetch at a time: concurrent fetches on one pull subscription
-            # wait out each other's time-outs (a worker may send two claims).
+            # One fetch at a time: a second would only wait for the first's
+            # messages to run out (a worker may send two claims).
             async with self._fetching:
                 if lease != self._ack_wait:
                     self._ack_wait = lease
                     await js.add_consumer(self.names.stream, config=self._consumer_config())
-                messages = await sub.fetch(limit, timeout=max(wait, 0.05))
-        except TimeoutError:  # nats-py raises both its own and asyncio's
-            return []
+                messages = await puller.fetch(limit, wait)
         except nats.errors.Error as exc:
             raise self._unavailable(exc) from exc
         deliveries = []
@@ -262,13 +277,15 @@ class NatsQueue:
     # A record follows from the delivery and the worker's outcome alone, so
     # it is written without reading the previous version first: one round trip.
     async def _update(self, delivery: Delivery, state: CallState, outcome: Outcome) -> None:
-        await self._marked(delivery.call.call_id)  # never after the final record
+        await self._marked(delivery.call.call_id, settling=True)  # never after the final record
         current = replace(new_record(delivery.call), attempts=delivery.attempt)
         await self._write(settled(current, state, outcome, time.time()))
 
     async def mark_running(self, delivery: Delivery) -> None:
-        # The running record is written in the background: the call need not
-        # wait a round trip for it, and the settle waits for it instead.
+        # Written in the background once the call has run START_NOTED_AFTER:
+        # the call need not wait a round trip for it, and most calls are
+        # over sooner, their final record taking its place (one write of
+        # three a call saved). A look-up through this process writes it first.
         self._msg(delivery, release=False)
         started = replace(
             new_record(delivery.call),
@@ -277,7 +294,16 @@ class NatsQueue:
             started_at=time.time(),
         )
         call_id = delivery.call.call_id
-        task = asyncio.create_task(self._write(started))
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(START_NOTED_AFTER, self._start_marking, call_id)
+        self._unmarked[call_id] = (timer, started)
+
+    def _start_marking(self, call_id: str) -> None:
+        pending = self._unmarked.pop(call_id, None)
+        if pending is None:
+            return
+        pending[0].cancel()
+        task = asyncio.create_task(self._write(pending[1]))
         self._marking[call_id] = task
         task.add_done_callback(lambda done: self._forget_marking(call_id, done))
 
@@ -287,8 +313,18 @@ class NatsQueue:
         if not task.cancelled():
             task.exception()  # a lost refinement; the settle writes the record anyway
 
-    async def _marked(self, call_id: str) -> None:
-        """Wait for this process's running record of ``call_id``, if still being written."""
+    async def _marked(self, call_id: str, *, settling: bool = False) -> None:
+        """Wait for this process's running record of ``call_id``, if still being written.
+
+        One not yet begun is written now, or dropped when the call is being
+        settled: the final record says all it would have.
+        """
+        if settling:
+            pending = self._unmarked.pop(call_id, None)
+            if pending is not None:
+                pending[0].cancel()
+        else:
+            self._start_marking(call_id)
         marking = self._marking.get(call_id)
         if marking is not None:
             await asyncio.gather(marking, return_exceptions=True)
