@@ -85,6 +85,10 @@ class Writer:
         self._link: _Link | None = None
         self._starting = asyncio.Lock()
 
+    async def start(self) -> None:
+        """Start the child now, so that the first operation does not wait for it."""
+        await self._connected()
+
     async def put(self, call: QueuedCall) -> bool:
         # The row is made here, not in the child: encoding the payload would
         # lengthen every commit cycle, which all waiting callers share.
@@ -286,6 +290,8 @@ def serve(fd: int, path: str, busy_timeout: float) -> None:
     """Run the operations arriving on ``fd`` until it closes, answering each."""
     sock = socket.socket(fileno=fd)
     runner: _Runner | None = None
+    with contextlib.suppress(sqlite3.Error, OSError):
+        runner = _Runner.open(path, busy_timeout)  # at once; else for the first batch
     buffer = b""
     since = 0
     last, took = 0, 0.0  # the previous durable batch: its size, its seconds

@@ -51,6 +51,10 @@ class SqliteQueue:
         if self._state == "closed":
             raise QueueUnavailable(f"sqlite queue {self.path} is closed")
         await self._thread.start()
+        # The writer's child takes some 70 ms to start: not on the first put.
+        # One that cannot start fails the puts (503s) and is tried again then.
+        with contextlib.suppress(QueueUnavailable):
+            await self._writer.start()
         self._state = "open"
 
     async def close(self) -> None:

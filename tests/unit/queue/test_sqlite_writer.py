@@ -19,6 +19,7 @@ from pyfaas.errors import NotFound, QueueUnavailable
 from pyfaas.queue import Outcome, QueuedCall
 from pyfaas.queue.backends import _sqlite_store as store
 from pyfaas.queue.backends._sqlite_writer import CHECKPOINT_EVERY, Writer, _gather
+from pyfaas.queue.backends.sqlite import SqliteQueue
 from tests.helpers import wait_for
 
 
@@ -99,6 +100,18 @@ async def test_a_killed_writer_fails_its_waiting_puts_and_the_next_put_starts_an
     assert await writer.put(_call("after")) is True
     assert _children() != [child]
     assert _ids(db) == ["first", "after"]  # the unanswered call was never stored
+
+
+async def test_an_opened_queue_has_its_writer_running_before_the_first_put(db: Path) -> None:
+    queue = SqliteQueue(str(db))
+    await queue.start()
+    try:
+        assert len(_children()) == 1
+        assert await queue.put(_call("first")) is True
+        assert len(_children()) == 1
+    finally:
+        await queue.close()
+    assert _children() == []
 
 
 async def test_close_ends_the_child(writer: Writer) -> None:
