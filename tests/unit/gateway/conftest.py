@@ -6,6 +6,7 @@ the API application behind it, as ``pyfaas serve`` runs them.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -38,6 +39,8 @@ async def _echo(request: web.Request) -> web.StreamResponse:
             await response.write(f"line {i:04d} ".encode() * 1024)
         await response.write_eof()
         return response
+    if tail == "slow":
+        await asyncio.sleep(float(request.query.get("seconds", "5")))
     if tail == "status":
         return web.Response(status=int(request.query.get("code", "500")), text="custom")
     body = await request.read()

@@ -205,3 +205,15 @@ async def test_hop_by_hop_headers_are_dropped_whatever_their_case(
     finally:
         replica.close()
         await replica.wait_closed()
+
+
+async def test_a_function_slower_than_upstream_timeout_is_504(
+    make_client: MakeClient, provider: MemoryProvider
+) -> None:
+    client = await make_client(upstream_timeout=0.2)
+    await deploy(provider, "echo")
+    resp = await client.post("/function/echo/slow?seconds=5", data=b"x")
+    assert resp.status == 504
+    assert "timed out waiting for function" in await resp.text()
+    quick = await client.post("/function/echo/slow?seconds=0.01", data=b"x")
+    assert quick.status == 200  # the gateway and its pool carry on

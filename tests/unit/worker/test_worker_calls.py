@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from dataclasses import replace
 
 from pyfaas.credentials import Credentials
@@ -299,3 +300,21 @@ async def test_short_calls_are_claimed_further_ahead_than_long_ones(
             assert max(queue.limits) <= 1 + SHORT_CALLS_AHEAD
             # topped up in batches, not with one claim per finished call
             assert len(queue.claimed) <= count // SHORT_CALLS_BATCH + 3, queue.claimed
+
+
+async def test_an_invocation_past_invoke_timeout_is_a_503_and_retried(
+    gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
+) -> None:
+    gateway.script["slow.openfaas-fn"] = [Reply(delay=5), Reply(body=b"in time")]
+    call = make_call("slow", callback_url=f"{gateway.url}/cb/slow")
+    await queue.put(call)
+    started = time.monotonic()
+    async with running_worker(settings, queue, invoke_timeout=0.2) as worker:
+        record = await settled(queue, call.call_id)
+    assert time.monotonic() - started < 4  # the first attempt was cut off, not waited out
+    assert record.state is CallState.SUCCEEDED
+    assert record.attempts == 2
+    assert len(gateway.calls) == 2
+    [callback] = gateway.callbacks
+    assert callback.body == b"in time"
+    assert any("no answer within 0.2s" in line for line in worker.lines)
