@@ -227,9 +227,19 @@ class WorkerLoop:
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._running.pop(task, None)
-        self._start_ready()  # the next call starts now, not when run() wakes
-        self._wake.set()
+        if self._running.pop(task, None) is not None:
+            self._start_ready()  # the next call starts now, not when run() wakes
+            self._wake.set()
+        else:
+            self._settling.discard(task)  # freed its slot before its settle
+
+    def _free_slot(self) -> None:
+        """The running call is done with its slot: the same task settles it meanwhile."""
+        task = asyncio.current_task()
+        if task is not None and self._running.pop(task, None) is not None:
+            self._settling.add(task)
+            self._start_ready()
+            self._wake.set()
 
     async def _run_one(self, ctx: CallContext) -> None:
         try:
@@ -256,10 +266,10 @@ class WorkerLoop:
         for hook in self._hooks:
             await hook.after_invoke(ctx)
         ctx.outcome.finished_at = time.time()
-        # The call is done: its slot is free while the settle commits.
-        task = asyncio.create_task(self._settle_and_report(ctx))
-        self._settling.add(task)
-        task.add_done_callback(self._settling.discard)
+        # The call is done: its slot is free while the settle commits (in
+        # this task: a task of its own per settle cost more than the rest).
+        self._free_slot()
+        await self._settle_and_report(ctx)
 
     async def _settle_and_report(self, ctx: CallContext) -> None:
         try:
