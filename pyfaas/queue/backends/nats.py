@@ -13,6 +13,10 @@ queues, e.g. tests, share one server):
 * KV bucket ``pyfaas_calls``: the record of each call by call id, which also
   makes dedupe outlast JetStream's two-minute ``Nats-Msg-Id`` window.
 
+Publishes, record writes and synchronous acks go through ``_nats_publish``,
+claims through ``_nats_pull``: each is answered on one inbox subscription,
+at a fraction of nats-py's own request and fetch costs per call.
+
 JetStream has one ack wait per consumer, not per claim, so ``claim(lease=...)``
 sets the consumer's ``ack_wait``: every worker sharing a queue should use the
 same lease. ``extend`` restarts the ack timer at the full ``ack_wait``.
