@@ -11,12 +11,12 @@ as one. Served by ``pyfaas.httpd`` (see ``front``), not aiohttp.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
 
 from pyfaas._http import HOP_BY_HOP
-from pyfaas._timeouts import TimeLimit
 from pyfaas.errors import BadGateway, GatewayTimeout, MethodNotAllowed, NotFound
 from pyfaas.gateway.bodies import LimitedStream, check_declared, too_large
 from pyfaas.gateway.callid import CALL_ID, SERVED_BY, SERVED_BY_VALUE, START_TIME, call_identity
@@ -110,7 +110,7 @@ class Proxy:
         body: Body,
     ) -> UpstreamResponse:
         try:
-            with TimeLimit(self._timeout):
+            async with asyncio.timeout(self._timeout):
                 return await self._upstreams.request(
                     endpoint, request.method, target, headers, body
                 )

@@ -14,6 +14,7 @@ call; an ``https://`` one through the aiohttp session.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from dataclasses import dataclass, field
@@ -25,7 +26,6 @@ from yarl import URL
 
 from pyfaas import __version__
 from pyfaas._http import HOP_BY_HOP, header_value
-from pyfaas._timeouts import TimeLimit
 from pyfaas.credentials import Credentials
 from pyfaas.gateway.upstream import ConnectFailed, UpstreamError, UpstreamPool
 from pyfaas.providers.base import Endpoint
@@ -149,7 +149,7 @@ class GatewayClient:
             target = f"{target}?{call.query}"
         headers = [("Host", host), *forwarded_header_list(call)]
         try:
-            with TimeLimit(self._timeout.total):
+            async with asyncio.timeout(self._timeout.total):
                 response = await pool.request(endpoint, call.method, target, headers, call.body)
                 try:
                     body = await response.read()
