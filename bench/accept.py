@@ -70,7 +70,7 @@ def accept_rows(
                 + ("" if complete else " — MISMATCH")
                 + f"; rounds {spread([r.share for r in measured])}",
                 shown.share if complete else 0.0,
-                percent(shown.share),
+                percent(shown.share, 1),
                 at_least(0.5, "≥ 0.5x (OpenFaaS, memory NATS: 0.87x)"),
                 {
                     "wrk": result.to_json(),

@@ -86,8 +86,9 @@ def spread(values: list[float]) -> str:
     return ", ".join(percent(value) for value in values)
 
 
-def percent(value: float) -> str:
-    return f"{value * 100:.0f} %"
+def percent(value: float, digits: int = 0) -> str:
+    """``0.896`` as ``90 %``, or ``89.6 %`` with a digit, as a judged figure shows."""
+    return f"{value * 100:.{digits}f} %"
 
 
 def rate(value: float) -> str:

@@ -80,7 +80,7 @@ def test_ratios_and_verdicts() -> None:
 
 def test_formatting_and_markdown() -> None:
     assert (rate(812), rate(5109.85), rate(18200)) == ("812", "5.1k", "18k")
-    assert percent(0.314) == "31 %"
+    assert (percent(0.314), percent(0.8964, 1)) == ("31 %", "89.6 %")
     assert (millis(0.343), millis(1.95), millis(-15.15)) == ("343 µs", "1.95 ms", "-15.15 ms")
     rows = [Row("sync", "gateway / echo", "5.1k vs 18k", 0.28, "28 %", at_least(0.2, ">= 20 %"))]
     table = markdown(rows).splitlines()
