@@ -27,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import nats.errors
 import nats.js.errors
@@ -43,6 +45,8 @@ from pyfaas.queue.backends._nats_publish import Publisher
 from pyfaas.queue.backends._nats_pull import Puller
 from pyfaas.queue.base import QueueStats
 from pyfaas.queue.envelope import CallRecord, CallState, Delivery, Outcome, QueuedCall
+
+T = TypeVar("T")
 
 # A call that has run this long has its running record written.
 START_NOTED_AFTER = 0.1
@@ -125,22 +129,32 @@ class NatsQueue:
     async def _declare(self, js: JetStreamContext) -> None:
         """Create what is missing; several processes may do this at once."""
         n = self.names
-        await js.add_stream(
-            name=n.stream,
-            subjects=[n.subject],
-            storage=api.StorageType.FILE,
-            retention=api.RetentionPolicy.WORK_QUEUE,
+        await _made_or_found(
+            lambda: js.add_stream(
+                name=n.stream,
+                subjects=[n.subject],
+                storage=api.StorageType.FILE,
+                retention=api.RetentionPolicy.WORK_QUEUE,
+            ),
+            lambda: js.stream_info(n.stream),
         )
-        await js.add_stream(
-            name=n.dead_stream, subjects=[f"{n.dead_subject}.*"], storage=api.StorageType.FILE
+        await _made_or_found(
+            lambda: js.add_stream(
+                name=n.dead_stream, subjects=[f"{n.dead_subject}.*"], storage=api.StorageType.FILE
+            ),
+            lambda: js.stream_info(n.dead_stream),
         )
-        self._kv = await js.create_key_value(
-            bucket=n.bucket, history=1, storage=api.StorageType.FILE
+        self._kv = await _made_or_found(
+            lambda: js.create_key_value(bucket=n.bucket, history=1, storage=api.StorageType.FILE),
+            lambda: js.key_value(n.bucket),
         )
         try:
             await js.consumer_info(n.stream, n.consumer)
         except nats.js.errors.NotFoundError:
-            await js.add_consumer(n.stream, config=self._consumer_config())
+            await _made_or_found(
+                lambda: js.add_consumer(n.stream, config=self._consumer_config()),
+                lambda: js.consumer_info(n.stream, n.consumer),
+            )
 
     def _consumer_config(self) -> api.ConsumerConfig:
         return api.ConsumerConfig(
@@ -423,6 +437,18 @@ class NatsQueue:
 
     def _unavailable(self, exc: BaseException) -> QueueUnavailable:
         return QueueUnavailable(f"nats queue {self.url}: {_describe(exc)}")
+
+
+async def _made_or_found(make: Callable[[], Awaitable[T]], find: Callable[[], Awaitable[T]]) -> T:
+    """Create something, or take the one another process created at the same moment.
+
+    JetStream can answer a create that races another's with a 400 ("subjects
+    overlap with an existing stream") rather than with what was created.
+    """
+    try:
+        return await make()
+    except nats.js.errors.BadRequestError:
+        return await find()
 
 
 def _describe(exc: BaseException) -> str:
