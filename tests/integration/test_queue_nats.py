@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import nats
 import nats.errors
 import nats.js.errors
 import pytest
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from pyfaas.errors import QueueUnavailable
@@ -74,140 +76,122 @@ async def test_open_queue_gives_the_default_names(nats_server: NatsServer) -> No
     assert queue.names.bucket == "pyfaas_calls"
 
 
-async def test_odd_call_ids_are_kept_apart(nats_server: NatsServer) -> None:
-    queue = NatsQueue(nats_server.url, namespace=f"o{uuid.uuid4().hex[:8]}")
+@pytest.fixture
+async def own_queue(nats_server: NatsServer) -> AsyncIterator[NatsQueue]:
+    """A started queue in a namespace of its own, closed after the test."""
+    queue = NatsQueue(nats_server.url, namespace=f"t{uuid.uuid4().hex[:8]}")
     await queue.start()
-    try:
-        odd = ["a b", "a.b", "a*b", "ünï"]
-        for call_id in odd:
-            assert await queue.put(_call(call_id)) is True
-        deliveries = await queue.claim(limit=10, lease=5, wait=2)
-        assert sorted(d.call.call_id for d in deliveries) == sorted(odd)
-        for delivery in deliveries:
-            await queue.bury(delivery, Outcome(error="no"))
-        await queue.replay("a.b")
-        assert {r.call_id for r in await queue.dead_letters()} == {"a b", "a*b", "ünï"}
-    finally:
-        await queue.close()
+    yield queue
+    await queue.close()
+
+
+@pytest.fixture
+async def client(nats_server: NatsServer) -> AsyncIterator[Client]:
+    """A plain nats-py connection, to look at or act on the server beside the queue."""
+    nc = await nats.connect(nats_server.url)
+    yield nc
+    await nc.close()
+
+
+async def test_odd_call_ids_are_kept_apart(own_queue: NatsQueue) -> None:
+    queue = own_queue
+    odd = ["a b", "a.b", "a*b", "ünï"]
+    for call_id in odd:
+        assert await queue.put(_call(call_id)) is True
+    deliveries = await queue.claim(limit=10, lease=5, wait=2)
+    assert sorted(d.call.call_id for d in deliveries) == sorted(odd)
+    for delivery in deliveries:
+        await queue.bury(delivery, Outcome(error="no"))
+    await queue.replay("a.b")
+    assert {r.call_id for r in await queue.dead_letters()} == {"a b", "a*b", "ünï"}
 
 
 async def test_a_resubmission_after_the_dedupe_window_is_refused_by_its_record(
-    nats_server: NatsServer,
+    own_queue: NatsQueue, client: Client
 ) -> None:
     # The stream's Nats-Msg-Id window is two minutes; past it, the record's
     # create is what refuses the call, and the message just published goes.
-    queue = NatsQueue(nats_server.url, namespace=f"w{uuid.uuid4().hex[:8]}")
-    await queue.start()
-    nc = await nats.connect(nats_server.url)
-    try:
-        earlier = QueuedCall("old", "echo", "openfaas-fn", body=b"hi", submitted_at=1.0)
-        kv = await nc.jetstream().key_value(queue.names.bucket)
-        await kv.create(records.key_for("old"), records.encode(new_record(earlier)))
-        assert (
-            await queue.put(
-                QueuedCall("old", "echo", "openfaas-fn", body=b"again", submitted_at=2.0)
-            )
-            is False
-        )
-        assert await queue.claim(limit=5, lease=5, wait=0.5) == []
-        record = await queue.record("old")
-        assert record is not None
-        assert record.submitted_at == earlier.submitted_at
-    finally:
-        await nc.close()
-        await queue.close()
+    queue = own_queue
+    earlier = QueuedCall("old", "echo", "openfaas-fn", body=b"hi", submitted_at=1.0)
+    kv = await client.jetstream().key_value(queue.names.bucket)
+    await kv.create(records.key_for("old"), records.encode(new_record(earlier)))
+    again = QueuedCall("old", "echo", "openfaas-fn", body=b"again", submitted_at=2.0)
+    assert await queue.put(again) is False
+    assert await queue.claim(limit=5, lease=5, wait=0.5) == []
+    record = await queue.record("old")
+    assert record is not None
+    assert record.submitted_at == earlier.submitted_at
 
 
-async def test_publisher_answers_acks_refusals_and_silence(nats_server: NatsServer) -> None:
-    namespace = f"p{uuid.uuid4().hex[:8]}"
-    queue = NatsQueue(nats_server.url, namespace=namespace)
-    await queue.start()  # declares the stream
-    nc = await nats.connect(nats_server.url)
-    try:
-        publisher = Publisher(nc, timeout=0.5)
-        await publisher.start()
-        ack = await publisher.publish(queue.names.subject, b"x", {"Nats-Msg-Id": "m1"})
-        assert (ack["stream"], ack.get("duplicate", False)) == (queue.names.stream, False)
-        again = await publisher.publish(queue.names.subject, b"x", {"Nats-Msg-Id": "m1"})
-        assert (again["seq"], again["duplicate"]) == (ack["seq"], True)
-        with pytest.raises(nats.js.errors.NoStreamResponseError):
-            await publisher.publish(f"nobody.{namespace}", b"x")
+async def test_publisher_answers_acks_refusals_and_silence(
+    own_queue: NatsQueue, client: Client
+) -> None:
+    names = own_queue.names  # the queue declared the stream
+    publisher = Publisher(client, timeout=0.5)
+    await publisher.start()
+    ack = await publisher.publish(names.subject, b"x", {"Nats-Msg-Id": "m1"})
+    assert (ack["stream"], ack.get("duplicate", False)) == (names.stream, False)
+    again = await publisher.publish(names.subject, b"x", {"Nats-Msg-Id": "m1"})
+    assert (again["seq"], again["duplicate"]) == (ack["seq"], True)
+    with pytest.raises(nats.js.errors.NoStreamResponseError):
+        await publisher.publish(f"nobody.{names.consumer}", b"x")
 
-        async def silent(msg: Msg) -> None:
-            pass
+    async def silent(msg: Msg) -> None:
+        pass
 
-        await nc.subscribe(f"silent.{namespace}", cb=silent)
-        with pytest.raises(nats.errors.TimeoutError):
-            await publisher.request(f"silent.{namespace}", b"x")
-        assert publisher._waiting == {}  # nothing left behind by the time-out
-    finally:
-        await nc.close()
-        await queue.close()
+    await client.subscribe(f"silent.{names.consumer}", cb=silent)
+    with pytest.raises(nats.errors.TimeoutError):
+        await publisher.request(f"silent.{names.consumer}", b"x")
+    assert publisher._waiting == {}  # nothing left behind by the time-out
 
 
 async def test_a_running_record_is_written_only_for_a_call_still_running(
-    nats_server: NatsServer,
+    own_queue: NatsQueue, client: Client
 ) -> None:
-    queue = NatsQueue(nats_server.url, namespace=f"r{uuid.uuid4().hex[:8]}")
-    await queue.start()
-    nc = await nats.connect(nats_server.url)
+    queue = own_queue
     written: list[str] = []
 
     async def seen(msg: Msg) -> None:
         written.append(records.decode(msg.data).state.value)
 
-    try:
-        await nc.subscribe(f"$KV.{queue.names.bucket}.>", cb=seen)
-        await nc.flush()
-        for call_id in ("short", "long"):
-            await queue.put(_call(call_id))
-        short, long = await queue.claim(limit=2, lease=5, wait=2)
-        await queue.mark_running(short)
-        await queue.mark_running(long)
-        await queue.ack(short, Outcome(status_code=200))
-        await asyncio.sleep(NATS_START_NOTED_AFTER * 3)
-        await queue.ack(long, Outcome(status_code=200))
-        await nc.flush()
-        await asyncio.sleep(0.1)
-        assert written == ["queued", "queued", "succeeded", "running", "succeeded"]
-    finally:
-        await nc.close()
-        await queue.close()
+    await client.subscribe(f"$KV.{queue.names.bucket}.>", cb=seen)
+    await client.flush()
+    for call_id in ("short", "long"):
+        await queue.put(_call(call_id))
+    short, long = await queue.claim(limit=2, lease=5, wait=2)
+    await queue.mark_running(short)
+    await queue.mark_running(long)
+    await queue.ack(short, Outcome(status_code=200))
+    await asyncio.sleep(NATS_START_NOTED_AFTER * 3)
+    await queue.ack(long, Outcome(status_code=200))
+    await client.flush()
+    await asyncio.sleep(0.1)
+    assert written == ["queued", "queued", "succeeded", "running", "succeeded"]
 
 
-async def test_a_waiting_claim_returns_as_soon_as_a_call_arrives(nats_server: NatsServer) -> None:
-    queue = NatsQueue(nats_server.url, namespace=f"q{uuid.uuid4().hex[:8]}")
-    await queue.start()
-    try:
-        waiting = asyncio.create_task(queue.claim(limit=10, lease=5, wait=20))
-        await asyncio.sleep(0.2)
-        assert not waiting.done()
-        started = time.monotonic()
-        await queue.put(_call("soon"))
-        [delivery] = await asyncio.wait_for(waiting, timeout=10)
-        assert delivery.call.call_id == "soon"
-        assert time.monotonic() - started < 5  # not held until the request expires
-        assert await queue.claim(limit=10, lease=5, wait=0.3) == []
-    finally:
-        await queue.close()
+async def test_a_waiting_claim_returns_as_soon_as_a_call_arrives(own_queue: NatsQueue) -> None:
+    queue = own_queue
+    waiting = asyncio.create_task(queue.claim(limit=10, lease=5, wait=20))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+    started = time.monotonic()
+    await queue.put(_call("soon"))
+    [delivery] = await asyncio.wait_for(waiting, timeout=10)
+    assert delivery.call.call_id == "soon"
+    assert time.monotonic() - started < 5  # not held until the request expires
+    assert await queue.claim(limit=10, lease=5, wait=0.3) == []
 
 
-async def test_calls_delivered_to_a_cancelled_claim_go_to_the_next(
-    nats_server: NatsServer,
-) -> None:
-    queue = NatsQueue(nats_server.url, namespace=f"c{uuid.uuid4().hex[:8]}")
-    await queue.start()
-    try:
-        waiting = asyncio.create_task(queue.claim(limit=10, lease=30, wait=20))
-        await asyncio.sleep(0.2)
-        waiting.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await waiting
-        # The server still holds the cancelled claim's request for one call.
-        await queue.put(_call("late"))
-        await asyncio.sleep(0.3)
-        [delivery] = await queue.claim(limit=10, lease=30, wait=2)
-        assert (delivery.call.call_id, delivery.attempt) == ("late", 1)
-        await queue.ack(delivery, Outcome(status_code=200))
-    finally:
-        await queue.close()
+async def test_calls_delivered_to_a_cancelled_claim_go_to_the_next(own_queue: NatsQueue) -> None:
+    queue = own_queue
+    waiting = asyncio.create_task(queue.claim(limit=10, lease=30, wait=20))
+    await asyncio.sleep(0.2)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    # The server still holds the cancelled claim's request for one call.
+    await queue.put(_call("late"))
+    await asyncio.sleep(0.3)
+    [delivery] = await queue.claim(limit=10, lease=30, wait=2)
+    assert (delivery.call.call_id, delivery.attempt) == ("late", 1)
+    await queue.ack(delivery, Outcome(status_code=200))
