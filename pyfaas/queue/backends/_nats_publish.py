@@ -20,10 +20,7 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
-
-_STATUS = "Status"
-_NO_RESPONDERS = "503"
+from nats.js.api import Header, StatusCode
 
 
 class Publisher:
@@ -35,10 +32,9 @@ class Publisher:
         self._prefix = nc.new_inbox() + "."
         self._tokens = itertools.count()
         self._waiting: dict[str, asyncio.Future[Msg]] = {}
-        self._sub: Subscription | None = None
 
     async def start(self) -> None:
-        self._sub = await self._nc.subscribe(self._prefix + "*", cb=self._reply)
+        await self._nc.subscribe(self._prefix + "*", cb=self._reply)
 
     async def _reply(self, msg: Msg) -> None:
         waiter = self._waiting.pop(msg.subject[len(self._prefix) :], None)
@@ -50,7 +46,7 @@ class Publisher:
     ) -> dict[str, Any]:
         """Publish and wait for the ack; raise nats-py's error for a refusal or a time-out."""
         msg = await self.request(subject, payload, headers)
-        if msg.headers and msg.headers.get(_STATUS) == _NO_RESPONDERS:
+        if msg.headers and msg.headers.get(Header.STATUS) == StatusCode.SERVICE_UNAVAILABLE:
             raise nats.js.errors.NoStreamResponseError
         ack: dict[str, Any] = json.loads(msg.data)
         if "error" in ack:

@@ -28,14 +28,12 @@ from collections.abc import Mapping
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
+from nats.js.api import Header, StatusCode
 
 from pyfaas.errors import QueueUnavailable
 
-_STATUS = "Status"
-_HEARTBEAT = "100"
-_NO_MESSAGES = "404"
-_EXPIRED = "408"
+# How the server ends a pull request that it could not fill: nothing more.
+_ENDED = (StatusCode.NO_MESSAGES, StatusCode.REQUEST_TIMEOUT)
 
 
 class _Batch:
@@ -43,16 +41,19 @@ class _Batch:
         self.subject = subject
         self.wanted = wanted
         self.msgs: list[Msg] = []
-        self.done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        # Set when the batch is over: None once full, else the server's status headers.
+        self.done: asyncio.Future[dict[str, str] | None] = (
+            asyncio.get_running_loop().create_future()
+        )
 
     def add(self, msg: Msg) -> None:
         self.msgs.append(msg)
         if len(self.msgs) >= self.wanted and not self.done.done():
-            self.done.set_result("")
+            self.done.set_result(None)
 
-    def end(self, status: str) -> None:
+    def end(self, headers: dict[str, str]) -> None:
         if not self.done.done():
-            self.done.set_result(status)
+            self.done.set_result(headers)
 
 
 class Puller:
@@ -66,10 +67,9 @@ class Puller:
         self._ids = itertools.count()
         self._batch: _Batch | None = None
         self._spare: list[Msg] = []  # delivered for a request no longer waited for
-        self._sub: Subscription | None = None
 
     async def start(self) -> None:
-        self._sub = await self._nc.subscribe(self._prefix + "*", cb=self._arrive)
+        await self._nc.subscribe(self._prefix + "*", cb=self._arrive)
 
     async def _arrive(self, msg: Msg) -> None:
         batch = self._batch
@@ -81,9 +81,9 @@ class Puller:
                 self._spare.append(msg)
             return
         headers = msg.headers or {}
-        status = headers.get(_STATUS, "")
-        if batch is not None and msg.subject == batch.subject and status != _HEARTBEAT:
-            batch.end(f"{status} {headers.get('Description', '')}".strip())
+        heartbeat = headers.get(Header.STATUS) == StatusCode.CONTROL_MESSAGE
+        if batch is not None and msg.subject == batch.subject and not heartbeat:
+            batch.end(headers)
 
     def take_spare(self) -> list[Msg]:
         """Messages delivered but never handed out, e.g. to give back on close."""
@@ -109,7 +109,7 @@ class Puller:
         try:
             await self._nc.publish(self._subject, json.dumps(ask).encode(), reply=subject)
             async with asyncio.timeout(limit):
-                status = await batch.done
+                ended = await batch.done
         except TimeoutError:
             if batch.msgs:
                 return batch.msgs
@@ -119,6 +119,9 @@ class Puller:
             raise
         finally:
             self._batch = None
-        if status and status.split()[0] not in (_NO_MESSAGES, _EXPIRED):
-            raise QueueUnavailable(f"pull request answered {status}")
+        headers = ended or {}
+        status = headers.get(Header.STATUS)
+        if status and status not in _ENDED:
+            described = f"{status} {headers.get(Header.DESCRIPTION, '')}".strip()
+            raise QueueUnavailable(f"pull request answered {described}")
         return batch.msgs
