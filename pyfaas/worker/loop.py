@@ -266,8 +266,8 @@ class WorkerLoop:
         for hook in self._hooks:
             await hook.after_invoke(ctx)
         ctx.outcome.finished_at = time.time()
-        # The call is done: its slot is free while the settle commits (in
-        # this task: a task of its own per settle cost more than the rest).
+        # The call is done: its slot is free while the settle commits, in
+        # this same task (one task fewer per call than a task per settle).
         self._free_slot()
         await self._settle_and_report(ctx)
 
