@@ -7,10 +7,11 @@ the worker's effects (invocation, callback) are keyed by it.
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from pyfaas.queue import _json
 
 
 @dataclass
@@ -27,7 +28,7 @@ class QueuedCall:
     submitted_at: float = 0.0  # Unix seconds
 
     def encode(self) -> bytes:
-        return json.dumps(
+        return _json.dumps(
             {
                 "id": self.call_id,
                 "fn": self.function,
@@ -39,13 +40,12 @@ class QueuedCall:
                 "b": base64.b64encode(self.body).decode(),
                 "cb": self.callback_url,
                 "t": self.submitted_at,
-            },
-            separators=(",", ":"),
-        ).encode()
+            }
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> QueuedCall:
-        raw: dict[str, Any] = json.loads(data)
+        raw: dict[str, Any] = _json.loads(data)
         return cls(
             call_id=raw["id"],
             function=raw["fn"],

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 from typing import Any
 
 import nats.errors
@@ -21,6 +20,8 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import Header, StatusCode
+
+from pyfaas.queue import _json
 
 
 class Publisher:
@@ -48,7 +49,7 @@ class Publisher:
         msg = await self.request(subject, payload, headers)
         if msg.headers and msg.headers.get(Header.STATUS) == StatusCode.SERVICE_UNAVAILABLE:
             raise nats.js.errors.NoStreamResponseError
-        ack: dict[str, Any] = json.loads(msg.data)
+        ack: dict[str, Any] = _json.loads(msg.data)
         if "error" in ack:
             nats.js.errors.APIError.from_error(ack["error"])  # raises
         return ack

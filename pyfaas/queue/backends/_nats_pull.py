@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 from collections.abc import Mapping
 
 from nats.aio.client import Client
@@ -31,6 +30,7 @@ from nats.aio.msg import Msg
 from nats.js.api import Header, StatusCode
 
 from pyfaas.errors import QueueUnavailable
+from pyfaas.queue import _json
 
 # How the server ends a pull request that it could not fill: nothing more.
 _ENDED = (StatusCode.NO_MESSAGES, StatusCode.REQUEST_TIMEOUT)
@@ -107,7 +107,7 @@ class Puller:
         subject = self._prefix + str(next(self._ids))
         batch = self._batch = _Batch(subject, wanted)
         try:
-            await self._nc.publish(self._subject, json.dumps(ask).encode(), reply=subject)
+            await self._nc.publish(self._subject, _json.dumps(ask), reply=subject)
             async with asyncio.timeout(limit):
                 ended = await batch.done
         except TimeoutError:
