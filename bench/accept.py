@@ -18,7 +18,7 @@ from bench.procs import Gateway, Worker, wait_drained
 from bench.report import Row, at_least, median_round, percent, rate, ratio, spread
 
 CONNECTIONS = (10, 50)
-ROUNDS = 3  # echo and accept alternate; the median round is judged
+ROUNDS = 5  # echo and accept alternate; the median round is judged
 
 
 @dataclass(frozen=True)

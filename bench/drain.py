@@ -30,7 +30,7 @@ BODY = b"01234567890123456789"
 # of the submission shuffle a little: the first and the last to run are
 # among this many (plus max_inflight) at either end.
 EDGE = 200
-ROUNDS = 3
+ROUNDS = 5
 
 
 async def _submit(url: str, calls: int, prefix: str) -> int:
