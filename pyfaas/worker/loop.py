@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from pyfaas.errors import NotFound, PyfaasError
 from pyfaas.queue.base import Queue
@@ -227,19 +228,22 @@ class WorkerLoop:
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        if self._running.pop(task, None) is not None:
-            self._start_ready()  # the next call starts now, not when run() wakes
-            self._wake.set()
-        else:
+        if not self._release(task):
             self._settling.discard(task)  # freed its slot before its settle
 
     def _free_slot(self) -> None:
         """The running call is done with its slot: the same task settles it meanwhile."""
         task = asyncio.current_task()
-        if task is not None and self._running.pop(task, None) is not None:
+        if task is not None and self._release(task):
             self._settling.add(task)
-            self._start_ready()
-            self._wake.set()
+
+    def _release(self, task: asyncio.Task[Any]) -> bool:
+        """Free ``task``'s slot, if it still holds one; False if it did not."""
+        if self._running.pop(task, None) is None:
+            return False
+        self._start_ready()  # the next call starts now, not when run() wakes
+        self._wake.set()
+        return True
 
     async def _run_one(self, ctx: CallContext) -> None:
         try:

@@ -317,11 +317,10 @@ class NatsQueue:
         self._unmarked[call_id] = (timer, started)
 
     def _start_marking(self, call_id: str) -> None:
-        pending = self._unmarked.pop(call_id, None)
-        if pending is None:
+        started = self._unmark(call_id)
+        if started is None:
             return
-        pending[0].cancel()
-        task = asyncio.create_task(self._write(pending[1]))
+        task = asyncio.create_task(self._write(started))
         self._marking[call_id] = task
         task.add_done_callback(lambda done: self._forget_marking(call_id, done))
 
@@ -331,6 +330,15 @@ class NatsQueue:
         if not task.cancelled():
             task.exception()  # a lost refinement; the settle writes the record anyway
 
+    def _unmark(self, call_id: str) -> CallRecord | None:
+        """Take the running record not yet written for ``call_id``, and stop its timer."""
+        pending = self._unmarked.pop(call_id, None)
+        if pending is None:
+            return None
+        timer, started = pending
+        timer.cancel()
+        return started
+
     async def _marked(self, call_id: str, *, settling: bool = False) -> None:
         """Wait for this process's running record of ``call_id``, if still being written.
 
@@ -338,9 +346,7 @@ class NatsQueue:
         settled: the final record says all it would have.
         """
         if settling:
-            pending = self._unmarked.pop(call_id, None)
-            if pending is not None:
-                pending[0].cancel()
+            self._unmark(call_id)
         else:
             self._start_marking(call_id)
         marking = self._marking.get(call_id)
