@@ -117,7 +117,11 @@ class WorkerLoop:
     ) -> None:
         self._queue = queue
         self._invoke = invoke
-        self._hooks = list(hooks)
+        # Each step runs only the hooks that override it: most steps of most
+        # hooks do nothing, and awaiting them would cost every call.
+        self._before = _overriding(hooks, "before_invoke")
+        self._after = _overriding(hooks, "after_invoke")
+        self._settled = _overriding(hooks, "after_settle")
         self._log = log
         self._max = max_inflight
         self._lease = ack_wait
@@ -258,28 +262,34 @@ class WorkerLoop:
                 await self._settle(ctx)
 
     async def _handle(self, ctx: CallContext) -> None:
-        for hook in self._hooks:
-            await hook.before_invoke(ctx)
-        async with self._slots.hold(ctx.call.function_ref, ctx.limit):
-            await self._queue.mark_running(ctx.delivery)
-            ctx.outcome.started_at = time.time()
-            ctx.result = await self._invoke_when_reachable(ctx)
+        for before in self._before:
+            await before(ctx)
+        if ctx.limit is None:
+            ctx.result = await self._start(ctx)
+        else:
+            async with self._slots.hold(ctx.call.function_ref, ctx.limit):
+                ctx.result = await self._start(ctx)
         self._recent += (ctx.result.seconds - self._recent) / 8
         ctx.outcome.status_code = ctx.result.status
         ctx.outcome.error = ctx.result.error
-        for hook in self._hooks:
-            await hook.after_invoke(ctx)
+        for after in self._after:
+            await after(ctx)
         ctx.outcome.finished_at = time.time()
         # The call is done: its slot is free while the settle commits, in
         # this same task (one task fewer per call than a task per settle).
         self._free_slot()
         await self._settle_and_report(ctx)
 
+    async def _start(self, ctx: CallContext) -> InvokeResult:
+        await self._queue.mark_running(ctx.delivery)
+        ctx.outcome.started_at = time.time()
+        return await self._invoke_when_reachable(ctx)
+
     async def _settle_and_report(self, ctx: CallContext) -> None:
         try:
             await self._settle(ctx)
-            for hook in self._hooks:
-                await hook.after_settle(ctx)
+            for settled in self._settled:
+                await settled(ctx)
         except Exception as exc:  # a queue in trouble: the lease runs out, the call comes back
             self._log.internal_error(ctx.seq, ctx.call.call_id, repr(exc))
 
@@ -361,3 +371,9 @@ class WorkerLoop:
                     self._log.lease_lost(0, delivery.call.call_id)
             except PyfaasError as exc:
                 self._log.line(f"Cannot extend the lease of a waiting call: {exc}")
+
+
+def _overriding(hooks: Sequence[Hook], step: str) -> list[Callable[[CallContext], Awaitable[None]]]:
+    """The bound ``step`` of each hook that does something in it, in order."""
+    base = getattr(Hook, step)
+    return [getattr(hook, step) for hook in hooks if getattr(type(hook), step) is not base]
