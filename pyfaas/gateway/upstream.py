@@ -322,7 +322,7 @@ class UpstreamPool:
     ) -> UpstreamResponse:
         try:
             if isinstance(body, bytes | None):
-                conn.write(_head(method, target, headers, body) + (body or b""))
+                conn.write(_head(method, target, headers, _length(method, body)) + (body or b""))
             else:
                 await _send_streamed(conn, method, target, headers, body)
             # Not read_until: one coroutine less on every request's path.
@@ -352,15 +352,20 @@ class UpstreamPool:
                 await conn.wait_closed()
 
 
-def _head(method: str, target: str, headers: list[tuple[str, str]], body: bytes | None) -> bytes:
-    """The request head for a whole body (or none)."""
+def _head(method: str, target: str, headers: list[tuple[str, str]], framing: str | None) -> bytes:
+    """The request head: request line, ``headers``, then the line framing the body, if any."""
     lines = [f"{method} {target} HTTP/1.1"]
     lines += [f"{k}: {v}" for k, v in headers]
-    if body is not None:
-        lines.append(f"Content-Length: {len(body)}")
-    elif method in ("POST", "PUT", "PATCH"):
-        lines.append("Content-Length: 0")
+    if framing is not None:
+        lines.append(framing)
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _length(method: str, body: bytes | None) -> str | None:
+    """The framing of a whole body (or none)."""
+    if body is not None:
+        return f"Content-Length: {len(body)}"
+    return "Content-Length: 0" if method in ("POST", "PUT", "PATCH") else None
 
 
 async def _send_streamed(
@@ -370,10 +375,7 @@ async def _send_streamed(
     headers: list[tuple[str, str]],
     body: AsyncIterable[bytes],
 ) -> None:
-    lines = [f"{method} {target} HTTP/1.1"]
-    lines += [f"{k}: {v}" for k, v in headers]
-    lines.append("Transfer-Encoding: chunked")
-    conn.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+    conn.write(_head(method, target, headers, "Transfer-Encoding: chunked"))
     async for chunk in body:
         if chunk:
             conn.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
