@@ -264,11 +264,10 @@ class WorkerLoop:
     async def _handle(self, ctx: CallContext) -> None:
         for before in self._before:
             await before(ctx)
-        if ctx.limit is None:
-            ctx.result = await self._start(ctx)
-        else:
-            async with self._slots.hold(ctx.call.function_ref, ctx.limit):
-                ctx.result = await self._start(ctx)
+        async with self._slots.hold(ctx.call.function_ref, ctx.limit):
+            await self._queue.mark_running(ctx.delivery)
+            ctx.outcome.started_at = time.time()
+            ctx.result = await self._invoke_when_reachable(ctx)
         self._recent += (ctx.result.seconds - self._recent) / 8
         ctx.outcome.status_code = ctx.result.status
         ctx.outcome.error = ctx.result.error
@@ -279,11 +278,6 @@ class WorkerLoop:
         # this same task (one task fewer per call than a task per settle).
         self._free_slot()
         await self._settle_and_report(ctx)
-
-    async def _start(self, ctx: CallContext) -> InvokeResult:
-        await self._queue.mark_running(ctx.delivery)
-        ctx.outcome.started_at = time.time()
-        return await self._invoke_when_reachable(ctx)
 
     async def _settle_and_report(self, ctx: CallContext) -> None:
         try:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+
+# What an uncapped function holds: nothing, and no generator made per call.
+_UNCAPPED: AbstractAsyncContextManager[None] = nullcontext()
 
 
 class FunctionSlots:
@@ -20,11 +23,12 @@ class FunctionSlots:
     def busy(self, ref: str) -> int:
         return self._busy.get(ref, 0)
 
+    def hold(self, ref: str, limit: int | None) -> AbstractAsyncContextManager[None]:
+        """A slot of ``ref``'s, held for the ``async with``; ``limit`` None: no cap."""
+        return _UNCAPPED if limit is None else self._capped(ref, limit)
+
     @asynccontextmanager
-    async def hold(self, ref: str, limit: int | None) -> AsyncIterator[None]:
-        if limit is None:
-            yield
-            return
+    async def _capped(self, ref: str, limit: int) -> AsyncIterator[None]:
         freed = self._freed.setdefault(ref, asyncio.Condition())
         async with freed:
             await freed.wait_for(lambda: self._busy.get(ref, 0) < limit)
