@@ -14,6 +14,8 @@ import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
+from pyfaas._children import die_with_parent
+
 LineSink = Callable[[str, str, str], None]  # (component, instance, text)
 
 
@@ -48,6 +50,8 @@ class Child:
             # Its own process group: a terminal's Ctrl-C reaches only the
             # supervisor, which then stops the children in order.
             start_new_session=True,
+            # A kill -9 of serve takes the component (and, level by level, all below it) along.
+            preexec_fn=die_with_parent(),
         )
         assert self._proc.stdout is not None
         self._pumps = [asyncio.create_task(self._pump(self._proc.stdout, str(self._proc.pid)))]

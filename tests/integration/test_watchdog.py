@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.helpers import free_port, wait_for
+from tests.proctree import descendants, survivors
 
 pytestmark = pytest.mark.integration
 
@@ -329,6 +330,17 @@ def test_http_mode_exits_when_the_function_dies(
     assert response.headers["x-openfaas-internal"] == "of-watchdog"
     assert wd.proc.wait(timeout=10) != 0
     assert wd.logged("Forked function has terminated")
+
+
+def test_http_mode_function_dies_with_a_killed_watchdog(
+    watchdog: type[WatchdogProcess], tmp_path: Path
+) -> None:
+    wd = start_http_mode(watchdog, tmp_path)
+    below = descendants(wd.proc.pid)
+    assert below, "the function's server runs below the watchdog"
+    wd.proc.kill()  # no shutdown code runs
+    wd.proc.wait(timeout=10)
+    assert survivors(below, within=10) == []
 
 
 # -- inproc mode -------------------------------------------------------------

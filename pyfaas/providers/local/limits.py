@@ -9,19 +9,18 @@ runtime needs address space a container runtime would not count, so that
 rlimit is the function's limit plus ``RUNTIME_ALLOWANCE``.
 
 The child also asks the kernel for SIGKILL when the gateway process dies
-(``PR_SET_PDEATHSIG``), so replicas never outlive the platform.
+(``pyfaas._children``), so replicas never outlive the platform.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import resource
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pyfaas._children import die_with_parent
 from pyfaas.errors import BadRequest
 from pyfaas.providers.local.cgroups import ReplicaLimits, parse_cpu
 from pyfaas.types import FunctionResources
@@ -29,7 +28,6 @@ from pyfaas.types import FunctionResources
 RUNTIME_ALLOWANCE = 1024 * 1024 * 1024
 CGROUP_RUNTIME_ALLOWANCE = 32 * 1024 * 1024
 DEFAULT_PIDS = 256
-_PR_SET_PDEATHSIG = 1
 _QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|Ti|k|K|M|G|T)?$")
 _FACTOR = {
     None: 1,
@@ -96,14 +94,8 @@ def child_setup(
     Joining the replica's cgroups here, before exec, means nothing the replica
     forks can escape them.
     """
-    libc = ctypes.CDLL(None, use_errno=True)
-    parent = os.getpid()
 
     def setup() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        # The parent may have died before prctl took effect.
-        if os.getppid() != parent:
-            os.kill(os.getpid(), signal.SIGKILL)
         for procs in cgroup_procs:
             fd = os.open(procs, os.O_WRONLY)
             try:
@@ -113,4 +105,4 @@ def child_setup(
         for limit in rlimits:
             resource.setrlimit(limit.resource, (limit.soft, limit.hard))
 
-    return setup
+    return die_with_parent(setup) or setup

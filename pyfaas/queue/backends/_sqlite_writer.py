@@ -53,6 +53,7 @@ import time
 from collections import deque
 from typing import Any
 
+from pyfaas._children import die_with_parent
 from pyfaas.errors import NotFound, QueueUnavailable
 from pyfaas.queue.backends import _sqlite_store as store
 from pyfaas.queue.envelope import CallState, Delivery, Outcome, QueuedCall
@@ -174,6 +175,9 @@ class _Link:
                 *argv,
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
+                # Its socket's end stops it too, but only once what is queued there
+                # has run: a parent killed outright takes it along at once.
+                preexec_fn=die_with_parent(),
             )
         except OSError as exc:
             ours.close()

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import Mapping
 
+from pyfaas._children import die_with_parent
 from pyfaas.errors import PyfaasError
 from pyfaas.watchdog.log import GoLog
 
@@ -47,6 +48,8 @@ class Child:
                 stderr=asyncio.subprocess.PIPE,
                 env=self._environ,
                 close_fds=True,
+                # A watchdog killed outright must not leave the function's server behind.
+                preexec_fn=die_with_parent(),
             )
         except OSError as exc:
             raise PyfaasError(f"cannot start {' '.join(self._argv)}: {exc.strerror}") from exc
