@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +12,10 @@ import pytest
 
 from pyfaas.paths import StatePaths
 from tests.helpers import NatsServer
+from tests.proctree import alive, boot_ticks, marked, survivors
+
+# Set in the session's environment: every process a test starts inherits it.
+SESSION_MARK = "PYFAAS_TEST_SESSION"
 
 
 @pytest.fixture
@@ -23,3 +30,33 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
     server = NatsServer(tmp_path_factory.mktemp("nats")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_outlives_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Fail the run if a process a test started is still running after the last test.
+
+    Set up first, so torn down last: after every other fixture has stopped
+    what it started. A process counts when it started during the session and
+    its environment or command line holds this session's mark or its
+    temporary directory; those found are killed after being reported.
+    """
+    token = f"{SESSION_MARK}={uuid.uuid4().hex}"
+    os.environ[SESSION_MARK] = token.partition("=")[2]
+    since = boot_ticks() - 1
+    base = str(tmp_path_factory.getbasetemp())
+    yield
+    left = marked((token, base), since, exclude={os.getpid()})
+    if not left:
+        return
+    # Processes told to die may take a moment; judge what is still there after it.
+    lines = survivors(left, within=5.0)
+    for proc in left:
+        if alive(proc):
+            os.kill(proc[0], signal.SIGKILL)
+    if lines:
+        pytest.fail(
+            f"{len(lines)} process(es) started by the tests outlived the session:\n"
+            + "\n".join(lines),
+            pytrace=False,
+        )

@@ -77,3 +77,34 @@ def survivors(procs: list[Proc], within: float) -> list[str]:
         time.sleep(0.05)
         left = [p for p in left if alive(p)]
     return [f"{pid}: {command(pid)}" for pid, _ in left]
+
+
+def boot_ticks() -> int:
+    """Now, in the clock ticks of a process's start time."""
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    return int(uptime * os.sysconf("SC_CLK_TCK"))
+
+
+def marked(marks: tuple[str, ...], since: int, exclude: set[int]) -> list[Proc]:
+    """Living processes started since ``since`` whose environment or command line holds a mark.
+
+    Every child a test starts inherits the test session's environment, and a
+    replica (whose environment is built from scratch) has its home under the
+    test's state directory: between them, a mark names every process a test
+    session started, and none of another session's.
+    """
+    found: list[Proc] = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) in exclude:
+            continue
+        proc = identity(int(name))
+        if proc is None or proc[1] < since or not alive(proc):
+            continue
+        try:
+            seen = Path(f"/proc/{name}/environ").read_bytes()
+            seen += Path(f"/proc/{name}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if any(mark.encode() in seen for mark in marks):
+            found.append(proc)
+    return found

@@ -1,0 +1,205 @@
+"""The platform dies whole: a component killed outright takes everything it started along.
+
+A real ``pyfaas serve`` runs a classic and an http-mode function. Its process
+tree is read from ``/proc`` before the kill; after a SIGKILL of serve, or of
+its gateway alone, every process below the killed one must be gone within
+a generous bound, and the platform must start again at once on the same port
+and state directory, with what it had accepted.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import free_port, wait_for
+from tests.proctree import Proc, alive, command, descendants, identity, survivors
+
+pytestmark = pytest.mark.integration
+
+PYFAAS = [sys.executable, "-c", "from pyfaas.cli.main import main; main()"]
+GONE_WITHIN = 10.0
+
+
+class Serve:
+    """``pyfaas serve`` on a fixed port and state directory; started again after a kill."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.home = root / "home"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = root / "serve.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.seen: list[Proc] = []  # everything ever below serve, killed at teardown
+
+    def start(self) -> Serve:
+        env = {**os.environ, "PYFAAS_AUTOSCALE": "false", "PYFAAS_REPLICA_STOP_TIMEOUT": "2s"}
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [*PYFAAS, "serve", "--port", str(self.port), "--home", str(self.home)],
+                env=env,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+            )
+        wait_for(self._serving, timeout=60, interval=0.1)
+        return self
+
+    def _serving(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"pyfaas serve exited:\n{self.output()[-3000:]}")
+        return self.output().count("pyfaas is serving on") >= self.starts and self.healthy()
+
+    @property
+    def starts(self) -> int:
+        return self.output().count("state: ")
+
+    def healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        creds = self.home / "credentials"
+        auth = tuple(
+            (creds / f).read_text().strip() for f in ("basic-auth-user", "basic-auth-password")
+        )
+        return httpx.request(method, f"{self.url}{path}", auth=auth, timeout=10, **kwargs)
+
+    def ready(self, name: str) -> bool:
+        answer = self.api("GET", f"/system/function/{name}")
+        return answer.status_code == 200 and answer.json().get("availableReplicas", 0) > 0
+
+    def tree(self) -> list[Proc]:
+        assert self.proc is not None
+        below = descendants(self.proc.pid)
+        self.seen.extend(p for p in below if p not in self.seen)
+        return below
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for proc in self.seen:
+            if alive(proc):
+                os.kill(proc[0], signal.SIGKILL)
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Serve]:
+    platform = Serve(tmp_path)
+    try:
+        yield platform.start()
+    finally:
+        platform.stop()
+
+
+def deploy_functions(serve: Serve) -> None:
+    """A classic ``cat`` and an http-mode function whose server is a process of its own."""
+    upstream = free_port()
+    functions = [
+        {"service": "echo", "image": "functions/alpine:latest", "envProcess": "cat"},
+        {
+            "service": "web",
+            "image": "functions/alpine:latest",
+            "envProcess": f"{sys.executable} -m http.server {upstream} --bind 127.0.0.1",
+            "envVars": {"mode": "http", "upstream_url": f"http://127.0.0.1:{upstream}"},
+        },
+    ]
+    for spec in functions:
+        answer = serve.api("POST", "/system/functions", json=spec)
+        assert answer.status_code == 202, answer.text
+    for spec in functions:
+        wait_for(lambda name=spec["service"]: serve.ready(str(name)), timeout=60, interval=0.1)
+
+
+def kinds(procs: list[Proc]) -> dict[str, int]:
+    """How many of each platform process ``procs`` holds, by what their command lines run.
+
+    A sandboxed replica's bubblewrap processes name what they run too.
+    """
+    marks = {
+        "gateway": "pyfaas.gateway",
+        "worker": "pyfaas.worker",
+        "writer": "_sqlite_writer",
+        "watchdog": "pyfaas.watchdog",
+        "function server": "http.server",
+    }
+    lines = [command(pid) for pid, _ in procs]
+    return {kind: sum(mark in line for line in lines) for kind, mark in marks.items()}
+
+
+def submit(serve: Serve, count: int) -> list[str]:
+    accepted = []
+    for _ in range(count):
+        answer = httpx.post(f"{serve.url}/async-function/echo", content=b"x", timeout=10)
+        assert answer.status_code == 202, answer.text
+        accepted.append(answer.headers["X-Call-Id"])
+    return accepted
+
+
+def settled(serve: Serve, call_id: str) -> bool:
+    answer = serve.api("GET", f"/system/calls/{call_id}")
+    return answer.status_code == 200 and answer.json().get("state") == "succeeded"
+
+
+def test_a_killed_serve_takes_every_process_along_and_starts_again(serve: Serve) -> None:
+    deploy_functions(serve)
+    # The gateway's and the worker's writer: the worker's starts with its queue.
+    wait_for(lambda: kinds(serve.tree())["writer"] == 2, timeout=30, interval=0.1)
+    before = serve.tree()
+    found = kinds(before)
+    assert all(found.values()), found
+    accepted = submit(serve, 5)
+    assert serve.proc is not None
+    serve.proc.kill()
+    serve.proc.wait(timeout=10)
+    assert survivors(before, within=GONE_WITHIN) == []
+
+    # At once on the same port and state: the functions come back, the calls are run.
+    serve.start()
+    for name in ("echo", "web"):
+        wait_for(lambda name=name: serve.ready(name), timeout=60, interval=0.1)
+    for call_id in accepted:
+        wait_for(lambda call_id=call_id: settled(serve, call_id), timeout=60, interval=0.2)
+    assert httpx.post(f"{serve.url}/function/web", timeout=10).status_code in (200, 501)
+
+
+def test_a_killed_gateway_takes_its_writer_and_replicas_along(serve: Serve) -> None:
+    deploy_functions(serve)
+    wait_for(lambda: kinds(serve.tree())["worker"] == 1, timeout=30, interval=0.1)
+    tree = serve.tree()
+    gateway = next(p for p in tree if "pyfaas.gateway" in command(p[0]))
+    worker = next(p for p in tree if "pyfaas.worker" in command(p[0]))
+    below = descendants(gateway[0])
+    found = kinds(below)
+    assert found["writer"] == 1, found
+    assert found["watchdog"] >= 2, found
+    assert found["function server"] >= 1, found
+    os.kill(gateway[0], signal.SIGKILL)
+    assert survivors([gateway, *below], within=GONE_WITHIN) == []
+    assert alive(worker), "the queue-worker is not the gateway's to take along"
+
+    # serve starts the gateway again, and it runs the functions again.
+    wait_for(lambda: "gateway exited with code -9" in serve.output(), timeout=10)
+    wait_for(lambda: serve.healthy() and serve.ready("web"), timeout=60, interval=0.1)
+    assert identity(gateway[0]) != gateway
+    serve.tree()
