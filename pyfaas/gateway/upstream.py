@@ -4,9 +4,19 @@ The gateway talks to replicas it started itself, on loopback or a Unix
 socket, so it needs only a small, strict part of HTTP/1.1: one request at a
 time per connection, bodies framed by ``Content-Length`` or chunked, no
 redirects, no cookies, no decompression. Doing just that costs a fraction of
-a general client's per-request work (see docs/performance.md). A
-pooled connection that the replica closed while idle is detected on first
-use and the request is retried once on a fresh one, when its body allows.
+a general client's per-request work (see docs/performance.md).
+
+A request is sent at most twice, and twice only when that cannot make the
+replica run it twice, the rule of Go's ``net/http`` transport. A pooled
+connection that the replica has closed while idle, as far as this process
+has seen, is dropped when taken. A request that then fails on a reused
+connection before any response byte arrives is retried once, on a fresh
+connection, if its body is whole bytes (or none) and either no byte of it
+was accepted by the kernel (the connection was closed before the write, or
+the write failed at once) or its method is safe to repeat: GET, HEAD,
+OPTIONS, TRACE (Go's ``isReplayable``). Otherwise the replica may have read
+it, and the caller gets ``UpstreamError``: a replica that reads a POST and
+dies without answering is not sent that POST again.
 
 Each connection is an ``asyncio.Protocol`` with one buffer, not a stream
 reader and writer: a response that arrives whole (the usual case for a
@@ -32,6 +42,9 @@ _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 READ_SIZE = 64 * 1024
 HIGH_WATER = 256 * 1024  # unread bytes at which the connection stops reading
 IDLE_PER_ENDPOINT = 256
+# Safe to send again after the replica may have read them (Go's isReplayable). RFC 9110
+# §9.2.2 also lets PUT and DELETE be retried; a function's PUT need not be idempotent.
+REPLAYABLE = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 Body = bytes | AsyncIterable[bytes] | None
 _Key = tuple[str, int, str | None]
 
@@ -45,7 +58,15 @@ class ConnectFailed(UpstreamError):
 
 
 class StaleConnection(UpstreamError):
-    """A pooled connection was closed before the request reached the replica."""
+    """The connection ended before any byte of a response arrived.
+
+    ``sent`` is False when no byte of the request was accepted by the kernel,
+    so the replica cannot have seen it; True when it may have.
+    """
+
+    def __init__(self, message: str, sent: bool) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 class _Ended(Exception):
@@ -114,6 +135,21 @@ class _Conn(asyncio.Protocol):
     @property
     def closing(self) -> bool:
         return self.transport is None or self.transport.is_closing()
+
+    def send_whole(self, data: bytes) -> None:
+        """All of a request, on a connection with nothing else to write.
+
+        ``ConnectionResetError`` if no byte of it was taken: the connection had
+        ended, or the send that the transport tries at once failed, which leaves
+        it closing when ``write`` returns (asyncio and uvloop alike). A failure
+        after this returns may follow bytes the kernel took.
+        """
+        transport = self.transport
+        if self._ended or transport is None:
+            raise ConnectionResetError("connection closed")
+        transport.write(data)
+        if transport.is_closing():
+            raise ConnectionResetError("connection failed when written to")
 
     def write(self, data: bytes) -> None:
         if self.closing:
@@ -305,9 +341,9 @@ class UpstreamPool:
         if conn is not None:
             try:
                 return await self._exchange(conn, key, method, target, headers, body)
-            except StaleConnection:
-                if not isinstance(body, bytes | None):
-                    raise UpstreamError("replica closed an idle connection") from None
+            except StaleConnection as exc:
+                if not (isinstance(body, bytes | None) and (not exc.sent or method in REPLAYABLE)):
+                    raise
         conn = await self._connect(endpoint)
         return await self._exchange(conn, key, method, target, headers, body)
 
@@ -320,10 +356,15 @@ class UpstreamPool:
         headers: list[tuple[str, str]],
         body: Body,
     ) -> UpstreamResponse:
+        sent = False  # whether any byte of the request may have reached the replica
         try:
             if isinstance(body, bytes | None):
-                conn.write(_head(method, target, headers, _length(method, body)) + (body or b""))
+                conn.send_whole(
+                    _head(method, target, headers, _length(method, body)) + (body or b"")
+                )
+                sent = True
             else:
+                sent = True
                 await _send_streamed(conn, method, target, headers, body)
             # Not read_until: one coroutine less on every request's path.
             while (head := conn.take_until(b"\r\n\r\n", MAX_HEAD)) is None:
@@ -331,11 +372,13 @@ class UpstreamPool:
         except _Ended as exc:
             conn.close()
             if not exc.partial:
-                raise StaleConnection("connection closed before a response") from exc
+                raise StaleConnection(
+                    "replica closed the connection before answering", sent
+                ) from exc
             raise UpstreamError("replica sent a truncated response head") from exc
         except ConnectionError as exc:
             conn.close()
-            raise StaleConnection(str(exc)) from exc
+            raise StaleConnection(f"connection to replica failed: {exc}", sent) from exc
         except OSError as exc:
             conn.close()
             raise UpstreamError(f"exchange with replica failed: {exc}") from exc
