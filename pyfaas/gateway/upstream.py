@@ -18,6 +18,11 @@ OPTIONS, TRACE (Go's ``isReplayable``). Otherwise the replica may have read
 it, and the caller gets ``UpstreamError``: a replica that reads a POST and
 dies without answering is not sent that POST again.
 
+Interim responses (``1xx``: 100 Continue, 102, 103 Early Hints) are read
+and passed over, up to ``MAX_INTERIM`` of them; the caller sees the final
+response. ``101 Switching Protocols`` is an ``UpstreamError``: no upgraded
+connection is relayed.
+
 Each connection is an ``asyncio.Protocol`` with one buffer, not a stream
 reader and writer: a response that arrives whole (the usual case for a
 small body) is parsed and read with one wake-up and no further awaits,
@@ -42,6 +47,7 @@ _FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 READ_SIZE = 64 * 1024
 HIGH_WATER = 256 * 1024  # unread bytes at which the connection stops reading
 IDLE_PER_ENDPOINT = 256
+MAX_INTERIM = 5  # 1xx responses before the final one (Go's transport: max1xxResponses)
 # Safe to send again after the replica may have read them (Go's isReplayable). RFC 9110
 # §9.2.2 also lets PUT and DELETE be retried; a function's PUT need not be idempotent.
 REPLAYABLE = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -385,7 +391,10 @@ class UpstreamPool:
         except BaseException:
             conn.close()
             raise
-        return _parse_head(head, method, conn, self, key)
+        response = _parse_head(head, method, conn, self, key)
+        if response.status >= 200:
+            return response
+        return await _final(response, method, conn, self, key)
 
     async def close(self) -> None:
         idle, self._idle = self._idle, {}
@@ -473,6 +482,31 @@ def _parse_head(
     if no_body:
         response._done = True
     return response
+
+
+async def _final(
+    response: UpstreamResponse, method: str, conn: _Conn, pool: UpstreamPool, key: _Key
+) -> UpstreamResponse:
+    """The final response after the interim one ``response``; interim heads are dropped."""
+    try:
+        for _ in range(MAX_INTERIM):
+            if response.status == 101:
+                raise UpstreamError("replica switched protocols (101), which is not relayed")
+            if response.status < 100:
+                raise UpstreamError(f"replica sent status {response.status}, not an HTTP status")
+            try:
+                head = await conn.read_until(b"\r\n\r\n", MAX_HEAD)
+            except _Ended as exc:
+                raise UpstreamError(
+                    "replica closed the connection after an interim response"
+                ) from exc
+            response = _parse_head(head, method, conn, pool, key)
+            if response.status >= 200:
+                return response
+        raise UpstreamError(f"replica sent more than {MAX_INTERIM} interim (1xx) responses")
+    except BaseException:
+        conn.close()
+        raise
 
 
 async def _read_chunked(conn: _Conn) -> AsyncIterator[bytes]:
