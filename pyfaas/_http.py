@@ -1,7 +1,11 @@
 """HTTP facts shared by every component that forwards a request or a response.
 
 The gateway's proxy, the queue-worker (calls and callbacks) and the
-watchdog's http mode all drop the same hop-by-hop headers (RFC 9110 §7.6.1).
+watchdog's http mode all drop the same hop-by-hop headers (RFC 9110 §7.6.1),
+and ``Expect`` with them: RFC 9110 lets a proxy forward it, but every server
+here answers ``100-continue`` itself, and one forwarded would make the next
+server send an interim 100 that nobody waits for (a queued call would carry
+it to every replay).
 Names are lower case: compare ``name.lower()``, because functions' servers
 and clients write header names in any case.
 """
@@ -13,6 +17,7 @@ from collections.abc import Iterable
 HOP_BY_HOP: frozenset[str] = frozenset(
     {
         "connection",
+        "expect",
         "keep-alive",
         "proxy-authenticate",
         "proxy-authorization",

@@ -3,7 +3,9 @@
 Per request the proxy resolves a replica through the provider (in-process),
 forwards method, raw path, query, headers and body over a pooled keep-alive
 connection (``pyfaas.gateway.upstream``), and relays status, headers and
-body back. Redirects are never followed. Bodies are streamed both ways; a
+body back. Redirects are never followed; ``Expect`` is not forwarded (the
+public server answers it) and a replica's interim ``1xx`` responses are not
+relayed, only its final one (``upstream``). Bodies are streamed both ways; a
 small body with a declared length is read in one go because that is cheaper
 than streaming it, and a response with a small declared length is sent back
 as one. Served by ``pyfaas.httpd`` (see ``front``), not aiohttp.
