@@ -68,11 +68,12 @@ class Proxy:
             raise NotFound("404: Not Found")
         name, namespace, label = self._refs.split(raw_ref)
         length = check_declared(request.body.content_length, self._max_body)
+        # Before resolving: a bad X-Call-Id must not scale a function up from zero.
+        call_id, start = call_identity(request.header(CALL_ID))
         try:
             endpoint = await self._provider.resolve(name, namespace, self._wait)
         except NotFound:
             raise NotFound(f"error finding function {label}: not found") from None
-        call_id, start = call_identity(request.header(CALL_ID))
         headers = _request_headers(request, endpoint, call_id, start)
         body = await self._body(request, length)
         # The raw path keeps percent-encoding exactly as the caller sent it.
