@@ -14,6 +14,7 @@ from aiohttp import ClientSession
 
 from pyfaas.providers.base import Endpoint
 from pyfaas.providers.memory import MemoryProvider
+from pyfaas.queue.backends.memory import MemoryQueue
 from tests.unit.gateway.conftest import MakeClient, deploy
 
 pytestmark = pytest.mark.integration
@@ -187,3 +188,20 @@ async def test_expect_is_not_forwarded_from_a_raw_request(make_client: MakeClien
     [(_, head, body)] = replica.requests
     assert b"expect" not in head.lower()
     assert body == b"hello"
+
+
+async def test_expect_is_not_stored_with_a_queued_call(
+    client: ClientSession, provider: MemoryProvider, queue: MemoryQueue
+) -> None:
+    # The worker replays a queued call's headers: an Expect stored with it would
+    # reach the replica on every attempt.
+    await deploy(provider, "echo")
+    resp = await client.post(
+        "/async-function/echo", data=b"hello", expect100=True, headers={"X-Keep": "1"}
+    )
+    assert resp.status == 202
+    [delivery] = await queue.claim(limit=1, lease=30, wait=0)
+    names = {name.lower() for name, _ in delivery.call.headers}
+    assert "expect" not in names
+    assert "x-keep" in names
+    assert delivery.call.body == b"hello"
