@@ -7,7 +7,8 @@ redirects, no cookies, no decompression. Doing just that costs a fraction of
 a general client's per-request work (see docs/performance.md).
 
 A request is sent at most twice, and twice only when that cannot make the
-replica run it twice, the rule of Go's ``net/http`` transport. A pooled
+replica run it twice: Go's ``net/http`` transport's rule, less its
+``Idempotency-Key`` exception for POSTs. A pooled
 connection that the replica has closed while idle, as far as this process
 has seen, is dropped when taken. A request that then fails on a reused
 connection before any response byte arrives is retried once, on a fresh
