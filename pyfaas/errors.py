@@ -21,6 +21,7 @@ their boundary with ``raise X from exc``.
     ├── BadGateway (502)
     ├── ServiceUnavailable (503)
     │   └── QueueUnavailable (503)
+    │       └── QueueUncertain (503)  names the call that may have been stored
     └── GatewayTimeout (504)
 """
 
@@ -101,6 +102,18 @@ class QueueUnavailable(ServiceUnavailable):
     """The queue cannot durably take a call right now."""
 
 
+class QueueUncertain(QueueUnavailable):
+    """The queue cannot tell whether it stored a call: it may run.
+
+    ``call_id`` names it, so that a submission again with that ``X-Call-Id``
+    runs it exactly once.
+    """
+
+    def __init__(self, message: str, call_id: str) -> None:
+        super().__init__(message)
+        self.call_id = call_id
+
+
 class GatewayTimeout(PyfaasError):
     status = 504
 
@@ -119,6 +132,7 @@ __all__ = [
     "PayloadTooLarge",
     "PyfaasError",
     "QueueUnavailable",
+    "QueueUncertain",
     "ServiceUnavailable",
     "TooManyRequests",
     "Unauthorized",

@@ -1,14 +1,23 @@
 """Record bookkeeping shared by the backends: a new call's record, an outcome's state.
 
 Every backend answers ``record(call_id)`` the same way, so the rules for
-turning a worker's ``Outcome`` into a ``CallState`` live here once.
+turning a worker's ``Outcome`` into a ``CallState`` live here once, and so do
+the reading of a stored call that may not be one (a stray publish on the
+calls subject, a corrupt row) and the record of such a message once it is set
+aside as a dead letter.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
+from typing import Any
 
+from pyfaas.queue import _json
 from pyfaas.queue.envelope import CallRecord, CallState, Outcome, QueuedCall
+
+# The error of a dead letter that is not a call: what the record shows.
+UNDECODABLE = "undecodable payload"
 
 
 def new_record(call: QueuedCall) -> CallRecord:
@@ -43,4 +52,47 @@ def settled(record: CallRecord, state: CallState, outcome: Outcome, now: float) 
         error=outcome.error,
         callback_status=outcome.callback_status,
         callback_attempts=outcome.callback_attempts,
+    )
+
+
+def decode_call(data: bytes | str | None) -> QueuedCall | None:
+    """The call ``data`` holds, or None if it holds none a worker could run.
+
+    Anything may be published on the calls subject and any program may write
+    the SQLite file: a message that is not JSON, lacks a field or has one of
+    the wrong type must become a dead letter, not an exception in ``claim``.
+    """
+    try:
+        call = QueuedCall.decode(data.encode() if isinstance(data, str) else data or b"")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None  # not JSON, not base64, a field missing or of another shape
+    texts = (call.call_id, call.function, call.namespace, call.method, call.path, call.query)
+    if not call.call_id or not all(isinstance(text, str) for text in texts):
+        return None
+    if call.callback_url is not None and not isinstance(call.callback_url, str):
+        return None
+    return call
+
+
+def claimed_id(data: bytes | str | None) -> str | None:
+    """The call id an undecodable message names, if it names one that could be a key."""
+    try:
+        raw: Any = _json.loads(data) if data else None
+    except ValueError:
+        return None
+    found = raw.get("id") if isinstance(raw, dict) else None
+    return found if isinstance(found, str) and found else None
+
+
+def undecodable_record(call_id: str, attempts: int, submitted_at: float) -> CallRecord:
+    """The record of a message set aside because it holds no call."""
+    return CallRecord(
+        call_id=call_id,
+        function="",
+        namespace="",
+        state=CallState.DEAD,
+        attempts=attempts,
+        submitted_at=submitted_at,
+        finished_at=time.time(),
+        error=UNDECODABLE,
     )

@@ -8,27 +8,48 @@ Contract:
 
 * ``put`` returns only once the call is durably stored (for ``memory``: once
   it is in the structure). A second ``put`` with the same call id stores
-  nothing and returns ``False``. If the call cannot be stored it raises
-  ``QueueUnavailable``; the gateway then answers 503, never a false 202.
+  nothing and returns ``False``: for as long as the call's record exists
+  (SQLite, memory: for ever), and on NATS at least within the stream's
+  duplicate window (two minutes) even if the first put left no record.
+  If the call cannot be stored it raises ``QueueUnavailable`` and nothing
+  was stored (storage that is full says so: "queue storage is full"); the
+  gateway then answers 503, never a false 202. A backend that cannot tell
+  whether it stored the call (a publish whose acknowledgement never came)
+  raises ``QueueUncertain`` naming the call id instead: the call may run,
+  and a put again with that id runs it once; the gateway answers 503 with
+  the ``X-Call-Id``.
 * ``claim`` hands out up to ``limit`` calls, oldest first, each under a lease
   of ``lease`` seconds, waiting up to ``wait`` seconds for the first one.
   A call whose lease runs out (its worker died) is handed out again with
   ``attempt`` increased. ``extend`` renews a lease; it raises ``NotFound``
   if the lease was lost. JetStream keeps one lease length per consumer, so
   workers sharing a queue use one ``lease`` (the worker's ``ack_wait``).
+* A stored message that holds no call a worker could run (a stray publish
+  on the calls subject, a corrupt row) is never handed out and never makes
+  ``claim`` fail: ``claim`` sets it aside as a dead letter whose record
+  says ``error = "undecodable payload"``, and hands out the calls after it.
+  Its id is the call id it names, if that is usable and not another call's,
+  else one made from where it was stored (NATS: ``seq-<stream sequence>``).
+  Only backends whose storage others can write hold such messages
+  (``foreign_writes``).
 * ``ack`` settles a delivery for good (success or final failure) and records
   the outcome; ``retry`` puts it back to be claimed again after ``delay``
   seconds; ``bury`` moves it to the dead letters. Each of them settles a
-  delivery once; settling a lost lease raises ``NotFound``.
+  delivery once; settling a lost lease raises ``NotFound`` and changes
+  nothing: neither the call's record nor the delivery another claim holds.
+  A lease is lost once the delivery was settled or another claim took the
+  call; a backend that cannot see another process's claim (JetStream) counts
+  a lease as lost as soon as it has run out.
 * ``record`` answers what happened to a call; ``dead_letters`` lists buried
-  calls, newest first; ``replay`` queues a dead letter again (``NotFound``
-  if there is none by that id).
+  calls and set-aside messages, newest first; ``replay`` queues a dead
+  letter again (``NotFound`` if there is none by that id; a set-aside
+  message is set aside again by the next claim).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from pyfaas.queue.envelope import CallRecord, Delivery, Outcome, QueuedCall
 
@@ -41,6 +62,12 @@ class QueueStats:
 
 
 class Queue(Protocol):
+    # What a backend may lack, read by the contract suite. True where other
+    # programs can write where the calls are kept (anyone may publish on a
+    # NATS subject or write a SQLite file), so that a stored message may hold
+    # no call at all; the memory twin holds only what its own ``put`` stored.
+    foreign_writes: ClassVar[bool]
+
     async def start(self) -> None:
         """Connect, create tables or streams and consumers; idempotent."""
 

@@ -3,25 +3,34 @@
 One suite, parametrised over the memory twin, a real SQLite file and a real
 nats-server with JetStream: what passes here is what the gateway and the
 queue-worker may rely on. Each test uses one lease length throughout, since
-JetStream holds the lease per consumer, not per claim.
+JetStream holds the lease per consumer, not per claim. No test asks which
+backend it has; one that needs what a backend may lack reads the
+declaration of it in ``pyfaas.queue.base``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import nats
 import pytest
 
 from pyfaas.errors import NotFound, QueueUnavailable
 from pyfaas.queue import CallState, Outcome, Queue, QueuedCall
+from pyfaas.queue._records import UNDECODABLE
 from pyfaas.queue.backends.memory import MemoryQueue
+from pyfaas.queue.backends.nats import NatsNames
 from tests.helpers import NatsServer
 
 Opener = Callable[[], Awaitable[Queue]]
+# Writes a message that is not a call where the backend keeps its calls, as
+# another program could; None where no other program can (memory).
+ForeignWriter = Callable[[bytes], Awaitable[None]] | None
 BACKENDS = ["memory", "sqlite", "nats"]
 _counter = itertools.count()
 
@@ -41,12 +50,23 @@ def make_call(call_id: str | None = None, body: bytes = b"hello") -> QueuedCall:
 
 
 @pytest.fixture(params=BACKENDS)
-async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Opener]:
+def kind(request: pytest.FixtureRequest) -> str:
+    value: str = request.param
+    return value
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"t{next(_counter)}{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def opener(
+    kind: str, namespace: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Opener]:
     """Opens handles onto one fresh queue; each handle is a separate client of it."""
-    kind: str = request.param
     handles: list[Queue] = []
     shared = MemoryQueue()
-    namespace = f"t{next(_counter)}{uuid.uuid4().hex[:8]}"
 
     async def open_handle() -> Queue:
         queue: Queue
@@ -73,6 +93,36 @@ async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 @pytest.fixture
 async def queue(opener: Opener) -> Queue:
     return await opener()
+
+
+@pytest.fixture
+async def write_foreign(
+    kind: str, namespace: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[ForeignWriter]:
+    """A raw write beside the queue: a stray publish, a row made with sqlite3."""
+    if kind == "sqlite":
+
+        async def write_row(payload: bytes) -> None:
+            with sqlite3.connect(tmp_path / "queue.db") as conn:
+                found = conn.execute(
+                    "INSERT INTO calls (call_id, payload, function, namespace, state, submitted_at)"
+                    " VALUES (?, ?, '', '', 'queued', 0) RETURNING id",
+                    (f"foreign-{uuid.uuid4().hex}", payload),
+                ).fetchone()
+                conn.execute("INSERT INTO queue (call, due) VALUES (?, 0)", (found[0],))
+
+        yield write_row
+    elif kind == "nats":
+        server: NatsServer = request.getfixturevalue("nats_server")
+        nc = await nats.connect(server.url)
+
+        async def publish(payload: bytes) -> None:
+            await nc.jetstream().publish(NatsNames.for_namespace(namespace).subject, payload)
+
+        yield publish
+        await nc.close()
+    else:
+        yield None
 
 
 async def test_put_claim_ack(queue: Queue) -> None:
@@ -133,20 +183,69 @@ async def test_expired_lease_is_delivered_again(queue: Queue) -> None:
     assert record.attempts == 2
 
 
-async def test_settling_a_lost_lease_raises_not_found(opener: Opener, queue: Queue) -> None:
-    if isinstance(queue, MemoryQueue) or "Sqlite" in type(queue).__name__:
-        await queue.put(make_call("c1"))
-        [first] = await queue.claim(limit=1, lease=0.3, wait=2)
-        [again] = await queue.claim(limit=1, lease=0.3, wait=5)
-        with pytest.raises(NotFound):
-            await queue.ack(first, Outcome(status_code=200))
-        with pytest.raises(NotFound):
-            await queue.extend(first, 5)
+async def test_settling_a_lost_lease_raises_not_found(queue: Queue) -> None:
+    await queue.put(make_call("c1"))
+    [first] = await queue.claim(limit=1, lease=0.3, wait=2)
+    [again] = await queue.claim(limit=1, lease=0.3, wait=5)
+    assert again.attempt == 2
+    with pytest.raises(NotFound):
+        await queue.ack(first, Outcome(status_code=500))
+    with pytest.raises(NotFound):
+        await queue.retry(first, 0, Outcome(status_code=500))
+    with pytest.raises(NotFound):
+        await queue.bury(first, Outcome(error="late"))
+    with pytest.raises(NotFound):
+        await queue.extend(first, 5)
+    record = await queue.record("c1")
+    assert record is not None
+    # The lost lease's settles wrote nothing (NATS records a claim only once it ran a while).
+    assert record.state in (CallState.QUEUED, CallState.RUNNING)
+    assert (await queue.stats()).dead == 0
+    await queue.ack(again, Outcome(status_code=200))
+    with pytest.raises(NotFound):
         await queue.ack(again, Outcome(status_code=200))
-        with pytest.raises(NotFound):
-            await queue.ack(again, Outcome(status_code=200))
-    else:
-        pytest.skip("JetStream does not report an ack on a redelivered message as lost")
+    record = await queue.record("c1")
+    assert record is not None
+    assert (record.state, record.status_code, record.attempts) == (CallState.SUCCEEDED, 200, 2)
+
+
+async def test_a_lease_another_client_took_is_lost(opener: Opener) -> None:
+    first_worker, second_worker = await opener(), await opener()
+    await first_worker.put(make_call("c1"))
+    [first] = await first_worker.claim(limit=1, lease=0.3, wait=2)
+    [again] = await second_worker.claim(limit=1, lease=0.3, wait=5)
+    assert again.attempt == 2
+    with pytest.raises(NotFound):
+        await first_worker.retry(first, 0, Outcome(status_code=503))
+    with pytest.raises(NotFound):
+        await first_worker.ack(first, Outcome(status_code=500))
+    await second_worker.ack(again, Outcome(status_code=200))
+    record = await first_worker.record("c1")
+    assert record is not None
+    assert (record.state, record.status_code) == (CallState.SUCCEEDED, 200)
+    assert await first_worker.claim(limit=1, lease=0.3, wait=0.5) == []
+
+
+async def test_a_message_that_holds_no_call_becomes_a_dead_letter(
+    queue: Queue, write_foreign: ForeignWriter
+) -> None:
+    if not queue.foreign_writes or write_foreign is None:
+        pytest.skip("no other program can write where this backend keeps its calls")
+    for payload in (b"\xff\x00 not json", b'{"id": 7}', b"[1, 2]"):
+        await write_foreign(payload)
+    await queue.put(make_call("real"))
+    [delivery] = await queue.claim(limit=1, lease=5, wait=2)
+    assert delivery.call == make_call("real")
+    dead = await queue.dead_letters()
+    assert len(dead) == 3
+    assert {(r.state, r.error) for r in dead} == {(CallState.DEAD, UNDECODABLE)}
+    assert len({r.call_id for r in dead}) == 3
+    record = await queue.record(dead[0].call_id)
+    assert record is not None
+    assert record.error == UNDECODABLE
+    assert (await queue.stats()).dead == 3
+    await queue.ack(delivery, Outcome(status_code=200))
+    assert await queue.claim(limit=10, lease=5, wait=0.2) == []
 
 
 async def test_extend_keeps_a_call_from_redelivery(opener: Opener, queue: Queue) -> None:

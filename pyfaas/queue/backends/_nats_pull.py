@@ -17,12 +17,19 @@ timeout") come on, so a late status ends no other request. Calls come
 with their stream's subject whichever request they answer; one that
 arrives when no fetch wants it (its fetch was cancelled) is kept and
 handed out by the next fetch.
+
+A fetch also tells when the first of its messages arrived: the server
+started each delivery's ack timer when it sent the message, shortly before
+(by the network's delay, or longer while this process's loop was busy).
+The queue counts a lease as lost a margin before it may run out on the
+server, since JetStream does not refuse an ack that comes later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Mapping
 
 from nats.aio.client import Client
@@ -40,6 +47,7 @@ class _Batch:
     def __init__(self, subject: str, wanted: int) -> None:
         self.subject = subject
         self.wanted = wanted
+        self.first = 0.0  # when the first message arrived
         self.msgs: list[Msg] = []
         # Set when the batch is over: None once full, else the server's status headers.
         self.done: asyncio.Future[dict[str, str] | None] = (
@@ -47,6 +55,8 @@ class _Batch:
         )
 
     def add(self, msg: Msg) -> None:
+        if not self.msgs:
+            self.first = time.monotonic()
         self.msgs.append(msg)
         if len(self.msgs) >= self.wanted and not self.done.done():
             self.done.set_result(None)
@@ -67,6 +77,7 @@ class Puller:
         self._ids = itertools.count()
         self._batch: _Batch | None = None
         self._spare: list[Msg] = []  # delivered for a request no longer waited for
+        self._spare_since = 0.0  # when the first of the spare messages arrived
 
     async def start(self) -> None:
         await self._nc.subscribe(self._prefix + "*", cb=self._arrive)
@@ -78,32 +89,45 @@ class Puller:
             if batch is not None and len(batch.msgs) < batch.wanted:
                 batch.add(msg)
             else:
-                self._spare.append(msg)
+                self._keep([msg], time.monotonic())
             return
         headers = msg.headers or {}
         heartbeat = headers.get(Header.STATUS) == StatusCode.CONTROL_MESSAGE
         if batch is not None and msg.subject == batch.subject and not heartbeat:
             batch.end(headers)
 
+    def _keep(self, msgs: list[Msg], since: float) -> None:
+        if not msgs:
+            return
+        if not self._spare:
+            self._spare_since = since
+        self._spare_since = min(self._spare_since, since)
+        self._spare += msgs
+
     def take_spare(self) -> list[Msg]:
         """Messages delivered but never handed out, e.g. to give back on close."""
         spare, self._spare = self._spare, []
         return spare
 
-    async def fetch(self, limit: int, wait: float) -> list[Msg]:
-        """Up to ``limit`` messages; wait up to ``wait`` seconds only if none is there."""
+    async def fetch(self, limit: int, wait: float) -> tuple[list[Msg], float]:
+        """Up to ``limit`` messages, waiting up to ``wait`` seconds only if none is there.
+
+        With them, the ``time.monotonic()`` when the first of them arrived.
+        """
         if self._spare:
             msgs, self._spare = self._spare[:limit], self._spare[limit:]
-            return msgs
-        msgs = await self._request(limit, {"batch": limit, "no_wait": True}, self._timeout)
+            return msgs, self._spare_since
+        msgs, first = await self._request(limit, {"batch": limit, "no_wait": True}, self._timeout)
         if msgs or wait <= 0:
-            return msgs
+            return msgs, first
         # The server ends the request at ``expires``; waiting a little longer
         # here lets its "request timeout" arrive rather than racing it.
         ask = {"batch": 1, "expires": int(wait * 1e9)}
         return await self._request(1, ask, wait + self._timeout)
 
-    async def _request(self, wanted: int, ask: Mapping[str, object], limit: float) -> list[Msg]:
+    async def _request(
+        self, wanted: int, ask: Mapping[str, object], limit: float
+    ) -> tuple[list[Msg], float]:
         subject = self._prefix + str(next(self._ids))
         batch = self._batch = _Batch(subject, wanted)
         try:
@@ -112,10 +136,10 @@ class Puller:
                 ended = await batch.done
         except TimeoutError:
             if batch.msgs:
-                return batch.msgs
+                return batch.msgs, batch.first
             raise QueueUnavailable(f"no answer to a pull request within {limit:g}s") from None
         except asyncio.CancelledError:
-            self._spare += batch.msgs  # leased to this process: the next fetch hands them out
+            self._keep(batch.msgs, batch.first)  # leased to this process: for the next fetch
             raise
         finally:
             self._batch = None
@@ -124,4 +148,4 @@ class Puller:
         if status and status not in _ENDED:
             described = f"{status} {headers.get(Header.DESCRIPTION, '')}".strip()
             raise QueueUnavailable(f"pull request answered {described}")
-        return batch.msgs
+        return batch.msgs, batch.first

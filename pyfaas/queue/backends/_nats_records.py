@@ -1,4 +1,4 @@
-"""Call records as JetStream KV entries: the key for a call id, the JSON value."""
+"""Call records as JetStream KV entries: the key for a call id, the JSON value, a create."""
 
 from __future__ import annotations
 
@@ -6,10 +6,15 @@ import hashlib
 import re
 from typing import Any
 
+import nats.js.errors
+
 from pyfaas.queue import _json
+from pyfaas.queue.backends._nats_publish import Publisher
 from pyfaas.queue.envelope import CallRecord, CallState
 
 _KV_KEY = re.compile(r"^[-_=a-zA-Z0-9]{1,200}$")
+# JetStream's "wrong last sequence" error codes: the record already exists.
+WRONG_LAST_SEQUENCE = (10071, 10164)
 
 
 def key_for(call_id: str) -> str:
@@ -31,3 +36,18 @@ def decode(data: bytes) -> CallRecord:
     fields: dict[str, Any] = _json.loads(data)
     fields["state"] = CallState(fields["state"])
     return CallRecord(**fields)
+
+
+async def create(pub: Publisher, bucket: str, record: CallRecord) -> bool:
+    """Write ``record`` unless its call has one already; whether it was written."""
+    try:
+        await pub.publish(
+            f"$KV.{bucket}.{key_for(record.call_id)}",
+            encode(record),
+            {"Nats-Expected-Last-Subject-Sequence": "0"},  # create, never overwrite
+        )
+    except nats.js.errors.APIError as exc:
+        if exc.err_code not in WRONG_LAST_SEQUENCE:
+            raise
+        return False
+    return True

@@ -134,23 +134,31 @@ def anything_due(conn: sqlite3.Connection) -> bool:
     return row[0] is not None and float(row[0]) <= time.time()
 
 
-Claimed = tuple[bytes, int, str, float]  # payload, attempt, lease token, claimed at
+Claimed = tuple[bytes, int, str, float, str]  # payload, attempt, lease token, claimed at, call id
 
 
 def claim(conn: sqlite3.Connection, limit: int, lease: float) -> list[Claimed]:
-    """Lease up to ``limit`` due calls, oldest first; their payloads are still encoded."""
+    """Lease up to ``limit`` due calls, oldest first; their payloads are still encoded.
+
+    The caller decodes them and sets aside, by the call id given with each,
+    any whose payload holds no call. A queue row whose call row is gone has
+    nothing to run or to set aside: it is deleted.
+    """
     now = time.time()
     secret = uuid.uuid4().hex
     params = {"until": now + lease, "token": secret, "now": now, "limit": limit}
     rows = conn.execute(_CLAIM, params).fetchall()
     claimed = []
-    for seq, call_id, attempt in sorted(rows):
-        payload = conn.execute(
+    for seq, call, attempt in sorted(rows):
+        found = conn.execute(
             "UPDATE calls SET state = 'running', attempts = ?, started_at = ? WHERE id = ?"
-            " RETURNING payload",
-            (attempt, now, call_id),
-        ).fetchone()[0]
-        claimed.append((payload, attempt, f"{seq}.{secret}", now))
+            " RETURNING payload, call_id",
+            (attempt, now, call),
+        ).fetchone()
+        if found is None:
+            conn.execute("DELETE FROM queue WHERE seq = ?", (seq,))
+            continue
+        claimed.append((found[0], attempt, f"{seq}.{secret}", now, found[1]))
     return claimed
 
 

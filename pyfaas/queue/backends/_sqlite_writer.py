@@ -18,14 +18,19 @@ queue must not hold back the gateway's puts.
 Frames, parent to child: ``u32 length + marshal((op, *arguments))``
 (marshal, because it costs the sender a microsecond and both ends run the
 same interpreter). A put travels as the row it is stored as, and claimed
-calls come back as their stored payloads: encoding and decoding a call stay
-with the callers, outside the commit cycle every waiting caller shares.
+calls come back as their stored payloads and call ids: encoding and decoding
+a call stay with the callers, outside the commit cycle every waiting caller
+shares. A claimed row whose payload holds no call (a corrupt row) is buried
+by the caller with a settle, as a dead letter saying "undecodable payload".
 Answers, child to parent, one per frame: ``1`` stored,
 ``0`` already stored (the call id is known), ``-`` done, ``V`` with ``u32
 length + marshal(value)`` (claims), or ``N`` (lease lost, no such dead
 letter) and ``E`` (the transaction failed) with ``u16 length`` and a UTF-8
-message. Every operation raises, if it does, before it changes anything,
-so one that fails leaves the others of its transaction untouched.
+message (SQLite's, led by "queue storage is full" when the disk is: the
+transaction rolls back, so what was committed before stays, and the next
+one succeeds once there is room again). Every operation raises, if it does,
+before it changes anything, so one that fails leaves the others of its
+transaction untouched.
 
 If the child dies, the operations waiting on it fail with
 ``QueueUnavailable`` (the gateway answers 503, never a false 202; a
@@ -55,6 +60,7 @@ from typing import Any
 
 from pyfaas._children import die_with_parent
 from pyfaas.errors import NotFound, QueueUnavailable
+from pyfaas.queue._records import UNDECODABLE, decode_call
 from pyfaas.queue.backends import _sqlite_store as store
 from pyfaas.queue.envelope import CallState, Delivery, Outcome, QueuedCall
 
@@ -97,12 +103,28 @@ class Writer:
         return stored
 
     async def claim(self, limit: int, lease: float) -> list[Delivery]:
-        # Decoded here, not in the child, for the same reason a put's row is made here.
-        claimed: list[tuple[bytes, int, str, float]] = await self._send((CLAIM, limit, lease))
-        return [
-            Delivery(QueuedCall.decode(payload), attempt, token, at)
-            for payload, attempt, token, at in claimed
-        ]
+        """Up to ``limit`` calls; rows that hold none are set aside, and more are claimed."""
+        while True:
+            # Decoded here, not in the child, for the same reason a put's row is made here.
+            claimed: list[store.Claimed] = await self._send((CLAIM, limit, lease))
+            deliveries, undecodable = [], []
+            for payload, attempt, token, at, call_id in claimed:
+                call = decode_call(payload)
+                if call is None or call.call_id != call_id:
+                    undecodable.append((token, call_id))
+                else:
+                    deliveries.append(Delivery(call, attempt, token, at))
+            if undecodable:
+                await asyncio.gather(*(self._set_aside(*row) for row in undecodable))
+            if deliveries or not undecodable:
+                return deliveries
+
+    async def _set_aside(self, token: str, call_id: str) -> None:
+        """Bury a claimed row that holds no call, as a dead letter saying so."""
+        outcome = _outcome(Outcome(error=UNDECODABLE))
+        # Not set aside now, its lease runs out and the next claim tries again.
+        with contextlib.suppress(QueueUnavailable):
+            await self._send((SETTLE, token, call_id, CallState.DEAD.value, outcome, None))
 
     async def extend(self, delivery: Delivery, lease: float) -> None:
         await self._send((EXTEND, delivery.token, delivery.call.call_id, lease), soon=True)
@@ -415,7 +437,7 @@ class _Runner:
                     conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            return _failed(str(exc)) * len(ops)
+            return _failed(_describe(exc)) * len(ops)
         return b"".join(answers)
 
     def _answers(self, ops: list[tuple[Any, ...]]) -> list[bytes]:
@@ -459,6 +481,15 @@ class _Runner:
         else:
             raise ValueError(f"unknown operation {code}")
         return DONE
+
+
+def _describe(exc: sqlite3.Error) -> str:
+    """SQLite's message, led by what it means for the queue where it is not plain."""
+    code: int = getattr(exc, "sqlite_errorcode", 0)  # absent on errors of the module itself
+    if code & 0xFF == sqlite3.SQLITE_FULL:
+        # What an operator must act on: the state directory's filesystem is full.
+        return f"queue storage is full ({exc})"
+    return str(exc)
 
 
 def _message(kind: bytes, message: str) -> bytes:

@@ -14,6 +14,7 @@ import itertools
 import time
 import uuid
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from pyfaas.errors import NotFound, QueueUnavailable
 from pyfaas.queue._records import final_state, new_record, settled
@@ -34,6 +35,8 @@ class _Entry:
 
 class MemoryQueue:
     """The queue contract held in dictionaries."""
+
+    foreign_writes: ClassVar[bool] = False  # it holds only what its own put stored, as objects
 
     def __init__(self) -> None:
         self._records: dict[str, CallRecord] = {}

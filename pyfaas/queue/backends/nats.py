@@ -13,13 +13,28 @@ queues, e.g. tests, share one server):
 * KV bucket ``pyfaas_calls``: the record of each call by call id, which also
   makes dedupe outlast JetStream's two-minute ``Nats-Msg-Id`` window.
 
-Publishes, record writes and synchronous acks go through ``_nats_publish``,
-claims through ``_nats_pull``: each is answered on one inbox subscription,
-at a fraction of nats-py's own request and fetch costs per call.
+The names and their declaration are in ``_nats_layout``. Publishes, record
+writes and synchronous acks go through ``_nats_publish``, claims through
+``_nats_pull``: each is answered on one inbox subscription, at a fraction of
+nats-py's own request and fetch costs per call. Running records are written
+late, by ``_nats_marks``.
 
 JetStream has one ack wait per consumer, not per claim, so ``claim(lease=...)``
 sets the consumer's ``ack_wait``: every worker sharing a queue should use the
-same lease. ``extend`` restarts the ack timer at the full ``ack_wait``.
+same lease. ``extend`` restarts the ack timer at the full ``ack_wait``, and
+waits for the server to have it. JetStream takes an ack of a delivery whose
+lease ran out, even once another worker holds the call again, and says
+nothing: so a lease counts as lost here once it may have run out on the
+server (``LEASE_MARGIN`` before), and settling it raises ``NotFound``
+without writing the record or acking.
+
+A put's publish that is not acknowledged in time may still be stored (the
+client holds what it could not send and sends it on reconnecting): it is
+tried again with the same ``Nats-Msg-Id``, which the stream stores once, and
+if that is not acknowledged either the put raises ``QueueUncertain``. A put
+while disconnected stores nothing and says so at once. A message on the
+calls subject that holds no call is set aside by ``claim`` as a dead letter
+(``_nats_dead``).
 """
 
 from __future__ import annotations
@@ -27,59 +42,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
-from typing import TypeVar
+from dataclasses import replace
+from typing import Any, ClassVar
 
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext, api
+from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
-from pyfaas.errors import NotFound, PayloadTooLarge, QueueUnavailable
-from pyfaas.queue._records import final_state, new_record, settled
+from pyfaas.errors import NotFound, PayloadTooLarge, QueueUnavailable, QueueUncertain
+from pyfaas.queue._records import decode_call, final_state, new_record, settled
 from pyfaas.queue.backends import _nats_records as records
+from pyfaas.queue.backends._nats_dead import DeadLetters
+from pyfaas.queue.backends._nats_layout import NatsNames, consumer_config, declare
+from pyfaas.queue.backends._nats_marks import RunningRecords
 from pyfaas.queue.backends._nats_publish import Publisher
 from pyfaas.queue.backends._nats_pull import Puller
 from pyfaas.queue.base import QueueStats
 from pyfaas.queue.envelope import CallRecord, CallState, Delivery, Outcome, QueuedCall
 
-T = TypeVar("T")
-
 # A call that has run this long has its running record written.
 START_NOTED_AFTER = 0.1
 
-# JetStream's "wrong last sequence" error codes: the record already exists.
-_WRONG_LAST_SEQUENCE = (10071, 10164)
-
-
-@dataclass(frozen=True)
-class NatsNames:
-    stream: str
-    subject: str
-    consumer: str
-    dead_stream: str
-    dead_subject: str  # prefix; one subject per call under it
-    bucket: str
-
-    @classmethod
-    def for_namespace(cls, namespace: str = "") -> NatsNames:
-        suffix = f"_{namespace.upper()}" if namespace else ""
-        base = f"pyfaas.{namespace}" if namespace else "pyfaas"
-        return cls(
-            stream=f"PYFAAS_CALLS{suffix}",
-            subject=f"{base}.calls",
-            consumer=f"pyfaas-worker-{namespace}" if namespace else "pyfaas-worker",
-            dead_stream=f"PYFAAS_DEAD{suffix}",
-            dead_subject=f"{base}.dead",
-            bucket=f"pyfaas_calls{suffix.lower()}",
-        )
+# A publish of a call not acknowledged in time is sent this many times in all.
+PUBLISH_TRIES = 2
+# A lease counts as lost this long before it may run out on the server (at
+# most a tenth of it): the settle's record write and ack must get there first.
+LEASE_MARGIN = 0.5
 
 
 class NatsQueue:
     """The queue contract on a JetStream stream, consumer and KV bucket."""
+
+    foreign_writes: ClassVar[bool] = True  # any client may publish on the calls subject
 
     def __init__(
         self, url: str, *, namespace: str = "", ack_wait: float = 30.0, timeout: float = 5.0
@@ -93,12 +90,11 @@ class NatsQueue:
         self._kv: KeyValue | None = None
         self._publisher: Publisher | None = None
         self._puller: Puller | None = None
-        self._held: dict[str, Msg] = {}  # token -> message leased by this process
+        self._letters: DeadLetters | None = None
+        # token -> a message leased by this process, and when its lease counts as lost
+        self._held: dict[str, tuple[Msg, float]] = {}
         self._fetching = asyncio.Lock()
-        # call id -> the write of its running record, still in flight
-        self._marking: dict[str, asyncio.Task[None]] = {}
-        # call id -> its running record, not yet written, and the timer that will
-        self._unmarked: dict[str, tuple[asyncio.TimerHandle, CallRecord]] = {}
+        self._running = RunningRecords(self._write, START_NOTED_AFTER)
 
     async def start(self) -> None:
         if self._nc is not None:
@@ -117,67 +113,24 @@ class NatsQueue:
             )
             await asyncio.wait_for(connecting, timeout=self._timeout)
             self._js = self._nc.jetstream(timeout=self._timeout)
-            await self._declare(self._js)
+            self._kv = await declare(self._js, self.names, self._ack_wait)
             self._publisher = Publisher(self._nc, self._timeout)
             await self._publisher.start()
             self._puller = Puller(self._nc, self.names.stream, self.names.consumer, self._timeout)
             await self._puller.start()
+            self._letters = DeadLetters(self._js, self._publisher, self.names)
         except (nats.errors.Error, OSError, TimeoutError) as exc:
             await self.close()
             raise QueueUnavailable(f"nats queue {self.url}: {_describe(exc)}") from exc
 
-    async def _declare(self, js: JetStreamContext) -> None:
-        """Create what is missing; several processes may do this at once."""
-        n = self.names
-        await _made_or_found(
-            lambda: js.add_stream(
-                name=n.stream,
-                subjects=[n.subject],
-                storage=api.StorageType.FILE,
-                retention=api.RetentionPolicy.WORK_QUEUE,
-            ),
-            lambda: js.stream_info(n.stream),
-        )
-        await _made_or_found(
-            lambda: js.add_stream(
-                name=n.dead_stream, subjects=[f"{n.dead_subject}.*"], storage=api.StorageType.FILE
-            ),
-            lambda: js.stream_info(n.dead_stream),
-        )
-        self._kv = await _made_or_found(
-            lambda: js.create_key_value(bucket=n.bucket, history=1, storage=api.StorageType.FILE),
-            lambda: js.key_value(n.bucket),
-        )
-        try:
-            await js.consumer_info(n.stream, n.consumer)
-        except nats.js.errors.NotFoundError:
-            await _made_or_found(
-                lambda: js.add_consumer(n.stream, config=self._consumer_config()),
-                lambda: js.consumer_info(n.stream, n.consumer),
-            )
-
-    def _consumer_config(self) -> api.ConsumerConfig:
-        return api.ConsumerConfig(
-            durable_name=self.names.consumer,
-            ack_policy=api.AckPolicy.EXPLICIT,
-            ack_wait=self._ack_wait,
-            max_deliver=-1,
-            max_ack_pending=-1,
-            filter_subject=self.names.subject,
-        )
-
     async def close(self) -> None:
-        unmarked, self._unmarked = list(self._unmarked.values()), {}
-        for timer, _ in unmarked:
-            timer.cancel()  # a call still running: its settle or its redelivery says more
-        marking, self._marking = list(self._marking.values()), {}
-        await asyncio.gather(*marking, return_exceptions=True)  # running records still on the way
+        await self._running.close()
         if self._puller is not None and self._nc is not None and not self._nc.is_closed:
             for msg in self._puller.take_spare():  # claimed by no one: back to the queue now
                 with contextlib.suppress(nats.errors.Error):
                     await msg.nak()
         nc, self._nc = self._nc, None
-        self._js = self._kv = self._publisher = self._puller = None
+        self._js = self._kv = self._publisher = self._puller = self._letters = None
         self._held.clear()
         if nc is not None and not nc.is_closed:
             await nc.close()
@@ -195,94 +148,149 @@ class NatsQueue:
     async def put(self, call: QueuedCall) -> bool:
         js, kv, _ = self._parts()
         pub = self._pub()
-        key = records.key_for(call.call_id)
         payload = call.encode()
         assert self._nc is not None
         if len(payload) > self._nc.max_payload:
             raise PayloadTooLarge(
                 f"call is {len(payload)} bytes, NATS takes at most {self._nc.max_payload}"
             )
+        # Two round trips, not three: the stream's Nats-Msg-Id window
+        # catches a resubmission first; the record's create catches a
+        # later one, and the message just published for it is taken back.
+        ack = await self._publish_call(pub, call, payload)
         try:
-            # Two round trips, not three: the stream's Nats-Msg-Id window
-            # catches a resubmission first; the record's create catches a
-            # later one, and the message just published for it is taken back.
-            ack = await pub.publish(self.names.subject, payload, {"Nats-Msg-Id": call.call_id})
             if ack.get("duplicate"):
+                # Maybe stored by a put that could not tell and left no
+                # record: a round trip more, on this path only.
+                await records.create(pub, self.names.bucket, new_record(call))
                 return False
-            try:
-                await pub.publish(
-                    self._record_subject(key),
-                    records.encode(new_record(call)),
-                    {"Nats-Expected-Last-Subject-Sequence": "0"},  # create, never overwrite
-                )
-            except nats.js.errors.APIError as exc:
-                if exc.err_code not in _WRONG_LAST_SEQUENCE:
-                    raise
-                if not await self._ours(kv, key, call):
-                    await js.delete_msg(self.names.stream, ack["seq"])
-                    return False
+            if await records.create(pub, self.names.bucket, new_record(call)):
+                return True
+            key = records.key_for(call.call_id)
+            if not await self._ours(kv, key, call):
+                await js.delete_msg(self.names.stream, ack["seq"])
+                return False
         except nats.errors.Error as exc:
-            raise self._unavailable(exc) from exc
+            # The call is stored: a 503 that said it was not would be a lie.
+            raise self._uncertain(call, exc) from exc
         return True
+
+    async def _publish_call(
+        self, pub: Publisher, call: QueuedCall, payload: bytes
+    ) -> dict[str, Any]:
+        """The stream's ack of the call; ``QueueUncertain`` once it may be stored unacked."""
+        headers = {"Nats-Msg-Id": call.call_id}
+        unanswered: BaseException | None = None
+        for _ in range(PUBLISH_TRIES):
+            # Disconnected, nats-py would hold the message and send it on
+            # reconnecting: a call answered 503 would run after all.
+            if not self.connected:
+                break
+            try:
+                return await pub.publish(self.names.subject, payload, headers)
+            except nats.errors.TimeoutError as exc:
+                unanswered = exc  # sent, and maybe stored with its ack lost
+            except nats.errors.Error as exc:
+                if unanswered is None:
+                    raise self._unavailable(exc) from exc
+                break
+        if unanswered is not None:
+            raise self._uncertain(call, unanswered)
+        raise QueueUnavailable(f"nats queue {self.url}: not connected; the call was not stored")
+
+    @property
+    def connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
 
     def _record_subject(self, key: str) -> str:
         return f"$KV.{self.names.bucket}.{key}"
 
     async def claim(self, limit: int, lease: float, wait: float) -> list[Delivery]:
         js, _, puller = self._parts()
-        try:
-            # One fetch at a time: a second would only wait for the first's
-            # messages to run out (a worker may send two claims).
-            async with self._fetching:
-                if lease != self._ack_wait:
-                    self._ack_wait = lease
-                    await js.add_consumer(self.names.stream, config=self._consumer_config())
-                messages = await puller.fetch(limit, wait)
-        except nats.errors.Error as exc:
-            raise self._unavailable(exc) from exc
-        deliveries = []
-        for msg in messages:
-            token = msg.reply
-            self._held[token] = msg
-            call = QueuedCall.decode(msg.data)
-            deliveries.append(Delivery(call, attempt=msg.metadata.num_delivered, token=token))
-        return deliveries
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                # One fetch at a time: a second would only wait for the first's
+                # messages to run out (a worker may send two claims).
+                async with self._fetching:
+                    if lease != self._ack_wait:
+                        self._ack_wait = lease
+                        config = consumer_config(self.names, lease)
+                        await js.add_consumer(self.names.stream, config=config)
+                    left = max(deadline - time.monotonic(), 0.0)
+                    messages, since = await puller.fetch(limit, left)
+            except nats.errors.Error as exc:
+                raise self._unavailable(exc) from exc
+            ends = since + self._ack_wait - min(LEASE_MARGIN, self._ack_wait / 10)
+            deliveries, undecodable = [], []
+            for msg in messages:
+                call = decode_call(msg.data)
+                if call is None:
+                    undecodable.append(msg)
+                    continue
+                token = msg.reply
+                self._held[token] = (msg, ends)
+                deliveries.append(Delivery(call, attempt=msg.metadata.num_delivered, token=token))
+            for msg in undecodable:
+                await self._dead().set_aside(msg)
+            if deliveries or not undecodable:
+                return deliveries
 
-    def _msg(self, delivery: Delivery, *, release: bool) -> Msg:
-        msg = self._held.pop(delivery.token, None) if release else self._held.get(delivery.token)
-        if msg is None:
+    def _dead(self) -> DeadLetters:
+        if self._letters is None:
+            raise QueueUnavailable(f"nats queue {self.url} is not connected")
+        return self._letters
+
+    def _msg(self, delivery: Delivery, *, release: bool) -> tuple[Msg, float]:
+        """The leased message and when its lease counts as lost; ``NotFound`` if it is."""
+        token = delivery.token
+        held = self._held.pop(token, None) if release else self._held.get(token)
+        if held is None or time.monotonic() >= held[1]:
+            self._held.pop(token, None)
             raise NotFound(f"lease on call {delivery.call.call_id} was lost")
-        return msg
+        return held
+
+    def _still_leased(self, delivery: Delivery, ends: float) -> None:
+        """Before an ack: the record write may have taken the lease's last moments."""
+        if time.monotonic() >= ends:
+            raise NotFound(f"lease on call {delivery.call.call_id} was lost")
 
     async def extend(self, delivery: Delivery, lease: float) -> None:
-        msg = self._msg(delivery, release=False)
+        msg, _ = self._msg(delivery, release=False)
+        started = time.monotonic()
         try:
-            await msg.in_progress()
+            # Answered once the server restarted the ack timer: only then may
+            # the lease here be taken to last longer.
+            await self._pub().request(msg.reply, b"+WPI")
         except nats.errors.Error as exc:
             raise self._unavailable(exc) from exc
+        if delivery.token in self._held:
+            margin = min(LEASE_MARGIN, self._ack_wait / 10)
+            self._held[delivery.token] = (msg, started + self._ack_wait - margin)
 
     async def ack(self, delivery: Delivery, outcome: Outcome) -> None:
-        msg = self._msg(delivery, release=True)
+        msg, ends = self._msg(delivery, release=True)
         await self._update(delivery, final_state(outcome), outcome)
+        self._still_leased(delivery, ends)
         await self._ack(msg)
 
     async def retry(self, delivery: Delivery, delay: float, outcome: Outcome) -> None:
-        msg = self._msg(delivery, release=True)
+        msg, ends = self._msg(delivery, release=True)
         await self._update(delivery, CallState.RETRYING, outcome)
+        self._still_leased(delivery, ends)
         try:
             await msg.nak(delay=delay)
         except nats.errors.Error as exc:
             raise self._unavailable(exc) from exc
 
     async def bury(self, delivery: Delivery, outcome: Outcome) -> None:
-        js, _, _ = self._parts()
-        msg = self._msg(delivery, release=True)
-        key = records.key_for(delivery.call.call_id)
+        msg, ends = self._msg(delivery, release=True)
         try:
-            await js.publish(f"{self.names.dead_subject}.{key}", msg.data)
+            await self._dead().add(delivery.call.call_id, msg.data)
         except nats.errors.Error as exc:
             raise self._unavailable(exc) from exc
         await self._update(delivery, CallState.DEAD, outcome)
+        self._still_leased(delivery, ends)
         await self._ack(msg)
 
     async def _ack(self, msg: Msg) -> None:
@@ -295,7 +303,7 @@ class NatsQueue:
     # A record follows from the delivery and the worker's outcome alone, so
     # it is written without reading the previous version first: one round trip.
     async def _update(self, delivery: Delivery, state: CallState, outcome: Outcome) -> None:
-        await self._marked(delivery.call.call_id, settling=True)  # never after the final record
+        await self._running.drop(delivery.call.call_id)  # never after the final record
         current = replace(new_record(delivery.call), attempts=delivery.attempt)
         await self._write(settled(current, state, outcome, time.time()))
 
@@ -304,54 +312,14 @@ class NatsQueue:
         # the call need not wait a round trip for it, and most calls are
         # over sooner, their final record taking its place (one write of
         # three a call saved). A look-up through this process writes it first.
-        self._msg(delivery, release=False)
+        self._msg(delivery, release=False)  # NotFound for a lease already lost
         started = replace(
             new_record(delivery.call),
             state=CallState.RUNNING,
             attempts=delivery.attempt,
             started_at=time.time(),
         )
-        call_id = delivery.call.call_id
-        loop = asyncio.get_running_loop()
-        timer = loop.call_later(START_NOTED_AFTER, self._start_marking, call_id)
-        self._unmarked[call_id] = (timer, started)
-
-    def _start_marking(self, call_id: str) -> None:
-        started = self._unmark(call_id)
-        if started is None:
-            return
-        task = asyncio.create_task(self._write(started))
-        self._marking[call_id] = task
-        task.add_done_callback(lambda done: self._forget_marking(call_id, done))
-
-    def _forget_marking(self, call_id: str, task: asyncio.Task[None]) -> None:
-        if self._marking.get(call_id) is task:
-            del self._marking[call_id]
-        if not task.cancelled():
-            task.exception()  # a lost refinement; the settle writes the record anyway
-
-    def _unmark(self, call_id: str) -> CallRecord | None:
-        """Take the running record not yet written for ``call_id``, and stop its timer."""
-        pending = self._unmarked.pop(call_id, None)
-        if pending is None:
-            return None
-        timer, started = pending
-        timer.cancel()
-        return started
-
-    async def _marked(self, call_id: str, *, settling: bool = False) -> None:
-        """Wait for this process's running record of ``call_id``, if still being written.
-
-        One not yet begun is written now, or dropped when the call is being
-        settled: the final record says all it would have.
-        """
-        if settling:
-            self._unmark(call_id)
-        else:
-            self._start_marking(call_id)
-        marking = self._marking.get(call_id)
-        if marking is not None:
-            await asyncio.gather(marking, return_exceptions=True)
+        self._running.note(started)
 
     async def _write(self, record: CallRecord) -> None:
         pub = self._pub()
@@ -363,7 +331,7 @@ class NatsQueue:
             raise self._unavailable(exc) from exc
 
     async def record(self, call_id: str) -> CallRecord | None:
-        await self._marked(call_id)
+        await self._running.flush(call_id)
         _, kv, _ = self._parts()
         try:
             data = await self._get(kv, records.key_for(call_id))
@@ -384,48 +352,41 @@ class NatsQueue:
         return entry.value
 
     async def dead_letters(self, limit: int = 100) -> list[CallRecord]:
-        js, _, _ = self._parts()
         found: list[CallRecord] = []
         try:
-            info = await js.stream_info(self.names.dead_stream)
-            seq = info.state.last_seq
-            # Replayed letters leave gaps: walk back from the newest until enough.
-            while seq >= max(info.state.first_seq, 1) and len(found) < limit:
-                raw = await self._dead_message(js, seq)
-                seq -= 1
-                if raw is None:
-                    continue
-                record = await self.record(QueuedCall.decode(raw).call_id)
+            # Replayed letters leave gaps and records change: newest first, until enough.
+            async for call_id in self._dead().newest():
+                record = await self.record(call_id)
                 if record is not None and record.state is CallState.DEAD:
                     found.append(record)
+                    if len(found) >= limit:
+                        break
         except nats.errors.Error as exc:
             raise self._unavailable(exc) from exc
         return found
 
-    async def _dead_message(self, js: JetStreamContext, seq: int) -> bytes | None:
-        try:
-            msg = await js.get_msg(self.names.dead_stream, seq=seq)
-        except nats.js.errors.NotFoundError:
-            return None
-        return msg.data
-
     async def replay(self, call_id: str) -> None:
         js, _, _ = self._parts()
-        subject = f"{self.names.dead_subject}.{records.key_for(call_id)}"
+        letters = self._dead()
         try:
-            try:
-                dead = await js.get_last_msg(self.names.dead_stream, subject)
-            except nats.js.errors.NotFoundError:
-                raise NotFound(f"no dead letter with call id {call_id}") from None
-            assert dead.data is not None
-            call = QueuedCall.decode(dead.data)
-            current = await self.record(call_id) or new_record(call)
-            await self._write(
-                replace(current, state=CallState.QUEUED, attempts=0, finished_at=None)
-            )
+            data = await letters.take(call_id)
+            if data is None:
+                raise NotFound(f"no dead letter with call id {call_id}")
+            call = decode_call(data)
+            # One that holds no call keeps its record: the next claim sets it aside anew.
+            current = await self.record(call_id) if call is not None else None
+            if call is not None:
+                await self._write(
+                    replace(
+                        current or new_record(call),
+                        state=CallState.QUEUED,
+                        attempts=0,
+                        finished_at=None,
+                    )
+                )
             # No Nats-Msg-Id: a replay must not be mistaken for the original put.
-            await js.publish(self.names.subject, dead.data)
-            await js.purge_stream(self.names.dead_stream, subject=subject)
+            await js.publish(self.names.subject, data)
+            await letters.remove(call_id)
         except nats.errors.Error as exc:
             raise self._unavailable(exc) from exc
 
@@ -444,17 +405,12 @@ class NatsQueue:
     def _unavailable(self, exc: BaseException) -> QueueUnavailable:
         return QueueUnavailable(f"nats queue {self.url}: {_describe(exc)}")
 
-
-async def _made_or_found(make: Callable[[], Awaitable[T]], find: Callable[[], Awaitable[T]]) -> T:
-    """Create something, or take the one another process created at the same moment.
-
-    JetStream can answer a create that races another's with a 400 ("subjects
-    overlap with an existing stream") rather than with what was created.
-    """
-    try:
-        return await make()
-    except nats.js.errors.BadRequestError:
-        return await find()
+    def _uncertain(self, call: QueuedCall, exc: BaseException) -> QueueUncertain:
+        return QueueUncertain(
+            f"nats queue {self.url}: call {call.call_id} may be stored"
+            f" but was not confirmed: {_describe(exc)}",
+            call.call_id,
+        )
 
 
 def _describe(exc: BaseException) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from pyfaas.errors import QueueUnavailable
 from pyfaas.queue.backends import _sqlite_store as store
@@ -37,6 +37,8 @@ START_NOTED_AFTER = 0.1
 
 class SqliteQueue:
     """The queue contract on one SQLite file."""
+
+    foreign_writes: ClassVar[bool] = True  # any program may write the file: a row may hold no call
 
     def __init__(self, path: str, *, busy_timeout: float = 10.0) -> None:
         self.path = path
