@@ -2,16 +2,47 @@
 
 The call id is the idempotency key: a backend stores a given id once, and
 the worker's effects (invocation, callback) are keyed by it.
+
+A call's callback travels as a queued call of its own: once the function
+has answered, the worker puts a ``QueuedCall`` with an ``answer`` under
+``callback_id(call_id)`` (the receiver's URL in ``callback_url``, the
+function's response headers and body in ``headers`` and ``body``), then
+settles the call. Its record carries the callback's status and attempts;
+``with_callback`` folds it into the call's own record.
 """
 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from pyfaas.queue import _json
+
+CALLBACK_SUFFIX = ".callback"
+
+
+def callback_id(call_id: str) -> str:
+    """The id of the callback delivery of call ``call_id``: a second put of it stores nothing."""
+    return call_id + CALLBACK_SUFFIX
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The function's answer to call ``call_id``, on its way to the callback receiver."""
+
+    call_id: str
+    status: int
+    seconds: float  # from the worker's receipt of the call to the function's answer
+    start_time: str  # the call's X-Start-Time, Unix nanoseconds
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.call_id, "s": self.status, "d": self.seconds, "st": self.start_time}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Answer:
+        return cls(str(raw["id"]), int(raw["s"]), float(raw["d"]), str(raw["st"]))
 
 
 @dataclass
@@ -26,26 +57,31 @@ class QueuedCall:
     body: bytes = b""
     callback_url: str | None = None
     submitted_at: float = 0.0  # Unix seconds
+    # Set on a callback delivery only; a call's payload, and those stored
+    # before callbacks were queued, have no "ans" key and decode as None.
+    answer: Answer | None = None
 
     def encode(self) -> bytes:
-        return _json.dumps(
-            {
-                "id": self.call_id,
-                "fn": self.function,
-                "ns": self.namespace,
-                "m": self.method,
-                "p": self.path,
-                "q": self.query,
-                "h": self.headers,
-                "b": base64.b64encode(self.body).decode(),
-                "cb": self.callback_url,
-                "t": self.submitted_at,
-            }
-        )
+        fields: dict[str, Any] = {
+            "id": self.call_id,
+            "fn": self.function,
+            "ns": self.namespace,
+            "m": self.method,
+            "p": self.path,
+            "q": self.query,
+            "h": self.headers,
+            "b": base64.b64encode(self.body).decode(),
+            "cb": self.callback_url,
+            "t": self.submitted_at,
+        }
+        if self.answer is not None:
+            fields["ans"] = self.answer.to_json()
+        return _json.dumps(fields)
 
     @classmethod
     def decode(cls, data: bytes) -> QueuedCall:
         raw: dict[str, Any] = _json.loads(data)
+        answer = raw.get("ans")
         return cls(
             call_id=raw["id"],
             function=raw["fn"],
@@ -57,6 +93,7 @@ class QueuedCall:
             body=base64.b64decode(raw["b"]),
             callback_url=raw["cb"],
             submitted_at=float(raw["t"]),
+            answer=None if answer is None else Answer.from_json(answer),
         )
 
     @property
@@ -132,3 +169,26 @@ class Outcome:
     # settle is used when absent, but a settle may commit after the next call began.
     started_at: float | None = None
     finished_at: float | None = None
+
+
+def with_callback(record: CallRecord, callback: CallRecord | None) -> CallRecord:
+    """A call's record with its callback delivery's outcome (``callback_id``) folded in.
+
+    While the callback is on its way the call's record says nothing of it;
+    a callback that failed for good fails the call, as when callbacks were
+    posted before the call was settled.
+    """
+    if callback is None:
+        return record
+    state, error = record.state, record.error
+    if callback.state is CallState.FAILED and error is None:
+        error = callback.error or "callback failed"
+        if state is CallState.SUCCEEDED:
+            state = CallState.FAILED
+    return replace(
+        record,
+        state=state,
+        error=error,
+        callback_status=callback.callback_status,
+        callback_attempts=callback.callback_attempts,
+    )
