@@ -1,10 +1,13 @@
 """The queue-worker's composition root and its shutdown sequence.
 
 ``run_worker(settings)`` opens the queue, builds the one HTTP session, the
-hooks and the loop, and runs until SIGTERM or SIGINT. Shutdown order: stop
-claiming; let running calls finish for up to ``grace_period`` seconds while
-their leases are kept; hand the rest back to the queue; close; exit 0.
-Signal handlers only record the signal; the loop acts on it.
+hooks, the callback outbox and the loop, and runs until SIGTERM or SIGINT.
+Shutdown order: stop claiming; let running calls finish for up to
+``grace_period`` seconds while their leases are kept; hand the rest back to
+the queue; close; exit 0. A worker that cannot go on (its settles keep
+failing, or its claim loop broke) goes through the same order and exits 1,
+so that ``pyfaas serve`` starts a new one. Signal handlers only record the
+signal; the loop acts on it.
 """
 
 from __future__ import annotations
@@ -17,13 +20,17 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
+import aiohttp
+
 from pyfaas.queue import open_queue
 from pyfaas.queue.base import Queue
 from pyfaas.worker.callbacks import CallbackSender
+from pyfaas.worker.context import Hook
 from pyfaas.worker.hooks import CallbackHook, LoggingHook, RetryHook
 from pyfaas.worker.invoke import GatewayClient, new_session
 from pyfaas.worker.logs import EventLog
-from pyfaas.worker.loop import Hook, WorkerLoop
+from pyfaas.worker.loop import WorkerLoop
+from pyfaas.worker.outbox import Outbox
 from pyfaas.worker.retries import PolicyCache, RetryPolicy
 from pyfaas.worker.settings import WorkerSettings
 
@@ -67,14 +74,22 @@ async def run_worker(
             on_error=log.line,
         )
         stack.push_async_callback(policies.close)
+        rng = rng or random.Random()
+        # Callbacks have a session of their own: receivers that never answer
+        # must not take the connections that invocations and look-ups need.
+        callback_session = new_session(settings.callback_max_inflight)
+        stack.push_async_callback(callback_session.close)
+        outbox = build_outbox(settings, log, callback_session, policies.default, rng)
         loop = WorkerLoop(
             queue,
             gateway.invoke,
-            build_hooks(settings, log, gateway, queue, policies, rng or random.Random()),
+            build_hooks(log, gateway, queue, policies, rng),
             log,
             max_inflight=settings.max_inflight,
             ack_wait=settings.ack_wait,
             claim_wait=settings.claim_wait,
+            callbacks=outbox.deliver,
+            callback_max_inflight=settings.callback_max_inflight,
         )
         log.started(
             settings.max_inflight, settings.queue_url, settings.gateway_url, settings.worker_name
@@ -84,38 +99,43 @@ async def run_worker(
             grace = settings.grace_period
             log.line(f"Stopping: waiting up to {grace:g}s for {loop.inflight} running call(s)")
         await loop.drain(settings.grace_period)
+        if loop.failure is not None:
+            log.line(f"Stopped, exiting with status 1: {loop.failure}")
+            return 1
         log.line("Stopped")
     return 0
 
 
 def build_hooks(
+    log: EventLog, gateway: GatewayClient, queue: Queue, policies: PolicyCache, rng: random.Random
+) -> list[Hook]:
+    return [LoggingHook(log, gateway, queue), RetryHook(policies, rng), CallbackHook(log)]
+
+
+def build_outbox(
     settings: WorkerSettings,
     log: EventLog,
-    gateway: GatewayClient,
-    queue: Queue,
-    policies: PolicyCache,
+    session: aiohttp.ClientSession,
+    policy: RetryPolicy,
     rng: random.Random,
-) -> list[Hook]:
+) -> Outbox:
     sender = CallbackSender(
-        gateway.session,
-        log,
-        attempts=settings.callback_attempts,
-        policy=policies.default,
-        signing_key=settings.signing_key,
-        timeout=settings.callback_timeout,
-        rng=rng,
+        session, signing_key=settings.signing_key, timeout=settings.callback_timeout
     )
-    return [LoggingHook(log, gateway, queue), RetryHook(policies, rng), CallbackHook(sender)]
+    return Outbox(sender, log, attempts=settings.callback_attempts, policy=policy, rng=rng)
 
 
 async def _run_until(loop: WorkerLoop, stop: asyncio.Event) -> None:
-    """Run the claim loop until ``stop`` is set."""
+    """Run the claim loop until ``stop`` is set, or until the worker must end."""
     runner = asyncio.create_task(loop.run())
     stopper = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
         loop.stop()
-        await runner  # returns after its current claim; raises if the loop failed
+        try:
+            await runner  # returns after its current claim
+        except Exception as exc:  # the claim loop itself broke: drain, then exit 1
+            loop.crashed("the claim loop", exc)
     finally:
         stopper.cancel()
         if not runner.done():

@@ -2,7 +2,8 @@
 
 Order matters and is fixed by ``app.build_hooks``: logging first (so it sees
 the call as received), then retries (which decide retry, bury or ack), then
-callbacks (posted only once the call is final, whatever its status).
+callbacks (queued only once the call is final, whatever its status, and
+posted from the outbox: ``pyfaas.worker.outbox``).
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import random
 import time
 
 from pyfaas.queue.base import Queue
-from pyfaas.worker.callbacks import CallbackSender
+from pyfaas.worker.callbacks import answer_call, check_url
+from pyfaas.worker.context import CallContext, Hook, Settle
 from pyfaas.worker.invoke import GatewayClient
 from pyfaas.worker.logs import EventLog
-from pyfaas.worker.loop import CallContext, Hook, Settle
 from pyfaas.worker.retries import PolicyCache, decide
 
 
@@ -79,21 +80,23 @@ class RetryHook(Hook):
 
 
 class CallbackHook(Hook):
-    """Posts the final result to the call's callback URL and records the outcome."""
+    """Queues the final result for the call's callback URL, or records why it cannot be."""
 
-    def __init__(self, sender: CallbackSender) -> None:
-        self._sender = sender
+    def __init__(self, log: EventLog) -> None:
+        self._log = log
 
     async def after_invoke(self, ctx: CallContext) -> None:
         url = callback_url(ctx)
         if not url or ctx.settle is Settle.RETRY or ctx.result is None:
             return
+        problem = check_url(url)
+        if problem:
+            self._log.callback_refused(ctx.seq, url, problem)
+            if ctx.outcome.error is None:
+                ctx.outcome.error = f"callback failed: refused: {problem}"
+            return
         seconds = time.monotonic() - ctx.received
-        outcome = await self._sender.send(ctx.seq, url, ctx.call, ctx.result, seconds)
-        ctx.outcome.callback_status = outcome.status
-        ctx.outcome.callback_attempts = outcome.attempts
-        if not outcome.ok and ctx.outcome.error is None:
-            ctx.outcome.error = f"callback failed: {outcome.error}"
+        ctx.follow_up = answer_call(ctx.call, ctx.result, seconds, url)
 
 
 def callback_url(ctx: CallContext) -> str | None:

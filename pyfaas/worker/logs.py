@@ -98,7 +98,7 @@ class EventLog:
     def callback_failed(self, seq: int, url: str, error: str, attempts: int) -> None:
         self.line(
             f"[#{seq}] Callback to {url} failed for good after {attempts} attempts ({error});"
-            " the call is settled and will not run again"
+            " its call is settled and will not run again"
         )
 
     def callback_refused(self, seq: int, url: str, reason: str) -> None:
@@ -109,6 +109,3 @@ class EventLog:
 
     def handed_back(self, seq: int, ref: str, call_id: str) -> None:
         self.line(f"[#{seq}] Handed call {call_id} for {ref} back to the queue (shutting down)")
-
-    def internal_error(self, seq: int, call_id: str, error: str) -> None:
-        self.line(f"[#{seq}] Internal error handling call {call_id}: {error}")

@@ -5,16 +5,28 @@ The loop knows only the queue's lease protocol. It keeps up to
 ones (their leases held and extended like the running ones'), so a freed
 slot starts the next call at once instead of waiting for a claim to commit;
 a second claim may be on its way while the first waits for its commit.
-A finished call frees its slot as soon as its invocation and callback are
-done; its settle (ack, retry or bury) commits in the background, batched
-with others. A call is still settled only after it ran, and the times the
+A finished call frees its slot as soon as its invocation is done; its
+settle (ack, retry or bury) commits in the background, batched with
+others. A call is still settled only after it ran, and the times the
 worker reports (start, finish) are its own, so calls run with
-``max_inflight=1`` are recorded strictly one after another. What happens around an
-invocation hangs off it as hooks, Dramatiq-style: ``before_invoke``,
-``after_invoke`` (which decide retry, bury or ack, and post callbacks) and
-``after_settle``. While a call runs its lease is extended every third of
-``ack_wait``, so a long call is never handed to a second worker while this
-one lives; if this one dies, the lease runs out and the call comes back.
+``max_inflight=1`` are recorded strictly one after another. What happens
+around an invocation hangs off it as hooks, Dramatiq-style:
+``before_invoke``, ``after_invoke`` (which decide retry, bury or ack, and
+queue the callback) and ``after_settle``; each hook fails alone (logged),
+and a failed hook fails the call without running the function again. While
+a call runs or settles its lease is extended every third of ``ack_wait``,
+so a long call is never handed to a second worker while this one lives; if
+this one dies, the lease runs out and the call comes back.
+
+Callback deliveries (queued calls with an ``answer``, put by the callback
+hook before their call is settled) share the queue and the claims but run
+in slots of their own, ``callback_max_inflight`` of them, so a receiver
+that never answers holds up no function call and no other slot for longer
+than its own post.
+
+An unexpected exception anywhere goes through ``supervise.Supervisor``:
+claiming backs off and claims again, lease keeping goes on, a settle is
+tried again a few times and then ends the worker (status 1).
 
 A gateway that cannot even be connected to (restarting, or down) has not
 run the function, so it costs the call none of its attempts: the worker
@@ -26,21 +38,22 @@ through its attempts into the dead letters within seconds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from pyfaas.errors import NotFound, PyfaasError
+from pyfaas.errors import NotFound, PayloadTooLarge
 from pyfaas.queue.base import Queue
 from pyfaas.queue.envelope import Delivery, Outcome, QueuedCall
+from pyfaas.worker.context import CallContext, Handler, Hook, Settle, overriding
 from pyfaas.worker.invoke import InvokeResult
+from pyfaas.worker.leases import LeaseKeeper
 from pyfaas.worker.logs import EventLog
-from pyfaas.worker.retries import RetryPolicy
 from pyfaas.worker.slots import FunctionSlots
+from pyfaas.worker.supervise import Backoff, Supervisor
+
+__all__ = ["CallContext", "Hook", "Settle", "WorkerLoop"]
 
 Invoke = Callable[[QueuedCall], Awaitable[InvokeResult]]
 HANDED_BACK = "handed back: the worker shut down before the call ran"
@@ -56,50 +69,22 @@ SHORT_CALLS_AHEAD = 16
 # Short calls are topped up in batches of at least this many: one claim per
 # finished call would cost the queue a transaction per call for claims alone.
 SHORT_CALLS_BATCH = SHORT_CALLS_AHEAD // 2
+# Claimed callbacks wait for a callback slot under their leases; past this
+# many per slot the worker stops claiming until they thin out.
+CALLBACKS_WAITING_PER_SLOT = 16
+# A settle the queue refuses is tried this many times (0.1 s, doubling up to
+# 2 s: about 8 s in all, while the lease is kept) before the worker gives up.
+SETTLE_TRIES = 6
 
 
-class Settle(StrEnum):
-    ACK = "ack"
-    RETRY = "retry"
-    BURY = "bury"
+class _Lane:
+    """Slots of one kind: function calls, or callback deliveries."""
 
-
-@dataclass
-class CallContext:
-    """One delivery on its way through the hooks."""
-
-    seq: int
-    delivery: Delivery
-    received: float = field(default_factory=time.monotonic)
-    policy: RetryPolicy | None = None
-    result: InvokeResult | None = None
-    settle: Settle = Settle.ACK
-    delay: float = 0.0
-    reason: str = ""
-    outcome: Outcome = field(default_factory=Outcome)
-    settled: bool = False
-    lease_lost: bool = False
-
-    @property
-    def call(self) -> QueuedCall:
-        return self.delivery.call
-
-    @property
-    def limit(self) -> int | None:
-        return self.policy.max_inflight if self.policy else None
-
-
-class Hook:
-    """Behaviour around an invocation; override the steps you need."""
-
-    async def before_invoke(self, ctx: CallContext) -> None:
-        """Runs before the call takes a function slot."""
-
-    async def after_invoke(self, ctx: CallContext) -> None:
-        """Runs with ``ctx.result`` set; may change how the call is settled."""
-
-    async def after_settle(self, ctx: CallContext) -> None:
-        """Runs once the queue has taken the outcome (or the lease was lost)."""
+    def __init__(self, limit: int, handle: Handler) -> None:
+        self.limit = limit
+        self.handle = handle
+        self.running: dict[asyncio.Task[None], CallContext] = {}
+        self.ready: deque[Delivery] = deque()  # claimed ahead, waiting for a slot
 
 
 class WorkerLoop:
@@ -114,61 +99,87 @@ class WorkerLoop:
         ack_wait: float,
         claim_wait: float = 1.0,
         reconnect_wait: tuple[float, float] = (0.1, 2.0),
+        callbacks: Handler | None = None,
+        callback_max_inflight: int = 16,
     ) -> None:
         self._queue = queue
         self._invoke = invoke
         # Each step runs only the hooks that override it: most steps of most
         # hooks do nothing, and awaiting them would cost every call.
-        self._before = _overriding(hooks, "before_invoke")
-        self._after = _overriding(hooks, "after_invoke")
-        self._settled = _overriding(hooks, "after_settle")
+        self._before = overriding(hooks, "before_invoke")
+        self._after = overriding(hooks, "after_invoke")
+        self._settled = overriding(hooks, "after_settle")
         self._log = log
+        self._sup = Supervisor(log, on_fatal=self.stop)
         self._max = max_inflight
         self._lease = ack_wait
         self._claim_wait = claim_wait
         self._reconnect_wait = reconnect_wait  # first and longest wait for the gateway
         self._slots = FunctionSlots()
-        self._running: dict[asyncio.Task[None], CallContext] = {}
-        self._ready: deque[Delivery] = deque()  # claimed ahead, waiting for a slot
-        self._settling: set[asyncio.Task[None]] = set()
+        self._calls = _Lane(max_inflight, self._handle)
+        self._callbacks = _Lane(callback_max_inflight, callbacks or self._no_outbox)
+        self._lanes = (self._calls, self._callbacks)
+        self._settling: dict[asyncio.Task[None], CallContext] = {}
         self._wake = asyncio.Event()
         self._stopping = False
         self._seq = 0
         self._claiming: set[asyncio.Task[None]] = set()  # claims in flight
+        self._claim_backoff = Backoff(0.1, 5.0)
         self._asked = 0  # calls asked for by the claims in flight
         self._recent = SHORT_CALL  # the recent calls' mean duration, in seconds
         self._keeper: asyncio.Task[None] | None = None
 
     @property
     def inflight(self) -> int:
-        return len(self._running)
+        return len(self._calls.running) + len(self._callbacks.running)
+
+    @property
+    def failure(self) -> str | None:
+        """Why the worker had to stop, if it had to; the process then exits 1."""
+        return self._sup.failure
+
+    def crashed(self, what: str, exc: BaseException) -> None:
+        """A task of the worker's own died: log it and stop, to exit 1."""
+        self._sup.fatal(what, repr(exc))
 
     def stop(self) -> None:
         """Stop claiming; calls already running carry on (see ``drain``)."""
         self._stopping = True
+        self._sup.stop()
         self._wake.set()
 
     async def run(self) -> None:
         """Claim and dispatch until ``stop``; returns with calls possibly still running."""
         if self._keeper is None:
-            self._keeper = asyncio.create_task(self._keep_leases())
+            keeper = LeaseKeeper(self._queue, self._lease, self._held, self._sup, self._log)
+            self._keeper = asyncio.create_task(keeper.run())
         try:
             while not self._stopping:
                 self._start_ready()
-                ahead, batch = self._max, 1
-                if self._recent < SHORT_CALL:
-                    ahead, batch = max(ahead, SHORT_CALLS_AHEAD), SHORT_CALLS_BATCH
-                room = self._max + ahead - len(self._running) - len(self._ready) - self._asked
-                if self._ready or self._asked:
-                    room = room if room >= batch else 0  # still some ahead: wait for a batch
+                room = self._room()
                 if room <= 0 or len(self._claiming) >= CLAIMS_IN_FLIGHT:
                     self._wake.clear()
                     await self._wake.wait()
                     continue
                 self._asked += room
-                self._claiming.add(asyncio.create_task(self._claim_ahead(room)))
+                claim = asyncio.create_task(self._claim_ahead(room))
+                claim.add_done_callback(self._claim_done)
+                self._claiming.add(claim)
         finally:
             await asyncio.gather(*self._claiming, return_exceptions=True)
+
+    def _room(self) -> int:
+        """How many calls the next claim asks for (0: none now)."""
+        calls, waiting = self._calls, len(self._callbacks.ready)
+        if waiting >= self._callbacks.limit * CALLBACKS_WAITING_PER_SLOT:
+            return 0
+        ahead, batch = self._max, 1
+        if self._recent < SHORT_CALL:
+            ahead, batch = max(ahead, SHORT_CALLS_AHEAD), SHORT_CALLS_BATCH
+        room = self._max + ahead - len(calls.running) - len(calls.ready) - self._asked
+        if calls.ready or self._asked:
+            room = room if room >= batch else 0  # still some ahead: wait for a batch
+        return room
 
     async def drain(self, grace: float) -> None:
         """Wait up to ``grace`` seconds for running calls, then hand the rest back.
@@ -176,14 +187,17 @@ class WorkerLoop:
         Leases stay extended while the calls finish; calls claimed ahead that
         never started go back to the queue.
         """
-        if self._running:
-            await asyncio.wait(list(self._running), timeout=grace)
-        rest = list(self._running)
+        running = [task for lane in self._lanes for task in lane.running]
+        if running:
+            await asyncio.wait(running, timeout=grace)
+        rest = [task for lane in self._lanes for task in lane.running]
         for task in rest:
             task.cancel()
         await asyncio.gather(*rest, return_exceptions=True)
-        unrun, self._ready = list(self._ready), deque()
-        await asyncio.gather(*(self._hand_back_unrun(d) for d in unrun))
+        unrun = [d for lane in self._lanes for d in lane.ready]
+        for lane in self._lanes:
+            lane.ready.clear()
+        await asyncio.gather(*(self._give_back(d) for d in unrun))
         await asyncio.gather(*self._settling, return_exceptions=True)
         if self._keeper is not None:
             self._keeper.cancel()
@@ -191,8 +205,13 @@ class WorkerLoop:
             self._keeper = None
 
     def _start_ready(self) -> None:
-        while self._ready and len(self._running) < self._max and not self._stopping:
-            self._dispatch(self._ready.popleft())
+        for lane in self._lanes:
+            while lane.ready and len(lane.running) < lane.limit and not self._stopping:
+                self._dispatch(lane, lane.ready.popleft())
+
+    def _claim_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.crashed("claiming", task.exception() or RuntimeError())
 
     async def _claim_ahead(self, limit: int) -> None:
         # Counted out here, before the wake, so that run() sees the room it
@@ -202,90 +221,96 @@ class WorkerLoop:
         finally:
             self._claiming.discard(asyncio.current_task())
             self._asked -= limit
-        self._ready.extend(deliveries)
+        for delivery in deliveries:
+            lane = self._calls if delivery.call.answer is None else self._callbacks
+            lane.ready.append(delivery)
         self._start_ready()
         self._wake.set()
 
     async def _claim(self, limit: int) -> list[Delivery]:
-        try:
-            deliveries = await self._queue.claim(limit, self._lease, self._claim_wait)
-        except PyfaasError as exc:
-            self._log.line(f"Cannot claim calls: {exc}; trying again in 1s")
-            await self._pause(1.0)
-            return []
-        if self._stopping and deliveries:
+        claim = self._queue.claim
+        args = (limit, self._lease, self._claim_wait)
+        deliveries = await self._sup.retrying(
+            "claiming calls", claim, *args, backoff=self._claim_backoff
+        )
+        if deliveries and self._stopping:
             # Claimed while being told to stop: give them straight back.
-            await asyncio.gather(*(self._hand_back_unrun(d) for d in deliveries))
+            await asyncio.gather(*(self._give_back(d) for d in deliveries))
             return []
-        return deliveries
+        return deliveries or []
 
-    async def _pause(self, seconds: float) -> None:
-        self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
-
-    def _dispatch(self, delivery: Delivery) -> None:
+    def _dispatch(self, lane: _Lane, delivery: Delivery) -> None:
         self._seq += 1
         ctx = CallContext(seq=self._seq, delivery=delivery)
-        task = asyncio.create_task(self._run_one(ctx))
-        self._running[task] = ctx
+        task = asyncio.create_task(self._run_one(lane, ctx))
+        lane.running[task] = ctx
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         if not self._release(task):
-            self._settling.discard(task)  # freed its slot before its settle
+            self._settling.pop(task, None)  # freed its slot before its settle
 
-    def _free_slot(self) -> None:
-        """The running call is done with its slot: the same task settles it meanwhile."""
-        task = asyncio.current_task()
-        if task is not None and self._release(task):
-            self._settling.add(task)
-
-    def _release(self, task: asyncio.Task[Any]) -> bool:
-        """Free ``task``'s slot, if it still holds one; False if it did not."""
-        if self._running.pop(task, None) is None:
-            return False
+    def _release(self, task: asyncio.Task[Any]) -> CallContext | None:
+        """Free ``task``'s slot, if it still holds one: its context, or None."""
+        ctx = self._calls.running.pop(task, None) or self._callbacks.running.pop(task, None)
+        if ctx is None:
+            return None
         self._start_ready()  # the next call starts now, not when run() wakes
         self._wake.set()
-        return True
+        return ctx
 
-    async def _run_one(self, ctx: CallContext) -> None:
+    async def _run_one(self, lane: _Lane, ctx: CallContext) -> None:
         try:
-            await self._handle(ctx)
+            await lane.handle(ctx)
         except asyncio.CancelledError:
             await self._interrupted(ctx)
+            return
         except Exception as exc:
-            self._log.internal_error(ctx.seq, ctx.call.call_id, repr(exc))
-            if not ctx.settled:
-                ctx.settle, ctx.delay = Settle.RETRY, 1.0
-                ctx.outcome.error = f"internal error: {exc!r}"
-                await self._settle(ctx)
+            self._failed(ctx, exc)
+        ctx.outcome.finished_at = time.time()
+        # The call is done: its slot is free while the settle commits, in
+        # this same task (one task fewer per call than a task per settle).
+        task = asyncio.current_task()
+        if task is not None and (freed := self._release(task)) is not None:
+            self._settling[task] = freed
+        if await self._settle_supervised(ctx) and self._settled:
+            await self._sup.each("after_settle", self._settled, ctx, ctx.call.call_id)
 
     async def _handle(self, ctx: CallContext) -> None:
-        for before in self._before:
-            await before(ctx)
+        failed = await self._sup.each("before_invoke", self._before, ctx, ctx.call.call_id)
+        if failed is not None:  # not run, and not to be run until someone looks
+            ctx.settle, ctx.reason = Settle.BURY, failed
+            ctx.outcome.error = failed
+            return
         async with self._slots.hold(ctx.call.function_ref, ctx.limit):
             await self._queue.mark_running(ctx.delivery)
             ctx.outcome.started_at = time.time()
+            ctx.invoked = True
             ctx.result = await self._invoke_when_reachable(ctx)
         self._recent += (ctx.result.seconds - self._recent) / 8
         ctx.outcome.status_code = ctx.result.status
         ctx.outcome.error = ctx.result.error
-        for after in self._after:
-            await after(ctx)
-        ctx.outcome.finished_at = time.time()
-        # The call is done: its slot is free while the settle commits, in
-        # this same task (one task fewer per call than a task per settle).
-        self._free_slot()
-        await self._settle_and_report(ctx)
+        failed = await self._sup.each("after_invoke", self._after, ctx, ctx.call.call_id)
+        if failed is not None:  # the function ran: settle it failed, never run it again
+            if ctx.settle is Settle.RETRY:
+                ctx.settle = Settle.ACK
+            ctx.outcome.error = _joined(ctx.outcome.error, failed)
 
-    async def _settle_and_report(self, ctx: CallContext) -> None:
-        try:
-            await self._settle(ctx)
-            for settled in self._settled:
-                await settled(ctx)
-        except Exception as exc:  # a queue in trouble: the lease runs out, the call comes back
-            self._log.internal_error(ctx.seq, ctx.call.call_id, repr(exc))
+    def _failed(self, ctx: CallContext, exc: Exception) -> None:
+        """What an unexpected exception while handling ``ctx`` does to it."""
+        error = f"internal error: {exc!r}"
+        if ctx.invoked:  # it may have had its effect: settle it failed
+            ctx.settle = Settle.BURY if ctx.settle is Settle.BURY else Settle.ACK
+            then = "settled as failed, not run again"
+        else:  # it never ran: again later, later each time
+            ctx.settle, ctx.delay = Settle.RETRY, min(2.0 ** (ctx.delivery.attempt - 1), 60.0)
+            then = f"not run; trying again in {ctx.delay:g}s"
+        ctx.outcome.error = _joined(ctx.outcome.error, error)
+        self._sup.report("handling a call", exc, ctx.call.call_id, then, seq=ctx.seq)
+
+    async def _no_outbox(self, ctx: CallContext) -> None:
+        ctx.settle = Settle.BURY
+        ctx.outcome.error = ctx.reason = "a callback delivery, and this worker has no outbox"
 
     async def _invoke_when_reachable(self, ctx: CallContext) -> InvokeResult:
         """Invoke; while the gateway refuses connections, wait and try again.
@@ -303,7 +328,25 @@ class WorkerLoop:
             result = await self._invoke(ctx.call)
         return result
 
-    async def _settle(self, ctx: CallContext) -> None:
+    async def _settle_supervised(self, ctx: CallContext) -> bool:
+        """Settle ``ctx``, again while the queue refuses; False (and the worker ends) if never."""
+        done = await self._sup.retrying(
+            "settling", self._settle, ctx, tries=SETTLE_TRIES, call_id=ctx.call.call_id
+        )
+        if done is None:
+            self._sup.fatal("settling", "the queue keeps refusing settles", ctx.call.call_id)
+            return False
+        return True
+
+    async def _settle(self, ctx: CallContext) -> bool:
+        if ctx.follow_up is not None:
+            # Stored before the call is settled: a worker dying in between
+            # runs the call again, and the second put of the same id is a no-op.
+            try:
+                await self._queue.put(ctx.follow_up)
+            except PayloadTooLarge as exc:
+                ctx.outcome.error = _joined(ctx.outcome.error, f"callback not queued: {exc}")
+            ctx.follow_up = None
         try:
             if ctx.settle is Settle.RETRY:
                 await self._queue.retry(ctx.delivery, ctx.delay, ctx.outcome)
@@ -315,21 +358,31 @@ class WorkerLoop:
             ctx.lease_lost = True
             self._log.lease_lost(ctx.seq, ctx.call.call_id)
         ctx.settled = True
+        return True
 
     async def _interrupted(self, ctx: CallContext) -> None:
         """Shutdown cut this call short: hand it back, or settle what already ran."""
         if ctx.settled:
             return
-        if ctx.result is None:
-            await self._hand_back_unrun(ctx.delivery, ctx.seq)
+        if ctx.result is None:  # not answered (a callback: posted again later)
+            await self._give_back(ctx.delivery, ctx.seq)
             ctx.settled = True
             return
         # The function ran: running it again would duplicate its effects.
-        if ctx.outcome.callback_status is None and ctx.call.callback_url:
-            ctx.outcome.error = (ctx.outcome.error or "") + " callback interrupted by shutdown"
-        await self._settle(ctx)
+        await self._settle_supervised(ctx)
 
-    async def _hand_back_unrun(self, delivery: Delivery, seq: int = 0) -> None:
+    def _held(self) -> tuple[Iterable[deque[Delivery]], Iterable[CallContext]]:
+        """What the lease keeper extends: calls claimed ahead, running or settling."""
+        contexts = [ctx for lane in self._lanes for ctx in lane.running.values()]
+        return [lane.ready for lane in self._lanes], [*contexts, *self._settling.values()]
+
+    async def _give_back(self, delivery: Delivery, seq: int = 0) -> None:
+        call_id = delivery.call.call_id
+        await self._sup.once(
+            "handing a call back", self._hand_back_unrun, delivery, seq, call_id=call_id
+        )
+
+    async def _hand_back_unrun(self, delivery: Delivery, seq: int) -> None:
         try:
             await self._queue.retry(delivery, 0.0, Outcome(error=HANDED_BACK))
         except NotFound:
@@ -337,37 +390,6 @@ class WorkerLoop:
             return
         self._log.handed_back(seq, delivery.call.function_ref, delivery.call.call_id)
 
-    async def _keep_leases(self) -> None:
-        period = self._lease / 3
-        while True:
-            await asyncio.sleep(period)
-            await self._extend_ready()
-            for ctx in list(self._running.values()):
-                if ctx.settled or ctx.lease_lost:
-                    continue
-                try:
-                    await self._queue.extend(ctx.delivery, self._lease)
-                except NotFound:
-                    if not ctx.settled:
-                        ctx.lease_lost = True
-                        self._log.lease_lost(ctx.seq, ctx.call.call_id)
-                except PyfaasError as exc:
-                    self._log.line(f"[#{ctx.seq}] Cannot extend lease: {exc}")
 
-    async def _extend_ready(self) -> None:
-        """Keep the leases of calls claimed ahead; drop those already lost."""
-        for delivery in list(self._ready):
-            try:
-                await self._queue.extend(delivery, self._lease)
-            except NotFound:
-                with contextlib.suppress(ValueError):
-                    self._ready.remove(delivery)
-                    self._log.lease_lost(0, delivery.call.call_id)
-            except PyfaasError as exc:
-                self._log.line(f"Cannot extend the lease of a waiting call: {exc}")
-
-
-def _overriding(hooks: Sequence[Hook], step: str) -> list[Callable[[CallContext], Awaitable[None]]]:
-    """The bound ``step`` of each hook that does something in it, in order."""
-    base = getattr(Hook, step)
-    return [getattr(hook, step) for hook in hooks if getattr(type(hook), step) is not base]
+def _joined(first: str | None, then: str) -> str:
+    return then if not first else f"{first}; {then}"

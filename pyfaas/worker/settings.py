@@ -39,6 +39,7 @@ class WorkerSettings:
     retry_codes: frozenset[int] = DEFAULT_RETRY_CODES
     callback_attempts: int = 5
     callback_timeout: float = 30.0
+    callback_max_inflight: int = 16  # callback posts at once, in slots of their own
     faas_print_body: bool = False
     worker_name: str = "queue-worker"
     invoke_timeout: float = 300.0
@@ -68,6 +69,7 @@ class WorkerSettings:
             retry_codes=parse_codes("retry_codes", env.optional("retry_codes")),
             callback_attempts=env.integer("callback_attempts", 5, minimum=1),
             callback_timeout=env.duration("callback_timeout", 30.0),
+            callback_max_inflight=env.integer("callback_max_inflight", 16, minimum=1),
             faas_print_body=env.boolean("faas_print_body", False),
             worker_name=env.get("PYFAAS_WORKER_NAME", f"queue-worker-{socket.gethostname()}"),
             invoke_timeout=env.duration("invoke_timeout", 300.0),

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from pyfaas.queue.backends.memory import MemoryQueue
-from pyfaas.queue.envelope import CallRecord, QueuedCall
+from pyfaas.queue.base import Queue
+from pyfaas.queue.envelope import CallRecord, QueuedCall, callback_id, with_callback
 from pyfaas.worker.app import run_worker
 from pyfaas.worker.settings import WorkerSettings
 from tests.unit.worker.fakes import FakeGateway, serve
@@ -107,8 +108,20 @@ async def eventually(
     raise AssertionError(f"condition not met within {within}s")
 
 
-async def settled(queue: MemoryQueue, call_id: str, within: float = 10.0) -> CallRecord:
-    """The call's record once it reached a final state."""
+async def settled(queue: Queue, call_id: str, within: float = 10.0) -> CallRecord:
+    """The call's record once it and its callback (if one was queued) reached a final state.
+
+    The callback delivery is put before the call is settled, so a final call
+    without a callback record has none; with one, its outcome is folded in.
+    """
+    record = await final_record(queue, call_id, within)
+    if await queue.record(callback_id(call_id)) is None:
+        return record
+    return with_callback(record, await final_record(queue, callback_id(call_id), within))
+
+
+async def final_record(queue: Queue, call_id: str, within: float = 10.0) -> CallRecord:
+    """The record of ``call_id`` (a call or a callback delivery) once it is final."""
     found: list[CallRecord] = []
 
     async def final() -> bool:

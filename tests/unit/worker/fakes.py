@@ -1,4 +1,10 @@
-"""A real aiohttp server standing in for the gateway and for callback receivers."""
+"""Real servers standing in for the gateway and for callback receivers; queues that fail on cue.
+
+``FakeGateway`` is an aiohttp app; ``SilentGateway`` a bare TCP server that
+takes every connection and answers only some requests, for a gateway that
+accepts a call and never answers it. ``Failing`` is the memory queue with
+chosen operations raising, for the worker's supervision.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from aiohttp import web
+
+from pyfaas.queue.backends.memory import MemoryQueue
+from pyfaas.queue.envelope import Delivery, Outcome, QueuedCall
 
 
 @dataclass
@@ -78,6 +87,9 @@ class FakeGateway:
         seen = await _seen(request)
         self.callbacks.append(seen)
         reply = _next(self.callback_script, request.match_info["name"])
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        seen.ended = time.monotonic()
         return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
 
     def starts(self) -> list[tuple[float, float]]:
@@ -115,3 +127,93 @@ async def serve(fake: FakeGateway) -> AsyncIterator[FakeGateway]:
         yield fake
     finally:
         await runner.cleanup()
+
+
+class SilentGateway:
+    """Answers 200 to every request except those whose path holds ``silent_for``: never.
+
+    It reads the request head and holds the connection open without a byte
+    in reply, as a gateway (or a function) that has hung would.
+    """
+
+    def __init__(self, silent_for: str) -> None:
+        self.silent_for = silent_for
+        self.seen: list[str] = []
+        self.url = ""
+        self.closed = asyncio.Event()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                path = head.split(b" ", 2)[1].decode()
+                self.seen.append(path)
+                length = 0
+                for line in head.split(b"\r\n"):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                await reader.readexactly(length)
+                if self.silent_for in path:
+                    await self.closed.wait()  # never answers, until the test ends
+                    break
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+
+@asynccontextmanager
+async def serve_silent(fake: SilentGateway) -> AsyncIterator[SilentGateway]:
+    server = await asyncio.start_server(fake._serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    fake.url = f"http://127.0.0.1:{port}"
+    try:
+        yield fake
+    finally:
+        fake.closed.set()
+        server.close()
+        await server.wait_closed()
+
+
+class Failing(MemoryQueue):
+    """The memory queue, with ``failures[op]`` raising from its next calls of ``op``.
+
+    ``failures["claim"] = [ValueError("bad payload")]`` makes the next claim
+    raise that error, and the one after it work; an entry of ``None`` lets
+    that call through. ``forever[op]`` raises on every call. ``calls[op]``
+    counts the calls of each operation.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures: dict[str, list[Exception | None]] = {}
+        self.forever: dict[str, Exception] = {}
+        self.calls: dict[str, int] = {}
+
+    def _fail(self, op: str) -> None:
+        self.calls[op] = self.calls.get(op, 0) + 1
+        if op in self.forever:
+            raise self.forever[op]
+        queued = self.failures.get(op)
+        if queued:
+            error = queued.pop(0)
+            if error is not None:
+                raise error
+
+    async def put(self, call: QueuedCall) -> bool:
+        self._fail("put")
+        return await super().put(call)
+
+    async def claim(self, limit: int, lease: float, wait: float) -> list[Delivery]:
+        self._fail("claim")
+        return await super().claim(limit, lease, wait)
+
+    async def extend(self, delivery: Delivery, lease: float) -> None:
+        self._fail("extend")
+        await super().extend(delivery, lease)
+
+    async def ack(self, delivery: Delivery, outcome: Outcome) -> None:
+        self._fail("ack")
+        await super().ack(delivery, outcome)

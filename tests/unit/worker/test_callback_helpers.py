@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import replace
 
 import pytest
 
-from pyfaas.queue.envelope import QueuedCall
-from pyfaas.worker.callbacks import callback_headers, check_url, sign
+from pyfaas.queue.envelope import CallRecord, CallState, QueuedCall, callback_id, with_callback
+from pyfaas.worker.callbacks import answer_call, callback_headers, check_url, sign
 from pyfaas.worker.invoke import InvokeResult, forwarded_headers
 
 
@@ -39,7 +40,10 @@ def test_callback_headers_drop_hop_by_hop_and_unsafe_values() -> None:
         headers=[("Connection", "keep-alive"), ("X-Bad", "a\nb"), ("X-Ok", "1")],
         error="refused",
     )
-    headers = callback_headers(call, result, 0.25, None)
+    delivery = answer_call(call, result, 0.25, "http://example.com/cb")
+    assert delivery.call_id == callback_id("c1")
+    assert QueuedCall.decode(delivery.encode()) == delivery
+    headers = callback_headers(delivery, None)
     assert "Connection" not in headers
     assert "X-Bad" not in headers
     assert headers["X-Ok"] == "1"
@@ -47,6 +51,7 @@ def test_callback_headers_drop_hop_by_hop_and_unsafe_values() -> None:
     assert headers["X-Function-Name"] == "fn.ns"
     assert headers["X-Duration-Seconds"] == "0.250000"
     assert headers["X-Start-Time"] == "2500000000"
+    assert headers["X-Call-Id"] == "c1"
 
 
 def test_forwarded_headers_keep_duplicates_and_drop_hop_by_hop() -> None:
@@ -60,3 +65,37 @@ def test_forwarded_headers_keep_duplicates_and_drop_hop_by_hop() -> None:
     assert headers.getall("X-A") == ["1", "2"]
     assert "Transfer-Encoding" not in headers
     assert "Host" not in headers
+
+
+def test_a_call_stored_before_callbacks_were_queued_still_decodes() -> None:
+    old = (
+        b'{"id":"c1","fn":"fn","ns":"ns","m":"POST","p":"","q":"","h":[["X-A","1"]],'
+        b'"b":"aGk=","cb":"http://r/cb","t":1.5}'
+    )
+    call = QueuedCall.decode(old)
+    assert (call.call_id, call.body, call.callback_url, call.answer) == (
+        "c1",
+        b"hi",
+        "http://r/cb",
+        None,
+    )
+    # ... and a call is stored as it was: no key for the answer it does not have.
+    assert call.encode() == old
+
+
+def test_with_callback_folds_the_callback_outcome_into_the_call_record() -> None:
+    call = CallRecord("c1", "fn", "ns", CallState.SUCCEEDED, attempts=1, status_code=200)
+    posted = CallRecord(
+        callback_id("c1"), "fn", "ns", CallState.SUCCEEDED, callback_status=204, callback_attempts=2
+    )
+    failed = replace(posted, state=CallState.FAILED, callback_status=None, error="callback failed")
+    pending = replace(posted, state=CallState.RETRYING, callback_status=503)
+    assert with_callback(call, None) == call
+    assert with_callback(call, posted) == replace(call, callback_status=204, callback_attempts=2)
+    assert with_callback(call, pending).state is CallState.SUCCEEDED
+    joined = with_callback(call, failed)
+    assert (joined.state, joined.error, joined.status_code) == (
+        CallState.FAILED,
+        "callback failed",
+        200,
+    )
