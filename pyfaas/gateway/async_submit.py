@@ -3,7 +3,10 @@
 A 202 means the call is durably queued: the function exists, the body is
 within ``PYFAAS_MAX_ASYNC_BODY``, any ``X-Callback-Url`` is an absolute
 http(s) URL, and ``queue.put`` has returned. Otherwise the caller hears why:
-404, 413, 400, or 503 when the queue cannot take it. A caller's own
+404, 413, 400, or 503 when the queue cannot take it; a 503 means the call
+was not stored, except one that carries the call's ``X-Call-Id`` (the queue
+could not tell whether it stored it): that call may run, and submitting it
+again with that ``X-Call-Id`` runs it exactly once. A caller's own
 ``X-Call-Id`` is kept, so a retried submission is stored once and still 202.
 Served by ``pyfaas.httpd`` (see ``front``), not aiohttp.
 """
@@ -16,7 +19,13 @@ import time
 from yarl import URL
 
 from pyfaas._http import HOP_BY_HOP
-from pyfaas.errors import BadRequest, MethodNotAllowed, NotFound, QueueUnavailable
+from pyfaas.errors import (
+    BadRequest,
+    MethodNotAllowed,
+    NotFound,
+    QueueUnavailable,
+    QueueUncertain,
+)
 from pyfaas.gateway.bodies import read_bounded
 from pyfaas.gateway.callid import CALL_ID, SERVED_BY, SERVED_BY_VALUE, START_TIME, call_identity
 from pyfaas.gateway.refs import FunctionRefs
@@ -68,7 +77,15 @@ async def submit(state: GatewayState, refs: FunctionRefs, request: Request) -> R
             # OpenFaaS's line; per call it costs a tenth of the accept rate, so
             # it follows write_request_uri like the synchronous path's line.
             log.info("[%s] Queueing (%d) bytes for: %s.", call_id, len(body), label)
-        await state.queue.put(call)
+        try:
+            await state.queue.put(call)
+        except QueueUncertain as exc:
+            # The front answers it with the call's X-Call-Id: the caller needs it.
+            raise QueueUncertain(
+                f"the queue could not confirm call {call_id} ({exc}); it may run:"
+                f" submit it again with X-Call-Id: {call_id} to run it exactly once",
+                call_id,
+            ) from exc
     except Exception as exc:
         state.metrics.submitted(label, getattr(exc, "status", 500))
         raise

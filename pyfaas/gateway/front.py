@@ -14,9 +14,10 @@ line of ``text/plain`` with the error's status.
 from __future__ import annotations
 
 from pyfaas._http import HOP_BY_HOP
-from pyfaas.errors import BadGateway, MethodNotAllowed, PyfaasError
+from pyfaas.errors import BadGateway, MethodNotAllowed, PyfaasError, QueueUncertain
 from pyfaas.gateway import async_submit, proxy
 from pyfaas.gateway.bodies import LimitedStream
+from pyfaas.gateway.callid import CALL_ID
 from pyfaas.gateway.proxy import Proxy, response_from
 from pyfaas.gateway.refs import FunctionRefs
 from pyfaas.gateway.state import GatewayState
@@ -55,6 +56,8 @@ class Front:
         except MethodNotAllowed as exc:
             allow = next(v for k, v in _ALLOW.items() if path.startswith(k))
             return error_response(exc, [("Allow", allow)])
+        except QueueUncertain as exc:  # the id to submit the call again with
+            return error_response(exc, [(CALL_ID, exc.call_id)])
         except PyfaasError as exc:
             return error_response(exc)
 

@@ -1,4 +1,8 @@
-"""The NATS queue against real nats-servers: concurrent starts, outages, open_queue, requests."""
+"""The NATS queue against real nats-servers: concurrent starts, outages, open_queue, requests.
+
+Also what a stray message on the calls subject becomes. Submissions through
+the gateway while the server stops are in ``test_queue_nats_outage``.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +20,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from pyfaas.errors import QueueUnavailable
-from pyfaas.queue import Outcome, QueuedCall, open_queue
-from pyfaas.queue._records import new_record
+from pyfaas.queue import CallState, Outcome, QueuedCall, open_queue
+from pyfaas.queue._records import UNDECODABLE, new_record
 from pyfaas.queue.backends import _nats_records as records
 from pyfaas.queue.backends._nats_publish import Publisher
 from pyfaas.queue.backends.nats import START_NOTED_AFTER as NATS_START_NOTED_AFTER
@@ -195,3 +199,30 @@ async def test_calls_delivered_to_a_cancelled_claim_go_to_the_next(own_queue: Na
     [delivery] = await queue.claim(limit=10, lease=30, wait=2)
     assert (delivery.call.call_id, delivery.attempt) == ("late", 1)
     await queue.ack(delivery, Outcome(status_code=200))
+
+
+async def test_a_stray_message_is_set_aside_under_its_own_id_or_its_sequence(
+    own_queue: NatsQueue, client: Client
+) -> None:
+    queue = own_queue
+    js = client.jetstream()
+    assert await queue.put(_call("real"))  # stream sequence 1
+    await js.publish(queue.names.subject, b"not a call", headers={"Nats-Msg-Id": "stray"})
+    await js.publish(queue.names.subject, b'{"id": "real"}')  # 3: names a call that exists
+    assert await queue.put(_call("next"))
+    deliveries = await queue.claim(limit=10, lease=5, wait=2)
+    assert [d.call.call_id for d in deliveries] == ["real", "next"]
+    dead = {r.call_id: r for r in await queue.dead_letters()}
+    assert set(dead) == {"stray", "seq-3"}
+    assert {r.error for r in dead.values()} == {UNDECODABLE}
+    real = await queue.record("real")
+    assert real is not None
+    assert (real.state, real.error) == (CallState.QUEUED, None)  # untouched by the stray
+    for delivery in deliveries:
+        await queue.ack(delivery, Outcome(status_code=200))
+
+    # Replayed, it is set aside again by the next claim, which goes on.
+    await queue.replay("stray")
+    assert await queue.claim(limit=10, lease=5, wait=0.3) == []
+    assert {r.call_id for r in await queue.dead_letters()} == {"seq-3", "seq-5"}
+    assert (await queue.stats()).queued == 0

@@ -1,10 +1,14 @@
-"""The SQLite queue across processes: crashes, a second process, a bad path."""
+"""The SQLite queue across processes: crashes, a second process, a bad path, corrupt rows.
+
+A disk that fills up is in ``test_queue_sqlite_full``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -13,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from pyfaas.errors import QueueUnavailable
-from pyfaas.queue import Outcome, QueuedCall, open_queue
+from pyfaas.queue import CallState, Outcome, QueuedCall, open_queue
+from pyfaas.queue._records import UNDECODABLE
 from pyfaas.queue.backends.sqlite import SqliteQueue
 
 pytestmark = pytest.mark.integration
@@ -167,3 +172,31 @@ async def test_close_ends_a_waiting_claim(tmp_path: Path) -> None:
     await asyncio.sleep(0.1)
     await queue.close()
     assert await asyncio.wait_for(waiter, timeout=5) == []
+
+
+async def test_corrupt_rows_become_dead_letters_and_claims_go_on(tmp_path: Path) -> None:
+    path = tmp_path / "queue.db"
+    queue = SqliteQueue(str(path))
+    await queue.start()
+    try:
+        assert await queue.put(QueuedCall("first", "echo", "openfaas-fn"))
+        with sqlite3.connect(path) as conn:
+            # A payload that names another call, and a queue row whose call row is gone.
+            other = QueuedCall("other", "echo", "openfaas-fn").encode()
+            conn.execute("UPDATE calls SET payload = ? WHERE call_id = 'first'", (other,))
+            conn.execute("INSERT INTO queue (call, due) VALUES (9999, 0)")
+        assert await queue.put(QueuedCall("second", "echo", "openfaas-fn"))
+        [delivery] = await queue.claim(limit=1, lease=5, wait=2)
+        assert delivery.call.call_id == "second"
+        [dead] = await queue.dead_letters()
+        assert (dead.call_id, dead.state, dead.error) == ("first", CallState.DEAD, UNDECODABLE)
+        stats = await queue.stats()
+        assert (stats.queued, stats.running, stats.dead) == (0, 1, 1)
+        await queue.ack(delivery, Outcome(status_code=200))
+
+        # Replayed, it is set aside again by the next claim.
+        await queue.replay("first")
+        assert await queue.claim(limit=5, lease=5, wait=0.3) == []
+        assert [r.call_id for r in await queue.dead_letters()] == ["first"]
+    finally:
+        await queue.close()

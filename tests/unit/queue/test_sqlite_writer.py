@@ -18,7 +18,7 @@ import pytest
 from pyfaas.errors import NotFound, QueueUnavailable
 from pyfaas.queue import Outcome, QueuedCall
 from pyfaas.queue.backends import _sqlite_store as store
-from pyfaas.queue.backends._sqlite_writer import CHECKPOINT_EVERY, Writer, _gather
+from pyfaas.queue.backends._sqlite_writer import CHECKPOINT_EVERY, Writer, _describe, _gather
 from pyfaas.queue.backends.sqlite import SqliteQueue
 from tests.helpers import wait_for
 
@@ -225,3 +225,14 @@ def test_a_small_durable_batch_waits_briefly_for_the_rest() -> None:
         there.shutdown(socket.SHUT_WR)
         ops, _, open_ = _gather(here, list(first), b"", want=3, linger=5.0)
         assert (ops, open_) == (first, False)
+
+
+def test_a_full_database_is_described_as_full_storage() -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (b BLOB)")
+    conn.execute("PRAGMA max_page_count = 2")  # SQLite's own way to say the disk is full
+    with pytest.raises(sqlite3.OperationalError) as caught:
+        conn.execute("INSERT INTO t VALUES (?)", (b"x" * 100_000,))
+    conn.close()
+    assert _describe(caught.value).startswith("queue storage is full (")
+    assert _describe(sqlite3.OperationalError("database is locked")) == "database is locked"
