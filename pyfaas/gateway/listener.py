@@ -9,6 +9,7 @@ finish for up to ``grace`` seconds, then close pooled connections.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,7 +26,7 @@ from pyfaas.httpd import server
 from pyfaas.providers.base import Endpoint, Provider
 from pyfaas.queue.base import Queue
 
-IDLE_TIMEOUT = 75.0  # seconds a keep-alive connection may sit idle, as aiohttp's default
+log = logging.getLogger("pyfaas.gateway")
 
 
 class GatewayServer:
@@ -57,7 +58,7 @@ class GatewayServer:
         await web.UnixSite(self._runner, path).start()
         front = Front(self.state, self._upstreams, Endpoint(host="localhost", unix_path=path))
         sock = server.listening_socket(host, port)
-        self._listener = server.Listener(front.handle, IDLE_TIMEOUT)
+        self._listener = server.Listener(front.handle, self.state.settings.limits, _log_warning)
         await self._listener.start(sock)
         self.port = sock.getsockname()[1]
         return self.port
@@ -76,3 +77,7 @@ class GatewayServer:
         if self._private is not None:
             shutil.rmtree(self._private, ignore_errors=True)
             self._private = None
+
+
+def _log_warning(message: str) -> None:
+    log.warning("%s", message)

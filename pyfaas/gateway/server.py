@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pyfaas import credentials as creds
 from pyfaas.gateway.listener import GatewayServer
 from pyfaas.gateway.settings import GatewaySettings
+from pyfaas.httpd.limits import raise_fd_limit
 from pyfaas.paths import StatePaths
 from pyfaas.providers.local import LocalProvider, LocalProviderSettings
 from pyfaas.queue import open_queue
@@ -26,6 +27,7 @@ SHUTDOWN_GRACE = 10.0
 
 async def serve(environ: Mapping[str, str]) -> None:
     settings = GatewaySettings.from_env(environ)
+    raise_fd_limit()  # before anything opens descriptors; the listener's cap stays below it
     paths = StatePaths(settings.home).ensure()
     credentials = creds.ensure(paths)[0] if settings.basic_auth else None
     provider = LocalProvider(paths, LocalProviderSettings.from_env(environ))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyfaas._env import Env
+from pyfaas.httpd.limits import KIB, Limits, read_size
 from pyfaas.naming import DEFAULT_NAMESPACE, namespace_setting
 from pyfaas.paths import default_home
 
@@ -23,8 +24,14 @@ class GatewaySettings:
     home: Path = Path("~/.pyfaas")
     port: int = 8080
     bind: str = "127.0.0.1"
-    read_timeout: float = 60.0
+    # The public port's limits (pyfaas.httpd.limits): a head within read_timeout,
+    # a body that never stalls that long, a write that never stalls write_timeout.
+    read_timeout: float = 10.0
     write_timeout: float = 60.0
+    idle_timeout: float = 75.0
+    max_header_bytes: int = 64 * KIB
+    max_request_line_bytes: int = 8 * KIB
+    max_connections: int = 10_000
     upstream_timeout: float = 60.0
     max_body: int = 64 * MIB
     max_async_body: int = 16 * MIB
@@ -45,8 +52,12 @@ class GatewaySettings:
             home=home,
             port=env.integer("PYFAAS_PORT", 8080, minimum=0),
             bind=env.get("PYFAAS_BIND", "127.0.0.1"),
-            read_timeout=env.duration("read_timeout", 60.0),
+            read_timeout=env.duration("read_timeout", 10.0),
             write_timeout=env.duration("write_timeout", 60.0),
+            idle_timeout=env.duration("PYFAAS_IDLE_TIMEOUT", 75.0),
+            max_header_bytes=read_size(env, "PYFAAS_MAX_HEADER_BYTES", 64 * KIB),
+            max_request_line_bytes=read_size(env, "PYFAAS_MAX_REQUEST_LINE_BYTES", 8 * KIB),
+            max_connections=env.integer("PYFAAS_MAX_CONNECTIONS", 10_000, minimum=1),
             upstream_timeout=env.duration("upstream_timeout", 60.0),
             max_body=env.size("PYFAAS_MAX_BODY", 64 * MIB),
             max_async_body=env.size("PYFAAS_MAX_ASYNC_BODY", 16 * MIB),
@@ -56,4 +67,16 @@ class GatewaySettings:
             scale_from_zero=env.boolean("scale_from_zero", True),
             autoscale=env.boolean("PYFAAS_AUTOSCALE", True),
             log_calls=env.boolean("write_request_uri", False),
+        )
+
+    @property
+    def limits(self) -> Limits:
+        """What the public port allows a client."""
+        return Limits(
+            read_timeout=self.read_timeout,
+            write_timeout=self.write_timeout,
+            idle_timeout=self.idle_timeout,
+            max_header_bytes=self.max_header_bytes,
+            max_request_line_bytes=self.max_request_line_bytes,
+            max_connections=self.max_connections,
         )

@@ -37,6 +37,8 @@ class Body:
         self._resume = resume
         self._paused = False
         self._discard = False
+        # Called once, at the first read: the server answers ``Expect: 100-continue`` then.
+        self.before_read: Callable[[Body], None] | None = None
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Body:
@@ -59,6 +61,8 @@ class Body:
         self._wake()
 
     def feed_eof(self, error: str | None = None) -> None:
+        if self._eof:
+            return  # a body cut after its end is whole all the same
         self._eof = True
         self._error = error
         self._wake()
@@ -82,6 +86,9 @@ class Body:
     # -- runner side -------------------------------------------------------
 
     async def _next(self) -> bytes | None:
+        if self.before_read is not None:
+            before, self.before_read = self.before_read, None
+            before(self)
         while not self._chunks:
             if self._eof:
                 if self._error is not None:

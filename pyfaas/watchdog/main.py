@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from pyfaas.errors import PyfaasError
 from pyfaas.httpd import server
+from pyfaas.httpd.limits import raise_fd_limit
 from pyfaas.httpd.messages import Request, Response
 from pyfaas.watchdog.app import Watchdog, create_app
 from pyfaas.watchdog.log import GoLog
@@ -54,8 +55,8 @@ def make_listener(settings: WatchdogSettings, watchdog: Watchdog) -> Listener:
     if settings.server == "aiohttp":
         from pyfaas.watchdog import server_aiohttp
 
-        return server_aiohttp.Listener(handle, settings.read_timeout)
-    return server.Listener(handle, settings.read_timeout)
+        return server_aiohttp.Listener(handle, settings.limits)
+    return server.Listener(handle, settings.limits, watchdog.log)
 
 
 async def run(
@@ -151,6 +152,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     except PyfaasError as exc:
         log(f"Bad configuration: {exc}")
         return 2
+    raise_fd_limit()  # the server's connection cap stays below what this allows
     try:
         sock = listening_socket(settings, log)
     except OSError as exc:

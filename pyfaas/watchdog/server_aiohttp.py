@@ -1,7 +1,13 @@
 """The watchdog on aiohttp's low-level server, kept for comparison.
 
 ``PYFAAS_WATCHDOG_SERVER=aiohttp`` selects it; the default httptools server
-measured faster (docs/performance.md). Same ``Listener`` shape.
+measured faster (docs/performance.md). Same ``Listener`` shape. Of the
+server's ``Limits`` aiohttp applies the idle timeout and the sizes (its
+answer to an oversize head is a 400); it has no head, body or write timeout
+and no connection cap, which only the default server enforces.
+``Expect: 100-continue`` is answered here as aiohttp's router would (its
+low-level server does not): one 100 before the body is read, 417 for any
+other expectation, and the handler never sees the header.
 """
 
 from __future__ import annotations
@@ -13,14 +19,21 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.web_request import BaseRequest
 
-from pyfaas.httpd.messages import Body, Request
+from pyfaas.httpd.limits import Limits
+from pyfaas.httpd.messages import Body, Request, text_response
 from pyfaas.httpd.server import Handler
+from pyfaas.httpd.wire import CONTINUE
 
 
 class Listener:
-    def __init__(self, handler: Handler, idle_timeout: float) -> None:
+    def __init__(self, handler: Handler, limits: Limits) -> None:
         self._handler = handler
-        self._server = web.Server(self._handle, keepalive_timeout=idle_timeout or 75.0)
+        self._server = web.Server(
+            self._handle,
+            keepalive_timeout=limits.idle_timeout or 75.0,
+            max_line_size=limits.max_request_line_bytes,
+            max_field_size=limits.max_header_bytes,
+        )
         self._listening: asyncio.Server | None = None
 
     async def start(self, sock: socket.socket) -> None:
@@ -41,11 +54,21 @@ class Listener:
     async def _handle(self, raw: BaseRequest) -> web.StreamResponse:
         length = raw.content_length if not raw.headers.get("Transfer-Encoding") else None
         body = Body(length if length is not None or raw.headers.get("Transfer-Encoding") else 0)
+        headers = list(raw.headers.items())
+        expect = raw.headers.get("Expect")
+        if expect is not None:
+            if expect.strip().lower() != "100-continue":
+                refused = text_response(417, f"unsupported expectation: {expect}")
+                return web.Response(status=417, headers=refused.headers, body=refused.body)
+            headers = [(k, v) for k, v in headers if k.lower() != "expect"]
+            if raw.version >= (1, 1) and body.content_length != 0:
+                await raw.writer.write(CONTINUE)
+                raw.writer.output_size = 0  # the response proper has not begun
         request = Request(
             method=raw.method,
             path=raw.raw_path.split("?", 1)[0],
             query=raw.query_string,
-            headers=list(raw.headers.items()),
+            headers=headers,
             body=body,
         )
         feeder = asyncio.create_task(_feed(raw, body))

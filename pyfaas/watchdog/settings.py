@@ -14,6 +14,7 @@ from typing import Literal, TypeVar
 
 from pyfaas._env import Env, parse_bool
 from pyfaas.errors import ConfigError
+from pyfaas.httpd.limits import KIB, Limits, read_size
 
 Mode = Literal["classic", "http", "inproc"]
 ServerKind = Literal["httptools", "aiohttp"]
@@ -32,8 +33,14 @@ class WatchdogSettings:
     handler: str = DEFAULT_HANDLER
     listen_fd: int | None = None
     port: int = 8080
-    read_timeout: float = 30.0
+    # The server's limits (pyfaas.httpd.limits): a head within read_timeout (of-watchdog's
+    # default), a body that never stalls that long, a write that never stalls write_timeout.
+    read_timeout: float = 10.0
     write_timeout: float = 30.0
+    idle_timeout: float = 75.0
+    max_header_bytes: int = 64 * KIB
+    max_request_line_bytes: int = 8 * KIB
+    max_connections: int = 10_000
     exec_timeout: float = 0.0  # 0: no limit
     healthcheck_interval: float = 30.0
     max_inflight: int = 0  # 0: no limit
@@ -54,6 +61,18 @@ class WatchdogSettings:
     def command(self) -> str:
         return " ".join(self.fprocess)
 
+    @property
+    def limits(self) -> Limits:
+        """What the server allows a client."""
+        return Limits(
+            read_timeout=self.read_timeout,
+            write_timeout=self.write_timeout,
+            idle_timeout=self.idle_timeout,
+            max_header_bytes=self.max_header_bytes,
+            max_request_line_bytes=self.max_request_line_bytes,
+            max_connections=self.max_connections,
+        )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> WatchdogSettings:
         env = Env(environ)
@@ -72,8 +91,12 @@ class WatchdogSettings:
             handler=_handler(env.get("PYFAAS_HANDLER", DEFAULT_HANDLER)),
             listen_fd=_listen_fd(env),
             port=env.integer("port", 8080, minimum=0),
-            read_timeout=env.duration("read_timeout", 30.0),
+            read_timeout=env.duration("read_timeout", 10.0),
             write_timeout=write_timeout,
+            idle_timeout=env.duration("PYFAAS_IDLE_TIMEOUT", 75.0),
+            max_header_bytes=read_size(env, "PYFAAS_MAX_HEADER_BYTES", 64 * KIB),
+            max_request_line_bytes=read_size(env, "PYFAAS_MAX_REQUEST_LINE_BYTES", 8 * KIB),
+            max_connections=env.integer("PYFAAS_MAX_CONNECTIONS", 10_000, minimum=1),
             # of-watchdog limits http-mode calls to 30s by default; classic has no limit.
             exec_timeout=env.duration("exec_timeout", 0.0 if mode == "classic" else 30.0),
             healthcheck_interval=env.duration("healthcheck_interval", write_timeout),

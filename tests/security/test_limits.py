@@ -2,7 +2,9 @@
 
 Memory and processes are limited by the kernel (cgroups) where the platform
 can create groups; the replica's guard turns the kernel's counters into a
-line in the function's log and a restart.
+line in the function's log and a restart. Without cgroups, memory is a data
+rlimit of the requested size in each process; either way the function's
+status says how (annotation ``com.pyfaas.limits.enforced``).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import httpx
 import pytest
 
 from pyfaas.providers.local.cgroups import CgroupManager
+from pyfaas.providers.local.enforcement import ENFORCED_ANNOTATION
 from tests.helpers import wait_for
 from tests.security.conftest import assert_healthy
-from tests.security.platform import PYTHON, Platform, needs_bwrap
+from tests.security.platform import PYTHON, Platform, needs_bwrap, running_platform
 
 pytestmark = [pytest.mark.integration, needs_bwrap]
 
@@ -44,6 +47,47 @@ def test_a_memory_hog_is_killed_reported_and_restarted(platform: Platform) -> No
     assert_healthy(platform)
     # A new replica replaces the killed one and serves again.
     wait_for(lambda: platform.run("hog", "echo back").text == "back\n", timeout=20)
+
+
+def allocate(mebibytes: int) -> str:
+    """A script for a ``sh`` function: Python takes (and touches) that much memory."""
+    return f"exec {PYTHON} -c 'b = bytearray({mebibytes} << 20); print(len(b) >> 20)'"
+
+
+def enforced(platform: Platform, name: str) -> str:
+    with platform.client() as client:
+        status = client.get(f"/system/function/{name}").json()
+    return str(status["annotations"][ENFORCED_ANNOTATION])
+
+
+def test_a_64mi_function_cannot_take_300mi_and_its_status_says_how(platform: Platform) -> None:
+    platform.deploy("small", limits={"memory": "64Mi"})
+    how = enforced(platform, "small")
+    # Whatever this machine offers: a cgroup, or the rlimit fallback.
+    assert how.startswith("memory: 64Mi requested, enforced "), how
+    resp = platform.run("small", allocate(300))
+    assert resp.status_code in (500, 502), resp.text
+    assert "300" not in resp.text
+    assert_healthy(platform)
+
+
+def test_without_cgroups_memory_is_a_data_rlimit_of_the_size_asked_for() -> None:
+    with running_platform(PYFAAS_SANDBOX="required", PYFAAS_CGROUPS="false") as platform:
+        platform.deploy("small", limits={"memory": "64Mi", "cpu": "500m"})
+        how = enforced(platform, "small")
+        assert "data rlimit (RLIMIT_DATA) of 64Mi for each process" in how, how
+        assert "cpu: 500m requested, not enforced" in how, how
+        refused = platform.run("small", allocate(300))
+        assert refused.status_code == 500, refused.text
+        assert "MemoryError" in refused.text
+        # Well under the limit, the same function runs.
+        allowed = platform.run("small", allocate(16))
+        assert (allowed.status_code, allowed.text) == (200, "16\n")
+        assert "limits: memory: 64Mi requested" in platform.logs("small")
+    warnings = [line for line in platform.output[0].splitlines() if "NOT fully enforced" in line]
+    assert len(warnings) == 1, platform.output
+    assert "(PYFAAS_CGROUPS=false)" in warnings[0]
+    assert "delegated cgroup" in warnings[0]
 
 
 @needs_cgroups

@@ -9,6 +9,7 @@ dict lookup plus a round-robin pick while replicas are available.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -22,6 +23,11 @@ from pyfaas.logstore import LogStore
 from pyfaas.paths import SYSTEM_NAMESPACE, StatePaths
 from pyfaas.providers.base import Endpoint, LogQuery
 from pyfaas.providers.local.cgroups import CgroupManager
+from pyfaas.providers.local.enforcement import (
+    ENFORCED_ANNOTATION,
+    enforcement,
+    unenforced_warning,
+)
 from pyfaas.providers.local.images import RunImage, load_store_builder, resolve_image
 from pyfaas.providers.local.launch import ReplicaSpec
 from pyfaas.providers.local.limits import (
@@ -46,6 +52,8 @@ SYSTEM_COMPONENTS = ("gateway", "queue-worker")
 
 Key = tuple[str, str]
 
+log = logging.getLogger("pyfaas.provider")
+
 
 class LocalProvider:
     def __init__(self, paths: StatePaths, settings: LocalProviderSettings) -> None:
@@ -60,6 +68,8 @@ class LocalProvider:
         self._closing: set[asyncio.Task[None]] = set()
         self._sandbox: Sandbox | None = None
         self._cgroups: CgroupManager | None = None
+        # How each function's limits are enforced (None: it asks for none).
+        self._enforced: dict[Key, str | None] = {}
 
     @property
     def log_store(self) -> LogStore:
@@ -84,6 +94,9 @@ class LocalProvider:
         )
         if self._settings.cgroups:
             self._cgroups = await asyncio.to_thread(CgroupManager.detect)
+        warning = unenforced_warning(self._controllers, wanted=self._settings.cgroups)
+        if warning is not None:
+            log.warning("%s", warning)
         self._paths.ensure()
         # Scratch directories of a previous run belong to replicas that are gone.
         for stale in self._paths.replicas.iterdir():
@@ -166,12 +179,14 @@ class LocalProvider:
         if supervisor is None:
             self._supervise(record, run)
         else:
+            self._note_enforcement(record, run)
             supervisor.redeploy(self._spec_factory(record, run), record.replicas)
 
     async def delete(self, name: str, namespace: str) -> None:
         self._record(name, namespace)
         self._db.delete(namespace, name)
         del self._records[(namespace, name)]
+        self._enforced.pop((namespace, name), None)
         supervisor = self._supervisors.pop((namespace, name), None)
         if supervisor is not None:
             # Replicas drain in the background; close() waits for them.
@@ -279,8 +294,28 @@ class LocalProvider:
         return record
 
     def _status(self, record: FunctionRecord) -> FunctionStatus:
-        supervisor = self._supervisors.get((record.namespace, record.name))
-        return record.status(supervisor.available_count if supervisor else 0)
+        key = (record.namespace, record.name)
+        supervisor = self._supervisors.get(key)
+        status = record.status(supervisor.available_count if supervisor else 0)
+        enforced = self._enforced.get(key)
+        if enforced is None:
+            return status
+        annotations = {**(status.annotations or {}), ENFORCED_ANNOTATION: enforced}
+        return status.model_copy(update={"annotations": annotations})
+
+    @property
+    def _controllers(self) -> tuple[str, ...]:
+        return self._cgroups.controllers if self._cgroups is not None else ()
+
+    def _note_enforcement(self, record: FunctionRecord, run: RunImage) -> None:
+        """Work out how the function's limits are enforced; say it in its log too."""
+        deployment = record.deployment
+        text = enforcement(
+            deployment.limits, self._controllers, _mode(record, run), self._settings.replica_pids
+        )
+        self._enforced[(record.namespace, record.name)] = text
+        if text is not None:
+            self._logs.append(record.namespace, record.name, "provider", f"limits: {text}")
 
     def _check_namespace(self, namespace: str) -> None:
         if namespace != self._settings.default_namespace:
@@ -318,6 +353,7 @@ class LocalProvider:
             supervisor.set_desired(replicas)
 
     def _supervise(self, record: FunctionRecord, run: RunImage) -> None:
+        self._note_enforcement(record, run)
         supervisor = FunctionSupervisor(
             record.namespace,
             record.name,
@@ -334,7 +370,9 @@ class LocalProvider:
         secret_names = list(deployment.secrets or [])
         cgroups = self._cgroups
         memory_cgroup = cgroups is not None and "memory" in cgroups.controllers
-        rlimits = replica_rlimits(deployment.limits, memory_cgroup=memory_cgroup)
+        rlimits = replica_rlimits(
+            deployment.limits, memory_cgroup=memory_cgroup, mode=_mode(record, run)
+        )
         limits = replica_limits(deployment.limits, self._settings.replica_pids)
         sandbox = self._sandbox
         run_as = sandbox.run_as if sandbox is not None else None
@@ -366,6 +404,11 @@ class LocalProvider:
             return spec
 
         return make_spec
+
+
+def _mode(record: FunctionRecord, run: RunImage) -> str:
+    """The watchdog's mode: the image's, unless the deployment's envVars set another."""
+    return (record.deployment.env_vars or {}).get("mode") or run.mode
 
 
 def _under(path: Path, root: Path | None) -> bool:

@@ -33,6 +33,26 @@ def test_settings_defaults_and_names(tmp_path: object) -> None:
     assert s.queue_url == "memory://"
 
 
+def test_public_port_limits_defaults_and_names() -> None:
+    limits = GatewaySettings.from_env({"PYFAAS_HOME": "/tmp/h"}).limits
+    assert (limits.read_timeout, limits.write_timeout, limits.idle_timeout) == (10.0, 60.0, 75.0)
+    assert (limits.max_header_bytes, limits.max_request_line_bytes) == (64 * 1024, 8 * 1024)
+    assert limits.max_connections == 10_000
+    limits = GatewaySettings.from_env(
+        {
+            "read_timeout": "2s",
+            "write_timeout": "1m",
+            "PYFAAS_IDLE_TIMEOUT": "30",
+            "PYFAAS_MAX_HEADER_BYTES": "32Ki",
+            "PYFAAS_MAX_REQUEST_LINE_BYTES": "4Ki",
+            "PYFAAS_MAX_CONNECTIONS": "500",
+        }
+    ).limits
+    assert (limits.read_timeout, limits.write_timeout, limits.idle_timeout) == (2.0, 60.0, 30.0)
+    assert (limits.max_header_bytes, limits.max_request_line_bytes) == (32 * 1024, 4 * 1024)
+    assert limits.max_connections == 500
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
     [
@@ -41,6 +61,11 @@ def test_settings_defaults_and_names(tmp_path: object) -> None:
         ("basic_auth", "yes please"),
         ("PYFAAS_MAX_BODY", "big"),
         ("function_namespace", "Bad_NS"),
+        ("read_timeout", "forever"),
+        ("PYFAAS_MAX_HEADER_BYTES", "10"),
+        ("PYFAAS_MAX_REQUEST_LINE_BYTES", "8 KB please"),
+        ("PYFAAS_MAX_CONNECTIONS", "0"),
+        ("PYFAAS_IDLE_TIMEOUT", "a while"),
     ],
 )
 def test_bad_settings_name_key_and_value(key: str, value: str) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import resource
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,8 @@ from pyfaas.errors import BadRequest
 from pyfaas.providers.local.images import RunImage
 from pyfaas.providers.local.launch import ReplicaSpec, build_launch
 from pyfaas.providers.local.limits import (
-    RUNTIME_ALLOWANCE,
+    HTTP_RLIMIT_FLOOR,
+    RLIMIT_FLOOR,
     child_setup,
     parse_memory,
     replica_rlimits,
@@ -122,10 +126,10 @@ def test_bad_memory_quantity_is_a_bad_request() -> None:
         parse_memory("lots")
 
 
-def test_memory_limit_becomes_an_address_space_rlimit_in_the_child() -> None:
+def test_memory_limit_becomes_a_data_rlimit_of_the_requested_size_in_the_child() -> None:
     limits = replica_rlimits(FunctionResources(memory="64Mi"))
     assert replica_rlimits(None) == ()
-    code = "import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0])"
+    code = "import resource; print(resource.getrlimit(resource.RLIMIT_DATA)[0])"
     out = subprocess.run(
         [sys.executable, "-c", code],
         preexec_fn=child_setup(limits),
@@ -133,5 +137,45 @@ def test_memory_limit_becomes_an_address_space_rlimit_in_the_child() -> None:
         check=True,
         text=True,
     ).stdout
-    assert int(out) == 64 * 1024**2 + RUNTIME_ALLOWANCE
-    assert limits[0].resource == resource.RLIMIT_AS
+    assert int(out) == 64 * 1024**2
+    assert limits[0].resource == resource.RLIMIT_DATA
+
+
+def test_a_memory_limit_too_small_for_the_watchdog_is_raised_to_its_floor() -> None:
+    (classic,) = replica_rlimits(FunctionResources(memory="5Mi"))
+    assert classic.soft == classic.hard == RLIMIT_FLOOR
+    (http,) = replica_rlimits(FunctionResources(memory="32Mi"), mode="http")
+    assert http.soft == HTTP_RLIMIT_FLOOR
+    (big,) = replica_rlimits(FunctionResources(memory="1Gi"), mode="http")
+    assert big.soft == 1024**3
+
+
+@pytest.mark.integration
+def test_a_child_whose_parent_is_killed_is_killed_with_it() -> None:
+    # A middle process starts a sleeper through child_setup, then is SIGKILLed.
+    code = (
+        "import subprocess, sys, os, signal;"
+        "from pyfaas.providers.local.limits import child_setup;"
+        "p = subprocess.Popen(['sleep', '60'], stdout=subprocess.DEVNULL,"
+        " stderr=subprocess.DEVNULL, preexec_fn=child_setup(()));"
+        "print(p.pid, flush=True); os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert done.returncode == -9
+    sleeper = int(done.stdout)
+    deadline = time.monotonic() + 10
+    try:
+        while alive(sleeper) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not alive(sleeper)
+    finally:
+        if alive(sleeper):
+            os.kill(sleeper, signal.SIGKILL)
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")

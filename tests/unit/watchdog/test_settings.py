@@ -126,3 +126,41 @@ def test_several_processes_are_refused_where_one_must_count(
 ) -> None:
     with pytest.raises(ConfigError, match=f"PYFAAS_WATCHDOG_PROCESSES: '2' must be 1 when {why}"):
         WatchdogSettings.from_env({**environ, "PYFAAS_WATCHDOG_PROCESSES": "2"})
+
+
+def test_server_limits_defaults_and_names() -> None:
+    settings = WatchdogSettings.from_env({"fprocess": "cat"})
+    limits = settings.limits
+    assert (limits.read_timeout, limits.write_timeout, limits.idle_timeout) == (10.0, 30.0, 75.0)
+    assert (limits.max_header_bytes, limits.max_request_line_bytes) == (64 * 1024, 8 * 1024)
+    assert limits.max_connections == 10_000
+    settings = WatchdogSettings.from_env(
+        {
+            "fprocess": "cat",
+            "read_timeout": "500ms",
+            "PYFAAS_IDLE_TIMEOUT": "5s",
+            "PYFAAS_MAX_HEADER_BYTES": "16Ki",
+            "PYFAAS_MAX_REQUEST_LINE_BYTES": "2048",
+            "PYFAAS_MAX_CONNECTIONS": "300",
+        }
+    )
+    assert settings.limits.read_timeout == 0.5
+    assert settings.limits.idle_timeout == 5.0
+    assert settings.limits.max_header_bytes == 16 * 1024
+    assert settings.limits.max_request_line_bytes == 2048
+    assert settings.limits.max_connections == 300
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("PYFAAS_MAX_HEADER_BYTES", "10"),
+        ("PYFAAS_MAX_HEADER_BYTES", "lots"),
+        ("PYFAAS_MAX_REQUEST_LINE_BYTES", "0"),
+        ("PYFAAS_MAX_CONNECTIONS", "0"),
+        ("PYFAAS_IDLE_TIMEOUT", "a while"),
+    ],
+)
+def test_bad_server_limits_name_key_and_value(key: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        WatchdogSettings.from_env({"fprocess": "cat", key: value})
