@@ -12,12 +12,12 @@ Contract:
   (SQLite, memory: for ever), and on NATS at least within the stream's
   duplicate window (two minutes) even if the first put left no record.
   If the call cannot be stored it raises ``QueueUnavailable`` and nothing
-  was stored (storage that is full says so: "queue storage is full"); the
-  gateway then answers 503, never a false 202. A backend that cannot tell
-  whether it stored the call (a publish whose acknowledgement never came)
-  raises ``QueueUncertain`` naming the call id instead: the call may run,
-  and a put again with that id runs it once; the gateway answers 503 with
-  the ``X-Call-Id``.
+  was stored (SQLite on a full disk says "queue storage is full", and
+  stores again once there is room); the gateway then answers 503, never a
+  false 202. Where a backend cannot tell whether it stored the call (NATS:
+  a publish whose acknowledgement never came), it raises ``QueueUncertain``
+  naming the call id instead: the call may run, and a put again with that
+  id runs it once; the gateway answers 503 with the ``X-Call-Id``.
 * ``claim`` hands out up to ``limit`` calls, oldest first, each under a lease
   of ``lease`` seconds, waiting up to ``wait`` seconds for the first one.
   A call whose lease runs out (its worker died) is handed out again with

@@ -10,7 +10,11 @@ group-commits what arrives together, so that its statements do not compete
 with the gateway's or the worker's HTTP work for one interpreter lock;
 reads run on one thread (``_sqlite_thread``). A claim is a lease: if its
 holder dies, the row becomes due again when the lease ends and is handed
-out with ``attempt + 1``. SQL lives in ``_sqlite_store``.
+out with ``attempt + 1``. A row whose payload holds no call (written by
+some other program) is set aside by the claim as a dead letter. On a full
+disk every write fails with "queue storage is full" and rolls back, so
+what was committed stays; writes succeed again once there is room. SQL
+lives in ``_sqlite_store``.
 """
 
 from __future__ import annotations
