@@ -22,7 +22,10 @@ Callback deliveries (queued calls with an ``answer``, put by the callback
 hook before their call is settled) share the queue and the claims but run
 in slots of their own, ``callback_max_inflight`` of them, so a receiver
 that never answers holds up no function call and no other slot for longer
-than its own post.
+than its own post. A call waiting for its function's own cap
+(``com.pyfaas.queue.max_inflight``) leaves its slot to other functions'
+calls meanwhile, and takes one back, ahead of the calls claimed ahead,
+once its function has room.
 
 An unexpected exception anywhere goes through ``supervise.Supervisor``:
 claiming backs off and claims again, lease keeping goes on, a settle is
@@ -43,20 +46,19 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from pyfaas.errors import NotFound, PayloadTooLarge
 from pyfaas.queue.base import Queue
-from pyfaas.queue.envelope import Delivery, Outcome, QueuedCall
+from pyfaas.queue.envelope import Delivery, QueuedCall
 from pyfaas.worker.context import CallContext, Handler, Hook, Settle, overriding
 from pyfaas.worker.invoke import InvokeResult
 from pyfaas.worker.leases import LeaseKeeper
 from pyfaas.worker.logs import EventLog
+from pyfaas.worker.settling import HANDED_BACK, Settler, joined
 from pyfaas.worker.slots import FunctionSlots
 from pyfaas.worker.supervise import Backoff, Supervisor
 
-__all__ = ["CallContext", "Hook", "Settle", "WorkerLoop"]
+__all__ = ["HANDED_BACK", "CallContext", "Hook", "Settle", "WorkerLoop"]
 
 Invoke = Callable[[QueuedCall], Awaitable[InvokeResult]]
-HANDED_BACK = "handed back: the worker shut down before the call ran"
 # A second claim may go out while the first is still waiting for its commit,
 # so that the calls claimed ahead do not run out between two claims.
 CLAIMS_IN_FLIGHT = 2
@@ -72,9 +74,6 @@ SHORT_CALLS_BATCH = SHORT_CALLS_AHEAD // 2
 # Claimed callbacks wait for a callback slot under their leases; past this
 # many per slot the worker stops claiming until they thin out.
 CALLBACKS_WAITING_PER_SLOT = 16
-# A settle the queue refuses is tried this many times (0.1 s, doubling up to
-# 2 s: about 8 s in all, while the lease is kept) before the worker gives up.
-SETTLE_TRIES = 6
 
 
 class _Lane:
@@ -111,6 +110,7 @@ class WorkerLoop:
         self._settled = overriding(hooks, "after_settle")
         self._log = log
         self._sup = Supervisor(log, on_fatal=self.stop)
+        self._settler = Settler(queue, self._sup, log)
         self._max = max_inflight
         self._lease = ack_wait
         self._claim_wait = claim_wait
@@ -120,6 +120,10 @@ class WorkerLoop:
         self._callbacks = _Lane(callback_max_inflight, callbacks or self._no_outbox)
         self._lanes = (self._calls, self._callbacks)
         self._settling: dict[asyncio.Task[None], CallContext] = {}
+        # Calls waiting for their function's own cap, without a worker-wide
+        # slot; then for a slot again, ahead of the calls claimed ahead.
+        self._parked: dict[asyncio.Task[None], CallContext] = {}
+        self._unparking: deque[tuple[asyncio.Task[None], asyncio.Future[None]]] = deque()
         self._wake = asyncio.Event()
         self._stopping = False
         self._seq = 0
@@ -131,7 +135,7 @@ class WorkerLoop:
 
     @property
     def inflight(self) -> int:
-        return len(self._calls.running) + len(self._callbacks.running)
+        return len(self._calls.running) + len(self._callbacks.running) + len(self._parked)
 
     @property
     def failure(self) -> str | None:
@@ -187,17 +191,17 @@ class WorkerLoop:
         Leases stay extended while the calls finish; calls claimed ahead that
         never started go back to the queue.
         """
-        running = [task for lane in self._lanes for task in lane.running]
+        running = [*self._parked, *(task for lane in self._lanes for task in lane.running)]
         if running:
             await asyncio.wait(running, timeout=grace)
-        rest = [task for lane in self._lanes for task in lane.running]
+        rest = [*self._parked, *(task for lane in self._lanes for task in lane.running)]
         for task in rest:
             task.cancel()
         await asyncio.gather(*rest, return_exceptions=True)
         unrun = [d for lane in self._lanes for d in lane.ready]
         for lane in self._lanes:
             lane.ready.clear()
-        await asyncio.gather(*(self._give_back(d) for d in unrun))
+        await asyncio.gather(*(self._settler.give_back(d) for d in unrun))
         await asyncio.gather(*self._settling, return_exceptions=True)
         if self._keeper is not None:
             self._keeper.cancel()
@@ -205,6 +209,13 @@ class WorkerLoop:
             self._keeper = None
 
     def _start_ready(self) -> None:
+        calls = self._calls
+        while self._unparking and len(calls.running) < calls.limit:
+            task, resume = self._unparking.popleft()
+            ctx = self._parked.pop(task, None)
+            if ctx is not None and not resume.done():
+                calls.running[task] = ctx
+                resume.set_result(None)
         for lane in self._lanes:
             while lane.ready and len(lane.running) < lane.limit and not self._stopping:
                 self._dispatch(lane, lane.ready.popleft())
@@ -235,7 +246,7 @@ class WorkerLoop:
         )
         if deliveries and self._stopping:
             # Claimed while being told to stop: give them straight back.
-            await asyncio.gather(*(self._give_back(d) for d in deliveries))
+            await asyncio.gather(*(self._settler.give_back(d) for d in deliveries))
             return []
         return deliveries or []
 
@@ -254,7 +265,7 @@ class WorkerLoop:
         """Free ``task``'s slot, if it still holds one: its context, or None."""
         ctx = self._calls.running.pop(task, None) or self._callbacks.running.pop(task, None)
         if ctx is None:
-            return None
+            return self._parked.pop(task, None)  # cancelled while parked: no slot to free
         self._start_ready()  # the next call starts now, not when run() wakes
         self._wake.set()
         return ctx
@@ -263,7 +274,7 @@ class WorkerLoop:
         try:
             await lane.handle(ctx)
         except asyncio.CancelledError:
-            await self._interrupted(ctx)
+            await self._settler.interrupted(ctx)
             return
         except Exception as exc:
             self._failed(ctx, exc)
@@ -273,7 +284,7 @@ class WorkerLoop:
         task = asyncio.current_task()
         if task is not None and (freed := self._release(task)) is not None:
             self._settling[task] = freed
-        if await self._settle_supervised(ctx) and self._settled:
+        if await self._settler.settle(ctx) and self._settled:
             await self._sup.each("after_settle", self._settled, ctx, ctx.call.call_id)
 
     async def _handle(self, ctx: CallContext) -> None:
@@ -282,7 +293,11 @@ class WorkerLoop:
             ctx.settle, ctx.reason = Settle.BURY, failed
             ctx.outcome.error = failed
             return
-        async with self._slots.hold(ctx.call.function_ref, ctx.limit):
+        limit = ctx.limit
+        park = None if limit is None else self._park
+        async with self._slots.hold(ctx.call.function_ref, limit, park):
+            if limit is not None:
+                await self._unpark()
             await self._queue.mark_running(ctx.delivery)
             ctx.outcome.started_at = time.time()
             ctx.invoked = True
@@ -294,7 +309,26 @@ class WorkerLoop:
         if failed is not None:  # the function ran: settle it failed, never run it again
             if ctx.settle is Settle.RETRY:
                 ctx.settle = Settle.ACK
-            ctx.outcome.error = _joined(ctx.outcome.error, failed)
+            ctx.outcome.error = joined(ctx.outcome.error, failed)
+
+    def _park(self) -> None:
+        """The running call waits for its function's cap: its worker-wide slot goes to the next."""
+        task = asyncio.current_task()
+        ctx = self._calls.running.pop(task, None) if task is not None else None
+        if task is not None and ctx is not None:
+            self._parked[task] = ctx
+            self._start_ready()
+            self._wake.set()
+
+    async def _unpark(self) -> None:
+        """A parked call has its function's slot: wait for a worker-wide one (at once if free)."""
+        task = asyncio.current_task()
+        if task is None or task not in self._parked:
+            return
+        resume = asyncio.get_running_loop().create_future()
+        self._unparking.append((task, resume))
+        self._start_ready()
+        await resume
 
     def _failed(self, ctx: CallContext, exc: Exception) -> None:
         """What an unexpected exception while handling ``ctx`` does to it."""
@@ -305,7 +339,7 @@ class WorkerLoop:
         else:  # it never ran: again later, later each time
             ctx.settle, ctx.delay = Settle.RETRY, min(2.0 ** (ctx.delivery.attempt - 1), 60.0)
             then = f"not run; trying again in {ctx.delay:g}s"
-        ctx.outcome.error = _joined(ctx.outcome.error, error)
+        ctx.outcome.error = joined(ctx.outcome.error, error)
         self._sup.report("handling a call", exc, ctx.call.call_id, then, seq=ctx.seq)
 
     async def _no_outbox(self, ctx: CallContext) -> None:
@@ -328,68 +362,8 @@ class WorkerLoop:
             result = await self._invoke(ctx.call)
         return result
 
-    async def _settle_supervised(self, ctx: CallContext) -> bool:
-        """Settle ``ctx``, again while the queue refuses; False (and the worker ends) if never."""
-        done = await self._sup.retrying(
-            "settling", self._settle, ctx, tries=SETTLE_TRIES, call_id=ctx.call.call_id
-        )
-        if done is None:
-            self._sup.fatal("settling", "the queue keeps refusing settles", ctx.call.call_id)
-            return False
-        return True
-
-    async def _settle(self, ctx: CallContext) -> bool:
-        if ctx.follow_up is not None:
-            # Stored before the call is settled: a worker dying in between
-            # runs the call again, and the second put of the same id is a no-op.
-            try:
-                await self._queue.put(ctx.follow_up)
-            except PayloadTooLarge as exc:
-                ctx.outcome.error = _joined(ctx.outcome.error, f"callback not queued: {exc}")
-            ctx.follow_up = None
-        try:
-            if ctx.settle is Settle.RETRY:
-                await self._queue.retry(ctx.delivery, ctx.delay, ctx.outcome)
-            elif ctx.settle is Settle.BURY:
-                await self._queue.bury(ctx.delivery, ctx.outcome)
-            else:
-                await self._queue.ack(ctx.delivery, ctx.outcome)
-        except NotFound:
-            ctx.lease_lost = True
-            self._log.lease_lost(ctx.seq, ctx.call.call_id)
-        ctx.settled = True
-        return True
-
-    async def _interrupted(self, ctx: CallContext) -> None:
-        """Shutdown cut this call short: hand it back, or settle what already ran."""
-        if ctx.settled:
-            return
-        if ctx.result is None:  # not answered (a callback: posted again later)
-            await self._give_back(ctx.delivery, ctx.seq)
-            ctx.settled = True
-            return
-        # The function ran: running it again would duplicate its effects.
-        await self._settle_supervised(ctx)
-
     def _held(self) -> tuple[Iterable[deque[Delivery]], Iterable[CallContext]]:
         """What the lease keeper extends: calls claimed ahead, running or settling."""
         contexts = [ctx for lane in self._lanes for ctx in lane.running.values()]
-        return [lane.ready for lane in self._lanes], [*contexts, *self._settling.values()]
-
-    async def _give_back(self, delivery: Delivery, seq: int = 0) -> None:
-        call_id = delivery.call.call_id
-        await self._sup.once(
-            "handing a call back", self._hand_back_unrun, delivery, seq, call_id=call_id
-        )
-
-    async def _hand_back_unrun(self, delivery: Delivery, seq: int) -> None:
-        try:
-            await self._queue.retry(delivery, 0.0, Outcome(error=HANDED_BACK))
-        except NotFound:
-            self._log.lease_lost(seq, delivery.call.call_id)
-            return
-        self._log.handed_back(seq, delivery.call.function_ref, delivery.call.call_id)
-
-
-def _joined(first: str | None, then: str) -> str:
-    return then if not first else f"{first}; {then}"
+        held = [*contexts, *self._parked.values(), *self._settling.values()]
+        return [lane.ready for lane in self._lanes], held

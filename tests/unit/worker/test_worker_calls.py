@@ -318,3 +318,23 @@ async def test_an_invocation_past_invoke_timeout_is_a_503_and_retried(
     [callback] = gateway.callbacks
     assert callback.body == b"in time"
     assert any("no answer within 0.2s" in line for line in worker.lines)
+
+
+async def test_calls_waiting_for_their_function_cap_leave_their_slots_to_other_functions(
+    gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
+) -> None:
+    gateway.annotations["capped.openfaas-fn"] = {"com.pyfaas.queue.max_inflight": "1"}
+    gateway.script["capped.openfaas-fn"] = [Reply(delay=0.4)]
+    capped = [make_call("capped") for _ in range(3)]
+    free = [make_call("free") for _ in range(3)]
+    for call in capped + free:
+        await queue.put(call)
+    async with running_worker(settings, queue, max_inflight=2):
+        records = {c.call_id: await settled(queue, c.call_id) for c in capped + free}
+    capped_spans = sorted((s.started, s.ended) for s in gateway.calls if "capped" in s.path)
+    free_ends = [s.ended for s in gateway.calls if "free" in s.path]
+    assert all(r.state is CallState.SUCCEEDED for r in records.values())
+    assert not _overlaps(capped_spans)
+    # The second slot was not held by capped calls waiting their turn: the
+    # free calls ran while the first capped call did.
+    assert max(free_ends) < capped_spans[0][1]
