@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pyfaas
+from pyfaas._children import die_with_parent
 from pyfaas.errors import BadRequest
 
 PTH_NAME = "_pyfaas_platform.pth"
@@ -140,6 +141,8 @@ def _run(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            # A build the gateway runs (a store function's venv) ends with the gateway.
+            preexec_fn=die_with_parent(waited=True),
         )
     except OSError as exc:
         raise BadRequest(f"{what} could not start: {exc}") from exc
