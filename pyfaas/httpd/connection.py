@@ -3,50 +3,34 @@
 httptools parses; each request's handler (``Request -> Response``) runs as a
 task, and pipelined requests wait their turn. Keep-alive, chunked bodies both
 ways, read and write flow control, ``Expect: 100-continue`` and graceful
-close are all it does.
+close are all it does. The limits are ``limits.Limits`` (what each means is
+said there), kept on one timer handle per connection (``timer``).
 
-The limits of ``Limits``, on one timer handle per connection: each deadline
-is a number, and the handle is moved only when a deadline comes earlier than
-the moment it is set for, so a request costs no timer call (when it fires
-early, it looks at the deadlines and sets itself for the next one).
-
-- head: the whole head within ``read_timeout`` of its first byte (of the
-  connection's start, for the first request), else 408 and close;
-- body: a body that has sent nothing for ``read_timeout`` while the server
-  waits for it (not while flow control holds it back, not before a 100 is
-  sent) gets 408 and close: a stall, not a deadline, so big uploads on slow
-  links pass;
-- write: a response that cannot be written for ``write_timeout`` (the client
-  reads nothing) closes the connection;
-- idle: a keep-alive connection with no request for ``idle_timeout`` closes.
-
-A head over ``max_header_bytes`` gets 431, a target over
+Refusals: a head over ``max_header_bytes`` gets 431, a target over
 ``max_request_line_bytes`` 414, an ``Expect`` other than ``100-continue`` 417,
-anything httptools cannot parse 400. The 100 itself is sent once, when the
-handler first reads the body, as Go and Uvicorn do (not at all if the client
-sends the body first, or the handler answers without reading it; then the
-connection closes after the answer). The ``Expect`` header is consumed here:
-handlers never see it, so none passes it on.
+anything httptools cannot parse 400, a late head or a stalled body 408; each
+in its turn after the responses before it, then the connection closes. The 100
+is sent once, when the handler first reads the body, as Go and Uvicorn do (not
+at all if the client sends the body first or the handler answers without
+reading it; then the connection closes after the answer). The ``Expect``
+header is consumed here: handlers never see it, so none passes it on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-import sys
-import traceback
 from collections import deque
-from collections.abc import AsyncIterable
 from typing import cast
 
 import httptools
 
 from pyfaas.httpd.capacity import ServerState
-from pyfaas.httpd.messages import Body, Request, Response, text_response
-from pyfaas.httpd.wire import CONTINUE, NO_BODY, refusal, response_head
+from pyfaas.httpd.cycle import Cycle
+from pyfaas.httpd.messages import Body, Request
+from pyfaas.httpd.timer import Deadlines
+from pyfaas.httpd.wire import CONTINUE, framing, refusal
 
-# A timer may fire this much before its deadline (uvloop counts whole milliseconds).
-_SLACK = 0.002
 _CLOSE_LINGER = 10.0  # seconds a closing connection may take to flush, when write_timeout is 0
 
 
@@ -54,7 +38,7 @@ class _Refused(Exception):
     """Raised in a parser callback to stop parsing; the refusal is in ``_refusal``."""
 
 
-class HttpProtocol(asyncio.Protocol):
+class HttpProtocol(Cycle, asyncio.Protocol):
     """One client connection."""
 
     def __init__(self, state: ServerState) -> None:
@@ -82,13 +66,7 @@ class HttpProtocol(asyncio.Protocol):
         self._responding = False  # its response head is written
         self._failed = False  # parsing has stopped: close after what is queued
         self._refusal: tuple[int, str] = (400, "malformed request")
-        self._head_at = 0.0  # deadlines in loop time; 0: none
-        self._body_at = 0.0
-        self._write_at = 0.0
-        self._idle_at = 0.0
-        self._close_at = 0.0
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
+        self._due = Deadlines(self._loop, self._on_timer)
         self._write_paused = False
         self._drained: asyncio.Event = asyncio.Event()
         self._drained.set()
@@ -114,16 +92,14 @@ class HttpProtocol(asyncio.Protocol):
         self._state.connections.add(self)
         self._state.waiting[self] = None
         if self._read_timeout > 0:
-            self._head_at = self._loop.time() + self._read_timeout
-            self._schedule(self._head_at)
+            self._due.head = self._loop.time() + self._read_timeout
+            self._due.arm(self._due.head)
 
     def connection_lost(self, exc: Exception | None) -> None:
         state = self._state
         state.connections.discard(self)
         state.waiting.pop(self, None)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._due.cancel()
         if self._incoming is not None:
             self._incoming.body.feed_eof("client disconnected")
             self._incoming = None
@@ -166,12 +142,12 @@ class HttpProtocol(asyncio.Protocol):
         self._write_paused = True
         self._drained.clear()
         if self._write_timeout > 0:
-            self._write_at = self._loop.time() + self._write_timeout
-            self._schedule(self._write_at)
+            self._due.write = self._loop.time() + self._write_timeout
+            self._due.arm(self._due.write)
 
     def resume_writing(self) -> None:
         self._write_paused = False
-        self._write_at = 0.0
+        self._due.write = 0.0
         self._drained.set()
 
     # -- parser callbacks --------------------------------------------------
@@ -182,10 +158,10 @@ class HttpProtocol(asyncio.Protocol):
         self._in_head = True
         self._head_size = 0
         self._head_raw = -1  # data_received counts the chunks after this one
-        self._idle_at = 0.0
-        if not self._head_at and self._read_timeout > 0:
-            self._head_at = self._loop.time() + self._read_timeout
-            self._schedule(self._head_at)
+        self._due.idle = 0.0
+        if not self._due.head and self._read_timeout > 0:
+            self._due.head = self._loop.time() + self._read_timeout
+            self._due.arm(self._due.head)
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -198,14 +174,14 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        self._head_at = 0.0
+        self._due.head = 0.0
         if len(self._url) + self._head_size > self._max_head:
             self._refuse(431, f"request head larger than {self._max_head} bytes")
         try:
             parsed = httptools.parse_url(self._url)
         except httptools.HttpParserInvalidURLError:
             self._refuse(400, "malformed request target")
-        length, expect = self._framing()
+        length, expect = framing(self._headers)
         body = Body(length, self._pause_body, self._resume_body)
         parser = self._parser
         request = Request(
@@ -241,23 +217,8 @@ class HttpProtocol(asyncio.Protocol):
         if incoming is not None:
             self._incoming = None
             self._awaiting_continue = False
-            self._body_at = 0.0
+            self._due.body = 0.0
             incoming.body.feed_eof()
-
-    def _framing(self) -> tuple[int | None, str | None]:
-        """Content-Length (None: chunked or unknown) and Expect, in one pass."""
-        length: int | None = 0
-        chunked = False
-        expect = None
-        for name, value in self._headers:
-            size = len(name)  # lower() only the names that can match
-            if size == 14 and name.lower() == "content-length":
-                length = int(value) if value.isdigit() else None
-            elif size == 17 and name.lower() == "transfer-encoding":
-                chunked = True
-            elif size == 6 and name.lower() == "expect":
-                expect = value
-        return (None if chunked else length), expect
 
     def _expect(self, request: Request, expect: str) -> None:
         if expect.strip().lower() != "100-continue":
@@ -276,8 +237,8 @@ class HttpProtocol(asyncio.Protocol):
     def _body_progress(self) -> None:
         """The body is expected to keep coming: restart its stall clock."""
         if self._read_timeout > 0 and not self._reading_paused and not self._awaiting_continue:
-            self._body_at = self._loop.time() + self._read_timeout
-            self._schedule(self._body_at)
+            self._due.body = self._loop.time() + self._read_timeout
+            self._due.arm(self._due.body)
 
     def _send_continue(self, body: Body) -> None:
         incoming = self._incoming
@@ -289,7 +250,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _pause_body(self) -> None:
         self._reading_paused = True
-        self._body_at = 0.0  # the wait is the handler's, not the client's
+        self._due.body = 0.0  # the wait is the handler's, not the client's
         if self._transport is not None:
             self._transport.pause_reading()
 
@@ -300,95 +261,6 @@ class HttpProtocol(asyncio.Protocol):
         self._transport.resume_reading()
         if self._incoming is not None:
             self._body_progress()
-
-    # -- request cycle -----------------------------------------------------
-
-    def _start(self, request: Request, keep_alive: bool) -> None:
-        self._busy = True
-        self._current = request
-        self._task = self._loop.create_task(self._cycle(request, keep_alive))
-        self._task.add_done_callback(_ignore_result)
-
-    async def _cycle(self, request: Request, keep_alive: bool) -> None:
-        try:
-            try:
-                response = await self._state.handler(request)
-            except Exception:
-                traceback.print_exc(file=sys.stderr)
-                response = text_response(500, "Internal Server Error")
-            if not 200 <= response.status <= 999:
-                # A 1xx is never a final answer (a second 100 would leave the client waiting).
-                print(f"handler answered {request.path} with {response.status}", file=sys.stderr)
-                response = text_response(500, "Internal Server Error")
-            keep_alive = keep_alive and not self._state.closing
-            keep_alive = await self._send(request, response, keep_alive)
-        except (Exception, asyncio.CancelledError) as exc:
-            # The head is gone already: cutting the connection is all that is left.
-            if not isinstance(exc, asyncio.CancelledError):
-                traceback.print_exc(file=sys.stderr)
-            self._close()
-            return
-        finally:
-            self._current = None
-            self._responding = False
-            self._streaming = None
-            request.body.discard()
-            self._state.request_finished()
-        self._next(keep_alive)
-
-    def _next(self, keep_alive: bool) -> None:
-        if self._transport is None:
-            return
-        if not keep_alive:
-            self._close()
-            return
-        if self._queue:
-            item = self._queue.popleft()
-            if isinstance(item, bytes):
-                self._write(item)
-                self._close()
-            else:
-                self._start(*item)
-            return
-        self._busy = False
-        if self._state.closing or self._failed:
-            self._close()
-            return
-        self._state.waiting[self] = None
-        if not self._in_head and self._idle_timeout > 0:
-            self._idle_at = self._loop.time() + self._idle_timeout
-            self._schedule(self._idle_at)
-
-    async def _send(self, request: Request, response: Response, keep_alive: bool) -> bool:
-        """Write the response; return whether the connection stays open after it."""
-        body = request.body
-        body.before_read = None  # too late for a 100
-        if self._awaiting_continue and self._incoming is request:
-            keep_alive = False  # its client may never send the body: Go closes too
-        head_only = request.method == "HEAD" or response.status in NO_BODY
-        self._responding = True
-        data, chunked = response_head(response, head_only, keep_alive)
-        self._write(data)
-        if not isinstance(response.body, bytes):
-            self._streaming = asyncio.current_task()
-            await self._stream(response.body, chunked, head_only)
-        return keep_alive
-
-    async def _stream(self, body: AsyncIterable[bytes], chunked: bool, head_only: bool) -> None:
-        try:
-            async for chunk in body:
-                if head_only or not chunk:
-                    continue
-                self._write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
-                if self._write_paused:
-                    await self._drained.wait()
-        finally:
-            # A generator source cleans up now (its connection, its file), not when collected.
-            close = getattr(body, "aclose", None)
-            if close is not None:
-                await close()
-        if chunked:
-            self._write(b"0\r\n\r\n")
 
     # -- refusals and closing ------------------------------------------------
 
@@ -426,7 +298,8 @@ class HttpProtocol(asyncio.Protocol):
         self._failed = True
         self._in_head = False
         self._awaiting_continue = False
-        self._head_at = self._body_at = self._idle_at = 0.0
+        due = self._due
+        due.head = due.body = due.idle = 0.0
         self._state.waiting.pop(self, None)
         if self._transport is not None:
             self._transport.pause_reading()
@@ -440,6 +313,12 @@ class HttpProtocol(asyncio.Protocol):
             self._stop_parsing()
             self._close()
 
+    def _await_head(self) -> None:
+        self._state.waiting[self] = None  # a connection to close at the cap, if need be
+        if not self._in_head and self._idle_timeout > 0:
+            self._due.idle = self._loop.time() + self._idle_timeout
+            self._due.arm(self._due.idle)
+
     def close_if_idle(self) -> None:
         if not self._busy:
             self._close()
@@ -449,61 +328,33 @@ class HttpProtocol(asyncio.Protocol):
 
     def _close(self) -> None:
         transport = self._transport
-        if transport is None or self._close_at:
+        if transport is None or self._due.close:
             return
         transport.close()
         # close() waits for the buffer to drain, which a client that reads nothing stops.
-        self._close_at = self._loop.time() + (self._write_timeout or _CLOSE_LINGER)
-        self._schedule(self._close_at)
+        self._due.close = self._loop.time() + (self._write_timeout or _CLOSE_LINGER)
+        self._due.arm(self._due.close)
 
-    # -- the one timer -------------------------------------------------------
-
-    def _schedule(self, when: float) -> None:
-        """Have the timer fire no later than ``when``."""
-        handle = self._timer
-        if handle is not None:
-            if self._timer_at <= when:
-                return
-            handle.cancel()
-        self._timer_at = when
-        self._timer = self._loop.call_at(when, self._on_timer)
+    # -- the timer -----------------------------------------------------------
 
     def _on_timer(self) -> None:
-        self._timer = None
         transport = self._transport
         if transport is None:
             return
-        now = self._loop.time() + _SLACK
-        if 0 < self._write_at <= now or 0 < self._close_at <= now:
+        now = self._due.now()
+        if 0 < self._due.write <= now or 0 < self._due.close <= now:
             transport.abort()
             return
-        if 0 < self._head_at <= now:
+        if 0 < self._due.head <= now:
             if self._in_head:
                 self._fail(408, f"request head not received within {self._read_timeout:g}s")
             else:
                 self._stop_parsing()
                 self._close()  # nothing came: nothing to answer
-        elif 0 < self._body_at <= now:
+        elif 0 < self._due.body <= now:
             self._fail(408, f"request body stalled for {self._read_timeout:g}s", self._incoming)
-        elif 0 < self._idle_at <= now:
-            self._idle_at = 0.0
+        elif 0 < self._due.idle <= now:
+            self._due.idle = 0.0
             if not self._busy and not self._in_head:
                 self._close()
-        pending = [
-            d
-            for d in (self._head_at, self._body_at, self._write_at, self._idle_at, self._close_at)
-            if d > 0
-        ]
-        if pending:
-            self._schedule(min(pending))
-
-    # -- helpers -----------------------------------------------------------
-
-    def _write(self, data: bytes) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(data)
-
-
-def _ignore_result(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        traceback.print_exception(task.exception(), file=sys.stderr)
+        self._due.rearm()

@@ -1,10 +1,22 @@
 """What the HTTP server allows a client: time, head size, and connections.
 
 The names follow Go's ``http.Server`` where it has them (``ReadTimeout``,
-``WriteTimeout``, ``IdleTimeout``, ``MaxHeaderBytes``); the defaults are
-those of the gateway's and the watchdog's settings, which fill a ``Limits``
-each. The server enforces them in ``connection`` (timeouts, sizes) and
-``capacity`` (the connection cap).
+``WriteTimeout``, ``IdleTimeout``, ``MaxHeaderBytes``); the gateway's and the
+watchdog's settings fill a ``Limits`` each. ``connection`` enforces them:
+
+- ``read_timeout``: a request head must be complete within it of its first
+  byte (of the connection's start, for the first request), however slowly
+  the bytes trickle in: else 408 and close (close alone if nothing came). A
+  body that sends nothing for as long while the server waits for it (not
+  while flow control holds it back, nor before a 100 is sent) gets 408 too:
+  a stall, not a deadline for the whole body, so big uploads on slow links pass;
+- ``write_timeout``: a response write that cannot go on for this long (the
+  client reads nothing, the transport stays paused) closes the connection;
+- ``idle_timeout``: a keep-alive connection with no request closes after it;
+- ``max_header_bytes`` (431) and ``max_request_line_bytes`` (414, for the
+  request target), checked as the bytes arrive, so an oversize head is never
+  read whole;
+- ``max_connections``: see ``capacity``. A timeout of 0 turns it off.
 
 ``raise_fd_limit`` lifts the soft ``RLIMIT_NOFILE`` to the hard limit at start,
 as Go's runtime does, and ``connection_cap`` keeps the cap below what is then

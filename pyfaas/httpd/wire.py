@@ -1,4 +1,4 @@
-"""The bytes the HTTP server writes: response heads and its own refusals.
+"""The bytes of HTTP/1.1: a request's framing, response heads, the server's own refusals.
 
 A handler's response head is built here with the framing the server decides
 (``Content-Length`` or chunked, ``Connection: close``); a handler's own framing
@@ -18,6 +18,22 @@ REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 _FRAMING = {"content-length", "transfer-encoding", "connection", "keep-alive"}
 NO_BODY = {204, 304}
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def framing(headers: list[tuple[str, str]]) -> tuple[int | None, str | None]:
+    """A request's Content-Length (None: chunked or unknown) and Expect, in one pass."""
+    length: int | None = 0
+    chunked = False
+    expect = None
+    for name, value in headers:
+        size = len(name)  # lower() only the names that can match
+        if size == 14 and name.lower() == "content-length":
+            length = int(value) if value.isdigit() else None
+        elif size == 17 and name.lower() == "transfer-encoding":
+            chunked = True
+        elif size == 6 and name.lower() == "expect":
+            expect = value
+    return (None if chunked else length), expect
 
 
 def response_head(response: Response, head_only: bool, keep_alive: bool) -> tuple[bytes, bool]:
