@@ -66,12 +66,19 @@ def decode_call(data: bytes | str | None) -> QueuedCall | None:
         call = QueuedCall.decode(data.encode() if isinstance(data, str) else data or b"")
     except (ValueError, KeyError, TypeError, AttributeError):
         return None  # not JSON, not base64, a field missing or of another shape
-    texts = (call.call_id, call.function, call.namespace, call.method, call.path, call.query)
-    if not call.call_id or not all(isinstance(text, str) for text in texts):
-        return None
-    if call.callback_url is not None and not isinstance(call.callback_url, str):
-        return None
-    return call
+    # One chain of checks, not a loop: this runs for every call claimed.
+    if (
+        isinstance(call.call_id, str)
+        and call.call_id
+        and isinstance(call.function, str)
+        and isinstance(call.namespace, str)
+        and isinstance(call.method, str)
+        and isinstance(call.path, str)
+        and isinstance(call.query, str)
+        and (call.callback_url is None or isinstance(call.callback_url, str))
+    ):
+        return call
+    return None
 
 
 def claimed_id(data: bytes | str | None) -> str | None:
