@@ -247,6 +247,13 @@ async def test_a_message_that_holds_no_call_becomes_a_dead_letter(
     await queue.ack(delivery, Outcome(status_code=200))
     assert await queue.claim(limit=10, lease=5, wait=0.2) == []
 
+    # Replayed, a set-aside message is set aside again (under another id on NATS).
+    await queue.replay(dead[0].call_id)
+    assert await queue.claim(limit=10, lease=5, wait=0.3) == []
+    again = await queue.dead_letters()
+    assert len(again) == 3
+    assert {r.error for r in again} == {UNDECODABLE}
+
 
 async def test_extend_keeps_a_call_from_redelivery(opener: Opener, queue: Queue) -> None:
     other = await opener()
