@@ -32,8 +32,9 @@ GONE_WITHIN = 10.0
 class Serve:
     """``pyfaas serve`` on a fixed port and state directory; started again after a kill."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, **env: str) -> None:
         self.root = root
+        self.env = env
         self.home = root / "home"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -42,7 +43,14 @@ class Serve:
         self.seen: list[Proc] = []  # everything ever below serve, killed at teardown
 
     def start(self) -> Serve:
-        env = {**os.environ, "PYFAAS_AUTOSCALE": "false", "PYFAAS_REPLICA_STOP_TIMEOUT": "2s"}
+        env = {
+            **os.environ,
+            "PYFAAS_AUTOSCALE": "false",
+            "PYFAAS_REPLICA_STOP_TIMEOUT": "2s",
+            # A call running when its worker is killed comes back within seconds.
+            "ack_wait": "5s",
+            **self.env,
+        }
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [*PYFAAS, "serve", "--port", str(self.port), "--home", str(self.home)],
@@ -104,8 +112,10 @@ class Serve:
 
 
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Serve]:
-    platform = Serve(tmp_path)
+def serve(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Serve]:
+    """A platform, sandboxed as this machine allows unless the test says ``sandbox``."""
+    env = {"PYFAAS_SANDBOX": request.param} if hasattr(request, "param") else {}
+    platform = Serve(tmp_path, **env)
     try:
         yield platform.start()
     finally:
@@ -117,6 +127,8 @@ def deploy_functions(serve: Serve) -> None:
     upstream = free_port()
     functions = [
         {"service": "echo", "image": "functions/alpine:latest", "envProcess": "cat"},
+        # Calls that take a while, so some are queued or running when serve is killed.
+        {"service": "slow", "image": "functions/alpine:latest", "envProcess": "sleep 0.5"},
         {
             "service": "web",
             "image": "functions/alpine:latest",
@@ -150,7 +162,7 @@ def kinds(procs: list[Proc]) -> dict[str, int]:
 def submit(serve: Serve, count: int) -> list[str]:
     accepted = []
     for _ in range(count):
-        answer = httpx.post(f"{serve.url}/async-function/echo", content=b"x", timeout=10)
+        answer = httpx.post(f"{serve.url}/async-function/slow", content=b"x", timeout=10)
         assert answer.status_code == 202, answer.text
         accepted.append(answer.headers["X-Call-Id"])
     return accepted
@@ -161,6 +173,7 @@ def settled(serve: Serve, call_id: str) -> bool:
     return answer.status_code == 200 and answer.json().get("state") == "succeeded"
 
 
+@pytest.mark.parametrize("serve", ["auto", "off"], indirect=True, ids=["sandbox", "no-sandbox"])
 def test_a_killed_serve_takes_every_process_along_and_starts_again(serve: Serve) -> None:
     deploy_functions(serve)
     # The gateway's and the worker's writer: the worker's starts with its queue.
@@ -168,7 +181,8 @@ def test_a_killed_serve_takes_every_process_along_and_starts_again(serve: Serve)
     before = serve.tree()
     found = kinds(before)
     assert all(found.values()), found
-    accepted = submit(serve, 5)
+    accepted = submit(serve, 6)
+    assert not settled(serve, accepted[-1]), "some calls are still to run at the kill"
     assert serve.proc is not None
     serve.proc.kill()
     serve.proc.wait(timeout=10)
@@ -176,23 +190,56 @@ def test_a_killed_serve_takes_every_process_along_and_starts_again(serve: Serve)
 
     # At once on the same port and state: the functions come back, the calls are run.
     serve.start()
-    for name in ("echo", "web"):
+    for name in ("echo", "slow", "web"):
         wait_for(lambda name=name: serve.ready(name), timeout=60, interval=0.1)
     for call_id in accepted:
         wait_for(lambda call_id=call_id: settled(serve, call_id), timeout=60, interval=0.2)
     assert httpx.post(f"{serve.url}/function/web", timeout=10).status_code in (200, 501)
 
 
+def find(procs: list[Proc], mark: str) -> Proc:
+    """The first of ``procs`` whose command line runs ``mark`` (not bubblewrap running it)."""
+    return next(p for p in procs if mark in command(p[0]) and "bwrap" not in command(p[0]))
+
+
+def test_a_killed_worker_or_watchdog_takes_its_own_children_along(serve: Serve) -> None:
+    deploy_functions(serve)
+    wait_for(lambda: kinds(serve.tree())["writer"] == 2, timeout=30, interval=0.1)
+    tree = serve.tree()
+    gateway = find(tree, "pyfaas.gateway")
+    worker = find(tree, "pyfaas.worker")
+    (writer,) = descendants(worker[0])
+    os.kill(worker[0], signal.SIGKILL)
+    assert survivors([worker, writer], within=GONE_WITHIN) == []
+
+    # The watchdog whose function is a server of its own.
+    server = find(tree, "http.server")
+    watchdog = next(p for p in tree if server in descendants(p[0]) and p in descendants(gateway[0]))
+    while "bwrap" in command(watchdog[0]):  # inside the sandbox: the watchdog itself
+        watchdog = next(p for p in descendants(watchdog[0]) if server in [p, *descendants(p[0])])
+    assert "pyfaas.watchdog" in command(watchdog[0])
+    os.kill(watchdog[0], signal.SIGKILL)
+    assert survivors([watchdog, server], within=GONE_WITHIN) == []
+    assert alive(gateway), "the gateway is not its worker's or its replica's to take along"
+
+    # Both come back: serve restarts the worker, the gateway replaces the replica.
+    wait_for(lambda: "queue-worker exited with code -9" in serve.output(), timeout=10)
+    wait_for(lambda: kinds(serve.tree())["worker"] == 1, timeout=30, interval=0.1)
+    wait_for(lambda: serve.ready("web"), timeout=60, interval=0.1)
+    call = httpx.post(f"{serve.url}/function/web", timeout=10)
+    assert call.status_code in (200, 501), call.text
+
+
 def test_a_killed_gateway_takes_its_writer_and_replicas_along(serve: Serve) -> None:
     deploy_functions(serve)
     wait_for(lambda: kinds(serve.tree())["worker"] == 1, timeout=30, interval=0.1)
     tree = serve.tree()
-    gateway = next(p for p in tree if "pyfaas.gateway" in command(p[0]))
-    worker = next(p for p in tree if "pyfaas.worker" in command(p[0]))
+    gateway = find(tree, "pyfaas.gateway")
+    worker = find(tree, "pyfaas.worker")
     below = descendants(gateway[0])
     found = kinds(below)
     assert found["writer"] == 1, found
-    assert found["watchdog"] >= 2, found
+    assert found["watchdog"] >= 3, found
     assert found["function server"] >= 1, found
     os.kill(gateway[0], signal.SIGKILL)
     assert survivors([gateway, *below], within=GONE_WITHIN) == []
