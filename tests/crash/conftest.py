@@ -1,0 +1,71 @@
+"""Fixtures of the crash suite: a run-recording receiver, a submitter, a served platform."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.crash.disk import mount_tmpfs, unmount
+from tests.crash.served import Calls, Serve
+from tests.integration.processes import Receiver
+
+SMALL_DISK = "32m"
+
+
+@dataclass
+class Rig:
+    serve: Serve
+    receiver: Receiver
+    submitter: Calls
+
+
+@pytest.fixture
+def recorder() -> Iterator[tuple[Receiver, Calls]]:
+    receiver = Receiver()
+    submitter = Calls(receiver.url)
+    try:
+        yield receiver, submitter
+    finally:
+        submitter.close()
+        receiver.close()
+
+
+def served(serve: Serve, recorder: tuple[Receiver, Calls]) -> Iterator[Rig]:
+    receiver, submitter = recorder
+    try:
+        serve.start()
+        serve.deploy_recorder(receiver)
+        yield Rig(serve, receiver, submitter)
+    finally:
+        serve.stop()
+
+
+@pytest.fixture
+def rig(tmp_path: Path, recorder: tuple[Receiver, Calls]) -> Iterator[Rig]:
+    """``pyfaas serve`` on the SQLite queue with the recording function deployed."""
+    yield from served(Serve(tmp_path), recorder)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A ``SMALL_DISK`` tmpfs on a fresh directory; skipped where it cannot be mounted."""
+    mount_point = tmp_path / "state"
+    mount_point.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    if (why := mount_tmpfs(mount_point, SMALL_DISK)) is not None:
+        pytest.skip(why)
+    try:
+        yield mount_point
+    finally:
+        unmount(mount_point)
+
+
+@pytest.fixture
+def full_rig(tmp_path: Path, small_disk: Path, recorder: tuple[Receiver, Calls]) -> Iterator[Rig]:
+    """Like ``rig``, with the state directory on ``small_disk``."""
+    yield from served(Serve(tmp_path, home=small_disk / "home"), recorder)
