@@ -184,9 +184,10 @@ async def test_expired_lease_is_delivered_again(queue: Queue) -> None:
 
 
 async def test_settling_a_lost_lease_raises_not_found(queue: Queue) -> None:
+    # A lease of a second: what the test does with the second claim fits in it.
     await queue.put(make_call("c1"))
-    [first] = await queue.claim(limit=1, lease=0.3, wait=2)
-    [again] = await queue.claim(limit=1, lease=0.3, wait=5)
+    [first] = await queue.claim(limit=1, lease=1.0, wait=2)
+    [again] = await queue.claim(limit=1, lease=1.0, wait=5)
     assert again.attempt == 2
     with pytest.raises(NotFound):
         await queue.ack(first, Outcome(status_code=500))
@@ -212,8 +213,8 @@ async def test_settling_a_lost_lease_raises_not_found(queue: Queue) -> None:
 async def test_a_lease_another_client_took_is_lost(opener: Opener) -> None:
     first_worker, second_worker = await opener(), await opener()
     await first_worker.put(make_call("c1"))
-    [first] = await first_worker.claim(limit=1, lease=0.3, wait=2)
-    [again] = await second_worker.claim(limit=1, lease=0.3, wait=5)
+    [first] = await first_worker.claim(limit=1, lease=1.0, wait=2)
+    [again] = await second_worker.claim(limit=1, lease=1.0, wait=5)
     assert again.attempt == 2
     with pytest.raises(NotFound):
         await first_worker.retry(first, 0, Outcome(status_code=503))
@@ -223,7 +224,7 @@ async def test_a_lease_another_client_took_is_lost(opener: Opener) -> None:
     record = await first_worker.record("c1")
     assert record is not None
     assert (record.state, record.status_code) == (CallState.SUCCEEDED, 200)
-    assert await first_worker.claim(limit=1, lease=0.3, wait=0.5) == []
+    assert await first_worker.claim(limit=1, lease=1.0, wait=0.5) == []
 
 
 async def test_a_message_that_holds_no_call_becomes_a_dead_letter(
