@@ -88,17 +88,20 @@ class EventLog:
     def dead_lettered(self, seq: int, ref: str, call_id: str, reason: str) -> None:
         self.line(f"[#{seq}] Dead-lettered call {call_id} for {ref}: {reason}")
 
-    def callback_posted(self, seq: int, url: str, status: int, attempts: int) -> None:
+    def callback_posted(self, seq: int, call_id: str, url: str, status: int, attempts: int) -> None:
         tries = f" after {attempts} attempts" if attempts > 1 else ""
-        self.line(f"[#{seq}] Callback posted to {url} [{status}]{tries}")
+        self.line(f"[#{seq}] Callback posted to {url} [{status}]{tries} (call {short_id(call_id)})")
 
-    def callback_retry(self, seq: int, url: str, error: str, delay: float) -> None:
-        self.line(f"[#{seq}] Callback to {url} failed ({error}), retrying in {delay:.1f}s")
+    def callback_retry(self, seq: int, call_id: str, url: str, error: str, delay: float) -> None:
+        self.line(
+            f"[#{seq}] Callback to {url} failed ({error}), retrying in {delay:.1f}s"
+            f" (call {short_id(call_id)})"
+        )
 
-    def callback_failed(self, seq: int, url: str, error: str, attempts: int) -> None:
+    def callback_failed(self, seq: int, call_id: str, url: str, error: str, attempts: int) -> None:
         self.line(
             f"[#{seq}] Callback to {url} failed for good after {attempts} attempts ({error});"
-            " its call is settled and will not run again"
+            f" call {short_id(call_id)} is settled and will not run again"
         )
 
     def callback_refused(self, seq: int, url: str, reason: str) -> None:

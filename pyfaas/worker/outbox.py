@@ -49,6 +49,7 @@ class Outbox:
         delivery = ctx.call
         url = delivery.callback_url or ""
         attempt = ctx.delivery.attempt
+        call_id = delivery.answer.call_id if delivery.answer else delivery.call_id
         ctx.invoked = True  # from here on the receiver may have had it
         posted = await self._sender.post(delivery)
         outcome = ctx.outcome
@@ -56,14 +57,14 @@ class Outbox:
         outcome.callback_attempts = attempt
         if posted.ok:
             assert posted.status is not None
-            self._log.callback_posted(ctx.seq, url, posted.status, attempt)
+            self._log.callback_posted(ctx.seq, call_id, url, posted.status, attempt)
         elif posted.retryable and attempt < self._attempts:
             ctx.settle, ctx.delay = Settle.RETRY, self._delay(posted, attempt)
             outcome.error = posted.error
-            self._log.callback_retry(ctx.seq, url, posted.error, ctx.delay)
+            self._log.callback_retry(ctx.seq, call_id, url, posted.error, ctx.delay)
         else:
             outcome.error = f"callback failed: {posted.error}"
-            self._log.callback_failed(ctx.seq, url, posted.error, attempt)
+            self._log.callback_failed(ctx.seq, call_id, url, posted.error, attempt)
 
     def _delay(self, posted: Posted, attempt: int) -> float:
         if posted.retry_after is not None:
