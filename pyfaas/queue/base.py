@@ -15,9 +15,10 @@ Contract:
   was stored (SQLite on a full disk says "queue storage is full", and
   stores again once there is room); the gateway then answers 503, never a
   false 202. Where a backend cannot tell whether it stored the call (NATS:
-  a publish whose acknowledgement never came), it raises ``QueueUncertain``
-  naming the call id instead: the call may run, and a put again with that
-  id runs it once; the gateway answers 503 with the ``X-Call-Id``.
+  a publish whose acknowledgement never came; SQLite: a writer process that
+  died with the put unanswered), it raises ``QueueUncertain`` naming the
+  call id instead: the call may run, and a put again with that id runs it
+  once; the gateway answers 503 with the ``X-Call-Id``.
 * ``claim`` hands out up to ``limit`` calls, oldest first, each under a lease
   of ``lease`` seconds, waiting up to ``wait`` seconds for the first one.
   A call whose lease runs out (its worker died) is handed out again with

@@ -33,9 +33,11 @@ before it changes anything, so one that fails leaves the others of its
 transaction untouched.
 
 If the child dies, the operations waiting on it fail with
-``QueueUnavailable`` (the gateway answers 503, never a false 202; a
-worker's settle is retried by the lease running out) and the next operation
-starts a new child. SQLite's own checkpoint would run inside a commit,
+``QueueUnavailable`` (a worker's settle is retried by the lease running
+out) and the next operation starts a new child; a put among them fails with
+``QueueUncertain``, since the child may have committed it before it went
+(the gateway answers 503 with its ``X-Call-Id``, never a false 202, and a
+put again with that id stores nothing more). SQLite's own checkpoint would run inside a commit,
 holding back the answers of that batch for the milliseconds it takes; the
 child turns it off and checkpoints after answering, when its socket is idle
 (or, under unbroken load, every ``4 * CHECKPOINT_EVERY`` operations).
@@ -59,7 +61,7 @@ from collections import deque
 from typing import Any
 
 from pyfaas._children import die_with_parent
-from pyfaas.errors import NotFound, QueueUnavailable
+from pyfaas.errors import NotFound, QueueUnavailable, QueueUncertain
 from pyfaas.queue._records import UNDECODABLE, decode_call
 from pyfaas.queue.backends import _sqlite_store as store
 from pyfaas.queue.envelope import CallState, Delivery, Outcome, QueuedCall
@@ -99,7 +101,11 @@ class Writer:
     async def put(self, call: QueuedCall) -> bool:
         # The row is made here, not in the child: encoding the payload would
         # lengthen every commit cycle, which all waiting callers share.
-        stored: bool = await self._send((PUT, *store.row(call)))
+        try:
+            stored: bool = await self._send((PUT, *store.row(call)))
+        except _WriterLost as exc:
+            # Sent and never answered: the child may have committed it first.
+            raise QueueUncertain(f"{exc}; call {call.call_id} may be stored", call.call_id) from exc
         return stored
 
     async def claim(self, limit: int, lease: float) -> list[Delivery]:
@@ -165,6 +171,10 @@ class Writer:
             if self._link is None or self._link.closing:
                 self._link = await _Link.start(self._path, self._busy_timeout)
             return self._link
+
+
+class _WriterLost(QueueUnavailable):
+    """The child went away with operations unanswered; each may have been committed."""
 
 
 class _Link:
@@ -254,7 +264,7 @@ class _Link:
             error = f"its writer process is unreachable: {exc}"
         finally:
             self._writer.close()
-            failed = QueueUnavailable(f"sqlite queue {self._path}: {error}")
+            failed = _WriterLost(f"sqlite queue {self._path}: {error}")
             while self._waiting:
                 waiter = self._waiting.popleft()
                 if waiter is not None and not waiter.done():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pyfaas.errors import NotFound, QueueUnavailable
+from pyfaas.errors import NotFound, QueueUnavailable, QueueUncertain
 from pyfaas.queue import Outcome, QueuedCall
 from pyfaas.queue.backends import _sqlite_store as store
 from pyfaas.queue.backends._sqlite_writer import CHECKPOINT_EVERY, Writer, _describe, _gather
@@ -100,6 +100,28 @@ async def test_a_killed_writer_fails_its_waiting_puts_and_the_next_put_starts_an
     assert await writer.put(_call("after")) is True
     assert _children() != [child]
     assert _ids(db) == ["first", "after"]  # the unanswered call was never stored
+
+
+async def test_puts_a_killed_writer_never_answered_name_their_calls_and_store_once(
+    writer: Writer, db: Path
+) -> None:
+    assert await writer.put(_call("first")) is True
+    (child,) = _children()
+    os.kill(child, signal.SIGSTOP)  # the puts reach its socket, and no answer comes
+    try:
+        waiting = [asyncio.create_task(writer.put(_call(f"p{i}"))) for i in range(3)]
+        await asyncio.sleep(0.2)
+        assert not any(task.done() for task in waiting)
+    finally:
+        os.kill(child, signal.SIGKILL)
+    for i, task in enumerate(waiting):
+        with pytest.raises(QueueUncertain, match="may be stored") as caught:
+            await asyncio.wait_for(task, 10)
+        assert caught.value.call_id == f"p{i}"
+    # Put again under their ids, as a caller told so would: each is stored once.
+    assert [await writer.put(_call(f"p{i}")) for i in range(3)] == [True, True, True]
+    assert await writer.put(_call("p0")) is False
+    assert _ids(db) == ["first", "p0", "p1", "p2"]
 
 
 async def test_an_opened_queue_has_its_writer_running_before_the_first_put(db: Path) -> None:
