@@ -221,7 +221,7 @@ class NatsQueue:
                     messages, since = await puller.fetch(limit, left)
             except nats.errors.Error as exc:
                 raise self._unavailable(exc) from exc
-            ends = since + self._ack_wait - min(LEASE_MARGIN, self._ack_wait / 10)
+            ends = self._lease_end(since)
             deliveries, undecodable = [], []
             for msg in messages:
                 call = decode_call(msg.data)
@@ -240,6 +240,10 @@ class NatsQueue:
         if self._letters is None:
             raise QueueUnavailable(f"nats queue {self.url} is not connected")
         return self._letters
+
+    def _lease_end(self, began: float) -> float:
+        """When a lease the server began at ``began`` (or just after) counts as lost here."""
+        return began + self._ack_wait - min(LEASE_MARGIN, self._ack_wait / 10)
 
     def _msg(self, delivery: Delivery, *, release: bool) -> tuple[Msg, float]:
         """The leased message and when its lease counts as lost; ``NotFound`` if it is."""
@@ -265,8 +269,7 @@ class NatsQueue:
         except nats.errors.Error as exc:
             raise self._unavailable(exc) from exc
         if delivery.token in self._held:
-            margin = min(LEASE_MARGIN, self._ack_wait / 10)
-            self._held[delivery.token] = (msg, started + self._ack_wait - margin)
+            self._held[delivery.token] = (msg, self._lease_end(started))
 
     async def ack(self, delivery: Delivery, outcome: Outcome) -> None:
         msg, ends = self._msg(delivery, release=True)
