@@ -7,7 +7,7 @@ directory (the sandbox hides it).
     $PYFAAS_HOME/                      0700
       credentials/basic-auth-user      0600  admin user name
       credentials/basic-auth-password  0600  admin password
-      provider.db                      functions and secret metadata (SQLite)
+      provider.db                      deployed functions (SQLite)
       secrets/<namespace>/<name>       0600  secret values
       images/<key>/image.json          the local image store (see pyfaas.images)
       images/<key>/root/               files the image puts in its file system
