@@ -15,6 +15,8 @@ import asyncio
 import errno
 import socket
 from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 from pyfaas.httpd.capacity import Notice, ServerState
 from pyfaas.httpd.wire import refusal
@@ -40,7 +42,7 @@ class Acceptor:
         self._factory = factory
         self._loop = asyncio.get_running_loop()
         self._retry: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._listening = False
         self._errors = Notice(state.log, _describe_errors)
 
@@ -98,17 +100,15 @@ class Acceptor:
     def _connect(self, conn: socket.socket) -> None:
         conn.setblocking(False)
         self._state.pending += 1
-        task = self._loop.create_task(self._wrap(conn))
+        task = self._loop.create_task(self._loop.connect_accepted_socket(self._factory, conn))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(partial(self._connected, conn))
 
-    async def _wrap(self, conn: socket.socket) -> None:
-        try:
-            await self._loop.connect_accepted_socket(self._factory, conn)
-        except OSError:
-            conn.close()  # reset before its transport was made
-        finally:
-            self._state.pending -= 1
+    def _connected(self, conn: socket.socket, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        self._state.pending -= 1
+        if task.cancelled() or task.exception() is not None:
+            conn.close()  # reset before its transport was made, or the server stopped
 
 
 def _refuse(conn: socket.socket) -> None:
