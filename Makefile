@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck unit bench system-deps clean
+.PHONY: install run test lint typecheck unit bench soak system-deps clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import ensurepip, venv' 2>/dev/null || scripts/python-venv
@@ -39,6 +39,12 @@ test: install system-deps lint typecheck
 
 bench: install system-deps
 	$(BIN)/python -m bench
+
+# A mixed load on pyfaas serve while its gateway and queue-worker are killed
+# (`make soak MINUTES=3`); fails if a call answered 202 never ran.
+MINUTES ?= 10
+soak: install system-deps
+	$(BIN)/python -m bench.soak --minutes $(MINUTES)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
