@@ -1,10 +1,12 @@
-"""The HTTP server out of descriptors, in a process of its own with a small ``RLIMIT_NOFILE``.
+"""The HTTP server's limits in real processes: out of descriptors, and the watchdog's cap.
 
 The process lowers its soft limit, starts a listener, then opens files until
 only a few descriptors are left, so ``accept`` fails with ``EMFILE`` while the
 connection cap is still far away. The failure must be logged (once, not per
 accept), must not stop the accept loop, and a real request must still be
 answered: the server closes a connection that waits for a head to make room.
+The watchdog, with a small cap and ``read_timeout``, answers its health check
+and real calls through a crowd of half-sent heads, and cuts a late head.
 """
 
 from __future__ import annotations
@@ -13,9 +15,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
+import httpx
 import pytest
+
+from tests.helpers import wait_for
+from tests.integration.test_watchdog import WatchdogProcess
 
 pytestmark = pytest.mark.integration
 
@@ -84,3 +92,41 @@ def test_out_of_descriptors_is_logged_once_and_a_real_call_still_gets_through() 
     failures = [line for line in err.splitlines() if "accepting connections failed" in line]
     assert len(failures) == 1, err
     assert "Too many open files" in failures[0]
+
+
+@pytest.fixture
+def capped_watchdog(tmp_path: Path) -> Iterator[WatchdogProcess]:
+    env = {
+        "fprocess": "cat",
+        "PYFAAS_WATCHDOG_PROCESSES": "1",
+        "PYFAAS_MAX_CONNECTIONS": "8",
+        "read_timeout": "1s",
+    }
+    wd = WatchdogProcess(env, tmp_path)
+    try:
+        yield wd.wait_healthy()
+    finally:
+        wd.stop()
+
+
+def test_the_watchdog_keeps_serving_at_its_cap_and_cuts_a_late_head(
+    capped_watchdog: WatchdogProcess,
+) -> None:
+    wd = capped_watchdog
+    with ExitStack() as stack:
+        for _ in range(30):
+            sock = stack.enter_context(socket.create_connection(("127.0.0.1", wd.port), 5))
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Le")
+        assert httpx.get(wd.url("/_/health"), timeout=5).status_code == 200
+        response = httpx.post(wd.url(), content=b"still here", timeout=5)
+        assert (response.status_code, response.content) == (200, b"still here")
+        wait_for(lambda: wd.logged("connection limit 8 reached: closed "))
+    with socket.create_connection(("127.0.0.1", wd.port), 10) as late:
+        started = time.monotonic()
+        late.sendall(b"GET /_/health HTTP/1.1\r\nHost: t\r\n")
+        answer = b""
+        while chunk := late.recv(4096):
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408 Request Timeout")
+        assert answer.endswith(b"\r\n\r\nrequest head not received within 1s\n")
+        assert 0.9 <= time.monotonic() - started < 10
