@@ -23,6 +23,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert (settings.initial_retry_wait, settings.max_retry_wait) == (1.0, 60.0)
     assert settings.retry_codes == frozenset({408, 429, 502, 503, 504})
     assert settings.callback_attempts == 5
+    assert settings.callback_max_inflight == 16
     assert settings.faas_print_body is False
     assert settings.credentials is None
     assert settings.signing_key is None
@@ -41,6 +42,7 @@ def test_values_are_read(tmp_path: Path) -> None:
             "max_retry_wait": "2m",
             "retry_codes": "429, 503",
             "callback_attempts": "2",
+            "callback_max_inflight": "4",
             "faas_print_body": "true",
             "PYFAAS_WORKER_NAME": "w1",
         }
@@ -53,6 +55,7 @@ def test_values_are_read(tmp_path: Path) -> None:
     assert (settings.initial_retry_wait, settings.max_retry_wait) == (0.5, 120.0)
     assert settings.retry_codes == frozenset({429, 503})
     assert settings.callback_attempts == 2
+    assert settings.callback_max_inflight == 4
     assert settings.faas_print_body is True
     assert settings.worker_name == "w1"
     assert replace(settings, max_inflight=3).max_inflight == 3
@@ -70,6 +73,7 @@ def test_values_are_read(tmp_path: Path) -> None:
         ("faas_print_body", "yes please"),
         ("PYFAAS_GATEWAY", "gateway:8080"),
         ("max_retry_wait", "100ms"),
+        ("callback_max_inflight", "0"),
     ],
 )
 def test_bad_values_name_key_and_value(tmp_path: Path, key: str, value: str) -> None:
