@@ -82,9 +82,10 @@ def unenforced_warning(controllers: Collection[str], *, wanted: bool = True) -> 
         "pids": "the process limit is not enforced",
     }
     why = "PYFAAS_CGROUPS=false" if not wanted else f"no writable {'/'.join(missing)} cgroup"
+    fix = "unset PYFAAS_CGROUPS and " if not wanted else ""
     return (
         f"WARNING: function limits are NOT fully enforced ({why}):"
-        f" {', '.join(what[c] for c in missing)}; for kernel-enforced limits, {DELEGATE_HINT}"
+        f" {', '.join(what[c] for c in missing)}; for kernel-enforced limits, {fix}{DELEGATE_HINT}"
     )
 
 

@@ -54,4 +54,5 @@ def test_the_warning_names_what_is_not_enforced_and_the_fix() -> None:
     off = unenforced_warning((), wanted=False)
     assert off is not None
     assert "(PYFAAS_CGROUPS=false)" in off
+    assert "unset PYFAAS_CGROUPS and run pyfaas serve in a delegated cgroup" in off
     assert "limits.memory is only a per-process data rlimit" in off
