@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import resource
-import socket
 from contextlib import ExitStack
 
 import pytest
 
 from pyfaas.httpd.limits import FD_RESERVE, Limits, connection_cap, raise_fd_limit
-from tests.unit.httpd.harness import LOOPS, Client, ServerThread, get, wait_until
+from tests.unit.httpd.harness import LOOPS, ServerThread, get, wait_until
 
 CAP = 20
 
@@ -90,10 +89,3 @@ def test_a_listener_lowers_its_cap_to_the_descriptor_limit_and_says_so() -> None
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert any("lowered to" in line for line in running.logs)
-
-
-def test_client_type_is_a_plain_socket() -> None:
-    # The harness speaks raw bytes over a plain TCP socket: nothing in between.
-    with ServerThread() as running, running.client() as client:
-        assert isinstance(client, Client)
-        assert client.sock.type == socket.SOCK_STREAM
