@@ -12,7 +12,7 @@ import pytest
 
 from pyfaas.paths import StatePaths
 from tests.helpers import NatsServer
-from tests.proctree import alive, boot_ticks, marked, survivors
+from tests.proctree import alive, boot_ticks, descendants, marked, survivors
 
 # Set in the session's environment: every process a test starts inherits it.
 SESSION_MARK = "PYFAAS_TEST_SESSION"
@@ -37,9 +37,10 @@ def no_process_outlives_the_session(tmp_path_factory: pytest.TempPathFactory) ->
     """Fail the run if a process a test started is still running after the last test.
 
     Set up first, so torn down last: after every other fixture has stopped
-    what it started. A process counts when it started during the session and
-    its environment or command line holds this session's mark or its
-    temporary directory; those found are killed after being reported.
+    what it started. A process counts when it still runs below pytest, or
+    when it started during the session and its environment or command line
+    holds this session's mark or its temporary directory (an orphan a killed
+    test process left); those found are killed after being reported.
     """
     token = f"{SESSION_MARK}={uuid.uuid4().hex}"
     os.environ[SESSION_MARK] = token.partition("=")[2]
@@ -47,6 +48,7 @@ def no_process_outlives_the_session(tmp_path_factory: pytest.TempPathFactory) ->
     base = str(tmp_path_factory.getbasetemp())
     yield
     left = marked((token, base), since, exclude={os.getpid()})
+    left += [p for p in descendants(os.getpid()) if p not in left]
     if not left:
         return
     # Processes told to die may take a moment; judge what is still there after it.
