@@ -104,6 +104,12 @@ class EventLog:
             f" call {short_id(call_id)} is settled and will not run again"
         )
 
+    def callback_queued_before(self, seq: int, call_id: str) -> None:
+        self.line(
+            f"[#{seq}] Callback of call {call_id} was queued by an earlier run"
+            " (a redelivery, or a replayed dead letter); this run's is not queued again"
+        )
+
     def callback_refused(self, seq: int, url: str, reason: str) -> None:
         self.line(f"[#{seq}] Callback URL {url!r} refused: {reason}")
 

@@ -3,6 +3,8 @@
 A call's callback (``ctx.follow_up``) is put before the call is settled: a
 worker dying in between runs the call again, and the second put of the same
 id stores nothing, so the callback is queued once and posted at least once.
+(A dead letter replayed after its callback was queued is deduplicated the
+same way: its new run's callback is not queued, and the log says so.)
 A settle the queue refuses is tried again ``SETTLE_TRIES`` times (0.1 s,
 doubling up to 2 s: about 3 s in all, while the lease is kept); a worker
 whose settles keep failing would only run calls whose results are lost, so
@@ -42,7 +44,8 @@ class Settler:
     async def _settle_once(self, ctx: CallContext) -> bool:
         if ctx.follow_up is not None:
             try:
-                await self._queue.put(ctx.follow_up)
+                if not await self._queue.put(ctx.follow_up):
+                    self._log.callback_queued_before(ctx.seq, ctx.call.call_id)
             except PayloadTooLarge as exc:
                 ctx.outcome.error = joined(ctx.outcome.error, f"callback not queued: {exc}")
             ctx.follow_up = None

@@ -231,10 +231,14 @@ async def test_a_call_run_again_after_a_crash_posts_its_first_callback_only(
     # left this behind; its lease ran out and the call runs again.
     first = InvokeResult(200, body=b"first run")
     assert await queue.put(answer_call(call, first, 0.1, f"{gateway.url}/cb/ok"))
-    async with running_worker(settings, queue):
+    async with running_worker(settings, queue) as worker:
         record = await settled(queue, call.call_id)
     assert (record.state, record.callback_status) == (CallState.SUCCEEDED, 200)
     assert len(gateway.calls) == 1
+    assert any(
+        f"Callback of call {call.call_id} was queued by an earlier run" in line
+        for line in worker.lines
+    )
     [callback] = gateway.callbacks  # the second put of the same callback id stored nothing
     assert callback.body == b"first run"
     assert callback.headers["X-Call-Id"] == call.call_id
