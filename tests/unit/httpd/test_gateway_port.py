@@ -1,8 +1,10 @@
-"""The gateway's public port on this server: ``Expect`` on ``/function/`` and ``/system/``.
+"""The gateway's public port on this server: ``Expect``, and the connection cap.
 
-``/function/...`` is served on the port itself; ``/system/...`` is passed on to
-the aiohttp application behind it (``gateway.front``). Either way the client
-sees one 100 and then the real answer, and the function's output arrives.
+``/function/...`` is served on the port itself; ``/system/...`` and
+``/healthz`` are passed on to the aiohttp application behind it
+(``gateway.front``). Either way the client sees one 100 and then the real
+answer, and the function's output arrives; and a crowd of half-sent heads at
+the cap keeps neither the health check nor a call out.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from tests.unit.gateway.conftest import CREDS, deploy
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 MIB = 1024 * 1024
+CAP = 10  # the public port's connection cap in these tests
 
 
 async def _digest(request: web.Request) -> web.Response:
@@ -50,7 +53,9 @@ async def gateway_port() -> AsyncIterator[int]:
     await deploy(provider, "digest")
     queue = MemoryQueue()
     await queue.start()
-    settings = GatewaySettings(max_body=16 * MIB, autoscale=False, basic_auth=False)
+    settings = GatewaySettings(
+        max_body=16 * MIB, autoscale=False, basic_auth=False, max_connections=CAP, read_timeout=30
+    )
     gateway = GatewayServer(settings, provider, queue, CREDS, grace=1.0)
     try:
         yield await gateway.start("127.0.0.1", 0)
@@ -101,3 +106,29 @@ async def test_an_unknown_expectation_gets_417_on_the_public_port(gateway_port: 
     url = f"http://127.0.0.1:{gateway_port}/function/digest"
     _, log = await _curl("-H", "Expect: something-else", "--data-binary", "x", url)
     assert re.search(r"^< HTTP/1.1 417", log, re.M), log
+
+
+async def test_half_sent_heads_at_the_cap_keep_neither_healthz_nor_calls_out(
+    gateway_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    crowd = []
+    try:
+        for _ in range(CAP * 3):
+            _, writer = await asyncio.open_connection("127.0.0.1", gateway_port)
+            writer.write(b"POST /function/digest HTTP/1.1\r\nHost: t\r\nContent-Len")
+            crowd.append(writer)
+        for _ in range(3):
+            out, log = await _curl(f"http://127.0.0.1:{gateway_port}/healthz")
+            assert re.search(r"^< HTTP/1.1 200", log, re.M), log
+            out, log = await _curl(
+                "--data-binary", "abc", f"http://127.0.0.1:{gateway_port}/function/digest"
+            )
+            assert re.search(r"^< HTTP/1.1 200", log, re.M), log
+            assert out.startswith(b"3 ")
+    finally:
+        for writer in crowd:
+            writer.close()
+    said = [r.getMessage() for r in caplog.records if "connection limit" in r.getMessage()]
+    # The first at once; the rest would follow in one line 10 s on.
+    assert len(said) == 1
+    assert said[0].startswith(f"connection limit {CAP} reached: closed 1 connections waiting")
