@@ -5,6 +5,12 @@ gateway (wait for ``/healthz``), then queue-worker. A child that dies on its
 own is restarted with exponential backoff. Shutdown is an ordered, timed
 sequence: the queue-worker first (it finishes or hands back its in-flight
 calls), then the gateway (which stops the function replicas).
+
+A supervisor killed outright runs no shutdown at all: each component asked
+the kernel to kill it with its parent (``pyfaas._children``), and takes its
+own children along the same way, so a new ``pyfaas serve`` can start at once
+on the same port and state. Accepted calls are on disk; calls a killed
+worker held come back when their lease runs out.
 """
 
 from __future__ import annotations
