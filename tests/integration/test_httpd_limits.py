@@ -130,3 +130,32 @@ def test_the_watchdog_keeps_serving_at_its_cap_and_cuts_a_late_head(
         assert answer.startswith(b"HTTP/1.1 408 Request Timeout")
         assert answer.endswith(b"\r\n\r\nrequest head not received within 1s\n")
         assert 0.9 <= time.monotonic() - started < 10
+
+
+def _exchange(port: int, data: bytes, then: bytes = b"") -> bytes:
+    """Send ``data``; once something comes back, send ``then``; return all until close."""
+    with socket.create_connection(("127.0.0.1", port), 10) as sock:
+        sock.sendall(data)
+        answer = sock.recv(65536)
+        if then:
+            sock.sendall(then)
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize("server", ["httptools", "aiohttp"])
+def test_the_watchdog_answers_expect_once_on_either_server(tmp_path: Path, server: str) -> None:
+    env = {"fprocess": "cat", "PYFAAS_WATCHDOG_PROCESSES": "1", "PYFAAS_WATCHDOG_SERVER": server}
+    wd = WatchdogProcess(env, tmp_path)
+    try:
+        wd.wait_healthy()
+        head = b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nConnection: close\r\n"
+        answer = _exchange(wd.port, head + b"Expect: 100-continue\r\n\r\n", then=b"hello")
+        assert answer.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"), answer
+        assert answer.count(b" 100 Continue") == 1
+        assert answer.endswith(b"\r\n\r\nhello")
+        refused = _exchange(wd.port, head + b"Expect: the-moon\r\n\r\nhello")
+        assert refused.startswith(b"HTTP/1.1 417 Expectation Failed\r\n"), refused
+    finally:
+        wd.stop()
