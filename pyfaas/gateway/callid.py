@@ -2,7 +2,8 @@
 
 A caller's own ``X-Call-Id`` is kept (it is the idempotency key of an
 asynchronous call and is stored with it) if it is 1 to 128 characters of
-``A-Z a-z 0-9 . _ : -``; any other value is a ``BadRequest``, on the
+``A-Z a-z 0-9 . _ : -`` and does not end in ``.callback`` (the queue's name
+for the call's callback delivery); any other value is a ``BadRequest``, on the
 synchronous and the asynchronous path alike, before anything is stored or
 forwarded. Without one a version 7 UUID (RFC 9562) is generated: its
 first 48 bits are the Unix time in milliseconds, so ids made one after
@@ -20,6 +21,7 @@ import time
 
 from pyfaas import __version__
 from pyfaas.errors import BadRequest
+from pyfaas.queue.envelope import CALLBACK_SUFFIX
 
 CALL_ID = "X-Call-Id"
 START_TIME = "X-Start-Time"
@@ -41,6 +43,9 @@ def call_identity(given: str | None) -> tuple[str, str]:
 def check_call_id(given: str) -> str:
     """``given`` if it is a valid call id; ``BadRequest`` saying why not otherwise."""
     if _VALID(given):
+        if given.endswith(CALLBACK_SUFFIX):
+            # The suffix names a call's callback delivery in the queue.
+            raise BadRequest(f"{CALL_ID} must not end in {CALLBACK_SUFFIX!r}: it is reserved")
         return given
     if not given:
         raise BadRequest(f"{CALL_ID} must not be empty")

@@ -13,6 +13,7 @@ from pyfaas.errors import BadRequest, NotFound, QueueUnavailable
 from pyfaas.gateway.state import STATE
 from pyfaas.gateway.system import accepted, json_response
 from pyfaas.queue.base import Queue
+from pyfaas.queue.envelope import callback_id, with_callback
 
 MAX_DEAD_LETTERS = 1000
 
@@ -29,6 +30,10 @@ async def call_record(request: web.Request) -> web.Response:
     record = await _queue(request).record(call_id)
     if record is None:
         raise NotFound(f"call {call_id} not found")
+    if record.callback_url:
+        # The callback travels as a queued delivery of its own; its outcome
+        # is read from that delivery's record.
+        record = with_callback(record, await _queue(request).record(callback_id(call_id)))
     return json_response(record.to_wire())
 
 

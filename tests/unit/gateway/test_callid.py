@@ -57,6 +57,7 @@ INVALID = {
     "slash": "a/b",
     "quote": 'a"b',
     "non-ascii": "caf\u00e9",
+    "reserved suffix": "job-1.callback",
 }
 
 
@@ -82,6 +83,8 @@ def test_the_messages_say_what_is_wrong() -> None:
         check_call_id("x" * 129)
     with pytest.raises(BadRequest, match=r"'a/b' may hold only ASCII letters, digits and \. _ : -"):
         check_call_id("a/b")
+    with pytest.raises(BadRequest, match=r"must not end in '\.callback': it is reserved"):
+        check_call_id("job-1.callback")
 
 
 def test_generated_ids_pass_the_check() -> None:
