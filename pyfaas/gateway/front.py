@@ -21,9 +21,8 @@ from pyfaas.gateway.callid import CALL_ID
 from pyfaas.gateway.proxy import Proxy, response_from
 from pyfaas.gateway.refs import FunctionRefs
 from pyfaas.gateway.state import GatewayState
-from pyfaas.gateway.upstream import Body, UpstreamError, UpstreamPool
 from pyfaas.httpd.messages import Request, Response, text_response
-from pyfaas.providers.base import Endpoint
+from pyfaas.upstream import Address, Body, UpstreamError, UpstreamPool
 
 _DROP = HOP_BY_HOP | {"content-length"}
 _ALLOW = {
@@ -35,7 +34,7 @@ _ALLOW = {
 class Front:
     """The handler of the public port."""
 
-    def __init__(self, state: GatewayState, upstreams: UpstreamPool, internal: Endpoint) -> None:
+    def __init__(self, state: GatewayState, upstreams: UpstreamPool, internal: Address) -> None:
         self._state = state
         # One cache of split function references for both invocation routes.
         self._refs = FunctionRefs(state.settings.function_namespace)

@@ -21,10 +21,10 @@ from pyfaas.gateway.app import create_app
 from pyfaas.gateway.front import Front
 from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.gateway.state import STATE, GatewayState
-from pyfaas.gateway.upstream import UpstreamPool
 from pyfaas.httpd import server
-from pyfaas.providers.base import Endpoint, Provider
+from pyfaas.providers.base import Provider
 from pyfaas.queue.base import Queue
+from pyfaas.upstream import Address, UpstreamPool
 
 log = logging.getLogger("pyfaas.gateway")
 
@@ -56,7 +56,7 @@ class GatewayServer:
         path = str(self._private / "api.sock")
         await self._runner.setup()
         await web.UnixSite(self._runner, path).start()
-        front = Front(self.state, self._upstreams, Endpoint(host="localhost", unix_path=path))
+        front = Front(self.state, self._upstreams, Address(host="localhost", unix_path=path))
         sock = server.listening_socket(host, port)
         self._listener = server.Listener(front.handle, self.state.settings.limits, _log_warning)
         await self._listener.start(sock)

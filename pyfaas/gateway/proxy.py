@@ -2,13 +2,14 @@
 
 Per request the proxy resolves a replica through the provider (in-process),
 forwards method, raw path, query, headers and body over a pooled keep-alive
-connection (``pyfaas.gateway.upstream``), and relays status, headers and
-body back. Redirects are never followed; ``Expect`` is not forwarded (the
-public server answers it) and a replica's interim ``1xx`` responses are not
-relayed, only its final one (``upstream``). Bodies are streamed both ways; a
-small body with a declared length is read in one go because that is cheaper
-than streaming it, and a response with a small declared length is sent back
-as one. Served by ``pyfaas.httpd`` (see ``front``), not aiohttp.
+connection (``pyfaas.upstream``), and relays status, headers and body
+back. Redirects are never followed; ``Expect`` is not forwarded (the public
+server answers it) and a replica's interim ``1xx`` responses are not
+relayed, only its final one (``pyfaas.upstream.response``). Bodies are
+streamed both ways; a small body with a declared length is read in one go
+because that is cheaper than streaming it, and a response with a small
+declared length is sent back as one. Served by ``pyfaas.httpd`` (see
+``front``), not aiohttp.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from pyfaas.gateway.callid import CALL_ID, SERVED_BY, SERVED_BY_VALUE, START_TIM
 from pyfaas.gateway.metrics import GatewayMetrics
 from pyfaas.gateway.refs import FunctionRefs
 from pyfaas.gateway.settings import GatewaySettings
-from pyfaas.gateway.upstream import Body, UpstreamError, UpstreamPool, UpstreamResponse
 from pyfaas.httpd.messages import Request, Response
 from pyfaas.providers.base import Endpoint, Provider
+from pyfaas.upstream import Address, Body, UpstreamError, UpstreamPool, UpstreamResponse
 
 log = logging.getLogger("pyfaas.gateway")
 
@@ -38,6 +39,7 @@ _DROP_REQUEST = HOP_BY_HOP | {"host", "content-length", CALL_ID.lower(), START_T
 _DROP_RESPONSE = HOP_BY_HOP | {"content-length"}
 READ_WHOLE_BELOW = 256 * 1024  # declared bodies up to this size are read, not streamed
 SEND_WHOLE_BELOW = 256 * 1024  # upstream bodies up to this size are sent as one response
+ADDRESSES_KEPT = 4096  # replica addresses remembered before they are made anew
 
 
 class Proxy:
@@ -59,6 +61,7 @@ class Proxy:
         self._wait = settings.upstream_timeout if settings.scale_from_zero else 0.0
         self._log_calls = settings.log_calls
         self._refs = refs
+        self._addresses = _Addresses()
 
     async def handle(self, request: Request) -> Response:
         if request.method not in METHODS:
@@ -112,11 +115,10 @@ class Proxy:
         headers: list[tuple[str, str]],
         body: Body,
     ) -> UpstreamResponse:
+        address = self._addresses[endpoint.host, endpoint.port, endpoint.unix_path]
         try:
             async with asyncio.timeout(self._timeout):
-                return await self._upstreams.request(
-                    endpoint, request.method, target, headers, body
-                )
+                return await self._upstreams.request(address, request.method, target, headers, body)
         except TimeoutError:
             raise GatewayTimeout(f"timed out waiting for function {request.path}") from None
         except UpstreamError as exc:
@@ -136,6 +138,20 @@ class Proxy:
             headers.append(("Content-Type", request.header("Content-Type") or "text/plain"))
         headers += [(CALL_ID, call_id), (START_TIME, start), (SERVED_BY, SERVED_BY_VALUE)]
         return await response_from(upstream, headers, f"function {request.path}")
+
+
+class _Addresses(dict[tuple[str, int, str | None], Address]):
+    """The pool's address of each replica endpoint, made once and not on every call.
+
+    A provider's ``Endpoint`` is where a replica listens; the pool dials an
+    ``Address``. A hit is one look-up of a tuple; a miss makes the address.
+    """
+
+    def __missing__(self, key: tuple[str, int, str | None]) -> Address:
+        if len(self) >= ADDRESSES_KEPT:
+            self.clear()  # replicas come and go; the ones in use come back at once
+        address = self[key] = Address(*key)
+        return address
 
 
 async def response_from(

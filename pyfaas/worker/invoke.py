@@ -7,8 +7,8 @@ and bodies are not decompressed, so the callback receives exactly what the
 function answered. A transport failure or time-out becomes status 503 with
 the error's text, as in the OpenFaaS queue-worker; a failure to connect at
 all is marked ``reached=False``: the function cannot have run. An
-``http://`` gateway is called with the gateway's own lean HTTP/1.1 client
-(``pyfaas.gateway.upstream``), a fraction of a general client's work per
+``http://`` gateway is called with the lean HTTP/1.1 client the gateway
+uses too (``pyfaas.upstream``), a fraction of a general client's work per
 call; an ``https://`` one through the aiohttp session.
 """
 
@@ -27,9 +27,8 @@ from yarl import URL
 from pyfaas import __version__
 from pyfaas._http import HOP_BY_HOP, header_value
 from pyfaas.credentials import Credentials
-from pyfaas.gateway.upstream import ConnectFailed, UpstreamError, UpstreamPool
-from pyfaas.providers.base import Endpoint
 from pyfaas.queue.envelope import QueuedCall
+from pyfaas.upstream import Address, ConnectFailed, UpstreamError, UpstreamPool
 
 USER_AGENT = f"pyfaas-queue-worker/{__version__}"
 _NOT_FORWARDED = HOP_BY_HOP | {"content-length", "host", "user-agent"}
@@ -98,10 +97,10 @@ class GatewayClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=30)
         self._meta_timeout = aiohttp.ClientTimeout(total=10)
         url = URL(self._base)
-        self._lean: tuple[UpstreamPool, Endpoint, str] | None = None
+        self._lean: tuple[UpstreamPool, Address, str] | None = None
         if url.scheme == "http" and url.host and not url.path.strip("/"):
             host = f"{url.host}:{url.port}" if url.port else url.host
-            self._lean = (UpstreamPool(), Endpoint(url.host, url.port or 80), host)
+            self._lean = (UpstreamPool(), Address(url.host, url.port or 80), host)
 
     async def close(self) -> None:
         if self._lean is not None:
@@ -141,7 +140,7 @@ class GatewayClient:
         return InvokeResult(status, headers, body, None, time.monotonic() - started)
 
     async def _invoke_lean(
-        self, call: QueuedCall, pool: UpstreamPool, endpoint: Endpoint, host: str
+        self, call: QueuedCall, pool: UpstreamPool, address: Address, host: str
     ) -> InvokeResult:
         started = time.monotonic()
         target = f"/function/{call.function_ref}{call.path or '/'}"
@@ -150,7 +149,7 @@ class GatewayClient:
         headers = [("Host", host), *forwarded_header_list(call)]
         try:
             async with asyncio.timeout(self._timeout.total):
-                response = await pool.request(endpoint, call.method, target, headers, call.body)
+                response = await pool.request(address, call.method, target, headers, call.body)
                 try:
                     body = await response.read()
                 finally:

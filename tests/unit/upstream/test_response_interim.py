@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from pyfaas.gateway.upstream import MAX_INTERIM, UpstreamError, UpstreamPool
-from pyfaas.providers.base import Endpoint
+from pyfaas.upstream import Address, UpstreamError, UpstreamPool
+from pyfaas.upstream.response import MAX_INTERIM
 
 pytestmark = pytest.mark.integration
 
@@ -47,10 +47,10 @@ class _Replica:
 
 
 @contextlib.asynccontextmanager
-async def _serving(replica: _Replica) -> AsyncIterator[Endpoint]:
+async def _serving(replica: _Replica) -> AsyncIterator[Address]:
     server = await asyncio.start_server(replica.handle, "127.0.0.1", 0)
     try:
-        yield Endpoint(port=server.sockets[0].getsockname()[1])
+        yield Address(port=server.sockets[0].getsockname()[1])
     finally:
         server.close()
         await server.wait_closed()
@@ -138,7 +138,7 @@ async def test_a_replica_closing_after_an_interim_response_is_not_asked_again() 
             writer.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    endpoint = Endpoint(port=server.sockets[0].getsockname()[1])
+    endpoint = Address(port=server.sockets[0].getsockname()[1])
     pool = UpstreamPool()
     try:
         response = await pool.request(endpoint, "GET", "/", [("Host", "x")], None)

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 import uvloop
 
-from pyfaas.gateway.upstream import REPLAYABLE, StaleConnection, UpstreamError, UpstreamPool
-from pyfaas.providers.base import Endpoint
+from pyfaas.upstream import REPLAYABLE, Address, StaleConnection, UpstreamError, UpstreamPool
 
 pytestmark = pytest.mark.integration
 
@@ -69,16 +68,16 @@ async def _body(reader: asyncio.StreamReader, head: bytes) -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def _serving(replica: _Replica) -> AsyncIterator[Endpoint]:
+async def _serving(replica: _Replica) -> AsyncIterator[Address]:
     server = await asyncio.start_server(replica.handle, "127.0.0.1", 0)
     try:
-        yield Endpoint(port=server.sockets[0].getsockname()[1])
+        yield Address(port=server.sockets[0].getsockname()[1])
     finally:
         server.close()
         await server.wait_closed()
 
 
-async def _call(pool: UpstreamPool, endpoint: Endpoint, method: str, body: Any) -> bytes:
+async def _call(pool: UpstreamPool, endpoint: Address, method: str, body: Any) -> bytes:
     response = await pool.request(endpoint, method, "/", [("Host", "x")], body)
     try:
         return await response.read()
@@ -164,7 +163,7 @@ async def _reset_before_the_write(method: str) -> tuple[bytes, list[bytes]]:
     loop = asyncio.get_running_loop()
     listener = socket.create_server(("127.0.0.1", 0))
     listener.setblocking(False)
-    endpoint = Endpoint(port=listener.getsockname()[1])
+    endpoint = Address(port=listener.getsockname()[1])
     seen: list[bytes] = []
 
     async def serve_one(answer: bool) -> socket.socket:

@@ -1,4 +1,4 @@
-"""The lean upstream client against real servers: framing, reuse, stale connections, flow."""
+"""The pool against real servers: framing, reuse, stale connections, flow."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pyfaas.gateway.upstream import MAX_HEAD, READ_SIZE, Body, UpstreamError, UpstreamPool
-from pyfaas.providers.base import Endpoint
+from pyfaas.upstream import Address, Body, UpstreamError, UpstreamPool
+from pyfaas.upstream.response import MAX_HEAD, READ_SIZE
 
 
 async def _one_shot(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -31,7 +31,7 @@ async def one_shot_port() -> AsyncIterator[int]:
 
 async def test_stale_pooled_connection_is_retried(one_shot_port: int) -> None:
     pool = UpstreamPool()
-    endpoint = Endpoint(port=one_shot_port)
+    endpoint = Address(port=one_shot_port)
     for _ in range(3):
         response = await pool.request(endpoint, "GET", "/", [("Host", "x")], None)
         assert response.status == 200
@@ -61,7 +61,7 @@ async def test_head_and_chunked_and_close_delimited() -> None:
             await writer.drain()
 
     server = await asyncio.start_server(handler, "127.0.0.1", 0)
-    endpoint = Endpoint(port=server.sockets[0].getsockname()[1])
+    endpoint = Address(port=server.sockets[0].getsockname()[1])
     pool = UpstreamPool()
     response = await pool.request(endpoint, "HEAD", "/", [], None)
     assert response.content_length == 0
@@ -84,7 +84,7 @@ async def test_refused_connection_is_an_upstream_error() -> None:
 
     pool = UpstreamPool()
     with pytest.raises(UpstreamError):
-        await pool.request(Endpoint(port=free_port()), "GET", "/", [], None)
+        await pool.request(Address(port=free_port()), "GET", "/", [], None)
 
 
 class _Server:
@@ -127,13 +127,13 @@ async def _request_body(reader: asyncio.StreamReader, head: bytes) -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def _serving(server: _Server, unix_path: str | None = None) -> AsyncIterator[Endpoint]:
+async def _serving(server: _Server, unix_path: str | None = None) -> AsyncIterator[Address]:
     if unix_path is not None:
         listening = await asyncio.start_unix_server(server.handle, unix_path)
-        endpoint = Endpoint(host="localhost", unix_path=unix_path)
+        endpoint = Address(host="localhost", unix_path=unix_path)
     else:
         listening = await asyncio.start_server(server.handle, "127.0.0.1", 0)
-        endpoint = Endpoint(port=listening.sockets[0].getsockname()[1])
+        endpoint = Address(port=listening.sockets[0].getsockname()[1])
     try:
         yield endpoint
     finally:
@@ -146,7 +146,7 @@ async def _ok(head: bytes, writer: asyncio.StreamWriter) -> bool:
     return True
 
 
-async def _get(pool: UpstreamPool, endpoint: Endpoint, body: Body = None) -> tuple[int, bytes]:
+async def _get(pool: UpstreamPool, endpoint: Address, body: Body = None) -> tuple[int, bytes]:
     response = await pool.request(endpoint, "POST", "/", [("Host", "x")], body)
     try:
         return response.status, await response.read()
