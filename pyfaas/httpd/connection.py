@@ -138,6 +138,16 @@ class HttpProtocol(Cycle, asyncio.Protocol):
         elif self._incoming is not None:
             self._body_progress()
 
+    def eof_received(self) -> bool:
+        """The client sends no more: answer what it asked, then close (half-close, as Go)."""
+        if self._incoming is not None:
+            self._incoming.body.feed_eof("client closed its side mid-body")
+            self._incoming = None
+        if not self._busy:
+            return False  # nothing asked, or half a head: nothing to answer
+        self._stop_parsing()
+        return True
+
     def pause_writing(self) -> None:
         self._write_paused = True
         self._drained.clear()

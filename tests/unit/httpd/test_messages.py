@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 from tests.unit.httpd.harness import ServerThread, get, post
 
@@ -100,3 +101,20 @@ def test_a_handler_error_is_a_500_and_the_connection_goes_on() -> None:
         assert (reply.status, reply.body) == (500, b"Internal Server Error\n")
         client.send(get("/ok"))
         assert client.response().body == b"fine"
+
+
+def test_a_client_that_half_closes_still_gets_its_answers(server: ServerThread) -> None:
+    with server.client() as client:
+        client.send(get("/echo?s=0.2") + post("/echo", b"second"))
+        client.sock.shutdown(socket.SHUT_WR)
+        first, second = client.response(), client.response()
+        assert (first.status, second.body) == (200, b"second")
+        assert client.closed()
+
+
+def test_a_half_close_mid_head_closes_without_an_answer(server: ServerThread) -> None:
+    with server.client() as client:
+        client.send(b"GET /echo HTTP/1.1\r\nHo")
+        client.sock.shutdown(socket.SHUT_WR)
+        assert client.closed()
+        assert client.pending() == b""
