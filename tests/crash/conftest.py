@@ -10,10 +10,18 @@ from pathlib import Path
 import pytest
 
 from tests.crash.disk import mount_tmpfs, unmount
-from tests.crash.served import Calls, Serve
+from tests.crash.served import LINES, Calls, Serve
 from tests.integration.processes import Receiver
 
 SMALL_DISK = "32m"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Each crash test's counts, in one section: they are the suite's measurements."""
+    if LINES:
+        terminalreporter.section("crash suite: calls accepted, ran, lost, ran twice")
+        for line in LINES:
+            terminalreporter.write_line(line)
 
 
 @dataclass

@@ -43,6 +43,8 @@ WORKER_ENV = {
 GATEWAY = "pyfaas.gateway"
 WORKER = "pyfaas.worker"
 WRITER = "_sqlite_writer"
+# Every tally's line, for the summary at the end of the run (see conftest).
+LINES: list[str] = []
 
 
 class Serve:
@@ -311,8 +313,10 @@ def tally(
     idle: Callable[[], bool],
     label: str,
     timeout: float = 90.0,
+    note: str = "",
 ) -> Tally:
-    """Wait up to ``timeout`` for every 202 to have run and the queue to be idle; count; print."""
+    """Wait up to ``timeout`` for every 202 to have run and the queue to be idle; count; print
+    one line (``note`` at its end)."""
     accepted = set(submitter.accepted)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -331,7 +335,9 @@ def tally(
         ran_refused=len(runs.keys() & set(submitter.refused)),
         strays=len(runs.keys() - attempted),
     )
-    print(f"\n{counted.line(label)}")
+    line = counted.line(label) + (f"; {note}" if note else "")
+    LINES.append(line)
+    print(f"\n{line}")
     return counted
 
 

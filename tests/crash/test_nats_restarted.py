@@ -75,9 +75,10 @@ def test_nats_restarted_while_draining_loses_no_accepted_call(
     # The gateway takes calls again once its connection is back.
     wait_for(lambda: calls.submit(serve.url), timeout=60, interval=0.2)
     submit_all(calls, serve.url, CALLS // 5)
-    counted = tally(calls, nats_rig.receiver, serve.queue_idle, "nats-server restarted")
     statuses = sorted({status for status, _ in answers})
-    print(f"while nats-server was gone: statuses {statuses}; {answers[0][1]!r}")
+    note = f"while gone {accepted_while_gone} accepted, answers {statuses}: {answers[0][1]!r}"
+    label = "nats-server restarted"
+    counted = tally(calls, nats_rig.receiver, serve.queue_idle, label, note=note)
     assert accepted_while_gone == 0, "a 202 for a call while nats-server was gone"
     assert statuses == [503], answers
     assert all(body for _, body in answers), "a 503 without a reason"
