@@ -24,6 +24,13 @@ MAX_JSON_DEPTH = 32
 M = TypeVar("M", bound=BaseModel)
 
 
+# A function's status may carry this annotation: how the provider enforces
+# the limits the function asked for, in words (for example "memory: 64Mi
+# requested, enforced by a memory cgroup of ..."). The gateway repeats it on
+# the deploy answer as ``X-Pyfaas-Limits-Enforced``.
+LIMITS_ENFORCED_ANNOTATION = "com.pyfaas.limits.enforced"
+
+
 class _Wire(BaseModel):
     """Strict parsing, OpenFaaS aliases, unknown fields ignored (as Go does)."""
 

@@ -19,7 +19,7 @@ import yaml
 from pyfaas.client import GatewayClient
 from pyfaas.errors import BadRequest
 from pyfaas.stack import Stack, StackFunction
-from pyfaas.types import FunctionDeployment, FunctionResources
+from pyfaas.types import LIMITS_ENFORCED_ANNOTATION, FunctionDeployment, FunctionResources
 
 from . import _common as common
 
@@ -141,7 +141,14 @@ def deploy_one(client: GatewayClient, spec: FunctionDeployment, flags: DeployFla
     with common.progress(f"Deploying {spec.service}"):
         status = client.deploy(spec, update=flags.update, replace=flags.replace)
     click.echo(f"\nDeployed. {_STATUS_TEXT.get(status, str(status))}.")
-    click.echo(f"URL: {common.function_url(client.base_url, spec.service, spec.namespace)}\n")
+    click.echo(f"URL: {common.function_url(client.base_url, spec.service, spec.namespace)}")
+    if spec.limits or spec.requests:
+        # A process runtime may not enforce a limit as a container would: say how it does.
+        annotations = client.get_function(spec.service, spec.namespace).annotations or {}
+        enforced = annotations.get(LIMITS_ENFORCED_ANNOTATION)
+        if enforced:
+            click.echo(f"Limits: {enforced}")
+    click.echo()
 
 
 def deploy_stack(

@@ -22,6 +22,7 @@ from pyfaas.gateway.bodies import read_request
 from pyfaas.gateway.state import STATE, GatewayState
 from pyfaas.naming import validate_name
 from pyfaas.types import (
+    LIMITS_ENFORCED_ANNOTATION,
     DeleteFunctionRequest,
     FunctionDeployment,
     ScaleServiceRequest,
@@ -30,6 +31,7 @@ from pyfaas.types import (
 )
 
 GATEWAY_SHA = "pyfaas"
+LIMITS_ENFORCED_HEADER = "X-Pyfaas-Limits-Enforced"
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -70,14 +72,27 @@ async def deploy_function(request: web.Request) -> web.Response:
     state = request.app[STATE]
     deployment, namespace = await _deployment(request, state)
     await state.provider.deploy(deployment, namespace)
-    return accepted()
+    return await _deployed(state, deployment, namespace)
 
 
 async def update_function(request: web.Request) -> web.Response:
     state = request.app[STATE]
     deployment, namespace = await _deployment(request, state)
     await state.provider.update(deployment, namespace)
-    return accepted()
+    return await _deployed(state, deployment, namespace)
+
+
+async def _deployed(
+    state: GatewayState, deployment: FunctionDeployment, namespace: str
+) -> web.Response:
+    """202, saying how the function's limits are enforced when it asks for any."""
+    response = accepted()
+    if deployment.limits or deployment.requests:
+        status = await state.provider.get_function(deployment.service, namespace)
+        enforced = (status.annotations or {}).get(LIMITS_ENFORCED_ANNOTATION)
+        if enforced:
+            response.headers[LIMITS_ENFORCED_HEADER] = enforced
+    return response
 
 
 async def delete_function(request: web.Request) -> web.Response:

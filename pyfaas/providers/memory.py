@@ -19,6 +19,7 @@ from pyfaas.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from pyfaas.naming import DEFAULT_NAMESPACE
 from pyfaas.providers.base import Endpoint, LogQuery
 from pyfaas.types import (
+    LIMITS_ENFORCED_ANNOTATION,
     FunctionDeployment,
     FunctionStatus,
     LogMessage,
@@ -36,6 +37,9 @@ def min_replicas(labels: Mapping[str, str] | None) -> int:
     return int(raw) if raw.isdigit() and int(raw) > 0 else 1
 
 
+_NOT_ENFORCED = "no limit is enforced: the memory provider runs no processes"
+
+
 @dataclass
 class _Function:
     spec: FunctionDeployment
@@ -44,13 +48,19 @@ class _Function:
     replicas: int
 
     def status(self) -> FunctionStatus:
-        return FunctionStatus.from_deployment(
+        status = FunctionStatus.from_deployment(
             self.spec,
             self.namespace,
             replicas=self.replicas,
             available=self.replicas,
             created_at=self.created_at,
         )
+        if not (self.spec.limits or self.spec.requests):
+            return status
+        # The twin runs no processes, so it enforces nothing, and says so as
+        # every provider does.
+        annotations = {**status.annotations, LIMITS_ENFORCED_ANNOTATION: _NOT_ENFORCED}
+        return status.model_copy(update={"annotations": annotations})
 
 
 @dataclass

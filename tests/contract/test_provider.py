@@ -18,7 +18,7 @@ from pyfaas.naming import DEFAULT_NAMESPACE
 from pyfaas.paths import StatePaths
 from pyfaas.providers.base import Endpoint, LogQuery, Provider
 from pyfaas.providers.local import LocalProvider, LocalProviderSettings
-from pyfaas.types import FunctionDeployment, LogMessage
+from pyfaas.types import LIMITS_ENFORCED_ANNOTATION, FunctionDeployment, LogMessage
 
 NS = DEFAULT_NAMESPACE
 IMAGE = "functions/alpine:latest"
@@ -74,6 +74,16 @@ async def test_metadata_is_readable_right_after_deploy(provider: Provider) -> No
     wire = status.to_wire()
     assert "envVars" not in wire
     assert "limits" not in wire
+
+
+async def test_a_function_with_limits_is_told_how_they_are_enforced(provider: Provider) -> None:
+    await provider.deploy(cat("limited", limits={"memory": "64Mi"}), NS)
+    await provider.deploy(cat("free"), NS)
+    limited = await provider.get_function("limited", NS)
+    told = limited.annotations[LIMITS_ENFORCED_ANNOTATION]
+    assert told.startswith(("memory: 64Mi requested", "no limit is enforced")), told
+    free = await provider.get_function("free", NS)
+    assert LIMITS_ENFORCED_ANNOTATION not in free.annotations
 
 
 async def test_deploying_twice_is_a_conflict(provider: Provider) -> None:

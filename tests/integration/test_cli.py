@@ -135,8 +135,11 @@ def test_deploy_from_stack_creates_then_updates(
     assert "Deploying: long-task." in first.output
     assert "Deployed. 202 Accepted." in first.output
     assert f"URL: {platform.url}/function/long-task.openfaas-fn" in first.output
-    # The second deploy is an update (PUT succeeds, no POST conflict).
-    ok(run("deploy", "-f", "stack.yml"))
+    assert "Limits:" not in first.output
+    # The second deploy is an update (PUT succeeds, no POST conflict); with a
+    # limit, it says how the limit is enforced here.
+    second = ok(run("deploy", "-f", "stack.yml", "--memory-limit", "64Mi"))
+    assert "Limits: no limit is enforced: the memory provider runs no processes" in second.output
     listed = json.loads(ok(run("list", "-j")).output)
     assert [f["name"] for f in listed] == ["long-task"]
     assert listed[0]["envProcess"] == "cat"

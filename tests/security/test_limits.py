@@ -60,6 +60,25 @@ def enforced(platform: Platform, name: str) -> str:
     return str(status["annotations"][ENFORCED_ANNOTATION])
 
 
+def test_the_deploy_answer_says_how_limits_are_enforced(platform: Platform) -> None:
+    body = {
+        "service": "told",
+        "image": "functions/alpine:latest",
+        "envProcess": "cat",
+        "limits": {"memory": "64Mi"},
+    }
+    with platform.client() as client:
+        created = client.post("/system/functions", json=body)
+        updated = client.put("/system/functions", json={**body, "envProcess": "cat -"})
+        plain = client.put("/system/functions", json={**body, "limits": None})
+    for resp in (created, updated):
+        assert resp.status_code == 202, resp.text
+        told = resp.headers["X-Pyfaas-Limits-Enforced"]
+        assert told.startswith("memory: 64Mi requested, enforced "), told
+    assert plain.status_code == 202
+    assert "X-Pyfaas-Limits-Enforced" not in plain.headers
+
+
 def test_a_64mi_function_cannot_take_300mi_and_its_status_says_how(platform: Platform) -> None:
     platform.deploy("small", limits={"memory": "64Mi"})
     how = enforced(platform, "small")

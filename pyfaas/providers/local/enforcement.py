@@ -19,9 +19,9 @@ from pyfaas.providers.local.limits import (
     rlimit_floor,
     rlimit_memory,
 )
-from pyfaas.types import FunctionResources
+from pyfaas.types import LIMITS_ENFORCED_ANNOTATION, FunctionResources
 
-ENFORCED_ANNOTATION = "com.pyfaas.limits.enforced"
+ENFORCED_ANNOTATION = LIMITS_ENFORCED_ANNOTATION
 CONTROLLERS = ("memory", "cpu", "pids")
 DELEGATE_HINT = (
     "run pyfaas serve in a delegated cgroup (systemd-run --user --scope -p Delegate=yes"
