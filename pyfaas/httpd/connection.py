@@ -139,12 +139,14 @@ class HttpProtocol(Cycle, asyncio.Protocol):
             self._body_progress()
 
     def eof_received(self) -> bool:
-        """The client sends no more: answer what it asked, then close (half-close, as Go)."""
+        """The client sends no more: answer what it asked, then close (a half-close)."""
         if self._incoming is not None:
             self._incoming.body.feed_eof("client closed its side mid-body")
             self._incoming = None
         if not self._busy:
             return False  # nothing asked, or half a head: nothing to answer
+        if self._streaming is not None:
+            return False  # a stream under way (a followed log) ends with its reader
         self._stop_parsing()
         return True
 
