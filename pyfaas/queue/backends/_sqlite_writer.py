@@ -1,46 +1,24 @@
-"""Every write of the SQLite queue, made by a process of its own.
+"""Every write of the SQLite queue, made by a process of its own: the parent's side.
 
 A write costs some 25-250 µs of Python (decoding, binding, statements,
 commits) for every call, and in the gateway or the queue-worker that time
 is taken from the same interpreter lock their HTTP work needs: under load
 the two take turns instead of running side by side on two cores. ``Writer``
 hands each operation to a child process (``python -m
-pyfaas.queue.backends._sqlite_writer FD PATH TIMEOUT``) over a socket pair.
-The child runs whatever has arrived in one transaction (group commit) and
-answers each operation, in order. A transaction holding a put or a replay
-commits with ``synchronous=FULL``, so a put's answer means the call is on
-disk; one of claims, lease extensions and settles only is not fsynced (in
-WAL mode it survives the process being killed, and a power loss can only
-undo a lease or a settle, so a call runs again; it is never lost). Claims
-alone, while nothing is due, take no write lock at all: polling an empty
-queue must not hold back the gateway's puts.
+pyfaas.queue.backends._sqlite_writer FD PATH TIMEOUT``, which runs
+``_sqlite_serve.serve``) over a socket pair, in the frames of
+``_sqlite_wire``. The child runs whatever has arrived in one transaction
+(group commit, ``_sqlite_commit``) and answers each operation, in order.
 
-Frames, parent to child: ``u32 length + marshal((op, *arguments))``
-(marshal, because it costs the sender a microsecond and both ends run the
-same interpreter). A put travels as the row it is stored as, and claimed
-calls come back as their stored payloads and call ids: encoding and decoding
-a call stay with the callers, outside the commit cycle every waiting caller
-shares. A claimed row whose payload holds no call (a corrupt row) is buried
-by the caller with a settle, as a dead letter saying "undecodable payload".
-Answers, child to parent, one per frame: ``1`` stored,
-``0`` already stored (the call id is known), ``-`` done, ``V`` with ``u32
-length + marshal(value)`` (claims), or ``N`` (lease lost, no such dead
-letter) and ``E`` (the transaction failed) with ``u16 length`` and a UTF-8
-message (SQLite's, led by "queue storage is full" when the disk is: the
-transaction rolls back, so what was committed before stays, and the next
-one succeeds once there is room again). Every operation raises, if it does,
-before it changes anything, so one that fails leaves the others of its
-transaction untouched.
+A claimed row whose payload holds no call (a corrupt row) is buried by the
+caller with a settle, as a dead letter saying "undecodable payload".
 
 If the child dies, the operations waiting on it fail with
 ``QueueUnavailable`` (a worker's settle is retried by the lease running
 out) and the next operation starts a new child; a put among them fails with
 ``QueueUncertain``, since the child may have committed it before it went
 (the gateway answers 503 with its ``X-Call-Id``, never a false 202, and a
-put again with that id stores nothing more). SQLite's own checkpoint would run inside a commit,
-holding back the answers of that batch for the milliseconds it takes; the
-child turns it off and checkpoints after answering, when its socket is idle
-(or, under unbroken load, every ``4 * CHECKPOINT_EVERY`` operations).
+put again with that id stores nothing more).
 """
 
 from __future__ import annotations
@@ -49,14 +27,10 @@ import asyncio
 import contextlib
 import marshal
 import os
-import select
 import signal
 import socket
-import sqlite3
-import struct
 import subprocess
 import sys
-import time
 from collections import deque
 from typing import Any
 
@@ -64,23 +38,28 @@ from pyfaas._children import die_with_parent
 from pyfaas.errors import NotFound, QueueUnavailable, QueueUncertain
 from pyfaas.queue._records import UNDECODABLE, decode_call
 from pyfaas.queue.backends import _sqlite_store as store
+from pyfaas.queue.backends import _sqlite_wire as wire
+from pyfaas.queue.backends._sqlite_wire import (
+    CLAIM,
+    DONE,
+    EXTEND,
+    KNOWN,
+    LOST,
+    MARK_RUNNING,
+    PUT,
+    REPLAY,
+    SETTLE,
+    STORED,
+    VALUE,
+    outcome_fields,
+)
 from pyfaas.queue.envelope import CallState, Delivery, Outcome, QueuedCall
 
-_LENGTH = struct.Struct(">I")
-_MESSAGE = struct.Struct(">H")
-STORED, KNOWN, DONE, VALUE, LOST, FAILED = b"1", b"0", b"-", b"V", b"N", b"E"
 READ_SIZE = 1 << 20
-# The child's reads: recv() allocates its whole size first, and 1 MiB costs
-# some 15 µs a read more than 64 KiB (larger frames just take more reads).
-RECV_SIZE = 1 << 16
-CHECKPOINT_EVERY = 2000
-# The longest a small durable batch waits for more (see _gather); at most half
-# the last durable commit's time, so a fast disk waits less.
-LINGER = 0.001
-
-# Operation codes, the first item of every frame.
-PUT, CLAIM, EXTEND, SETTLE, MARK_RUNNING, REPLAY = range(6)
-_DURABLE = frozenset({PUT, REPLAY})
+# Bound by assignment, not imported by name: CPython compiles a method call on an
+# imported name as an attribute load that makes a bound method, once per frame.
+_LENGTH = wire.LENGTH
+_MESSAGE = wire.MESSAGE
 
 _Waiter = asyncio.Future[Any] | None  # None: nobody waits for that answer
 
@@ -127,7 +106,7 @@ class Writer:
 
     async def _set_aside(self, token: str, call_id: str) -> None:
         """Bury a claimed row that holds no call, as a dead letter saying so."""
-        outcome = _outcome(Outcome(error=UNDECODABLE))
+        outcome = outcome_fields(Outcome(error=UNDECODABLE))
         # Not set aside now, its lease runs out and the next claim tries again.
         with contextlib.suppress(QueueUnavailable):
             await self._send((SETTLE, token, call_id, CallState.DEAD.value, outcome, None))
@@ -140,7 +119,8 @@ class Writer:
     ) -> None:
         """``state`` None: the final state the outcome calls for (an ack)."""
         value = None if state is None else state.value
-        op = (SETTLE, delivery.token, delivery.call.call_id, value, _outcome(outcome), retry_at)
+        fields = outcome_fields(outcome)
+        op = (SETTLE, delivery.token, delivery.call.call_id, value, fields, retry_at)
         await self._send(op, soon=True)  # nobody's next step waits for a settle
 
     async def mark_running(self, delivery: Delivery, now: float) -> None:
@@ -307,211 +287,9 @@ class _Link:
         return buffer[at:]
 
 
-def _outcome(outcome: Outcome) -> tuple[Any, ...]:
-    """The outcome's fields in the order ``Outcome`` takes them."""
-    return (
-        outcome.status_code,
-        outcome.error,
-        outcome.callback_status,
-        outcome.callback_attempts,
-        outcome.started_at,
-        outcome.finished_at,
-    )
-
-
-# -- the child ---------------------------------------------------------------
-
-
-def serve(fd: int, path: str, busy_timeout: float) -> None:
-    """Run the operations arriving on ``fd`` until it closes, answering each."""
-    sock = socket.socket(fileno=fd)
-    runner: _Runner | None = None
-    with contextlib.suppress(sqlite3.Error, OSError):
-        runner = _Runner.open(path, busy_timeout)  # at once; else for the first batch
-    buffer = b""
-    since = 0
-    last, took = 0, 0.0  # the previous durable batch: its size, its seconds
-    try:
-        while data := sock.recv(RECV_SIZE):
-            buffer += data
-            ops, buffer = _frames(buffer)
-            if not ops:
-                continue
-            durable = any(op[0] in _DURABLE for op in ops)
-            open_ = True
-            if durable and len(ops) < (want := (last + len(ops)) // 2):
-                ops, buffer, open_ = _gather(sock, ops, buffer, want, min(took / 2, LINGER))
-            if runner is None:
-                # Opened for the first batch, and again after a failed open (a
-                # lock held too long is no reason to refuse every later call).
-                try:
-                    runner = _Runner.open(path, busy_timeout)
-                except (sqlite3.Error, OSError) as exc:
-                    sock.sendall(_failed(f"cannot open: {exc}") * len(ops))
-                    continue
-            started = time.perf_counter()
-            sock.sendall(runner.run(ops))
-            if durable:
-                last, took = len(ops), time.perf_counter() - started
-            if not open_:
-                break
-            since += len(ops)
-            if since >= CHECKPOINT_EVERY and (
-                since >= 4 * CHECKPOINT_EVERY or not select.select([sock], [], [], 0)[0]
-            ):
-                runner.checkpoint()
-                since = 0
-    finally:
-        if runner is not None:
-            runner.close()
-        sock.close()
-
-
-def _gather(
-    sock: socket.socket, ops: list[tuple[Any, ...]], buffer: bytes, want: int, linger: float
-) -> tuple[list[tuple[Any, ...]], bytes, bool]:
-    """Wait up to ``linger`` seconds for ``want`` operations in all; False once the socket closed.
-
-    Without it, the callers waiting on a durable commit split into a large
-    batch and a small one that cost a whole fsync each: with ten callers the
-    batches ran 1, 9, 1, 9 and the fsyncs, not the callers, set the pace.
-    Waiting for half of what the last two batches held evens them out.
-    """
-    deadline = time.perf_counter() + linger
-    while len(ops) < want and (left := deadline - time.perf_counter()) > 0:
-        if not select.select([sock], [], [], left)[0]:
-            break
-        data = sock.recv(RECV_SIZE)
-        if not data:
-            return ops, buffer, False
-        more, buffer = _frames(buffer + data)
-        ops += more
-    return ops, buffer, True
-
-
-def _frames(buffer: bytes) -> tuple[list[tuple[Any, ...]], bytes]:
-    ops: list[tuple[Any, ...]] = []
-    at = 0
-    while len(buffer) - at >= _LENGTH.size:
-        (size,) = _LENGTH.unpack_from(buffer, at)
-        end = at + _LENGTH.size + size
-        if len(buffer) < end:
-            break
-        ops.append(marshal.loads(buffer[at + _LENGTH.size : end]))
-        at = end
-    return ops, buffer[at:]
-
-
-_NOTHING_CLAIMED = VALUE + _LENGTH.pack(len(marshal.dumps([]))) + marshal.dumps([])
-
-
-class _Runner:
-    """Runs the operations that arrived together in one transaction."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._synchronous = "FULL"  # as store.connect leaves it
-
-    @classmethod
-    def open(cls, path: str, busy_timeout: float) -> _Runner:
-        conn = store.connect(path, busy_timeout)
-        try:
-            conn.execute("PRAGMA wal_autocheckpoint = 0")
-        except sqlite3.Error:
-            conn.close()
-            raise
-        return cls(conn)
-
-    def checkpoint(self) -> None:
-        with contextlib.suppress(sqlite3.Error):
-            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-
-    def close(self) -> None:
-        self._conn.close()
-
-    def run(self, ops: list[tuple[Any, ...]]) -> bytes:
-        conn = self._conn
-        if all(op[0] == CLAIM for op in ops) and not store.anything_due(conn):
-            return _NOTHING_CLAIMED * len(ops)
-        level = "FULL" if any(op[0] in _DURABLE for op in ops) else "NORMAL"
-        try:
-            if level != self._synchronous:
-                conn.execute(f"PRAGMA synchronous = {level}")
-                self._synchronous = level
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                answers = self._answers(ops)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            return _failed(_describe(exc)) * len(ops)
-        return b"".join(answers)
-
-    def _answers(self, ops: list[tuple[Any, ...]]) -> list[bytes]:
-        # The puts go in first, all with one statement each way (store.put_rows).
-        rows = [op[1:] for op in ops if op[0] == PUT]
-        stored = iter(store.put_rows(self._conn, rows) if rows else [])
-        answers = []
-        for op in ops:
-            if op[0] == PUT:
-                answers.append(STORED if next(stored) else KNOWN)
-                continue
-            try:
-                answers.append(self._one(op))
-            except NotFound as exc:
-                answers.append(_message(LOST, str(exc)))
-            except sqlite3.Error:
-                raise
-            except Exception as exc:  # a malformed operation fails alone
-                answers.append(_failed(repr(exc)))
-        return answers
-
-    def _one(self, op: tuple[Any, ...]) -> bytes:
-        code, *args = op
-        conn = self._conn
-        if code == CLAIM:
-            limit, lease = args
-            value = marshal.dumps(store.claim(conn, limit, lease))
-            return VALUE + _LENGTH.pack(len(value)) + value
-        if code == EXTEND:
-            store.extend(conn, *args)
-        elif code == SETTLE:
-            token, call_id, state, outcome, retry_at = args
-            if state is None:
-                store.ack(conn, token, call_id, Outcome(*outcome))
-            else:
-                store.settle(conn, token, call_id, CallState(state), Outcome(*outcome), retry_at)
-        elif code == MARK_RUNNING:
-            store.mark_running(conn, *args)
-        elif code == REPLAY:
-            store.replay(conn, *args)
-        else:
-            raise ValueError(f"unknown operation {code}")
-        return DONE
-
-
-def _describe(exc: sqlite3.Error) -> str:
-    """SQLite's message, led by what it means for the queue where it is not plain."""
-    code: int = getattr(exc, "sqlite_errorcode", 0)  # absent on errors of the module itself
-    if code & 0xFF == sqlite3.SQLITE_FULL:
-        # What an operator must act on: the state directory's filesystem is full.
-        return f"queue storage is full ({exc})"
-    return str(exc)
-
-
-def _message(kind: bytes, message: str) -> bytes:
-    text = message.encode()[:1000]
-    return kind + _MESSAGE.pack(len(text)) + text
-
-
-def _failed(message: str) -> bytes:
-    return _message(FAILED, message)
-
-
 if __name__ == "__main__":
+    from pyfaas.queue.backends._sqlite_serve import serve
+
     # A Ctrl-C or a stop meant for the parent's process group reaches this one
     # too; it ends when its socket does instead, after running and answering
     # what it already has, while the parent drains its in-flight calls.

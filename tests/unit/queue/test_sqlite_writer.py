@@ -18,7 +18,9 @@ import pytest
 from pyfaas.errors import NotFound, QueueUnavailable, QueueUncertain
 from pyfaas.queue import Outcome, QueuedCall
 from pyfaas.queue.backends import _sqlite_store as store
-from pyfaas.queue.backends._sqlite_writer import CHECKPOINT_EVERY, Writer, _describe, _gather
+from pyfaas.queue.backends._sqlite_commit import _describe
+from pyfaas.queue.backends._sqlite_serve import CHECKPOINT_EVERY, _gather
+from pyfaas.queue.backends._sqlite_writer import Writer
 from pyfaas.queue.backends.sqlite import SqliteQueue
 from tests.helpers import wait_for
 

@@ -1,0 +1,151 @@
+"""Group commit: the operations that arrived together, run in one SQLite transaction.
+
+The writer process (``_sqlite_serve``) hands each batch to ``Runner.run``,
+which answers every operation in order (``_sqlite_wire``). A transaction
+holding a put or a replay commits with ``synchronous=FULL``, so a put's
+answer means the call is on disk; one of claims, lease extensions and
+settles only is not fsynced (in WAL mode it survives the process being
+killed, and a power loss can only undo a lease or a settle, so a call runs
+again; it is never lost). Claims alone, while nothing is due, take no write
+lock at all: polling an empty queue must not hold back the gateway's puts.
+
+Every operation raises, if it does, before it changes anything, so one that
+fails leaves the others of its transaction untouched. A failed transaction
+answers each of its operations with SQLite's message, led by "queue storage
+is full" when the disk is: it rolls back, so what was committed before
+stays, and the next one succeeds once there is room again.
+
+SQLite's own checkpoint would run inside a commit, holding back the answers
+of that batch for the milliseconds it takes: the runner's connection turns
+it off, and the writer process calls ``checkpoint`` when it sees fit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import sqlite3
+from typing import Any
+
+from pyfaas.errors import NotFound
+from pyfaas.queue.backends import _sqlite_store as store
+from pyfaas.queue.backends import _sqlite_wire as wire
+from pyfaas.queue.backends._sqlite_wire import (
+    CLAIM,
+    DONE,
+    DURABLE,
+    EXTEND,
+    KNOWN,
+    LOST,
+    MARK_RUNNING,
+    NOTHING_CLAIMED,
+    PUT,
+    REPLAY,
+    SETTLE,
+    STORED,
+    VALUE,
+    failed,
+    message,
+)
+from pyfaas.queue.envelope import CallState, Outcome
+
+# Bound by assignment, not imported by name: CPython compiles a method call on an
+# imported name as an attribute load that makes a bound method, once per frame.
+_LENGTH = wire.LENGTH
+
+
+class Runner:
+    """Runs the operations that arrived together in one transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._synchronous = "FULL"  # as store.connect leaves it
+
+    @classmethod
+    def open(cls, path: str, busy_timeout: float) -> Runner:
+        conn = store.connect(path, busy_timeout)
+        try:
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+        except sqlite3.Error:
+            conn.close()
+            raise
+        return cls(conn)
+
+    def checkpoint(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def run(self, ops: list[tuple[Any, ...]]) -> bytes:
+        conn = self._conn
+        if all(op[0] == CLAIM for op in ops) and not store.anything_due(conn):
+            return NOTHING_CLAIMED * len(ops)
+        level = "FULL" if any(op[0] in DURABLE for op in ops) else "NORMAL"
+        try:
+            if level != self._synchronous:
+                conn.execute(f"PRAGMA synchronous = {level}")
+                self._synchronous = level
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                answers = self._answers(ops)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            return failed(_describe(exc)) * len(ops)
+        return b"".join(answers)
+
+    def _answers(self, ops: list[tuple[Any, ...]]) -> list[bytes]:
+        # The puts go in first, all with one statement each way (store.put_rows).
+        rows = [op[1:] for op in ops if op[0] == PUT]
+        stored = iter(store.put_rows(self._conn, rows) if rows else [])
+        answers = []
+        for op in ops:
+            if op[0] == PUT:
+                answers.append(STORED if next(stored) else KNOWN)
+                continue
+            try:
+                answers.append(self._one(op))
+            except NotFound as exc:
+                answers.append(message(LOST, str(exc)))
+            except sqlite3.Error:
+                raise
+            except Exception as exc:  # a malformed operation fails alone
+                answers.append(failed(repr(exc)))
+        return answers
+
+    def _one(self, op: tuple[Any, ...]) -> bytes:
+        code, *args = op
+        conn = self._conn
+        if code == CLAIM:
+            limit, lease = args
+            value = marshal.dumps(store.claim(conn, limit, lease))
+            return VALUE + _LENGTH.pack(len(value)) + value
+        if code == EXTEND:
+            store.extend(conn, *args)
+        elif code == SETTLE:
+            token, call_id, state, outcome, retry_at = args
+            if state is None:
+                store.ack(conn, token, call_id, Outcome(*outcome))
+            else:
+                store.settle(conn, token, call_id, CallState(state), Outcome(*outcome), retry_at)
+        elif code == MARK_RUNNING:
+            store.mark_running(conn, *args)
+        elif code == REPLAY:
+            store.replay(conn, *args)
+        else:
+            raise ValueError(f"unknown operation {code}")
+        return DONE
+
+
+def _describe(exc: sqlite3.Error) -> str:
+    """SQLite's message, led by what it means for the queue where it is not plain."""
+    code: int = getattr(exc, "sqlite_errorcode", 0)  # absent on errors of the module itself
+    if code & 0xFF == sqlite3.SQLITE_FULL:
+        # What an operator must act on: the state directory's filesystem is full.
+        return f"queue storage is full ({exc})"
+    return str(exc)
