@@ -17,16 +17,9 @@ The names and their declaration are in ``_nats_layout``. Publishes, record
 writes and synchronous acks go through ``_nats_publish``, claims through
 ``_nats_pull``: each is answered on one inbox subscription, at a fraction of
 nats-py's own request and fetch costs per call. Running records are written
-late, by ``_nats_marks``.
-
-JetStream has one ack wait per consumer, not per claim, so ``claim(lease=...)``
-sets the consumer's ``ack_wait``: every worker sharing a queue should use the
-same lease. ``extend`` restarts the ack timer at the full ``ack_wait``, and
-waits for the server to have it. JetStream takes an ack of a delivery whose
-lease ran out, even once another worker holds the call again, and says
-nothing: so a lease counts as lost here once it may have run out on the
-server (``LEASE_MARGIN`` before), and settling it raises ``NotFound``
-without writing the record or acking.
+late, by ``_nats_marks``. A claim is a lease on its message: ``_nats_leases``
+keeps the ones this process holds and says when each counts as lost;
+``_nats_errors`` says what a NATS failure means for the caller.
 
 A put's publish that is not acknowledged in time may still be stored (the
 client holds what it could not send and sends it on reconnecting): it is
@@ -52,11 +45,13 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
-from pyfaas.errors import NotFound, PayloadTooLarge, QueueUnavailable, QueueUncertain
+from pyfaas.errors import NotFound, PayloadTooLarge, QueueUnavailable
 from pyfaas.queue._records import decode_call, final_state, new_record, settled
 from pyfaas.queue.backends import _nats_records as records
 from pyfaas.queue.backends._nats_dead import DeadLetters
+from pyfaas.queue.backends._nats_errors import ignore, ignore_event, unavailable, uncertain
 from pyfaas.queue.backends._nats_layout import NatsNames, consumer_config, declare
+from pyfaas.queue.backends._nats_leases import Leases, still_leased
 from pyfaas.queue.backends._nats_marks import RunningRecords
 from pyfaas.queue.backends._nats_publish import Publisher
 from pyfaas.queue.backends._nats_pull import Puller
@@ -68,9 +63,6 @@ START_NOTED_AFTER = 0.1
 
 # A publish of a call not acknowledged in time is sent this many times in all.
 PUBLISH_TRIES = 2
-# A lease counts as lost this long before it may run out on the server (at
-# most a tenth of it): the settle's record write and ack must get there first.
-LEASE_MARGIN = 0.5
 
 
 class NatsQueue:
@@ -83,7 +75,7 @@ class NatsQueue:
     ) -> None:
         self.url = url
         self.names = NatsNames.for_namespace(namespace)
-        self._ack_wait = ack_wait
+        self._leases = Leases(ack_wait)
         self._timeout = timeout
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
@@ -91,8 +83,6 @@ class NatsQueue:
         self._publisher: Publisher | None = None
         self._puller: Puller | None = None
         self._letters: DeadLetters | None = None
-        # token -> a message leased by this process, and when its lease counts as lost
-        self._held: dict[str, tuple[Msg, float]] = {}
         self._fetching = asyncio.Lock()
         self._running = RunningRecords(self._write, START_NOTED_AFTER)
 
@@ -107,13 +97,13 @@ class NatsQueue:
                 self.url,
                 connect_timeout=max(1, round(self._timeout)),
                 max_reconnect_attempts=-1,
-                error_cb=_ignore,
-                disconnected_cb=_ignore_event,
-                reconnected_cb=_ignore_event,
+                error_cb=ignore,
+                disconnected_cb=ignore_event,
+                reconnected_cb=ignore_event,
             )
             await asyncio.wait_for(connecting, timeout=self._timeout)
             self._js = self._nc.jetstream(timeout=self._timeout)
-            self._kv = await declare(self._js, self.names, self._ack_wait)
+            self._kv = await declare(self._js, self.names, self._leases.ack_wait)
             self._publisher = Publisher(self._nc, self._timeout)
             await self._publisher.start()
             self._puller = Puller(self._nc, self.names.stream, self.names.consumer, self._timeout)
@@ -121,7 +111,7 @@ class NatsQueue:
             self._letters = DeadLetters(self._js, self._publisher, self.names)
         except (nats.errors.Error, OSError, TimeoutError) as exc:
             await self.close()
-            raise QueueUnavailable(f"nats queue {self.url}: {_describe(exc)}") from exc
+            raise unavailable(self.url, exc) from exc
 
     async def close(self) -> None:
         await self._running.close()
@@ -131,7 +121,7 @@ class NatsQueue:
                     await msg.nak()
         nc, self._nc = self._nc, None
         self._js = self._kv = self._publisher = self._puller = self._letters = None
-        self._held.clear()
+        self._leases.held.clear()
         if nc is not None and not nc.is_closed:
             await nc.close()
 
@@ -172,7 +162,7 @@ class NatsQueue:
                 return False
         except nats.errors.Error as exc:
             # The call is stored: a 503 that said it was not would be a lie.
-            raise self._uncertain(call, exc) from exc
+            raise uncertain(self.url, call, exc) from exc
         return True
 
     async def _publish_call(
@@ -192,10 +182,10 @@ class NatsQueue:
                 unanswered = exc  # sent, and maybe stored with its ack lost
             except nats.errors.Error as exc:
                 if unanswered is None:
-                    raise self._unavailable(exc) from exc
+                    raise unavailable(self.url, exc) from exc
                 break
         if unanswered is not None:
-            raise self._uncertain(call, unanswered)
+            raise uncertain(self.url, call, unanswered)
         raise QueueUnavailable(f"nats queue {self.url}: not connected; the call was not stored")
 
     @property
@@ -207,21 +197,22 @@ class NatsQueue:
 
     async def claim(self, limit: int, lease: float, wait: float) -> list[Delivery]:
         js, _, puller = self._parts()
+        leases = self._leases
         deadline = time.monotonic() + wait
         while True:
             try:
                 # One fetch at a time: a second would only wait for the first's
                 # messages to run out (a worker may send two claims).
                 async with self._fetching:
-                    if lease != self._ack_wait:
-                        self._ack_wait = lease
+                    if lease != leases.ack_wait:
+                        leases.ack_wait = lease
                         config = consumer_config(self.names, lease)
                         await js.add_consumer(self.names.stream, config=config)
                     left = max(deadline - time.monotonic(), 0.0)
                     messages, since = await puller.fetch(limit, left)
             except nats.errors.Error as exc:
-                raise self._unavailable(exc) from exc
-            ends = self._lease_end(since)
+                raise unavailable(self.url, exc) from exc
+            ends = leases.end(since)
             deliveries, undecodable = [], []
             for msg in messages:
                 call = decode_call(msg.data)
@@ -229,7 +220,7 @@ class NatsQueue:
                     undecodable.append(msg)
                     continue
                 token = msg.reply
-                self._held[token] = (msg, ends)
+                leases.held[token] = (msg, ends)
                 deliveries.append(Delivery(call, attempt=msg.metadata.num_delivered, token=token))
             for msg in undecodable:
                 await self._dead().set_aside(msg)
@@ -241,59 +232,42 @@ class NatsQueue:
             raise QueueUnavailable(f"nats queue {self.url} is not connected")
         return self._letters
 
-    def _lease_end(self, began: float) -> float:
-        """When a lease the server began at ``began`` (or just after) counts as lost here."""
-        return began + self._ack_wait - min(LEASE_MARGIN, self._ack_wait / 10)
-
-    def _msg(self, delivery: Delivery, *, release: bool) -> tuple[Msg, float]:
-        """The leased message and when its lease counts as lost; ``NotFound`` if it is."""
-        token = delivery.token
-        held = self._held.pop(token, None) if release else self._held.get(token)
-        if held is None or time.monotonic() >= held[1]:
-            self._held.pop(token, None)
-            raise NotFound(f"lease on call {delivery.call.call_id} was lost")
-        return held
-
-    def _still_leased(self, delivery: Delivery, ends: float) -> None:
-        """Before an ack: the record write may have taken the lease's last moments."""
-        if time.monotonic() >= ends:
-            raise NotFound(f"lease on call {delivery.call.call_id} was lost")
-
     async def extend(self, delivery: Delivery, lease: float) -> None:
-        msg, _ = self._msg(delivery, release=False)
+        msg, _ = self._leases.take(delivery, release=False)
         started = time.monotonic()
         try:
             # Answered once the server restarted the ack timer: only then may
             # the lease here be taken to last longer.
             await self._pub().request(msg.reply, b"+WPI")
         except nats.errors.Error as exc:
-            raise self._unavailable(exc) from exc
-        if delivery.token in self._held:
-            self._held[delivery.token] = (msg, self._lease_end(started))
+            raise unavailable(self.url, exc) from exc
+        leases = self._leases
+        if delivery.token in leases.held:
+            leases.held[delivery.token] = (msg, leases.end(started))
 
     async def ack(self, delivery: Delivery, outcome: Outcome) -> None:
-        msg, ends = self._msg(delivery, release=True)
+        msg, ends = self._leases.take(delivery, release=True)
         await self._update(delivery, final_state(outcome), outcome)
-        self._still_leased(delivery, ends)
+        still_leased(delivery, ends)
         await self._ack(msg)
 
     async def retry(self, delivery: Delivery, delay: float, outcome: Outcome) -> None:
-        msg, ends = self._msg(delivery, release=True)
+        msg, ends = self._leases.take(delivery, release=True)
         await self._update(delivery, CallState.RETRYING, outcome)
-        self._still_leased(delivery, ends)
+        still_leased(delivery, ends)
         try:
             await msg.nak(delay=delay)
         except nats.errors.Error as exc:
-            raise self._unavailable(exc) from exc
+            raise unavailable(self.url, exc) from exc
 
     async def bury(self, delivery: Delivery, outcome: Outcome) -> None:
-        msg, ends = self._msg(delivery, release=True)
+        msg, ends = self._leases.take(delivery, release=True)
         try:
             await self._dead().add(delivery.call.call_id, msg.data)
         except nats.errors.Error as exc:
-            raise self._unavailable(exc) from exc
+            raise unavailable(self.url, exc) from exc
         await self._update(delivery, CallState.DEAD, outcome)
-        self._still_leased(delivery, ends)
+        still_leased(delivery, ends)
         await self._ack(msg)
 
     async def _ack(self, msg: Msg) -> None:
@@ -301,7 +275,7 @@ class NatsQueue:
         try:
             await pub.request(msg.reply, b"")  # msg.ack_sync, answered when the ack is stored
         except nats.errors.Error as exc:
-            raise self._unavailable(exc) from exc
+            raise unavailable(self.url, exc) from exc
 
     # A record follows from the delivery and the worker's outcome alone, so
     # it is written without reading the previous version first: one round trip.
@@ -315,7 +289,7 @@ class NatsQueue:
         # the call need not wait a round trip for it, and most calls are
         # over sooner, their final record taking its place (one write of
         # three a call saved). A look-up through this process writes it first.
-        self._msg(delivery, release=False)  # NotFound for a lease already lost
+        self._leases.take(delivery, release=False)  # NotFound for a lease already lost
         started = replace(
             new_record(delivery.call),
             state=CallState.RUNNING,
@@ -331,7 +305,7 @@ class NatsQueue:
                 self._record_subject(records.key_for(record.call_id)), records.encode(record)
             )
         except nats.errors.Error as exc:
-            raise self._unavailable(exc) from exc
+            raise unavailable(self.url, exc) from exc
 
     async def record(self, call_id: str) -> CallRecord | None:
         await self._running.flush(call_id)
@@ -339,7 +313,7 @@ class NatsQueue:
         try:
             data = await self._get(kv, records.key_for(call_id))
         except nats.errors.Error as exc:
-            raise self._unavailable(exc) from exc
+            raise unavailable(self.url, exc) from exc
         return None if data is None else records.decode(data)
 
     async def _ours(self, kv: KeyValue, key: str, call: QueuedCall) -> bool:
@@ -365,7 +339,7 @@ class NatsQueue:
                     if len(found) >= limit:
                         break
         except nats.errors.Error as exc:
-            raise self._unavailable(exc) from exc
+            raise unavailable(self.url, exc) from exc
         return found
 
     async def replay(self, call_id: str) -> None:
@@ -391,7 +365,7 @@ class NatsQueue:
             await js.publish(self.names.subject, data)
             await letters.remove(call_id)
         except nats.errors.Error as exc:
-            raise self._unavailable(exc) from exc
+            raise unavailable(self.url, exc) from exc
 
     async def stats(self) -> QueueStats:
         js, _, _ = self._parts()
@@ -399,30 +373,8 @@ class NatsQueue:
             consumer = await js.consumer_info(self.names.stream, self.names.consumer)
             dead = await js.stream_info(self.names.dead_stream)
         except nats.errors.Error as exc:
-            raise self._unavailable(exc) from exc
+            raise unavailable(self.url, exc) from exc
         running = consumer.num_ack_pending or 0
         return QueueStats(
             queued=consumer.num_pending or 0, running=running, dead=dead.state.messages
         )
-
-    def _unavailable(self, exc: BaseException) -> QueueUnavailable:
-        return QueueUnavailable(f"nats queue {self.url}: {_describe(exc)}")
-
-    def _uncertain(self, call: QueuedCall, exc: BaseException) -> QueueUncertain:
-        return QueueUncertain(
-            f"nats queue {self.url}: call {call.call_id} may be stored"
-            f" but was not confirmed: {_describe(exc)}",
-            call.call_id,
-        )
-
-
-def _describe(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
-
-
-async def _ignore(exc: Exception) -> None:
-    """The client reconnects on its own; failing calls raise ``QueueUnavailable``."""
-
-
-async def _ignore_event() -> None:
-    pass
