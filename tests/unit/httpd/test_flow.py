@@ -48,9 +48,9 @@ def test_a_large_request_body_is_read_in_full(server: ServerThread) -> None:
 
 
 def test_a_body_the_handler_does_not_read_yet_is_held_back_not_buffered() -> None:
-    # The handler waits 1 s before it reads: the server stops reading once its
+    # The handler waits 2 s before it reads: the server stops reading once its
     # buffer is full, so the client's sends block instead of filling memory, and
-    # the wait is not the client's stall (no 408, however short read_timeout is).
+    # the wait is not the client's stall (no 408, though read_timeout is 1 s).
     body = os.urandom(32 * MIB)
     sent = [0]
 
@@ -61,12 +61,12 @@ def test_a_body_the_handler_does_not_read_yet_is_held_back_not_buffered() -> Non
             sent[0] += n
             view = view[n:]
 
-    with ServerThread(Limits(read_timeout=0.3)) as running, running.client(timeout=30) as client:
-        head = f"POST /count?s=1 HTTP/1.1\r\nHost: t\r\nContent-Length: {len(body)}\r\n\r\n"
+    with ServerThread(Limits(read_timeout=1.0)) as running, running.client(timeout=30) as client:
+        head = f"POST /count?s=2 HTTP/1.1\r\nHost: t\r\nContent-Length: {len(body)}\r\n\r\n"
         client.send(head.encode())
         sender = threading.Thread(target=send_all, args=(client.sock,))
         sender.start()
-        time.sleep(0.6)
+        time.sleep(1.5)  # well before the handler reads
         held_at = sent[0]
         reply = client.response()
         sender.join(30)
