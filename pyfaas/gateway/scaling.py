@@ -7,7 +7,8 @@ fires and the function gains ``ceil(max / 100 * factor)`` replicas (up to
 ``com.openfaas.scale.min``. This class does the same from the gateway's own
 counters, once a second, with a 10 s pause between steps (AlertManager's
 group interval). Functions it never scaled up are left alone, so a function
-scaled to zero by hand stays there.
+scaled to zero by hand stays there. The labels are read by
+``pyfaas.scale_labels``, as the providers read them.
 """
 
 from __future__ import annotations
@@ -18,38 +19,15 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pyfaas.errors import PyfaasError
 from pyfaas.gateway.metrics import GatewayMetrics
 from pyfaas.providers.base import Provider
+from pyfaas.scale_labels import ScaleBounds
 
 log = logging.getLogger("pyfaas.gateway")
-MIN_LABEL = "com.openfaas.scale.min"
-MAX_LABEL = "com.openfaas.scale.max"
-FACTOR_LABEL = "com.openfaas.scale.factor"
-
-
-@dataclass(frozen=True)
-class ScaleBounds:
-    minimum: int = 1
-    maximum: int = 5
-    factor: int = 10
-
-    @classmethod
-    def from_labels(cls, labels: Mapping[str, str]) -> ScaleBounds:
-        def number(key: str, default: int, low: int, high: int) -> int:
-            raw = labels.get(key, "")
-            return int(raw) if raw.isdigit() and low <= int(raw) <= high else default
-
-        minimum = number(MIN_LABEL, 1, 1, 1000)
-        maximum = max(number(MAX_LABEL, 5, 1, 1000), minimum)
-        return cls(minimum, maximum, number(FACTOR_LABEL, 10, 1, 100))
-
-    def step_up(self, current: int) -> int:
-        step = math.ceil(self.maximum / 100 * self.factor)
-        return min(current + step, self.maximum)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pyfaas.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from pyfaas.naming import DEFAULT_NAMESPACE
 from pyfaas.providers.base import Endpoint, LogQuery
+from pyfaas.scale_labels import capped, desired_replicas, min_replicas, wake_replicas
 from pyfaas.types import (
     LIMITS_ENFORCED_ANNOTATION,
     FunctionDeployment,
@@ -27,15 +28,7 @@ from pyfaas.types import (
     VersionInfo,
 )
 
-SCALE_MIN_LABEL = "com.openfaas.scale.min"
 EndpointSource = Mapping[str, Endpoint] | Callable[[str, str], Endpoint | None]
-
-
-def min_replicas(labels: Mapping[str, str] | None) -> int:
-    """Initial desired replicas: ``com.openfaas.scale.min`` if a positive integer, else 1."""
-    raw = (labels or {}).get(SCALE_MIN_LABEL, "")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else 1
-
 
 _NOT_ENFORCED = "no limit is enforced: the memory provider runs no processes"
 
@@ -129,7 +122,7 @@ class MemoryProvider:
             spec=request,
             namespace=namespace,
             created_at=datetime.now(UTC),
-            replicas=min_replicas(request.labels),
+            replicas=desired_replicas(request.labels),
         )
 
     async def update(self, request: FunctionDeployment, namespace: str) -> None:
@@ -137,8 +130,8 @@ class MemoryProvider:
         function = self._get(request.service, namespace)
         self._check_secrets(request, namespace)
         function.spec = request
-        if request.labels and SCALE_MIN_LABEL in request.labels:
-            function.replicas = min_replicas(request.labels)
+        if min_replicas(request.labels) is not None:
+            function.replicas = desired_replicas(request.labels)
 
     async def delete(self, name: str, namespace: str) -> None:
         self._get(name, namespace)
@@ -157,14 +150,15 @@ class MemoryProvider:
     async def scale(self, name: str, namespace: str, replicas: int) -> None:
         if replicas < 0:
             raise BadRequest("replicas must not be negative")
-        self._get(name, namespace).replicas = replicas
+        function = self._get(name, namespace)
+        function.replicas = capped(replicas, function.spec.labels)
 
     async def resolve(self, name: str, namespace: str, wait: float) -> Endpoint:
         function = self._get(name, namespace)
         if function.replicas == 0:
             if wait <= 0:
                 raise ServiceUnavailable(f"No endpoints available for: {name}.")
-            function.replicas = min_replicas(function.spec.labels)
+            function.replicas = wake_replicas(function.spec.labels)
         endpoint = self._endpoint_for(name, namespace)
         if endpoint is None:
             raise ServiceUnavailable(f"No endpoints available for: {name}.")
@@ -256,4 +250,4 @@ def _matches(message: LogMessage, query: LogQuery) -> bool:
     return not (query.since and message.timestamp < query.since)
 
 
-__all__ = ["EndpointSource", "MemoryProvider", "min_replicas"]
+__all__ = ["EndpointSource", "MemoryProvider"]

@@ -145,6 +145,31 @@ async def test_scale_sets_desired_including_zero(provider: Provider) -> None:
     assert (await provider.get_function("scaled", NS)).replicas == 0
 
 
+async def test_scale_above_the_max_label_is_capped_to_it(provider: Provider) -> None:
+    # OpenFaaS clamps a scale request to com.openfaas.scale.max rather than
+    # refusing it (CE gateway/scaling/ranges.go); below the max it is honoured.
+    await provider.deploy(cat("capped", labels={"com.openfaas.scale.max": "2"}), NS)
+    await provider.scale("capped", NS, 7)
+    assert (await provider.get_function("capped", NS)).replicas == 2
+    await provider.scale("capped", NS, 1)
+    assert (await provider.get_function("capped", NS)).replicas == 1
+    await provider.scale("capped", NS, 0)
+    assert (await provider.get_function("capped", NS)).replicas == 0
+
+
+async def test_min_label_above_the_max_label_starts_at_the_max(provider: Provider) -> None:
+    labels = {"com.openfaas.scale.min": "3", "com.openfaas.scale.max": "2"}
+    await provider.deploy(cat("minmax", labels=labels), NS)
+    assert (await provider.get_function("minmax", NS)).replicas == 2
+
+
+async def test_update_without_a_valid_min_label_keeps_the_replicas(provider: Provider) -> None:
+    await provider.deploy(cat("keep"), NS)
+    await provider.scale("keep", NS, 3)
+    await provider.update(cat("keep", labels={"com.openfaas.scale.min": "0"}), NS)
+    assert (await provider.get_function("keep", NS)).replicas == 3
+
+
 async def test_resolve_scales_from_zero(provider: Provider) -> None:
     await provider.deploy(cat("cold"), NS)
     await provider.scale("cold", NS, 0)

@@ -38,11 +38,11 @@ from pyfaas.providers.local.limits import (
 )
 from pyfaas.providers.local.sandbox import Sandbox
 from pyfaas.providers.local.sandbox import detect as detect_sandbox
-from pyfaas.providers.local.scaling import desired_replicas, max_replicas, min_replicas
 from pyfaas.providers.local.secrets import SecretStore
 from pyfaas.providers.local.settings import LocalProviderSettings
 from pyfaas.providers.local.store import FunctionRecord, FunctionStore
 from pyfaas.providers.local.supervisor import FunctionSupervisor, SpecFactory
+from pyfaas.scale_labels import capped, desired_replicas, min_replicas, wake_replicas
 from pyfaas.types import FunctionDeployment, FunctionStatus, LogMessage, ProviderInfo, VersionInfo
 
 PROVIDER_NAME = "pyfaas-local"
@@ -211,9 +211,7 @@ class LocalProvider:
         record = self._record(name, namespace)
         if replicas < 0:
             raise BadRequest(f"replicas must be 0 or more, not {replicas}")
-        replicas = min(
-            replicas, max_replicas(record.deployment.labels, self._settings.max_replicas)
-        )
+        replicas = capped(replicas, record.deployment.labels, self._settings.max_replicas)
         self._set_replicas(record, replicas)
 
     async def resolve(self, name: str, namespace: str, wait: float) -> Endpoint:
@@ -229,7 +227,7 @@ class LocalProvider:
             raise ServiceUnavailable(f"function {name}.{namespace} cannot run: see its logs")
         if record.replicas == 0:
             # Scale from zero: the call waits for a replica instead of failing.
-            self._set_replicas(record, max(1, min_replicas(record.deployment.labels) or 1))
+            self._set_replicas(record, wake_replicas(record.deployment.labels))
         endpoint = await supervisor.wait_available(wait)
         if endpoint is None:
             raise ServiceUnavailable(

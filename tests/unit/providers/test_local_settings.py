@@ -6,7 +6,7 @@ import pytest
 
 from pyfaas.errors import ConfigError
 from pyfaas.providers.local import LocalProviderSettings
-from pyfaas.providers.local.scaling import desired_replicas, max_replicas, min_replicas
+from pyfaas.scale_labels import desired_replicas, max_replicas, min_replicas
 
 
 def test_defaults() -> None:
