@@ -102,6 +102,7 @@ def test_a_client_that_never_sends_the_promised_body_is_cut() -> None:
         assert client.closed()
 
 
+@pytest.mark.integration  # runs curl
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_curl_sends_a_big_body_with_its_own_expectation(
     server: ServerThread, tmp_path: Path

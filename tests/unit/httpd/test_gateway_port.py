@@ -29,7 +29,10 @@ from pyfaas.providers.memory import MemoryProvider
 from pyfaas.queue.backends.memory import MemoryQueue
 from tests.unit.gateway.conftest import CREDS, deploy
 
-pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+pytestmark = [
+    pytest.mark.integration,  # runs curl
+    pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed"),
+]
 MIB = 1024 * 1024
 CAP = 10  # the public port's connection cap in these tests
 
