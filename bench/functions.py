@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pyfaas.build.builder import build_function
-from pyfaas.build.templates import new_handler
+from pyfaas.builder.builder import build_function
+from pyfaas.builder.templates import new_handler
 from pyfaas.images import ImageStore
 
 ECHO_IMAGE = "bench/echo:latest"

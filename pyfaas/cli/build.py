@@ -45,7 +45,7 @@ def build_stack(stack: Stack, functions: list[StackFunction], flags: BuildFlags)
 
     Build options are the stack's and the command line's together, as in faas-cli.
     """
-    from pyfaas.build.builder import build_function  # the builder is heavy; load it on use
+    from pyfaas.builder.builder import build_function  # the builder is heavy; load it on use
 
     store = ImageStore(StatePaths(default_home(os.environ)).images)
     for fn in functions:

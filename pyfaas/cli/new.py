@@ -47,7 +47,7 @@ def image_name(name: str, prefix: str | None) -> str:
 
 def _template_names(project: Path) -> list[str]:
     """The project's templates (pulled or copied into ./template) and pyfaas's own."""
-    from pyfaas.build.templates import available_templates, project_templates
+    from pyfaas.builder.templates import available_templates, project_templates
 
     return sorted({*project_templates(project), *available_templates()})
 
@@ -87,7 +87,7 @@ def new(
     quiet: bool,
 ) -> None:
     """Create function NAME from template --lang, and its stack file NAME.yml."""
-    from pyfaas.build.templates import load_template, new_handler, project_template
+    from pyfaas.builder.templates import load_template, new_handler, project_template
 
     if list_:
         click.echo("Languages available as templates:")

@@ -12,11 +12,11 @@ from . import _common as common
 from .deploy import deploy_one, deploy_options, flags_from, spec_from_flags
 
 if TYPE_CHECKING:
-    from pyfaas.build.store import StoreFunction
+    from pyfaas.builder.store import StoreFunction
 
 
 def _store_function(name: str) -> StoreFunction:
-    from pyfaas.build.store import get_store_function
+    from pyfaas.builder.store import get_store_function
 
     return get_store_function(name)
 
@@ -44,7 +44,7 @@ def store() -> None:
 @click.option("-j", "--json", "as_json", is_flag=True, help="Print JSON")
 def store_list(as_json: bool) -> None:
     """List the functions in the store."""
-    from pyfaas.build.store import list_store
+    from pyfaas.builder.store import list_store
 
     items = list(list_store())
     if as_json:

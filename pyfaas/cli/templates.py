@@ -22,7 +22,7 @@ from pyfaas.errors import PyfaasError
 from . import _common as common
 
 if TYPE_CHECKING:
-    from pyfaas.build.pull import PullResult
+    from pyfaas.builder.pull import PullResult
 
 _OVERWRITE_HELP = "Replace templates already in ./template"
 _URL_HELP = (
@@ -41,7 +41,7 @@ def template() -> None:
 @click.option("--overwrite", is_flag=True, help=_OVERWRITE_HELP)
 def template_pull(repository: str | None, overwrite: bool) -> None:
     """Copy the template/ folders of REPOSITORY (a git URL, URL#REF or a directory)."""
-    from pyfaas.build.pull import DEFAULT_REPOSITORY, TEMPLATE_URL_ENV, Source, pull_templates
+    from pyfaas.builder.pull import DEFAULT_REPOSITORY, TEMPLATE_URL_ENV, Source, pull_templates
 
     chosen = repository or os.environ.get(TEMPLATE_URL_ENV) or DEFAULT_REPOSITORY
     source = Source.parse(chosen)
@@ -61,7 +61,7 @@ def template_store() -> None:
 @click.option("-u", "--url", default=None, help=_URL_HELP)
 def template_store_list(url: str | None) -> None:
     """List the templates of the store."""
-    from pyfaas.build.pull import STORE_URL_ENV, store_entries
+    from pyfaas.builder.pull import STORE_URL_ENV, store_entries
 
     entries = store_entries(url or os.environ.get(STORE_URL_ENV) or None)
     click.echo(f"{'NAME':<16} {'LANGUAGE':<12} DESCRIPTION")
@@ -76,7 +76,7 @@ def template_store_list(url: str | None) -> None:
 @click.option("--overwrite", is_flag=True, help=_OVERWRITE_HELP)
 def template_store_pull(name: str, url: str | None, overwrite: bool) -> None:
     """Copy template NAME (or SOURCE/NAME) from the store into ./template."""
-    from pyfaas.build.pull import STORE_URL_ENV, pull_from_store
+    from pyfaas.builder.pull import STORE_URL_ENV, pull_from_store
 
     store_url = url or os.environ.get(STORE_URL_ENV) or None
     with common.progress(f"Pulling {name}"):
@@ -103,7 +103,7 @@ def _report(result: PullResult) -> None:
 
 
 def _needing_engine(names: list[str]) -> list[str]:
-    from pyfaas.build.templates import check_runnable, load_template
+    from pyfaas.builder.templates import check_runnable, load_template
 
     refused = []
     for name in names:

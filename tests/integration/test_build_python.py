@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pyfaas.build.builder import build_function
-from pyfaas.build.store import ensure_image
-from pyfaas.build.templates import new_handler
+from pyfaas.builder.builder import build_function
+from pyfaas.builder.store import ensure_image
+from pyfaas.builder.templates import new_handler
 from pyfaas.images import ImageManifest, ImageStore
 from tests.helpers import wait_for
 

@@ -46,9 +46,9 @@ EnsureImage = Callable[[str, ImageStore], "ImageManifest | None"]
 
 
 def load_store_builder() -> EnsureImage | None:
-    """``pyfaas.build.store.ensure_image`` if the builder is installed."""
+    """``pyfaas.builder.store.ensure_image`` if the builder is installed."""
     try:
-        module = importlib.import_module("pyfaas.build.store")
+        module = importlib.import_module("pyfaas.builder.store")
     except ImportError:
         return None
     ensure: EnsureImage | None = getattr(module, "ensure_image", None)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pyfaas.build.builder import build_function
-from pyfaas.build.options import resolve
-from pyfaas.build.templates import copy_template, load_template
+from pyfaas.builder.builder import build_function
+from pyfaas.builder.options import resolve
+from pyfaas.builder.templates import copy_template, load_template
 from pyfaas.errors import BadRequest
 from pyfaas.images import ImageStore
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pyfaas.build.builder import build_function
-from pyfaas.build.templates import new_handler
+from pyfaas.builder.builder import build_function
+from pyfaas.builder.templates import new_handler
 from pyfaas.errors import BadRequest
 from pyfaas.images import ImageStore
 

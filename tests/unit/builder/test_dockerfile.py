@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyfaas.build.dockerfile import logical_lines, plan, stages, words
+from pyfaas.builder.dockerfile import logical_lines, plan, stages, words
 from pyfaas.errors import BadRequest
 
 LAB = """\

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyfaas.build.dockerignore import DockerIgnore
+from pyfaas.builder.dockerignore import DockerIgnore
 from pyfaas.errors import BadRequest
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pyfaas.build.builder import build_function
+from pyfaas.builder.builder import build_function
 from pyfaas.errors import BadRequest
 from pyfaas.images import ImageStore
 

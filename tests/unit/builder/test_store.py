@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pyfaas.build.store import (
+from pyfaas.builder.store import (
     ensure_image,
     find_by_image,
     get_store_function,

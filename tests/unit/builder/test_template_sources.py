@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pyfaas.build.pull import Source, find_entry, pull_templates
-from pyfaas.build.templates import (
+from pyfaas.builder.pull import Source, find_entry, pull_templates
+from pyfaas.builder.templates import (
     available_templates,
     check_runnable,
     copy_template,

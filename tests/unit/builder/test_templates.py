@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pyfaas.build.templates import (
+from pyfaas.builder.templates import (
     available_templates,
     copy_template,
     load_template,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pyfaas.build._model import (
+from pyfaas.builder._model import (
     PREDEFINED_ARGS,
     CopyStep,
     Instruction,
@@ -21,7 +21,7 @@ from pyfaas.build._model import (
     json_form,
     split_flags,
 )
-from pyfaas.build._words import expand, words
+from pyfaas.builder._words import expand, words
 from pyfaas.errors import BadRequest
 
 WATCHDOG_BINARIES = frozenset({"fwatchdog", "of-watchdog", "watchdog"})

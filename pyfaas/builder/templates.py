@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from pyfaas.build._files import merge_tree
+from pyfaas.builder._files import merge_tree
 from pyfaas.errors import BadRequest, Conflict, NotFound
 from pyfaas.naming import validate_name
 
@@ -191,7 +191,7 @@ def check_runnable(spec: TemplateSpec) -> None:
     """
     if spec.is_dockerfile or spec.for_pyfaas:
         return
-    from pyfaas.build.dockerfile import plan
+    from pyfaas.builder.dockerfile import plan
 
     dockerfile = spec.path / "Dockerfile"
     if not dockerfile.is_file():

@@ -22,13 +22,13 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pyfaas.build import venv as pyvenv
-from pyfaas.build._files import SKIPPED_HANDLER_ENTRIES, apply_plan, fresh_dir, merge_tree
-from pyfaas.build.dockerfile import plan as plan_dockerfile
-from pyfaas.build.dockerignore import DockerIgnore
-from pyfaas.build.options import BuildOptions
-from pyfaas.build.options import resolve as resolve_options
-from pyfaas.build.templates import (
+from pyfaas.builder import venv as pyvenv
+from pyfaas.builder._files import SKIPPED_HANDLER_ENTRIES, apply_plan, fresh_dir, merge_tree
+from pyfaas.builder.dockerfile import plan as plan_dockerfile
+from pyfaas.builder.dockerignore import DockerIgnore
+from pyfaas.builder.options import BuildOptions
+from pyfaas.builder.options import resolve as resolve_options
+from pyfaas.builder.templates import (
     TemplateSpec,
     check_runnable,
     load_template,
@@ -66,7 +66,7 @@ def build_function(
 
     ``fprocess`` overrides the template's or Dockerfile's; ``environment`` is
     baked into the image's env (a deployment's env vars still win).
-    ``build_options`` name the template's options (see ``pyfaas.build.options``):
+    ``build_options`` name the template's options (see ``pyfaas.builder.options``):
     what cannot be installed is one note, or, when ``strict_build_options``, an error.
     """
     validate_name(name)

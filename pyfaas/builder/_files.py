@@ -15,9 +15,9 @@ import tarfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from pyfaas.build._model import CopyStep, Plan
-from pyfaas.build.dockerignore import FILE_NAME as DOCKERIGNORE
-from pyfaas.build.dockerignore import DockerIgnore
+from pyfaas.builder._model import CopyStep, Plan
+from pyfaas.builder.dockerignore import FILE_NAME as DOCKERIGNORE
+from pyfaas.builder.dockerignore import DockerIgnore
 from pyfaas.errors import BadRequest
 
 # Entries faas-cli leaves out when it copies a handler into a build context.

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from pyfaas.build.builder import build_function
+from pyfaas.builder.builder import build_function
 from pyfaas.errors import BadRequest, NotFound
 from pyfaas.images import ImageManifest, ImageStore, is_watchdog_base, normalise, repository
 

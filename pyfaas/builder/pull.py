@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyfaas.build._files import merge_tree
-from pyfaas.build.templates import builtin_root, template_store
+from pyfaas.builder._files import merge_tree
+from pyfaas.builder.templates import builtin_root, template_store
 from pyfaas.errors import BadGateway, BadRequest, ConfigError, NotFound
 
 DEFAULT_REPOSITORY = "https://github.com/openfaas/templates.git"

@@ -1,15 +1,15 @@
 """The builder: templates and Dockerfiles into the local image store; store functions.
 
 ``build_function`` builds a handler into ``pyfaas.images.ImageStore``;
-``pyfaas.build.templates`` copies templates and creates handlers;
-``pyfaas.build.store`` knows the ready-made functions and builds them on demand.
+``pyfaas.builder.templates`` copies templates and creates handlers;
+``pyfaas.builder.store`` knows the ready-made functions and builds them on demand.
 """
 
 from __future__ import annotations
 
-from pyfaas.build.builder import build_function
-from pyfaas.build.store import StoreFunction, ensure_image, get_store_function, list_store
-from pyfaas.build.templates import (
+from pyfaas.builder.builder import build_function
+from pyfaas.builder.store import StoreFunction, ensure_image, get_store_function, list_store
+from pyfaas.builder.templates import (
     available_templates,
     copy_template,
     new_handler,

@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from pyfaas.build._interpret import Interpreter
-from pyfaas.build._model import (
+from pyfaas.builder._interpret import Interpreter
+from pyfaas.builder._model import (
     PREDEFINED_ARGS,
     CopyStep,
     Instruction,
@@ -28,7 +28,7 @@ from pyfaas.build._model import (
     json_form,
     split_flags,
 )
-from pyfaas.build._words import expand, words
+from pyfaas.builder._words import expand, words
 from pyfaas.errors import BadRequest
 
 _PLATFORM_ARGS = {

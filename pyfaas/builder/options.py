@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from pyfaas.build.templates import TemplateSpec
+from pyfaas.builder.templates import TemplateSpec
 from pyfaas.errors import BadRequest
 
 ADDITIONAL_PACKAGE = "ADDITIONAL_PACKAGE"
