@@ -15,8 +15,10 @@ because a reader may see a line while it is being written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import sys
 from collections import deque
 from collections.abc import AsyncGenerator, Iterable, Iterator
 from dataclasses import dataclass
@@ -81,6 +83,8 @@ class LogStore:
         self._max_bytes = max_bytes
         self._handles: dict[Path, IO[bytes]] = {}
         self._files: dict[tuple[str, str], Path] = {}
+        # Per file: lines that could not be written, and why, until one can.
+        self._dropped: dict[Path, tuple[int, str]] = {}
 
     def path(self, namespace: str, name: str) -> Path:
         # Cached: a classic replica logs two lines a call, and building the
@@ -125,11 +129,39 @@ class LogStore:
         if not data:
             return
         path = self.path(namespace, name)
-        handle = self._handle(path)
-        handle.write(data)
-        handle.flush()
-        if handle.tell() >= self._max_bytes:
-            self._rotate(path)
+        lost = self._dropped.get(path)
+        if lost is not None:
+            note = f"{lost[0]} log lines were dropped: {lost[1]}"
+            data = f"{head}{json.dumps(note)}}}\n".encode() + data
+        try:
+            handle = self._handle(path)
+            handle.write(data)
+            handle.flush()
+            if handle.tell() >= self._max_bytes:
+                self._rotate(path)
+        except OSError as exc:
+            self._drop(path, data.count(b"\n") - (lost is not None), exc)
+            return
+        if lost is not None:
+            del self._dropped[path]
+
+    def _drop(self, path: Path, lines: int, exc: OSError) -> None:
+        """Lose ``lines`` that cannot be written (a full disk, say), not the writer.
+
+        A log that cannot be written must not stop what is logging: the
+        pumps of ``pyfaas serve`` and of the replicas would die with the
+        error, and with them the supervision of the processes they read.
+        The first loss of a spell is said once on stderr; the file says how
+        many lines it lacks once writing works again.
+        """
+        handle = self._handles.pop(path, None)
+        if handle is not None:
+            with contextlib.suppress(OSError):
+                handle.close()
+        count, _ = self._dropped.get(path, (0, ""))
+        if not count:
+            print(f"pyfaas: log lines for {path} are being dropped: {exc}", file=sys.stderr)
+        self._dropped[path] = (count + lines, exc.strerror or str(exc))
 
     def read(
         self,
@@ -185,7 +217,8 @@ class LogStore:
 
     def close(self) -> None:
         for handle in self._handles.values():
-            handle.close()
+            with contextlib.suppress(OSError):  # what a full disk kept is lost either way
+                handle.close()
         self._handles.clear()
 
     def _handle(self, path: Path) -> IO[bytes]:

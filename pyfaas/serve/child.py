@@ -70,8 +70,14 @@ class Child:
         assert self._proc is not None
         code = await self._proc.wait()
         for pump in self._pumps:
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await pump
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:
+                # A pump that failed has lost output, not the child: its exit
+                # code must still reach the supervisor, which restarts it.
+                print(f"pyfaas: output of {self.name} was lost: {exc!r}", file=sys.stderr)
         return code
 
     async def stop(self, grace: float) -> int | None:

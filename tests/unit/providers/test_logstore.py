@@ -6,6 +6,8 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from pyfaas.logstore import LogStore, parse_timestamp
 from pyfaas.paths import StatePaths
 
@@ -110,3 +112,25 @@ async def test_follow_waits_for_a_file_that_does_not_exist_yet(state: StatePaths
     store.append(NS, "late", "late-1", "mine")
     assert (await asyncio.wait_for(pending, 2)).text == "mine"
     await stream.aclose()
+
+
+def test_a_full_disk_drops_lines_says_so_once_and_the_log_resumes(
+    state: StatePaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = LogStore(state)
+    path = state.log_file(NS, "fn")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Every write to /dev/full fails as on a full disk (ENOSPC).
+    path.symlink_to("/dev/full")
+    store.append(NS, "fn", "fn-1", "lost one")
+    store.append_many(NS, "fn", "fn-1", ["lost two", "lost three"])
+    warned = capsys.readouterr().err.splitlines()
+    assert len(warned) == 1, warned
+    assert "are being dropped" in warned[0]
+    assert "No space left on device" in warned[0]
+    path.unlink()
+    store.append(NS, "fn", "fn-1", "kept")
+    store.append(NS, "fn", "fn-1", "kept too")
+    store.close()
+    texts = [m.text for m in LogStore(state).read(NS, "fn")]
+    assert texts == ["3 log lines were dropped: No space left on device", "kept", "kept too"]
