@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import click
 
-from pyfaas.queue.envelope import CallRecord
+from pyfaas.types import CallStatus
 
 from . import _common as common
 
@@ -23,7 +23,7 @@ def _when(stamp: float | None) -> str:
     return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def describe_call(record: CallRecord) -> str:
+def describe_call(record: CallStatus) -> str:
     rows = [
         ("Call ID", record.call_id),
         ("Function", f"{record.function}.{record.namespace}"),

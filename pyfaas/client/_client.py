@@ -22,8 +22,14 @@ from pydantic import ValidationError
 
 from pyfaas import __version__
 from pyfaas.errors import PyfaasError
-from pyfaas.queue.envelope import CallRecord
-from pyfaas.types import FunctionDeployment, FunctionStatus, LogMessage, Secret, format_time
+from pyfaas.types import (
+    CallStatus,
+    FunctionDeployment,
+    FunctionStatus,
+    LogMessage,
+    Secret,
+    format_time,
+)
 
 from ._errors import error_for_status, translate_transport
 from ._invoke import (
@@ -35,7 +41,7 @@ from ._invoke import (
     submitted_call_id,
     tls_context,
 )
-from ._models import GatewayInfo, QueueSummary, call_record_from_wire
+from ._models import GatewayInfo, QueueSummary, call_status_from_wire
 
 _OK = (200, 201, 202)
 
@@ -361,17 +367,17 @@ class GatewayClient:
 
     # -- asynchronous calls (pyfaas extensions) -------------------------------
 
-    def call(self, call_id: str) -> CallRecord:
+    def call(self, call_id: str) -> CallStatus:
         """What happened to an asynchronous call."""
         response = self._call(
             "GET", f"/system/calls/{quote(call_id)}", ok=(200,), fallback=f"no such call: {call_id}"
         )
-        return call_record_from_wire(self._json(response))
+        return call_status_from_wire(self._json(response))
 
-    def dead_letters(self, limit: int = 100) -> list[CallRecord]:
+    def dead_letters(self, limit: int = 100) -> list[CallStatus]:
         response = self._call("GET", "/system/dead-letters", params={"limit": limit}, ok=(200,))
         data = self._json(response) or []
-        return [call_record_from_wire(item) for item in data]
+        return [call_status_from_wire(item) for item in data]
 
     def replay(self, call_id: str) -> None:
         self._call(

@@ -9,8 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from pyfaas.errors import PyfaasError
-from pyfaas.queue.envelope import CallRecord, CallState
-from pyfaas.types import ProviderInfo, VersionInfo
+from pyfaas.types import CallStatus, ProviderInfo, VersionInfo
 
 
 class GatewayInfo(BaseModel):
@@ -33,31 +32,9 @@ class QueueSummary:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def call_record_from_wire(data: Mapping[str, Any]) -> CallRecord:
-    """The inverse of ``CallRecord.to_wire``; a malformed record is a ``PyfaasError``."""
+def call_status_from_wire(data: Mapping[str, Any]) -> CallStatus:
+    """``CallStatus.from_wire``; a malformed record is a ``PyfaasError``."""
     try:
-        return CallRecord(
-            call_id=str(data["callId"]),
-            function=str(data["function"]),
-            namespace=str(data["namespace"]),
-            state=CallState(data["state"]),
-            attempts=int(data.get("attempts") or 0),
-            submitted_at=float(data.get("submittedAt") or 0.0),
-            started_at=_opt_float(data.get("startedAt")),
-            finished_at=_opt_float(data.get("finishedAt")),
-            status_code=_opt_int(data.get("statusCode")),
-            error=data.get("error"),
-            callback_url=data.get("callbackUrl"),
-            callback_status=_opt_int(data.get("callbackStatus")),
-            callback_attempts=int(data.get("callbackAttempts") or 0),
-        )
+        return CallStatus.from_wire(data)
     except (KeyError, TypeError, ValueError) as exc:
         raise PyfaasError(f"the gateway sent a malformed call record: {exc}") from exc
-
-
-def _opt_float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _opt_int(value: Any) -> int | None:
-    return None if value is None else int(value)
