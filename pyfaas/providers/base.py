@@ -20,6 +20,9 @@ Contracts every implementation keeps (tested by tests/contract/test_provider.py)
 * Secrets: ``create_secret`` raises ``Conflict`` if it exists,
   ``update_secret``/``delete_secret`` raise ``NotFound`` if it does not;
   values are never returned by ``list_secrets``.
+* A function that asks for limits (``limits``/``requests``) carries the
+  annotation ``com.pyfaas.limits.enforced`` (``types.LIMITS_ENFORCED_ANNOTATION``)
+  in its status, saying how each limit is enforced, or that it is not.
 * Names arrive validated (see ``pyfaas.naming``).
 """
 
