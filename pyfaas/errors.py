@@ -1,18 +1,20 @@
 """The one error hierarchy of pyfaas, each class carrying its HTTP status.
 
 Handlers raise these; exactly one place per server (the error middleware)
-renders them as a one-line ``text/plain`` response. Adapters (HTTP clients,
-subprocesses, SQLite, NATS) translate foreign exceptions into this tree at
-their boundary with ``raise X from exc``.
+renders them as a one-line ``text/plain`` response with the class's status
+and the error's ``headers``: the ones its status calls for (``Allow`` on a
+405, ``WWW-Authenticate`` on a 401, ``X-Call-Id`` on a ``QueueUncertain``).
+Adapters (HTTP clients, subprocesses, SQLite, NATS) translate foreign
+exceptions into this tree at their boundary with ``raise X from exc``.
 
     PyfaasError (500)
     ├── ConfigError (500)            bad setting, names the key and value
     ├── BadRequest (400)
     │   ├── InvalidName (400)
     │   └── InvalidBody (400)
-    ├── Unauthorized (401)
+    ├── Unauthorized (401)            WWW-Authenticate: the challenge, when given
     ├── NotFound (404)
-    ├── MethodNotAllowed (405)
+    ├── MethodNotAllowed (405)        Allow: the methods allowed, when given
     ├── Conflict (409)
     ├── PayloadTooLarge (413)
     ├── Unprocessable (422)
@@ -21,11 +23,15 @@ their boundary with ``raise X from exc``.
     ├── BadGateway (502)
     ├── ServiceUnavailable (503)
     │   └── QueueUnavailable (503)
-    │       └── QueueUncertain (503)  names the call that may have been stored
+    │       └── QueueUncertain (503)  X-Call-Id: the call that may have been stored
     └── GatewayTimeout (504)
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+
+Headers = tuple[tuple[str, str], ...]
 
 
 class PyfaasError(Exception):
@@ -40,6 +46,11 @@ class PyfaasError(Exception):
     @property
     def message(self) -> str:
         return str(self)
+
+    @property
+    def headers(self) -> Headers:
+        """The response headers this error's answer carries besides the body's own."""
+        return ()
 
 
 class ConfigError(PyfaasError):
@@ -61,6 +72,14 @@ class InvalidBody(BadRequest):
 class Unauthorized(PyfaasError):
     status = 401
 
+    def __init__(self, message: str, challenge: str | None = None) -> None:
+        super().__init__(message)
+        self.challenge = challenge
+
+    @property
+    def headers(self) -> Headers:
+        return () if self.challenge is None else (("WWW-Authenticate", self.challenge),)
+
 
 class NotFound(PyfaasError):
     status = 404
@@ -68,6 +87,14 @@ class NotFound(PyfaasError):
 
 class MethodNotAllowed(PyfaasError):
     status = 405
+
+    def __init__(self, message: str, allow: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.allow = tuple(allow)
+
+    @property
+    def headers(self) -> Headers:
+        return (("Allow", ", ".join(self.allow)),) if self.allow else ()
 
 
 class Conflict(PyfaasError):
@@ -113,6 +140,11 @@ class QueueUncertain(QueueUnavailable):
         super().__init__(message)
         self.call_id = call_id
 
+    @property
+    def headers(self) -> Headers:
+        # The caller needs the id to submit the call again and run it once.
+        return (("X-Call-Id", self.call_id),)
+
 
 class GatewayTimeout(PyfaasError):
     status = 504
@@ -124,6 +156,7 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "GatewayTimeout",
+    "Headers",
     "InvalidBody",
     "InvalidName",
     "MethodNotAllowed",

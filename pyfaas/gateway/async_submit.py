@@ -61,7 +61,7 @@ async def submit(state: GatewayState, refs: FunctionRefs, request: Request) -> R
     if not raw_ref:
         raise NotFound("404: Not Found")
     if request.method != "POST":
-        raise MethodNotAllowed(f"method {request.method} is not allowed")
+        raise MethodNotAllowed(f"method {request.method} is not allowed", ("POST",))
     name, namespace, label = refs.split(raw_ref)
     try:
         if not await state.provider.has_function(name, namespace):
@@ -80,7 +80,7 @@ async def submit(state: GatewayState, refs: FunctionRefs, request: Request) -> R
         try:
             await state.queue.put(call)
         except QueueUncertain as exc:
-            # The front answers it with the call's X-Call-Id: the caller needs it.
+            # Answered with the call's X-Call-Id (its headers): the caller needs it.
             raise QueueUncertain(
                 f"the queue could not confirm call {call_id} ({exc}); it may run:"
                 f" submit it again with X-Call-Id: {call_id} to run it exactly once",

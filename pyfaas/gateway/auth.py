@@ -4,7 +4,8 @@ Invocations (``/function/*``, ``/async-function/*``), ``/healthz`` and
 ``/metrics`` stay open. When auth is disabled the middleware is simply not
 installed, so any ``Authorization`` header (faas-cli may send an empty
 ``Bearer ``) is ignored; when enabled, anything but valid basic credentials
-is a 401 with ``WWW-Authenticate: Basic realm="Restricted"``.
+is an ``Unauthorized`` (401) carrying ``WWW-Authenticate: Basic
+realm="Restricted"``, rendered by the error middleware around this one.
 """
 
 from __future__ import annotations
@@ -17,18 +18,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from pyfaas.credentials import Credentials
+from pyfaas.errors import Unauthorized
 
 PROTECTED_PREFIXES = ("/system", "/ui")
 CHALLENGE = 'Basic realm="Restricted"'
-
-
-def _unauthorized() -> web.Response:
-    return web.Response(
-        status=401,
-        text="invalid credentials\n",
-        headers={"WWW-Authenticate": CHALLENGE, "X-Content-Type-Options": "nosniff"},
-        charset="utf-8",
-    )
 
 
 def check_basic(header: str | None, credentials: Credentials) -> bool:
@@ -52,7 +45,7 @@ def auth_middleware(credentials: Credentials) -> Middleware:
         if request.path.startswith(PROTECTED_PREFIXES) and not check_basic(
             request.headers.get("Authorization"), credentials
         ):
-            return _unauthorized()
+            raise Unauthorized("invalid credentials", CHALLENGE)
         return await handler(request)
 
     return middleware

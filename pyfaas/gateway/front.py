@@ -7,28 +7,25 @@ aiohttp's (docs/performance.md). Every other route (``/system``, ``/ui``,
 on a private Unix socket: this front forwards those requests there as they
 are, streaming both ways, over the same lean client the proxy uses.
 
-Errors on the hot paths are rendered as the aiohttp side renders them: one
-line of ``text/plain`` with the error's status.
+Errors on the hot paths are rendered here, by ``errors.front_error``, as the
+aiohttp side renders them: one line of ``text/plain`` with the error's status
+and headers.
 """
 
 from __future__ import annotations
 
 from pyfaas._http import HOP_BY_HOP
-from pyfaas.errors import BadGateway, MethodNotAllowed, PyfaasError, QueueUncertain
+from pyfaas.errors import BadGateway, MethodNotAllowed, PyfaasError
 from pyfaas.gateway import async_submit, proxy
 from pyfaas.gateway.bodies import LimitedStream
-from pyfaas.gateway.callid import CALL_ID
+from pyfaas.gateway.errors import front_error
 from pyfaas.gateway.proxy import Proxy, response_from
 from pyfaas.gateway.refs import FunctionRefs
 from pyfaas.gateway.state import GatewayState
-from pyfaas.httpd.messages import Request, Response, text_response
+from pyfaas.httpd.messages import Request, Response
 from pyfaas.upstream import Address, Body, UpstreamError, UpstreamPool
 
 _DROP = HOP_BY_HOP | {"content-length"}
-_ALLOW = {
-    proxy.PREFIX: ", ".join(sorted(proxy.METHODS)),
-    async_submit.PREFIX: "POST",
-}
 
 
 class Front:
@@ -53,12 +50,12 @@ class Front:
                 return await async_submit.submit(self._state, self._refs, request)
             return await self._pass_on(request)
         except MethodNotAllowed as exc:
-            allow = next(v for k, v in _ALLOW.items() if path.startswith(k))
-            return error_response(exc, [("Allow", allow)])
-        except QueueUncertain as exc:  # the id to submit the call again with
-            return error_response(exc, [(CALL_ID, exc.call_id)])
+            if not exc.allow:
+                # The proxy's 405 does not name its methods; the route table does.
+                exc = MethodNotAllowed(exc.message, sorted(proxy.METHODS))
+            return front_error(exc)
         except PyfaasError as exc:
-            return error_response(exc)
+            return front_error(exc)
 
     async def _pass_on(self, request: Request) -> Response:
         """The request as it came, to the aiohttp application, and its answer back."""
@@ -79,7 +76,3 @@ class Front:
             raise BadGateway(f"gateway API unavailable: {exc}") from exc
         out = [(k, v) for k, v in upstream.headers if k.lower() not in _DROP]
         return await response_from(upstream, out, f"gateway API {request.path}")
-
-
-def error_response(exc: PyfaasError, headers: list[tuple[str, str]] | None = None) -> Response:
-    return text_response(exc.status, " ".join(exc.message.split()), headers)

@@ -58,9 +58,8 @@ class Watchdog:
 
     def render(self, exc: PyfaasError) -> Response:
         """The one place a watchdog error becomes a response."""
-        return text_response(
-            exc.status, exc.message, [("X-OpenFaaS-Internal", self.runner.internal)]
-        )
+        headers = [("X-OpenFaaS-Internal", self.runner.internal), *exc.headers]
+        return text_response(exc.status, exc.message, headers)
 
 
 def create_runner(settings: WatchdogSettings, environ: Mapping[str, str], log: GoLog) -> Runner:
