@@ -10,8 +10,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from pyfaas.errors import BadRequest, NotFound, QueueUnavailable
+from pyfaas.gateway.responses import accepted, json_response
 from pyfaas.gateway.state import STATE
-from pyfaas.gateway.system import accepted, json_response
 from pyfaas.queue.base import Queue
 from pyfaas.queue.envelope import callback_id, with_callback
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 
@@ -103,10 +102,3 @@ def _counter(
     for label_values, value in values:
         metric.add_sample(name, dict(zip(labels, label_values, strict=True)), float(value))
     return metric
-
-
-async def metrics_handler(request: web.Request, metrics: GatewayMetrics) -> web.Response:
-    response = web.Response(body=metrics.exposition())
-    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
-    response.charset = "utf-8"
-    return response

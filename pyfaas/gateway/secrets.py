@@ -10,8 +10,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from pyfaas.gateway.bodies import read_request
+from pyfaas.gateway.responses import accepted, json_response
 from pyfaas.gateway.state import STATE, GatewayState
-from pyfaas.gateway.system import accepted, json_response
 from pyfaas.naming import validate_secret_name
 from pyfaas.types import Secret, parse_body
 

@@ -10,15 +10,14 @@ else the default; a namespace the provider does not have is a 400
 
 from __future__ import annotations
 
-import json
 import platform
-from typing import Any
 
 from aiohttp import web
 
 from pyfaas import __version__
 from pyfaas.errors import InvalidBody, NotFound, NotImplementedFeature
 from pyfaas.gateway.bodies import read_request
+from pyfaas.gateway.responses import accepted, json_response
 from pyfaas.gateway.state import STATE, GatewayState
 from pyfaas.naming import validate_name
 from pyfaas.types import (
@@ -32,18 +31,6 @@ from pyfaas.types import (
 
 GATEWAY_SHA = "pyfaas"
 LIMITS_ENFORCED_HEADER = "X-Pyfaas-Limits-Enforced"
-
-
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        status=status,
-        body=json.dumps(data, separators=(",", ":")).encode(),
-        content_type="application/json",
-    )
-
-
-def accepted() -> web.Response:
-    return web.Response(status=202)
 
 
 async def _body(request: web.Request, state: GatewayState) -> bytes:
@@ -183,10 +170,6 @@ async def ui(request: web.Request) -> web.Response:
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-async def not_found_function(request: web.Request) -> web.Response:
-    raise NotFound("function name is required")
 
 
 def add_routes(app: web.Application) -> None:
