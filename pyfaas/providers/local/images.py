@@ -15,7 +15,6 @@ Anything else cannot run without a container engine and is refused with a 400.
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,17 +41,10 @@ class RunImage:
     root: Path | None = None
 
 
+# The builder's ``ensure_image``: the image of a ready-made store function,
+# built into the store on demand (None when ``image`` is not one). The
+# runtime does not import the builder; its composition root passes this in.
 EnsureImage = Callable[[str, ImageStore], "ImageManifest | None"]
-
-
-def load_store_builder() -> EnsureImage | None:
-    """``pyfaas.builder.store.ensure_image`` if the builder is installed."""
-    try:
-        module = importlib.import_module("pyfaas.builder.store")
-    except ImportError:
-        return None
-    ensure: EnsureImage | None = getattr(module, "ensure_image", None)
-    return ensure
 
 
 async def resolve_image(

@@ -28,7 +28,7 @@ from pyfaas.providers.local.enforcement import (
     enforcement,
     unenforced_warning,
 )
-from pyfaas.providers.local.images import RunImage, load_store_builder, resolve_image
+from pyfaas.providers.local.images import EnsureImage, RunImage, resolve_image
 from pyfaas.providers.local.launch import ReplicaSpec
 from pyfaas.providers.local.limits import (
     parse_cpu_limit,
@@ -56,9 +56,17 @@ log = logging.getLogger("pyfaas.provider")
 
 
 class LocalProvider:
-    def __init__(self, paths: StatePaths, settings: LocalProviderSettings) -> None:
+    def __init__(
+        self,
+        paths: StatePaths,
+        settings: LocalProviderSettings,
+        ensure_image: EnsureImage | None = None,
+    ) -> None:
         self._paths = paths
         self._settings = settings
+        # Builds a store function's image on demand; None: only images already
+        # in the store (or watchdog base images) can be deployed.
+        self._ensure_image = ensure_image
         self._images = ImageStore(paths.images)
         self._secrets = SecretStore(paths)
         self._logs = LogStore(paths, max_bytes=settings.log_max_bytes)
@@ -339,7 +347,7 @@ class LocalProvider:
 
     async def _resolve(self, request: FunctionDeployment) -> RunImage:
         return await resolve_image(
-            request, self._images, self._settings.watchdog_images, load_store_builder()
+            request, self._images, self._settings.watchdog_images, self._ensure_image
         )
 
     def _set_replicas(self, record: FunctionRecord, replicas: int) -> None:
