@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pyfaas
 from pyfaas.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
@@ -29,17 +27,12 @@ from pyfaas.providers.local.enforcement import (
     unenforced_warning,
 )
 from pyfaas.providers.local.images import EnsureImage, RunImage, resolve_image
-from pyfaas.providers.local.launch import ReplicaSpec
-from pyfaas.providers.local.limits import (
-    parse_cpu_limit,
-    parse_memory,
-    replica_limits,
-    replica_rlimits,
-)
+from pyfaas.providers.local.limits import parse_cpu_limit, parse_memory
 from pyfaas.providers.local.sandbox import Sandbox
 from pyfaas.providers.local.sandbox import detect as detect_sandbox
 from pyfaas.providers.local.secrets import SecretStore
 from pyfaas.providers.local.settings import LocalProviderSettings
+from pyfaas.providers.local.specs import spec_factory, watchdog_mode
 from pyfaas.providers.local.store import FunctionRecord, FunctionStore
 from pyfaas.providers.local.supervisor import FunctionSupervisor, SpecFactory
 from pyfaas.scale_labels import capped, desired_replicas, min_replicas, wake_replicas
@@ -317,7 +310,10 @@ class LocalProvider:
         """Work out how the function's limits are enforced; say it in its log too."""
         deployment = record.deployment
         text = enforcement(
-            deployment.limits, self._controllers, _mode(record, run), self._settings.replica_pids
+            deployment.limits,
+            self._controllers,
+            watchdog_mode(record, run),
+            self._settings.replica_pids,
         )
         self._enforced[(record.namespace, record.name)] = text
         if text is not None:
@@ -372,53 +368,9 @@ class LocalProvider:
         supervisor.start()
 
     def _spec_factory(self, record: FunctionRecord, run: RunImage) -> SpecFactory:
-        deployment = record.deployment
-        secret_names = list(deployment.secrets or [])
-        cgroups = self._cgroups
-        memory_cgroup = cgroups is not None and "memory" in cgroups.controllers
-        rlimits = replica_rlimits(
-            deployment.limits, memory_cgroup=memory_cgroup, mode=_mode(record, run)
+        return spec_factory(
+            record, run, self._settings, self._paths, self._secrets, self._sandbox, self._cgroups
         )
-        limits = replica_limits(deployment.limits, self._settings.replica_pids)
-        sandbox = self._sandbox
-        run_as = sandbox.run_as if sandbox is not None else None
-
-        async def make_spec(replica_id: str) -> ReplicaSpec:
-            spec = ReplicaSpec(
-                namespace=record.namespace,
-                name=record.name,
-                replica_id=replica_id,
-                image=run,
-                env_vars=dict(deployment.env_vars or {}),
-                python=self._settings.python,
-                watchdog_args=self._settings.watchdog_args,
-                scratch=self._paths.replicas / record.namespace / record.name / replica_id,
-                rlimits=rlimits,
-                sandbox=sandbox,
-                host_path=self._settings.host_path,
-                labels=dict(deployment.labels or {}),
-                cgroups=cgroups,
-                limits=limits,
-                run_as=run_as,
-            )
-            for directory in (spec.tmp_dir, spec.work_dir):
-                directory.mkdir(parents=True, exist_ok=True)
-                if run_as is not None and not _under(directory, run.root):
-                    os.chown(directory, *run_as)
-            # Values are read now, so a secret updated before a redeploy is seen.
-            self._secrets.copy_to(secret_names, record.namespace, spec.secrets_dir, run_as)
-            return spec
-
-        return make_spec
-
-
-def _mode(record: FunctionRecord, run: RunImage) -> str:
-    """The watchdog's mode: the image's, unless the deployment's envVars set another."""
-    return (record.deployment.env_vars or {}).get("mode") or run.mode
-
-
-def _under(path: Path, root: Path | None) -> bool:
-    return root is not None and (path == root or root in path.parents)
 
 
 def _exists(name: str) -> Conflict:
