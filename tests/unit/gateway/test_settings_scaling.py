@@ -6,9 +6,10 @@ import pytest
 
 from pyfaas.errors import ConfigError
 from pyfaas.gateway.metrics import GatewayMetrics
-from pyfaas.gateway.scaling import Autoscaler, ScaleBounds
+from pyfaas.gateway.scaling import Autoscaler
 from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.providers.memory import MemoryProvider
+from pyfaas.scale_labels import ScaleBounds
 from tests.unit.gateway.conftest import deploy
 
 
