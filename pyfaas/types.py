@@ -241,6 +241,39 @@ class CallState(StrEnum):
     SUCCEEDED = "succeeded"  # function answered 2xx (callback outcome recorded apart)
     FAILED = "failed"  # function answered non-2xx and no retry is left
     DEAD = "dead"  # moved to the dead letters; can be replayed
+    DELAYED = "delayed"  # accepted, not to run before its notBefore
+    CANCELLED = "cancelled"  # cancelled before it ran; it never runs
+    EXPIRED = "expired"  # not started by its expireAt; a dead letter
+
+
+@dataclass(frozen=True)
+class CallAttempt:
+    """One attempt of a call: when it ran and what the function answered."""
+
+    attempt: int
+    started_at: float | None
+    finished_at: float | None
+    status_code: int | None
+    error: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "attempt": self.attempt,
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
+            "statusCode": self.status_code,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any]) -> CallAttempt:
+        return cls(
+            attempt=int(data["attempt"]),
+            started_at=_opt_float(data.get("startedAt")),
+            finished_at=_opt_float(data.get("finishedAt")),
+            status_code=_opt_int(data.get("statusCode")),
+            error=data.get("error"),
+        )
 
 
 # A dataclass, not a pydantic model: this is a pyfaas extension (no Go
@@ -267,8 +300,29 @@ class CallStatus:
     callback_url: str | None = None
     callback_status: int | None = None
     callback_attempts: int = 0
+    not_before: float = 0.0  # 0: none
+    expire_at: float = 0.0  # 0: none
+    reason: str | None = None  # why a dead letter is one
+    history: tuple[CallAttempt, ...] = ()
+    has_result: bool = False
 
     def to_wire(self) -> dict[str, Any]:
+        out = self._core_wire()
+        # Written only when they say something, so a plain call's JSON is as
+        # it always was.
+        if self.not_before:
+            out["notBefore"] = self.not_before
+        if self.expire_at:
+            out["expireAt"] = self.expire_at
+        if self.reason is not None:
+            out["reason"] = self.reason
+        if self.history:
+            out["history"] = [a.to_wire() for a in self.history]
+        if self.has_result:
+            out["hasResult"] = True
+        return out
+
+    def _core_wire(self) -> dict[str, Any]:
         return {
             "callId": self.call_id,
             "function": self.function,
@@ -306,6 +360,11 @@ class CallStatus:
             callback_url=data.get("callbackUrl"),
             callback_status=_opt_int(data.get("callbackStatus")),
             callback_attempts=int(data.get("callbackAttempts") or 0),
+            not_before=float(data.get("notBefore") or 0.0),
+            expire_at=float(data.get("expireAt") or 0.0),
+            reason=data.get("reason"),
+            history=tuple(CallAttempt.from_wire(a) for a in data.get("history") or ()),
+            has_result=bool(data.get("hasResult", False)),
         )
 
 

@@ -13,8 +13,16 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from pyfaas.errors import ConfigError
-from pyfaas.queue.base import Queue, QueueStats
-from pyfaas.queue.envelope import CallRecord, CallState, Delivery, Outcome, QueuedCall
+from pyfaas.queue.base import DeadLetterFilter, FunctionStats, Queue, QueueStats
+from pyfaas.queue.envelope import (
+    Attempt,
+    CallRecord,
+    CallState,
+    Delivery,
+    Outcome,
+    QueuedCall,
+    StoredResult,
+)
 
 
 def open_queue(url: str) -> Queue:
@@ -41,12 +49,16 @@ def open_queue(url: str) -> Queue:
 
 
 __all__ = [
+    "Attempt",
     "CallRecord",
     "CallState",
+    "DeadLetterFilter",
     "Delivery",
+    "FunctionStats",
     "Outcome",
     "Queue",
     "QueueStats",
     "QueuedCall",
+    "StoredResult",
     "open_queue",
 ]

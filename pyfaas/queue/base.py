@@ -45,6 +45,47 @@ Contract:
   calls and set-aside messages, newest first; ``replay`` queues a dead
   letter again (``NotFound`` if there is none by that id; a set-aside
   message is set aside again by the next claim).
+
+Steering (results, cancel, delays, idempotency, fair dispatch):
+
+* A second ``put`` of a call id whose stored call has another
+  ``fingerprint`` (both non-empty) raises ``Conflict`` naming the id and
+  stores nothing: a reused ``X-Call-Id`` or ``Idempotency-Key`` for another
+  function or body never pre-empts the first call. The gateway derives the
+  call id of a call with an ``Idempotency-Key`` from the key, the function
+  and the namespace, so the same key answers the first call's id, on every
+  gateway sharing the queue, for as long as the first call's record exists.
+* A call whose ``not_before`` is in the future is in state ``delayed`` and
+  is not handed out before then; this survives a restart. A call not
+  started by its ``expire_at`` is never run: the claim that finds it sets it
+  aside as a dead letter in state ``expired`` with ``reason = "expired"``.
+* ``claim`` hands calls of different functions (``name.namespace``) out in
+  turn, oldest first within each function: with many calls of one function
+  queued before one call of another, a claim of two takes the other's call
+  with the first of the many. Callback deliveries (``answer`` set) count as
+  a function of their own.
+* ``ack``, ``retry`` and ``bury`` keep the ``Outcome``'s attempt in the
+  record's ``history`` (every attempt: its times, status and error), and
+  ``bury`` its ``reason``. ``ack`` and ``bury`` store ``Outcome.result``
+  (the function's answer, already cut to the worker's cap) with the record;
+  ``result`` returns it (None while there is none, or for an unknown id).
+* ``cancel`` cancels a call that has not started: queued, delayed or
+  retrying. It answers the record in state ``cancelled``, and the call is
+  never handed out again. ``NotFound`` for an unknown id; ``Conflict``
+  (saying the state) for a call that is running or finished. A claim that
+  races the cancel either wins (the call runs, the cancel is a ``Conflict``)
+  or loses (the call never runs); never both.
+* ``dead_letters`` takes a ``DeadLetterFilter`` (function, reason, since);
+  ``dead_letter`` answers one with the request it holds (``NotFound`` if
+  there is none); ``replay_where`` and ``purge`` act on every dead letter
+  the filter matches and answer how many.
+* ``prune`` removes the records and results of calls finished before
+  ``before`` (Unix seconds), dead letters included, and answers how many;
+  the gateway runs it for the retention setting. A pruned call id may be
+  used again.
+* ``stats`` counts per function (``FunctionStats``) and in all, at a cost
+  that does not grow with the number of queued calls beyond a few
+  milliseconds at 100k.
 """
 
 from __future__ import annotations
@@ -52,7 +93,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
-from pyfaas.queue.envelope import CallRecord, Delivery, Outcome, QueuedCall
+from pyfaas.queue.envelope import CallRecord, Delivery, Outcome, QueuedCall, StoredResult
+
+
+@dataclass(frozen=True)
+class FunctionStats:
+    """One function's share of the queue (``name.namespace``)."""
+
+    function: str
+    queued: int = 0  # waiting to be claimed now (not delayed)
+    delayed: int = 0  # waiting for their not_before
+    running: int = 0
+    retrying: int = 0  # failed, waiting for their next attempt
+    dead: int = 0
+    oldest_age: float = 0.0  # seconds the oldest queued call has waited; 0 if none
 
 
 @dataclass(frozen=True)
@@ -60,6 +114,18 @@ class QueueStats:
     queued: int
     running: int
     dead: int
+    delayed: int = 0
+    retrying: int = 0
+    functions: tuple[FunctionStats, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeadLetterFilter:
+    """Which dead letters: every field that is set must match."""
+
+    function: str | None = None  # "name.namespace"
+    reason: str | None = None  # exact, e.g. "expired"
+    since: float | None = None  # finished at or after (Unix seconds)
 
 
 class Queue(Protocol):
@@ -91,8 +157,22 @@ class Queue(Protocol):
 
     async def record(self, call_id: str) -> CallRecord | None: ...
 
-    async def dead_letters(self, limit: int = 100) -> list[CallRecord]: ...
+    async def dead_letters(
+        self, limit: int = 100, where: DeadLetterFilter | None = None
+    ) -> list[CallRecord]: ...
+
+    async def dead_letter(self, call_id: str) -> tuple[CallRecord, QueuedCall | None]: ...
 
     async def replay(self, call_id: str) -> None: ...
+
+    async def replay_where(self, where: DeadLetterFilter) -> int: ...
+
+    async def purge(self, where: DeadLetterFilter) -> int: ...
+
+    async def result(self, call_id: str) -> StoredResult | None: ...
+
+    async def cancel(self, call_id: str) -> CallRecord: ...
+
+    async def prune(self, before: float) -> int: ...
 
     async def stats(self) -> QueueStats: ...

@@ -14,6 +14,7 @@ settles the call. Its record carries the callback's status and attempts;
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,77 @@ class Answer:
         return cls(str(raw["id"]), int(raw["s"]), float(raw["d"]), str(raw["st"]))
 
 
+@dataclass(frozen=True)
+class StoredResult:
+    """A function's answer to a call, kept with its record (``Queue.result``).
+
+    ``body`` is cut at the worker's result cap (``result_max_bytes``); then
+    ``truncated`` is true and ``size`` says how long the whole body was.
+    """
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    truncated: bool = False
+    size: int = 0  # the whole body's length in bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "s": self.status,
+            "h": self.headers,
+            "b": base64.b64encode(self.body).decode(),
+            "tr": self.truncated,
+            "n": self.size,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> StoredResult:
+        return cls(
+            status=int(raw["s"]),
+            headers=[(str(k), str(v)) for k, v in raw["h"]],
+            body=base64.b64decode(raw["b"]),
+            truncated=bool(raw.get("tr", False)),
+            size=int(raw.get("n", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt of a call, as its record keeps it (dead letters show them all)."""
+
+    attempt: int  # 1 for the first
+    started_at: float | None  # Unix seconds
+    finished_at: float | None
+    status_code: int | None  # the function's answer; None if it gave none
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "a": self.attempt,
+            "s": self.started_at,
+            "f": self.finished_at,
+            "c": self.status_code,
+            "e": self.error,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Attempt:
+        return cls(int(raw["a"]), raw.get("s"), raw.get("f"), raw.get("c"), raw.get("e"))
+
+
+def fingerprint(
+    function: str, namespace: str, method: str, path: str, query: str, body: bytes
+) -> str:
+    """What makes two submissions the same call: a reused ``X-Call-Id`` or
+    ``Idempotency-Key`` whose fingerprint differs is a ``Conflict`` (409)."""
+    digest = hashlib.sha256()
+    for part in (function, namespace, method, path, query):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    digest.update(body)
+    return digest.hexdigest()[:32]
+
+
 @dataclass
 class QueuedCall:
     call_id: str
@@ -63,6 +135,17 @@ class QueuedCall:
     # Set on a callback delivery only; a call's payload, and those stored
     # before callbacks were queued, have no "ans" key and decode as None.
     answer: Answer | None = None
+    # Unix seconds. Not claimed before ``not_before`` (state ``delayed``
+    # until then); set aside as ``expired`` if not started by ``expire_at``.
+    # 0 means neither; payloads without the keys decode as 0.
+    not_before: float = 0.0
+    expire_at: float = 0.0
+    # ``fingerprint(...)`` of the submission, made by the gateway; "" for
+    # calls stored before it was kept (they match any resubmission).
+    fingerprint: str = ""
+    # How many callbacks into ``/async-function/...`` led to this call
+    # (``X-Pyfaas-Callback-Depth``); the gateway caps it.
+    depth: int = 0
 
     def encode(self) -> bytes:
         fields: dict[str, Any] = {
@@ -79,6 +162,15 @@ class QueuedCall:
         }
         if self.answer is not None:
             fields["ans"] = self.answer.to_json()
+        # Written only when set: a plain call's payload stays as it was.
+        if self.not_before:
+            fields["nb"] = self.not_before
+        if self.expire_at:
+            fields["xa"] = self.expire_at
+        if self.fingerprint:
+            fields["fp"] = self.fingerprint
+        if self.depth:
+            fields["dp"] = self.depth
         return _json.dumps(fields)
 
     @classmethod
@@ -97,6 +189,10 @@ class QueuedCall:
             callback_url=raw["cb"],
             submitted_at=float(raw["t"]),
             answer=None if answer is None else Answer.from_json(answer),
+            not_before=float(raw.get("nb", 0.0)),
+            expire_at=float(raw.get("xa", 0.0)),
+            fingerprint=str(raw.get("fp", "")),
+            depth=int(raw.get("dp", 0)),
         )
 
     @property
@@ -113,6 +209,9 @@ class CallState(StrEnum):
     SUCCEEDED = "succeeded"  # function answered 2xx (callback outcome recorded apart)
     FAILED = "failed"  # function answered non-2xx and no retry is left
     DEAD = "dead"  # moved to the dead letters; can be replayed
+    DELAYED = "delayed"  # accepted, not to be claimed before its not_before
+    CANCELLED = "cancelled"  # cancelled before it ran; it never runs
+    EXPIRED = "expired"  # not started by its expire_at; a dead letter with reason "expired"
 
 
 @dataclass
@@ -132,6 +231,14 @@ class CallRecord:
     callback_url: str | None = None
     callback_status: int | None = None
     callback_attempts: int = 0
+    not_before: float = 0.0  # as on the call; 0: none
+    expire_at: float = 0.0
+    fingerprint: str = ""
+    # Why a dead letter is one: "retries exhausted", "not retryable: 500",
+    # "expired", "function removed", "undecodable payload". None otherwise.
+    reason: str | None = None
+    history: list[Attempt] = field(default_factory=list)  # every attempt, oldest first
+    has_result: bool = False  # ``Queue.result`` holds the function's answer
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON of ``GET /system/calls/{id}``, written by the wire model."""
@@ -141,8 +248,8 @@ class CallRecord:
         """This record as the wire model the gateway answers with and the client reads."""
         # Imported on use: pyfaas.types loads pydantic, which the queue-worker
         # and the SQLite writer never need otherwise (~100 ms, ~15 MB each).
+        from pyfaas.types import CallAttempt, CallStatus
         from pyfaas.types import CallState as WireState
-        from pyfaas.types import CallStatus
 
         return CallStatus(
             call_id=self.call_id,
@@ -158,6 +265,14 @@ class CallRecord:
             callback_url=self.callback_url,
             callback_status=self.callback_status,
             callback_attempts=self.callback_attempts,
+            not_before=self.not_before,
+            expire_at=self.expire_at,
+            reason=self.reason,
+            history=tuple(
+                CallAttempt(a.attempt, a.started_at, a.finished_at, a.status_code, a.error)
+                for a in self.history
+            ),
+            has_result=self.has_result,
         )
 
 
@@ -184,6 +299,11 @@ class Outcome:
     # settle is used when absent, but a settle may commit after the next call began.
     started_at: float | None = None
     finished_at: float | None = None
+    # The function's answer, stored with the record (``Queue.result``); None
+    # when it gave none (the gateway could not be reached).
+    result: StoredResult | None = None
+    # Why a bury buries: "retries exhausted", "not retryable: 500", ...
+    reason: str | None = None
 
 
 def with_callback(record: CallRecord, callback: CallRecord | None) -> CallRecord:
