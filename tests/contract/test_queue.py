@@ -11,28 +11,14 @@ declaration of it in ``pyfaas.queue.base``.
 from __future__ import annotations
 
 import asyncio
-import itertools
-import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
-import nats
 import pytest
 
 from pyfaas.errors import NotFound, QueueUnavailable
 from pyfaas.queue import CallState, Outcome, Queue, QueuedCall
 from pyfaas.queue._records import UNDECODABLE
-from pyfaas.queue.backends.memory import MemoryQueue
-from pyfaas.queue.backends.nats import NatsNames
-from tests.helpers import NatsServer
-
-Opener = Callable[[], Awaitable[Queue]]
-# Writes a message that is not a call where the backend keeps its calls, as
-# another program could; None where no other program can (memory).
-ForeignWriter = Callable[[bytes], Awaitable[None]] | None
-BACKENDS = ["memory", "sqlite", "nats"]
-_counter = itertools.count()
+from tests.contract.conftest import ForeignWriter, Opener
 
 
 def make_call(call_id: str | None = None, body: bytes = b"hello") -> QueuedCall:
@@ -47,82 +33,6 @@ def make_call(call_id: str | None = None, body: bytes = b"hello") -> QueuedCall:
         callback_url="http://127.0.0.1:9/cb",
         submitted_at=1700000000.5,
     )
-
-
-@pytest.fixture(params=BACKENDS)
-def kind(request: pytest.FixtureRequest) -> str:
-    value: str = request.param
-    return value
-
-
-@pytest.fixture
-def namespace() -> str:
-    return f"t{next(_counter)}{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-async def opener(
-    kind: str, namespace: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[Opener]:
-    """Opens handles onto one fresh queue; each handle is a separate client of it."""
-    handles: list[Queue] = []
-    shared = MemoryQueue()
-
-    async def open_handle() -> Queue:
-        queue: Queue
-        if kind == "memory":
-            queue = shared  # one process: every "client" is the same object
-        elif kind == "sqlite":
-            from pyfaas.queue.backends.sqlite import SqliteQueue
-
-            queue = SqliteQueue(str(tmp_path / "queue.db"))
-        else:
-            from pyfaas.queue.backends.nats import NatsQueue
-
-            server: NatsServer = request.getfixturevalue("nats_server")
-            queue = NatsQueue(server.url, namespace=namespace)
-        await queue.start()
-        handles.append(queue)
-        return queue
-
-    yield open_handle
-    for handle in handles:
-        await handle.close()
-
-
-@pytest.fixture
-async def queue(opener: Opener) -> Queue:
-    return await opener()
-
-
-@pytest.fixture
-async def write_foreign(
-    kind: str, namespace: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[ForeignWriter]:
-    """A raw write beside the queue: a stray publish, a row made with sqlite3."""
-    if kind == "sqlite":
-
-        async def write_row(payload: bytes) -> None:
-            with sqlite3.connect(tmp_path / "queue.db") as conn:
-                found = conn.execute(
-                    "INSERT INTO calls (call_id, payload, function, namespace, state, submitted_at)"
-                    " VALUES (?, ?, '', '', 'queued', 0) RETURNING id",
-                    (f"foreign-{uuid.uuid4().hex}", payload),
-                ).fetchone()
-                conn.execute("INSERT INTO queue (call, due) VALUES (?, 0)", (found[0],))
-
-        yield write_row
-    elif kind == "nats":
-        server: NatsServer = request.getfixturevalue("nats_server")
-        nc = await nats.connect(server.url)
-
-        async def publish(payload: bytes) -> None:
-            await nc.jetstream().publish(NatsNames.for_namespace(namespace).subject, payload)
-
-        yield publish
-        await nc.close()
-    else:
-        yield None
 
 
 async def test_put_claim_ack(queue: Queue) -> None:
