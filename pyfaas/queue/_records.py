@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from pyfaas.queue import _json
+from pyfaas.queue.base import DeadLetterFilter
 from pyfaas.queue.envelope import Attempt, CallRecord, CallState, Outcome, QueuedCall
 
 # The error of a dead letter that is not a call: what the record shows.
@@ -152,8 +153,53 @@ def cancelled_record(record: CallRecord, now: float) -> CallRecord:
     return replace(record, state=CallState.CANCELLED, finished_at=now)
 
 
+def as_of(record: CallRecord, now: float) -> CallRecord:
+    """``record`` as it reads at ``now``: a delayed call whose time came is ``queued``."""
+    if record.state is CallState.DELAYED and record.not_before <= now:
+        return replace(record, state=CallState.QUEUED)
+    return record
+
+
+def replayed_call(call: QueuedCall) -> QueuedCall:
+    """The call a replay queues: without its ``expire_at``, else an expired call replayed
+    would only be set aside again; the one who replays it wants it run now."""
+    return replace(call, expire_at=0.0)
+
+
+def replayed_record(record: CallRecord) -> CallRecord:
+    """``record`` once its dead letter was queued again: its history stays, its result goes."""
+    return replace(
+        record,
+        state=CallState.QUEUED,
+        attempts=0,
+        finished_at=None,
+        reason=None,
+        expire_at=0.0,
+        has_result=False,
+    )
+
+
 # States a cancel acts on; any other is a ``Conflict`` naming the state.
 CANCELLABLE = frozenset({CallState.QUEUED, CallState.DELAYED, CallState.RETRYING})
+
+
+def cancel_refusal(record: CallRecord) -> str:
+    """The ``Conflict`` message of a cancel of a call that has started or finished."""
+    return (
+        f"call {record.call_id} is {record.state.value}: only a queued, delayed or"
+        " retrying call can be cancelled"
+    )
+
+
+def matches(record: CallRecord, where: DeadLetterFilter | None) -> bool:
+    """Whether dead letter ``record`` is one ``where`` picks (every field set must match)."""
+    if where is None:
+        return True
+    if where.function is not None and f"{record.function}.{record.namespace}" != where.function:
+        return False
+    if where.reason is not None and record.reason != where.reason:
+        return False
+    return where.since is None or (record.finished_at or 0.0) >= where.since
 
 
 def fair_key(call: QueuedCall) -> str:
@@ -233,4 +279,5 @@ def undecodable_record(call_id: str, attempts: int, submitted_at: float) -> Call
         submitted_at=submitted_at,
         finished_at=time.time(),
         error=UNDECODABLE,
+        reason=UNDECODABLE,
     )

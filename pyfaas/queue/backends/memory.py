@@ -2,8 +2,10 @@
 
 It keeps the whole contract of ``pyfaas.queue.base`` (leases that expire and
 are handed out again with ``attempt + 1``, retries with a delay, dead letters,
-replay, records, dedupe by call id) inside one process and one event loop.
-Nothing survives the process.
+replay, records, dedupe by call id and fingerprint, delays and expiry,
+functions in turn, stored results, cancel, prune, per-function counts) inside
+one process and one event loop, with the rules of ``pyfaas.queue._records``
+the other backends apply too. Nothing survives the process.
 """
 
 from __future__ import annotations
@@ -16,10 +18,44 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
-from pyfaas.errors import NotFound, QueueUnavailable
-from pyfaas.queue._records import final_state, new_record, settled
-from pyfaas.queue.base import QueueStats
-from pyfaas.queue.envelope import CallRecord, CallState, Delivery, Outcome, QueuedCall
+from pyfaas.errors import Conflict, NotFound, QueueUnavailable
+from pyfaas.queue._records import (
+    CANCELLABLE,
+    as_of,
+    cancel_refusal,
+    cancelled_record,
+    conflicts,
+    expired_record,
+    fair_key,
+    fair_order,
+    final_state,
+    is_expired,
+    matches,
+    new_record,
+    replayed_call,
+    replayed_record,
+    settled,
+)
+from pyfaas.queue.base import DeadLetterFilter, FunctionStats, QueueStats
+from pyfaas.queue.envelope import (
+    CallRecord,
+    CallState,
+    Delivery,
+    Outcome,
+    QueuedCall,
+    StoredResult,
+)
+
+# States of a call that is done with: ``prune`` may remove their records.
+_FINISHED = frozenset(
+    {
+        CallState.SUCCEEDED,
+        CallState.FAILED,
+        CallState.DEAD,
+        CallState.CANCELLED,
+        CallState.EXPIRED,
+    }
+)
 
 
 @dataclass
@@ -28,7 +64,7 @@ class _Entry:
 
     seq: int
     call: QueuedCall
-    due: float
+    due: float  # time.monotonic()
     attempt: int = 0
     token: str | None = None
 
@@ -37,11 +73,14 @@ class MemoryQueue:
     """The queue contract held in dictionaries."""
 
     foreign_writes: ClassVar[bool] = False  # it holds only what its own put stored, as objects
+    # Nothing outlives the object: a queue opened again is another, empty queue.
+    durable: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._records: dict[str, CallRecord] = {}
         self._entries: dict[str, _Entry] = {}  # call id -> waiting or leased call
-        self._calls: dict[str, QueuedCall] = {}  # every call ever put, for replay
+        self._calls: dict[str, QueuedCall] = {}  # every call whose record exists, for replay
+        self._results: dict[str, StoredResult] = {}
         self._dead_at: dict[str, float] = {}
         self._seq = itertools.count()
         self._changed = asyncio.Event()
@@ -60,7 +99,10 @@ class MemoryQueue:
 
     async def put(self, call: QueuedCall) -> bool:
         self._check_open()
-        if call.call_id in self._records:
+        known = self._records.get(call.call_id)
+        if known is not None:
+            if conflicts(known.fingerprint, call.fingerprint):
+                raise Conflict(f"call ID {call.call_id} is taken by another call")
             return False
         self._records[call.call_id] = new_record(call)
         self._calls[call.call_id] = call
@@ -68,7 +110,9 @@ class MemoryQueue:
         return True
 
     def _enqueue(self, call: QueuedCall) -> None:
-        self._entries[call.call_id] = _Entry(next(self._seq), call, due=time.monotonic())
+        # not_before is wall-clock time; the queue waits on the monotonic clock.
+        ahead = max(call.not_before - time.time(), 0.0)
+        self._entries[call.call_id] = _Entry(next(self._seq), call, due=time.monotonic() + ahead)
         self._changed.set()
 
     async def claim(self, limit: int, lease: float, wait: float) -> list[Delivery]:
@@ -86,19 +130,36 @@ class MemoryQueue:
                 await asyncio.wait_for(self._changed.wait(), timeout=max(until - now, 0.001))
 
     def _take(self, limit: int, lease: float) -> list[Delivery]:
-        now = time.monotonic()
+        now, wall = time.monotonic(), time.time()
         due = sorted((e for e in self._entries.values() if e.due <= now), key=lambda e: e.seq)
+        claimable: dict[int, _Entry] = {}
+        for entry in due:
+            if is_expired(entry.call, entry.attempt, wall):
+                self._set_aside(entry, wall)
+            else:
+                claimable[entry.seq] = entry
+        picked = fair_order([(fair_key(e.call), seq) for seq, e in claimable.items()], limit)
         deliveries = []
-        for entry in due[:limit]:
+        for seq in picked:
+            entry = claimable[seq]
             entry.attempt += 1
             entry.token = uuid.uuid4().hex
             entry.due = now + lease
             record = self._records[entry.call.call_id]
             record.state = CallState.RUNNING
             record.attempts = entry.attempt
-            record.started_at = time.time()
-            deliveries.append(Delivery(call=entry.call, attempt=entry.attempt, token=entry.token))
+            record.started_at = wall
+            deliveries.append(
+                Delivery(call=entry.call, attempt=entry.attempt, token=entry.token, claimed_at=wall)
+            )
         return deliveries
+
+    def _set_aside(self, entry: _Entry, wall: float) -> None:
+        """Make a call not started by its expire_at a dead letter instead of running it."""
+        call_id = entry.call.call_id
+        del self._entries[call_id]
+        self._records[call_id] = expired_record(self._records[call_id], wall)
+        self._dead_at[call_id] = wall
 
     def _leased(self, delivery: Delivery) -> _Entry:
         self._check_open()
@@ -119,7 +180,7 @@ class MemoryQueue:
         entry.due = time.monotonic() + delay
         call_id = delivery.call.call_id
         self._records[call_id] = settled(
-            self._records[call_id], CallState.RETRYING, outcome, time.time()
+            self._records[call_id], CallState.RETRYING, outcome, time.time(), delivery.attempt
         )
         self._changed.set()
 
@@ -131,7 +192,11 @@ class MemoryQueue:
         self._leased(delivery)
         call_id = delivery.call.call_id
         del self._entries[call_id]
-        self._records[call_id] = settled(self._records[call_id], state, outcome, time.time())
+        self._records[call_id] = settled(
+            self._records[call_id], state, outcome, time.time(), delivery.attempt
+        )
+        if outcome.result is not None:
+            self._results[call_id] = outcome.result
 
     async def mark_running(self, delivery: Delivery) -> None:
         self._leased(delivery)
@@ -143,26 +208,127 @@ class MemoryQueue:
     async def record(self, call_id: str) -> CallRecord | None:
         self._check_open()
         found = self._records.get(call_id)
-        return None if found is None else replace(found)
+        return None if found is None else replace(as_of(found, time.time()))
 
-    async def dead_letters(self, limit: int = 100) -> list[CallRecord]:
-        self._check_open()
+    def _dead(self, where: DeadLetterFilter | None) -> list[str]:
+        """The ids of the dead letters ``where`` picks, newest first."""
         newest = sorted(self._dead_at, key=self._dead_at.__getitem__, reverse=True)
-        return [replace(self._records[call_id]) for call_id in newest[:limit]]
+        return [call_id for call_id in newest if matches(self._records[call_id], where)]
+
+    async def dead_letters(
+        self, limit: int = 100, where: DeadLetterFilter | None = None
+    ) -> list[CallRecord]:
+        self._check_open()
+        return [replace(self._records[call_id]) for call_id in self._dead(where)[:limit]]
+
+    async def dead_letter(self, call_id: str) -> tuple[CallRecord, QueuedCall | None]:
+        self._check_open()
+        if call_id not in self._dead_at:
+            raise NotFound(f"no dead letter with call id {call_id}")
+        return replace(self._records[call_id]), self._calls[call_id]
 
     async def replay(self, call_id: str) -> None:
         self._check_open()
         if call_id not in self._dead_at:
             raise NotFound(f"no dead letter with call id {call_id}")
         del self._dead_at[call_id]
-        self._records[call_id] = replace(
-            self._records[call_id], state=CallState.QUEUED, attempts=0, finished_at=None
-        )
+        self._results.pop(call_id, None)
+        self._records[call_id] = replayed_record(self._records[call_id])
+        self._calls[call_id] = replayed_call(self._calls[call_id])
         self._enqueue(self._calls[call_id])
+
+    async def replay_where(self, where: DeadLetterFilter) -> int:
+        self._check_open()
+        picked = self._dead(where)
+        for call_id in picked:
+            await self.replay(call_id)
+        return len(picked)
+
+    async def purge(self, where: DeadLetterFilter) -> int:
+        self._check_open()
+        picked = self._dead(where)
+        for call_id in picked:
+            self._forget(call_id)
+        return len(picked)
+
+    def _forget(self, call_id: str) -> None:
+        """Remove every trace of a call that is done with; its id may be used again."""
+        self._records.pop(call_id, None)
+        self._calls.pop(call_id, None)
+        self._results.pop(call_id, None)
+        self._dead_at.pop(call_id, None)
+
+    async def result(self, call_id: str) -> StoredResult | None:
+        self._check_open()
+        return self._results.get(call_id)
+
+    async def cancel(self, call_id: str) -> CallRecord:
+        self._check_open()
+        found = self._records.get(call_id)
+        if found is None:
+            raise NotFound(f"no call with call id {call_id}")
+        entry = self._entries.get(call_id)
+        if found.state not in CANCELLABLE or entry is None or entry.token is not None:
+            raise Conflict(cancel_refusal(as_of(found, time.time())))
+        del self._entries[call_id]
+        self._records[call_id] = cancelled_record(found, time.time())
+        return replace(self._records[call_id])
+
+    async def prune(self, before: float) -> int:
+        self._check_open()
+        old = [
+            call_id
+            for call_id, record in self._records.items()
+            if record.state in _FINISHED
+            and record.finished_at is not None
+            and record.finished_at < before
+        ]
+        for call_id in old:
+            self._forget(call_id)
+        return len(old)
 
     async def stats(self) -> QueueStats:
         self._check_open()
-        running = sum(1 for e in self._entries.values() if e.token is not None)
-        return QueueStats(
-            queued=len(self._entries) - running, running=running, dead=len(self._dead_at)
+        wall = time.time()
+        counts: dict[str, dict[str, float]] = {}
+        for entry in self._entries.values():
+            shares = counts.setdefault(fair_key(entry.call), _zero())
+            shares[self._share(entry, wall)] += 1
+            if entry.token is None and entry.attempt == 0 and entry.call.not_before <= wall:
+                waited = wall - max(entry.call.submitted_at, entry.call.not_before)
+                shares["oldest_age"] = max(shares["oldest_age"], waited)
+        for call_id in self._dead_at:
+            call = self._calls[call_id]
+            counts.setdefault(fair_key(call), _zero())["dead"] += 1
+        functions = tuple(
+            FunctionStats(
+                function=key,
+                queued=int(c["queued"]),
+                delayed=int(c["delayed"]),
+                running=int(c["running"]),
+                retrying=int(c["retrying"]),
+                dead=int(c["dead"]),
+                oldest_age=c["oldest_age"],
+            )
+            for key, c in sorted(counts.items())
         )
+        return QueueStats(
+            queued=sum(f.queued for f in functions),
+            running=sum(f.running for f in functions),
+            dead=len(self._dead_at),
+            delayed=sum(f.delayed for f in functions),
+            retrying=sum(f.retrying for f in functions),
+            functions=functions,
+        )
+
+    def _share(self, entry: _Entry, wall: float) -> str:
+        """Which count of ``FunctionStats`` a waiting or leased call adds to."""
+        if entry.token is not None:
+            return "running"
+        if entry.attempt > 0:
+            return "retrying"
+        return "delayed" if entry.call.not_before > wall else "queued"
+
+
+def _zero() -> dict[str, float]:
+    return dict.fromkeys(("queued", "delayed", "running", "retrying", "dead", "oldest_age"), 0.0)
