@@ -20,13 +20,26 @@ import pytest
 from pyfaas.queue import Queue
 from pyfaas.queue.backends.memory import MemoryQueue
 from pyfaas.queue.backends.nats import NatsNames
-from tests.helpers import NatsServer
+from tests.helpers import NatsServer, nats_server_binary
 
 Opener = Callable[[], Awaitable[Queue]]
 # Writes a message that is not a call where the backend keeps its calls, as
 # another program could; None where no other program can (memory).
 ForeignWriter = Callable[[bytes], Awaitable[None]] | None
-BACKENDS = ["memory", "sqlite", "nats"]
+# A real file and a real server are the integration tier; without nats-server
+# the NATS runs are skipped, not failed.
+BACKENDS = [
+    "memory",
+    pytest.param("sqlite", marks=pytest.mark.integration),
+    pytest.param(
+        "nats",
+        marks=[
+            pytest.mark.integration,
+            pytest.mark.nats,
+            pytest.mark.skipif(nats_server_binary() is None, reason="nats-server not installed"),
+        ],
+    ),
+]
 _counter = itertools.count()
 
 

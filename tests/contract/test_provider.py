@@ -7,7 +7,6 @@ use and the local provider that runs real watchdog processes.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -17,8 +16,9 @@ from pyfaas.errors import BadRequest, Conflict, NotFound
 from pyfaas.naming import DEFAULT_NAMESPACE
 from pyfaas.paths import StatePaths
 from pyfaas.providers.base import Endpoint, LogQuery, Provider
-from pyfaas.providers.local import LocalProvider, LocalProviderSettings
+from pyfaas.providers.local import LocalProvider
 from pyfaas.types import LIMITS_ENFORCED_ANNOTATION, FunctionDeployment, LogMessage
+from tests.factories import deployment, local_settings
 
 NS = DEFAULT_NAMESPACE
 IMAGE = "functions/alpine:latest"
@@ -41,17 +41,14 @@ async def provider(request: pytest.FixtureRequest, state: StatePaths) -> AsyncIt
     if request.param == "memory":
         chosen = _memory_provider()
     else:
-        settings = dataclasses.replace(LocalProviderSettings.from_env({}), stop_timeout=2.0)
-        chosen = LocalProvider(state, settings)
+        chosen = LocalProvider(state, local_settings(stop_timeout=2.0))
     await chosen.start()
     yield chosen
     await chosen.close()
 
 
 def cat(name: str, **fields: object) -> FunctionDeployment:
-    return FunctionDeployment.model_validate(
-        {"service": name, "image": IMAGE, "envProcess": "cat", **fields}
-    )
+    return deployment(name, IMAGE, **{"envProcess": "cat", **fields})
 
 
 async def append_log(provider: Provider, name: str, text: str, instance: str) -> None:

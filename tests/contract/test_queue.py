@@ -11,7 +11,6 @@ declaration of it in ``pyfaas.queue.base``.
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 
@@ -19,20 +18,11 @@ from pyfaas.errors import NotFound, QueueUnavailable
 from pyfaas.queue import CallState, Outcome, Queue, QueuedCall
 from pyfaas.queue._records import UNDECODABLE
 from tests.contract.conftest import ForeignWriter, Opener
+from tests.factories import full_call
 
 
 def make_call(call_id: str | None = None, body: bytes = b"hello") -> QueuedCall:
-    return QueuedCall(
-        call_id=call_id or uuid.uuid4().hex,
-        function="echo",
-        namespace="openfaas-fn",
-        path="/a/b",
-        query="x=1",
-        headers=[("Content-Type", "text/plain"), ("X-Call-Id", "abc")],
-        body=body,
-        callback_url="http://127.0.0.1:9/cb",
-        submitted_at=1700000000.5,
-    )
+    return full_call(call_id, "echo", body=body)
 
 
 async def test_put_claim_ack(queue: Queue) -> None:

@@ -21,6 +21,7 @@ from pyfaas.paths import SYSTEM_NAMESPACE, StatePaths
 from pyfaas.providers.base import Endpoint, LogQuery
 from pyfaas.providers.local import LocalProvider, LocalProviderSettings
 from pyfaas.types import FunctionDeployment
+from tests.factories import deployment
 
 pytestmark = pytest.mark.integration
 
@@ -44,9 +45,7 @@ async def provider(state: StatePaths) -> AsyncIterator[LocalProvider]:
 
 
 def fn(name: str, fprocess: str = "cat", **fields: object) -> FunctionDeployment:
-    return FunctionDeployment.model_validate(
-        {"service": name, "image": "functions/alpine:latest", "envProcess": fprocess, **fields}
-    )
+    return deployment(name, "functions/alpine:latest", envProcess=fprocess, **fields)
 
 
 async def invoke(endpoint: Endpoint, body: bytes = b"") -> httpx.Response:

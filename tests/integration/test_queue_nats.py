@@ -26,13 +26,14 @@ from pyfaas.queue.backends import _nats_records as records
 from pyfaas.queue.backends._nats_publish import Publisher
 from pyfaas.queue.backends.nats import START_NOTED_AFTER as NATS_START_NOTED_AFTER
 from pyfaas.queue.backends.nats import NatsQueue
+from tests.factories import queued_call
 from tests.helpers import NatsServer, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.nats]
 
 
 def _call(call_id: str) -> QueuedCall:
-    return QueuedCall(call_id, "echo", "openfaas-fn", body=b"hi")
+    return queued_call(call_id, body=b"hi")
 
 
 async def test_unreachable_server_raises_queue_unavailable() -> None:
@@ -116,10 +117,10 @@ async def test_a_resubmission_after_the_dedupe_window_is_refused_by_its_record(
     # The stream's Nats-Msg-Id window is two minutes; past it, the record's
     # create is what refuses the call, and the message just published goes.
     queue = own_queue
-    earlier = QueuedCall("old", "echo", "openfaas-fn", body=b"hi", submitted_at=1.0)
+    earlier = queued_call("old", body=b"hi", submitted_at=1.0)
     kv = await client.jetstream().key_value(queue.names.bucket)
     await kv.create(records.key_for("old"), records.encode(new_record(earlier)))
-    again = QueuedCall("old", "echo", "openfaas-fn", body=b"again", submitted_at=2.0)
+    again = queued_call("old", body=b"again", submitted_at=2.0)
     assert await queue.put(again) is False
     assert await queue.claim(limit=5, lease=5, wait=0.5) == []
     record = await queue.record("old")

@@ -29,7 +29,7 @@ from pyfaas.providers.base import Endpoint
 from pyfaas.providers.memory import MemoryProvider
 from pyfaas.queue import Outcome
 from pyfaas.queue.backends.nats import NatsQueue
-from pyfaas.types import FunctionDeployment
+from tests.factories import deployment
 from tests.helpers import NatsServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.nats]
@@ -78,8 +78,7 @@ async def lab(tmp_path: Path) -> AsyncIterator[Lab]:
     namespace = f"o{uuid.uuid4().hex[:8]}"
     queue = NatsQueue(server.url, namespace=namespace, timeout=1)
     provider = MemoryProvider(lambda name, ns: Endpoint(port=9, replica=f"{name}-0"))
-    deployment = FunctionDeployment.model_validate({"service": "echo", "image": "img"})
-    await provider.deploy(deployment, "openfaas-fn")
+    await provider.deploy(deployment("echo"), "openfaas-fn")
     settings = GatewaySettings(max_async_body=64 * 1024, autoscale=False)
     gateway = GatewayServer(settings, provider, queue, Credentials("admin", "x"), grace=1.0)
     try:

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from pyfaas.errors import QueueUnavailable
-from pyfaas.queue import CallState, Outcome, QueuedCall, open_queue
+from pyfaas.queue import CallState, Outcome, open_queue
 from pyfaas.queue._records import UNDECODABLE
 from pyfaas.queue.backends.sqlite import SqliteQueue
+from tests.factories import queued_call
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,7 +125,7 @@ async def test_claiming_processes_never_share_a_call(tmp_path: Path) -> None:
     queue = open_queue(f"sqlite://{path}")
     await queue.start()
     ids = [f"c{i}" for i in range(400)]
-    await asyncio.gather(*(queue.put(QueuedCall(i, "echo", "openfaas-fn")) for i in ids))
+    await asyncio.gather(*(queue.put(queued_call(i)) for i in ids))
     await queue.close()
 
     children = [
@@ -157,7 +158,7 @@ async def test_many_concurrent_puts_share_commits(tmp_path: Path) -> None:
     queue = SqliteQueue(str(tmp_path / "queue.db"))
     await queue.start()
     try:
-        calls = [QueuedCall(f"c{i}", "echo", "openfaas-fn") for i in range(2000)]
+        calls = [queued_call(f"c{i}") for i in range(2000)]
         results = await asyncio.gather(*(queue.put(call) for call in calls))
         assert all(results)
         assert (await queue.stats()).queued == 2000
@@ -179,13 +180,13 @@ async def test_corrupt_rows_become_dead_letters_and_claims_go_on(tmp_path: Path)
     queue = SqliteQueue(str(path))
     await queue.start()
     try:
-        assert await queue.put(QueuedCall("first", "echo", "openfaas-fn"))
+        assert await queue.put(queued_call("first"))
         with sqlite3.connect(path) as conn:
             # A payload that names another call, and a queue row whose call row is gone.
-            other = QueuedCall("other", "echo", "openfaas-fn").encode()
+            other = queued_call("other").encode()
             conn.execute("UPDATE calls SET payload = ? WHERE call_id = 'first'", (other,))
             conn.execute("INSERT INTO queue (call, due) VALUES (9999, 0)")
-        assert await queue.put(QueuedCall("second", "echo", "openfaas-fn"))
+        assert await queue.put(queued_call("second"))
         [delivery] = await queue.claim(limit=1, lease=5, wait=2)
         assert delivery.call.call_id == "second"
         [dead] = await queue.dead_letters()

@@ -10,12 +10,13 @@ import pytest
 from pyfaas.errors import NotFound
 from pyfaas.queue import CallState, Outcome, QueuedCall
 from pyfaas.queue.backends.sqlite import START_NOTED_AFTER, SqliteQueue
+from tests.factories import queued_call
 
 pytestmark = pytest.mark.integration
 
 
 def _call(call_id: str) -> QueuedCall:
-    return QueuedCall(call_id, "echo", "openfaas-fn", body=b"x")
+    return queued_call(call_id, body=b"x")
 
 
 async def _open(path: Path) -> SqliteQueue:

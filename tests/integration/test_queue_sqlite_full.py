@@ -21,9 +21,9 @@ from pyfaas.gateway.listener import GatewayServer
 from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.providers.base import Endpoint
 from pyfaas.providers.memory import MemoryProvider
-from pyfaas.queue import Outcome, QueuedCall
+from pyfaas.queue import Outcome
 from pyfaas.queue.backends.sqlite import SqliteQueue
-from pyfaas.types import FunctionDeployment
+from tests.factories import deployment, queued_call
 
 pytestmark = pytest.mark.integration
 FULL = "queue storage is full"
@@ -70,8 +70,7 @@ async def queue(small_fs: Path) -> AsyncIterator[SqliteQueue]:
 async def client(queue: SqliteQueue) -> AsyncIterator[ClientSession]:
     """A gateway in this process, with ``echo`` deployed, on ``queue``."""
     provider = MemoryProvider(lambda name, ns: Endpoint(port=9, replica=f"{name}-0"))
-    deployment = FunctionDeployment.model_validate({"service": "echo", "image": "img"})
-    await provider.deploy(deployment, "openfaas-fn")
+    await provider.deploy(deployment("echo"), "openfaas-fn")
     settings = GatewaySettings(max_async_body=64 * 1024, autoscale=False)
     gateway = GatewayServer(settings, provider, queue, Credentials("admin", "x"), grace=1.0)
     port = await gateway.start("127.0.0.1", 0)
@@ -130,13 +129,13 @@ async def test_puts_fail_while_full_and_work_again_when_room_returns(
     small_fs: Path, queue: SqliteQueue
 ) -> None:
     for i in range(10):
-        assert await queue.put(QueuedCall(f"a{i}", "echo", "openfaas-fn", body=b"x" * 1000))
+        assert await queue.put(queued_call(f"a{i}", body=b"x" * 1000))
     filler = fill(small_fs)
     stored = 0  # what the WAL holds already may take a few more first
     refusal: QueueUnavailable | None = None
     while refusal is None and stored < 300:
         try:
-            await queue.put(QueuedCall(f"b{stored}", "echo", "openfaas-fn", body=b"y" * 1000))
+            await queue.put(queued_call(f"b{stored}", body=b"y" * 1000))
         except QueueUnavailable as exc:
             refusal = exc
         else:
@@ -144,9 +143,9 @@ async def test_puts_fail_while_full_and_work_again_when_room_returns(
     assert refusal is not None
     assert FULL in str(refusal)
     with pytest.raises(QueueUnavailable, match=FULL):
-        await queue.put(QueuedCall("refused", "echo", "openfaas-fn", body=b"z" * 1000))
+        await queue.put(queued_call("refused", body=b"z" * 1000))
     filler.unlink()
-    assert await queue.put(QueuedCall("later", "echo", "openfaas-fn"))
+    assert await queue.put(queued_call("later"))
     assert await queue.record("refused") is None
     ids = set()
     while deliveries := await queue.claim(limit=100, lease=30, wait=0.2):

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from pyfaas.queue.backends.sqlite import SqliteQueue
+from tests.factories import gateway_call
 from tests.integration.test_worker_process import start_worker
 from tests.proctree import command, descendants
-from tests.unit.worker.conftest import eventually, make_call
+from tests.unit.worker.conftest import eventually
 from tests.unit.worker.fakes import FakeGateway, Reply, serve
 
 pytestmark = pytest.mark.integration
@@ -36,7 +37,7 @@ async def test_a_worker_that_cannot_settle_exits_1(tmp_path: Path, gateway: Fake
     queue = SqliteQueue(str(db))
     await queue.start()
     gateway.script["slow.openfaas-fn"] = [Reply(delay=1.5)]
-    await queue.put(make_call("slow"))
+    await queue.put(gateway_call("slow"))
     await queue.close()
     worker = await start_worker(tmp_path, queue, gateway)
     try:

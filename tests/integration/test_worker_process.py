@@ -13,7 +13,8 @@ import pytest
 
 from pyfaas.queue.backends.sqlite import SqliteQueue
 from pyfaas.queue.envelope import CallState
-from tests.unit.worker.conftest import eventually, make_call, settled
+from tests.factories import gateway_call
+from tests.unit.worker.conftest import eventually, settled
 from tests.unit.worker.fakes import FakeGateway, Reply, serve
 
 pytestmark = pytest.mark.integration
@@ -60,7 +61,7 @@ async def test_worker_process_drains_queue_and_stops_on_sigterm(
 ) -> None:
     gateway.script["flaky.openfaas-fn"] = [Reply(status=503), Reply(status=200)]
     gateway.script["slow.openfaas-fn"] = [Reply(delay=0.8)]
-    quick = make_call("flaky", callback_url=f"{gateway.url}/cb/ok")
+    quick = gateway_call("flaky", callback_url=f"{gateway.url}/cb/ok")
     await queue.put(quick)
     worker = await start_worker(tmp_path, queue, gateway, max_inflight="4")
     try:
@@ -69,7 +70,7 @@ async def test_worker_process_drains_queue_and_stops_on_sigterm(
         assert record.attempts == 2
         assert record.callback_status == 200
 
-        slow = make_call("slow")
+        slow = gateway_call("slow")
         await queue.put(slow)
 
         async def slow_started() -> bool:

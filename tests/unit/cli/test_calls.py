@@ -7,6 +7,7 @@ from pyfaas.types import CallState, CallStatus
 
 
 def test_a_call_with_a_callback_shows_the_callback_rows() -> None:
+    # Its own literal: the rows asserted below are these values shown.
     status = CallStatus(
         call_id="c1",
         function="figlet",

@@ -12,6 +12,7 @@ from pyfaas.queue.envelope import CallRecord
 from pyfaas.queue.envelope import CallState as QueueState
 from pyfaas.types import CallState, CallStatus
 
+# Its own literal, not a factory: WIRE below is these values written out.
 RECORD = CallRecord(
     call_id="c1",
     function="figlet",

@@ -18,11 +18,10 @@ from aiohttp.test_utils import TestServer
 
 from pyfaas.credentials import Credentials
 from pyfaas.gateway.listener import GatewayServer
-from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.providers.base import Endpoint
 from pyfaas.providers.memory import MemoryProvider
 from pyfaas.queue.backends.memory import MemoryQueue
-from pyfaas.types import FunctionDeployment
+from tests.factories import deployment, gateway_settings
 
 CREDS = Credentials(user="admin", password="s3cret")
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"admin:s3cret").decode()}
@@ -81,16 +80,6 @@ async def queue() -> AsyncIterator[MemoryQueue]:
     await queue.close()
 
 
-def settings(**overrides: Any) -> GatewaySettings:
-    base: dict[str, Any] = {
-        "max_body": 1024 * 1024,
-        "max_async_body": 64 * 1024,
-        "autoscale": False,
-    }
-    base.update(overrides)
-    return GatewaySettings(**base)
-
-
 MakeClient = Callable[..., Coroutine[Any, Any, ClientSession]]
 
 
@@ -101,7 +90,9 @@ async def make_client(provider: MemoryProvider, queue: MemoryQueue) -> AsyncIter
     async def make(**overrides: Any) -> ClientSession:
         use_queue = overrides.pop("queue", queue)
         use_provider = overrides.pop("provider", provider)
-        gateway = GatewayServer(settings(**overrides), use_provider, use_queue, CREDS, grace=1.0)
+        gateway = GatewayServer(
+            gateway_settings(**overrides), use_provider, use_queue, CREDS, grace=1.0
+        )
         port = await gateway.start("127.0.0.1", 0)
         client = ClientSession(base_url=f"http://127.0.0.1:{port}")
         running.append((gateway, client))
@@ -119,5 +110,4 @@ async def client(make_client: MakeClient) -> ClientSession:
 
 
 async def deploy(provider: MemoryProvider, name: str, **fields: Any) -> None:
-    request = FunctionDeployment.model_validate({"service": name, "image": "img", **fields})
-    await provider.deploy(request, "openfaas-fn")
+    await provider.deploy(deployment(name, **fields), "openfaas-fn")

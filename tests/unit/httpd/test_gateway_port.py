@@ -23,10 +23,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from pyfaas.gateway.listener import GatewayServer
-from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.providers.base import Endpoint
 from pyfaas.providers.memory import MemoryProvider
 from pyfaas.queue.backends.memory import MemoryQueue
+from tests.factories import gateway_settings
 from tests.unit.gateway.conftest import CREDS, deploy
 
 pytestmark = [
@@ -56,8 +56,8 @@ async def gateway_port() -> AsyncIterator[int]:
     await deploy(provider, "digest")
     queue = MemoryQueue()
     await queue.start()
-    settings = GatewaySettings(
-        max_body=16 * MIB, autoscale=False, basic_auth=False, max_connections=CAP, read_timeout=30
+    settings = gateway_settings(
+        max_body=16 * MIB, basic_auth=False, max_connections=CAP, read_timeout=30
     )
     gateway = GatewayServer(settings, provider, queue, CREDS, grace=1.0)
     try:

@@ -10,12 +10,13 @@ from pyfaas.errors import BadRequest
 from pyfaas.images import ImageManifest, ImageStore
 from pyfaas.providers.local.images import resolve_image
 from pyfaas.types import FunctionDeployment
+from tests.factories import deployment
 
 BASES = ("functions/alpine", "ghcr.io/openfaas/alpine")
 
 
 def request(image: str, **fields: object) -> FunctionDeployment:
-    return FunctionDeployment.model_validate({"service": "fn", "image": image, **fields})
+    return deployment("fn", image, **fields)
 
 
 def built(store: ImageStore, manifest: ImageManifest) -> None:

@@ -8,25 +8,15 @@ import pytest
 
 from pyfaas.queue import _json
 from pyfaas.queue.backends import _nats_records
-from pyfaas.queue.envelope import CallRecord, CallState, QueuedCall
+from pyfaas.queue.envelope import QueuedCall
+from tests.factories import full_call, full_record
 
 
 def _call(**changes: object) -> QueuedCall:
-    call = QueuedCall(
-        call_id="0192f3a4-5b6c-7d8e-9f00-112233445566",
-        function="figlet",
-        namespace="openfaas-fn",
-        method="PUT",
-        path="/a/b",
-        query="x=1&y=%20",
-        headers=[("Content-Type", "text/plain"), ("X-Name", "Zoë")],
-        body=bytes(range(256)),
-        callback_url="http://127.0.0.1:9999/",
-        submitted_at=1795511367.816123,
+    # A float with every digit used, so a lossy float encoding shows.
+    return full_call(
+        "0192f3a4-5b6c-7d8e-9f00-112233445566", submitted_at=1795511367.816123, **changes
     )
-    for name, value in changes.items():
-        setattr(call, name, value)
-    return call
 
 
 def test_a_call_round_trips() -> None:
@@ -71,19 +61,5 @@ def test_what_is_not_json_is_refused() -> None:
 
 
 def test_a_nats_record_round_trips() -> None:
-    record = CallRecord(
-        call_id="c-1",
-        function="figlet",
-        namespace="openfaas-fn",
-        state=CallState.SUCCEEDED,
-        attempts=2,
-        submitted_at=1.5,
-        started_at=2.25,
-        finished_at=3.0,
-        status_code=200,
-        error=None,
-        callback_url="http://127.0.0.1:9999/",
-        callback_status=204,
-        callback_attempts=1,
-    )
+    record = full_record()
     assert _nats_records.decode(_nats_records.encode(record)) == record

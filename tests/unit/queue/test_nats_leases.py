@@ -9,15 +9,15 @@ import pytest
 from nats.aio.msg import Msg
 
 from pyfaas.errors import NotFound
-from pyfaas.queue import QueuedCall
 from pyfaas.queue.backends._nats_leases import LEASE_MARGIN, Leases, still_leased
 from pyfaas.queue.envelope import Delivery
+from tests.factories import queued_call
 
 MSG = cast(Msg, object())  # held, never read
 
 
 def _delivery(token: str) -> Delivery:
-    return Delivery(QueuedCall("c-1", "echo", "openfaas-fn"), attempt=1, token=token)
+    return Delivery(queued_call("c-1"), attempt=1, token=token)
 
 
 def test_a_lease_counts_as_lost_a_margin_before_the_server_ends_it() -> None:

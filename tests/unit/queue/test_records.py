@@ -12,7 +12,8 @@ from pyfaas.queue._records import (
     final_state,
     undecodable_record,
 )
-from pyfaas.queue.envelope import CallState, Outcome, QueuedCall
+from pyfaas.queue.envelope import CallState, Outcome
+from tests.factories import queued_call
 
 
 @pytest.mark.parametrize(
@@ -32,13 +33,13 @@ def test_final_state(outcome: Outcome, state: CallState) -> None:
 
 
 def _payload(**changes: object) -> bytes:
-    fields = _json.loads(QueuedCall("c1", "echo", "openfaas-fn", body=b"hi").encode())
+    fields = _json.loads(queued_call("c1", body=b"hi").encode())
     fields.update(changes)
     return _json.dumps(fields)
 
 
 def test_decode_call_reads_what_put_stores() -> None:
-    call = QueuedCall("c1", "echo", "openfaas-fn", path="/a", body=b"\x00hi", submitted_at=2.5)
+    call = queued_call("c1", path="/a", body=b"\x00hi", submitted_at=2.5)
     assert decode_call(call.encode()) == call
     assert decode_call(call.encode().decode()) == call
 

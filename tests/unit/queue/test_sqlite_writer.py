@@ -22,11 +22,12 @@ from pyfaas.queue.backends._sqlite_commit import _describe
 from pyfaas.queue.backends._sqlite_serve import CHECKPOINT_EVERY, _gather
 from pyfaas.queue.backends._sqlite_writer import Writer
 from pyfaas.queue.backends.sqlite import SqliteQueue
+from tests.factories import full_call, queued_call
 from tests.helpers import wait_for
 
 
 def _call(call_id: str) -> QueuedCall:
-    return QueuedCall(call_id, "echo", "openfaas-fn", body=b"x", submitted_at=1.0)
+    return queued_call(call_id, body=b"x", submitted_at=1.0)
 
 
 def _children() -> list[int]:
@@ -158,18 +159,7 @@ async def test_the_child_checkpoints_the_wal_into_the_database_file(
 
 
 async def test_a_claim_hands_back_the_call_as_it_was_put(writer: Writer) -> None:
-    call = QueuedCall(
-        "full",
-        "echo",
-        "openfaas-fn",
-        method="PUT",
-        path="/a/b",
-        query="x=1",
-        headers=[("X-One", "1"), ("X-One", "2")],
-        body=bytes(range(256)),
-        callback_url="http://127.0.0.1:9/",
-        submitted_at=12.5,
-    )
+    call = full_call("full", "echo", headers=[("X-One", "1"), ("X-One", "2")])
     assert await writer.put(call) is True
     [delivery] = await writer.claim(5, lease=30)
     assert delivery.call == call

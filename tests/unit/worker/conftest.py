@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -15,9 +14,10 @@ import pytest
 
 from pyfaas.queue.backends.memory import MemoryQueue
 from pyfaas.queue.base import Queue
-from pyfaas.queue.envelope import CallRecord, QueuedCall, callback_id, with_callback
+from pyfaas.queue.envelope import CallRecord, callback_id, with_callback
 from pyfaas.worker.app import run_worker
 from pyfaas.worker.settings import WorkerSettings
+from tests.factories import worker_settings
 from tests.unit.worker.fakes import FakeGateway, serve
 
 
@@ -38,33 +38,7 @@ async def queue() -> AsyncIterator[MemoryQueue]:
 @pytest.fixture
 def settings(gateway: FakeGateway) -> WorkerSettings:
     """Fast settings: tiny retry waits and claim waits, a short grace period."""
-    return WorkerSettings(
-        queue_url="memory://",
-        gateway_url=gateway.url,
-        initial_retry_wait=0.01,
-        max_retry_wait=0.05,
-        claim_wait=0.05,
-        ack_wait=10.0,
-        grace_period=5.0,
-        annotation_ttl=5.0,
-        worker_name="test-worker",
-    )
-
-
-def make_call(function: str = "echo", **overrides: Any) -> QueuedCall:
-    fields: dict[str, Any] = {
-        "call_id": uuid.uuid4().hex,
-        "function": function,
-        "namespace": "openfaas-fn",
-        "body": b"hello",
-        "headers": [("X-Call-Id", "x"), ("X-Start-Time", "1700000000000000000")],
-        "submitted_at": time.time(),
-    }
-    fields.update(overrides)
-    call = QueuedCall(**fields)
-    # The envelope's X-Call-Id must match its id, as the gateway makes it.
-    call.headers = [(k, call.call_id if k == "X-Call-Id" else v) for k, v in call.headers]
-    return call
+    return worker_settings(gateway.url)
 
 
 @dataclass

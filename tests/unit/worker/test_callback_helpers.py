@@ -8,9 +8,10 @@ from dataclasses import replace
 
 import pytest
 
-from pyfaas.queue.envelope import CallRecord, CallState, QueuedCall, callback_id, with_callback
+from pyfaas.queue.envelope import CallState, QueuedCall, callback_id, with_callback
 from pyfaas.worker.callbacks import answer_call, callback_headers, check_url, sign
 from pyfaas.worker.invoke import InvokeResult, forwarded_headers
+from tests.factories import call_record, queued_call
 
 
 @pytest.mark.parametrize("url", ["http://example.com/cb", "https://127.0.0.1:9000/x?y=1"])
@@ -34,7 +35,7 @@ def test_sign_covers_timestamp_call_id_and_body() -> None:
 
 
 def test_callback_headers_drop_hop_by_hop_and_unsafe_values() -> None:
-    call = QueuedCall(call_id="c1", function="fn", namespace="ns", submitted_at=2.5)
+    call = queued_call("c1", "fn", "ns", submitted_at=2.5)
     result = InvokeResult(
         status=503,
         headers=[("Connection", "keep-alive"), ("X-Bad", "a\nb"), ("X-Ok", "1")],
@@ -55,10 +56,10 @@ def test_callback_headers_drop_hop_by_hop_and_unsafe_values() -> None:
 
 
 def test_forwarded_headers_keep_duplicates_and_drop_hop_by_hop() -> None:
-    call = QueuedCall(
-        call_id="c1",
-        function="fn",
-        namespace="ns",
+    call = queued_call(
+        "c1",
+        "fn",
+        "ns",
         headers=[("X-A", "1"), ("X-A", "2"), ("Transfer-Encoding", "chunked"), ("Host", "h")],
     )
     headers = forwarded_headers(call)
@@ -84,10 +85,8 @@ def test_a_call_stored_before_callbacks_were_queued_still_decodes() -> None:
 
 
 def test_with_callback_folds_the_callback_outcome_into_the_call_record() -> None:
-    call = CallRecord("c1", "fn", "ns", CallState.SUCCEEDED, attempts=1, status_code=200)
-    posted = CallRecord(
-        callback_id("c1"), "fn", "ns", CallState.SUCCEEDED, callback_status=204, callback_attempts=2
-    )
+    call = call_record(attempts=1, status_code=200)
+    posted = call_record(callback_id("c1"), callback_status=204, callback_attempts=2)
     failed = replace(posted, state=CallState.FAILED, callback_status=None, error="callback failed")
     pending = replace(posted, state=CallState.RETRYING, callback_status=503)
     assert with_callback(call, None) == call

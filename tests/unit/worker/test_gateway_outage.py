@@ -13,8 +13,9 @@ from pyfaas.queue.backends.memory import MemoryQueue
 from pyfaas.queue.envelope import CallState
 from pyfaas.worker.loop import HANDED_BACK
 from pyfaas.worker.settings import WorkerSettings
+from tests.factories import gateway_call
 from tests.helpers import free_port
-from tests.unit.worker.conftest import Running, eventually, make_call, running_worker, settled
+from tests.unit.worker.conftest import Running, eventually, running_worker, settled
 from tests.unit.worker.fakes import FakeGateway
 
 UNREACHABLE_LINE = "Cannot reach the gateway for echo.openfaas-fn"
@@ -40,7 +41,7 @@ async def test_call_waits_for_a_gateway_that_comes_up_and_runs_once(
     queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
     port = free_port()
-    call = make_call("echo", callback_url=None)
+    call = gateway_call("echo", callback_url=None)
     await queue.put(call)
     down = replace(settings, gateway_url=f"http://127.0.0.1:{port}", max_retry_attempts=2)
     async with running_worker(down, queue) as worker:
@@ -64,7 +65,7 @@ async def test_call_waits_for_a_gateway_that_comes_up_and_runs_once(
 async def test_shutdown_hands_back_a_call_still_waiting_for_the_gateway(
     queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
-    call = make_call("echo", callback_url=None)
+    call = gateway_call("echo", callback_url=None)
     await queue.put(call)
     down = replace(settings, gateway_url=f"http://127.0.0.1:{free_port()}", grace_period=0.2)
     async with running_worker(down, queue) as worker:
@@ -90,7 +91,7 @@ async def test_gateway_dropping_the_connection_counts_as_a_failed_attempt(
 
     server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    call = make_call("echo", callback_url=None)
+    call = gateway_call("echo", callback_url=None)
     await queue.put(call)
     try:
         cut = replace(settings, gateway_url=f"http://127.0.0.1:{port}", max_retry_attempts=2)

@@ -10,7 +10,8 @@ from pyfaas.queue.envelope import CallRecord, CallState, QueuedCall
 from pyfaas.worker.invoke import InvokeResult
 from pyfaas.worker.logs import EventLog
 from pyfaas.worker.loop import CallContext, Hook, Settle, WorkerLoop
-from tests.unit.worker.conftest import make_call, settled
+from tests.factories import gateway_call
+from tests.unit.worker.conftest import settled
 
 Events = list[tuple[str, str]]
 
@@ -44,7 +45,7 @@ async def test_each_step_runs_the_hooks_that_override_it_in_order() -> None:
 
     queue = MemoryQueue()
     await queue.start()
-    call = make_call()
+    call = gateway_call()
     await queue.put(call)
     hooks = [Starting("a", events), Hook(), Deciding("b", events)]
     loop = WorkerLoop(queue, invoke, hooks, EventLog(io.StringIO()), max_inflight=1, ack_wait=10.0)
@@ -101,7 +102,7 @@ async def _run_calls(hooks: list[Hook], count: int = 1) -> tuple[list[CallRecord
 
     queue = MemoryQueue()
     await queue.start()
-    calls = [make_call() for _ in range(count)]
+    calls = [gateway_call() for _ in range(count)]
     for call in calls:
         await queue.put(call)
     out = io.StringIO()

@@ -12,8 +12,9 @@ from pyfaas.queue.envelope import CallState, callback_id
 from pyfaas.worker.callbacks import answer_call
 from pyfaas.worker.invoke import InvokeResult
 from pyfaas.worker.settings import WorkerSettings
+from tests.factories import gateway_call
 from tests.helpers import free_port
-from tests.unit.worker.conftest import final_record, make_call, running_worker, settled
+from tests.unit.worker.conftest import final_record, running_worker, settled
 from tests.unit.worker.fakes import Failing, FakeGateway, Reply
 
 KEY = b"0123456789abcdef"
@@ -25,7 +26,7 @@ async def test_callback_gets_body_headers_and_valid_signature(
     gateway.script["echo.openfaas-fn"] = [
         Reply(body=b"result!", headers={"Content-Type": "text/x-result", "X-Fn": "yes"})
     ]
-    call = make_call(callback_url=f"{gateway.url}/cb/ok")
+    call = gateway_call(callback_url=f"{gateway.url}/cb/ok")
     await queue.put(call)
     async with running_worker(replace(settings, signing_key=KEY), queue) as worker:
         record = await settled(queue, call.call_id)
@@ -53,7 +54,7 @@ async def test_callback_gets_body_headers_and_valid_signature(
 async def test_callback_unsigned_without_key(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
-    call = make_call(callback_url=f"{gateway.url}/cb/ok")
+    call = gateway_call(callback_url=f"{gateway.url}/cb/ok")
     await queue.put(call)
     async with running_worker(settings, queue):
         await settled(queue, call.call_id)
@@ -64,7 +65,7 @@ async def test_callback_retried_until_it_succeeds(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
     gateway.callback_script["flaky"] = [Reply(status=500), Reply(status=500), Reply(status=200)]
-    call = make_call(callback_url=f"{gateway.url}/cb/flaky")
+    call = gateway_call(callback_url=f"{gateway.url}/cb/flaky")
     await queue.put(call)
     async with running_worker(settings, queue):
         record = await settled(queue, call.call_id)
@@ -76,7 +77,7 @@ async def test_callback_retried_until_it_succeeds(
 async def test_callback_unreachable_is_recorded_and_call_acked(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
-    call = make_call(callback_url=f"http://127.0.0.1:{free_port()}/gone")
+    call = gateway_call(callback_url=f"http://127.0.0.1:{free_port()}/gone")
     await queue.put(call)
     async with running_worker(settings, queue, callback_attempts=3) as worker:
         record = await settled(queue, call.call_id)
@@ -93,7 +94,7 @@ async def test_callback_client_error_is_not_retried(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
     gateway.callback_script["picky"] = [Reply(status=400)]
-    call = make_call(callback_url=f"{gateway.url}/cb/picky")
+    call = gateway_call(callback_url=f"{gateway.url}/cb/picky")
     await queue.put(call)
     async with running_worker(settings, queue):
         record = await settled(queue, call.call_id)
@@ -103,7 +104,7 @@ async def test_callback_client_error_is_not_retried(
 async def test_callback_url_with_bad_scheme_is_refused(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
-    call = make_call(callback_url="file:///etc/passwd")
+    call = gateway_call(callback_url="file:///etc/passwd")
     await queue.put(call)
     async with running_worker(settings, queue) as worker:
         record = await settled(queue, call.call_id)
@@ -115,7 +116,7 @@ async def test_callback_url_with_bad_scheme_is_refused(
 async def test_function_headers_with_newlines_are_not_forwarded(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
-    call = make_call(
+    call = gateway_call(
         callback_url=f"{gateway.url}/cb/ok",
         headers=[("X-Call-Id", "x"), ("X-Evil", "a\r\nX-Injected: 1"), ("X-Fine", "ok")],
     )
@@ -132,7 +133,7 @@ async def test_no_callback_while_a_retry_is_pending(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
     gateway.script["flaky.openfaas-fn"] = [Reply(status=503), Reply(status=200, body=b"ok")]
-    call = make_call("flaky", callback_url=f"{gateway.url}/cb/ok")
+    call = gateway_call("flaky", callback_url=f"{gateway.url}/cb/ok")
     await queue.put(call)
     async with running_worker(settings, queue):
         await settled(queue, call.call_id)
@@ -145,8 +146,8 @@ async def test_a_callback_that_never_answers_holds_up_no_other_call(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
     gateway.callback_script["hung"] = [Reply(delay=60)]
-    hung = make_call(callback_url=f"{gateway.url}/cb/hung")
-    others = [make_call("other") for _ in range(5)]
+    hung = gateway_call(callback_url=f"{gateway.url}/cb/hung")
+    others = [gateway_call("other") for _ in range(5)]
     for call in [hung, *others]:
         await queue.put(call)
     started = time.monotonic()
@@ -170,7 +171,7 @@ async def test_callback_slots_are_their_own_setting(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
     gateway.callback_script["slow"] = [Reply(delay=0.5)]
-    calls = [make_call(callback_url=f"{gateway.url}/cb/slow") for _ in range(4)]
+    calls = [gateway_call(callback_url=f"{gateway.url}/cb/slow") for _ in range(4)]
     for call in calls:
         await queue.put(call)
     async with running_worker(settings, queue, max_inflight=4, callback_max_inflight=2):
@@ -187,8 +188,8 @@ async def test_a_failed_post_waits_in_the_queue_not_in_a_slot(
 ) -> None:
     # The flaky receiver asks for a 1 s wait: meanwhile the one callback slot posts the other.
     gateway.callback_script["flaky"] = [Reply(status=503, headers={"Retry-After": "1"}), Reply()]
-    flaky = make_call(callback_url=f"{gateway.url}/cb/flaky")
-    fine = make_call(callback_url=f"{gateway.url}/cb/fine")
+    flaky = gateway_call(callback_url=f"{gateway.url}/cb/flaky")
+    fine = gateway_call(callback_url=f"{gateway.url}/cb/fine")
     await queue.put(flaky)
     await queue.put(fine)
     async with running_worker(
@@ -206,7 +207,7 @@ async def test_a_settle_tried_again_queues_the_callback_once(
     queue = Failing()
     await queue.start()
     queue.failures["ack"] = [RuntimeError("ack broke")]  # the call's settle, the first time
-    call = make_call(callback_url=f"{gateway.url}/cb/ok")
+    call = gateway_call(callback_url=f"{gateway.url}/cb/ok")
     await queue.put(call)
     async with running_worker(settings, queue):
         record = await settled(queue, call.call_id)
@@ -225,7 +226,7 @@ async def test_a_settle_tried_again_queues_the_callback_once(
 async def test_a_call_run_again_after_a_crash_posts_its_first_callback_only(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
-    call = make_call(callback_url=f"{gateway.url}/cb/ok")
+    call = gateway_call(callback_url=f"{gateway.url}/cb/ok")
     await queue.put(call)
     # A worker that died after queuing the callback, before settling the call,
     # left this behind; its lease ran out and the call runs again.
@@ -248,7 +249,7 @@ async def test_a_callback_that_fails_for_good_fails_its_call_record(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
     gateway.callback_script["down"] = [Reply(status=502)]
-    call = make_call(callback_url=f"{gateway.url}/cb/down")
+    call = gateway_call(callback_url=f"{gateway.url}/cb/down")
     await queue.put(call)
     async with running_worker(settings, queue, callback_attempts=2):
         record = await settled(queue, call.call_id)

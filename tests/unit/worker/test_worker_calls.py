@@ -12,14 +12,15 @@ from pyfaas.queue.backends.memory import MemoryQueue
 from pyfaas.queue.envelope import CallState, Delivery
 from pyfaas.worker.loop import SHORT_CALL, SHORT_CALLS_AHEAD, SHORT_CALLS_BATCH
 from pyfaas.worker.settings import WorkerSettings
-from tests.unit.worker.conftest import make_call, running_worker, settled
+from tests.factories import gateway_call
+from tests.unit.worker.conftest import running_worker, settled
 from tests.unit.worker.fakes import FakeGateway, Reply
 
 
 async def test_call_is_replayed_as_submitted_and_acked(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
-    call = make_call(
+    call = gateway_call(
         method="PUT",
         path="/a/b",
         query="x=1&y=%20z",
@@ -59,7 +60,7 @@ async def test_call_is_replayed_as_submitted_and_acked(
 async def test_empty_path_becomes_root(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
-    call = make_call()
+    call = gateway_call()
     await queue.put(call)
     async with running_worker(settings, queue):
         await settled(queue, call.call_id)
@@ -75,7 +76,7 @@ async def test_max_inflight_one_runs_calls_one_after_another(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
     gateway.script["slow.openfaas-fn"] = [Reply(delay=0.1)]
-    calls = [make_call("slow") for _ in range(3)]
+    calls = [gateway_call("slow") for _ in range(3)]
     for call in calls:
         await queue.put(call)
     async with running_worker(settings, queue, max_inflight=1):
@@ -94,7 +95,7 @@ async def test_max_inflight_three_overlaps(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
     gateway.script["slow.openfaas-fn"] = [Reply(delay=0.3)]
-    calls = [make_call("slow") for _ in range(3)]
+    calls = [gateway_call("slow") for _ in range(3)]
     for call in calls:
         await queue.put(call)
     async with running_worker(settings, queue, max_inflight=3):
@@ -110,8 +111,8 @@ async def test_per_function_max_inflight_annotation_caps_inside_global(
     gateway.annotations["capped.openfaas-fn"] = {"com.pyfaas.queue.max_inflight": "1"}
     gateway.script["capped.openfaas-fn"] = [Reply(delay=0.1)]
     gateway.script["free.openfaas-fn"] = [Reply(delay=0.3)]
-    capped = [make_call("capped") for _ in range(3)]
-    free = [make_call("free") for _ in range(2)]
+    capped = [gateway_call("capped") for _ in range(3)]
+    free = [gateway_call("free") for _ in range(2)]
     for call in capped + free:
         await queue.put(call)
     async with running_worker(settings, queue, max_inflight=5):
@@ -128,7 +129,7 @@ async def test_retry_code_then_success_is_retried_once(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
     gateway.script["flaky.openfaas-fn"] = [Reply(status=503), Reply(status=200)]
-    call = make_call("flaky")
+    call = gateway_call("flaky")
     await queue.put(call)
     async with running_worker(settings, queue) as worker:
         record = await settled(queue, call.call_id)
@@ -144,7 +145,7 @@ async def test_status_not_in_retry_codes_is_dead_lettered(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
     gateway.script["broken.openfaas-fn"] = [Reply(status=500, body=b"boom")]
-    call = make_call("broken", callback_url=f"{gateway.url}/cb/broken")
+    call = gateway_call("broken", callback_url=f"{gateway.url}/cb/broken")
     await queue.put(call)
     async with running_worker(settings, queue) as worker:
         record = await settled(queue, call.call_id)
@@ -162,7 +163,7 @@ async def test_retries_run_out_then_dead_letter(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
     gateway.script["down.openfaas-fn"] = [Reply(status=502)]
-    call = make_call("down")
+    call = gateway_call("down")
     await queue.put(call)
     async with running_worker(settings, queue, max_retry_attempts=3):
         record = await settled(queue, call.call_id)
@@ -178,7 +179,7 @@ async def test_retry_after_is_honoured(
         Reply(status=429, headers={"Retry-After": "1"}),
         Reply(status=200),
     ]
-    call = make_call("busy")
+    call = gateway_call("busy")
     await queue.put(call)
     async with running_worker(settings, queue):
         record = await settled(queue, call.call_id)
@@ -193,7 +194,7 @@ async def test_annotations_override_retry_policy(
 ) -> None:
     gateway.annotations["once.openfaas-fn"] = {"com.openfaas.retry.attempts": "1"}
     gateway.script["once.openfaas-fn"] = [Reply(status=503)]
-    call = make_call("once")
+    call = gateway_call("once")
     await queue.put(call)
     auth = replace(settings, credentials=_creds())
     async with running_worker(auth, queue):
@@ -206,7 +207,7 @@ async def test_annotations_override_retry_policy(
 async def test_annotations_are_cached_not_fetched_per_call(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
-    calls = [make_call("echo") for _ in range(20)]
+    calls = [gateway_call("echo") for _ in range(20)]
     for call in calls:
         await queue.put(call)
     async with running_worker(settings, queue, max_inflight=10):
@@ -220,7 +221,7 @@ async def test_function_gone_is_dead_lettered_at_once(
 ) -> None:
     gateway.gone.add("vanished.openfaas-fn")
     gateway.script["vanished.openfaas-fn"] = [Reply(status=404, body=b"error finding function")]
-    call = make_call("vanished")
+    call = gateway_call("vanished")
     await queue.put(call)
     # Even with 404 among the retry codes, a function that is gone is not retried.
     async with running_worker(settings, queue, retry_codes=frozenset({404, 503})):
@@ -233,7 +234,7 @@ async def test_long_call_keeps_its_lease(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
     gateway.script["long.openfaas-fn"] = [Reply(delay=1.0)]
-    call = make_call("long")
+    call = gateway_call("long")
     await queue.put(call)
     # A lease of 0.3 s would run out three times over without extension.
     async with running_worker(settings, queue, ack_wait=0.3, max_inflight=2):
@@ -252,7 +253,7 @@ async def test_call_claimed_ahead_keeps_its_lease_while_it_waits(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
     gateway.script["long.openfaas-fn"] = [Reply(delay=1.0)]
-    first, waiting = make_call("long"), make_call("long")
+    first, waiting = gateway_call("long"), gateway_call("long")
     await queue.put(first)
     await queue.put(waiting)
     # One slot: the second call waits a whole second for it, holding a 0.3 s lease.
@@ -286,7 +287,7 @@ async def test_short_calls_are_claimed_further_ahead_than_long_ones(
     for function, count in (("slow", 4), ("quick", 60)):
         queue = _ClaimSizes()
         await queue.start()
-        calls = [make_call(function) for _ in range(count)]
+        calls = [gateway_call(function) for _ in range(count)]
         for call in calls:
             await queue.put(call)
         async with running_worker(settings, queue, max_inflight=1):
@@ -306,7 +307,7 @@ async def test_an_invocation_past_invoke_timeout_is_a_503_and_retried(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
     gateway.script["slow.openfaas-fn"] = [Reply(delay=5), Reply(body=b"in time")]
-    call = make_call("slow", callback_url=f"{gateway.url}/cb/slow")
+    call = gateway_call("slow", callback_url=f"{gateway.url}/cb/slow")
     await queue.put(call)
     started = time.monotonic()
     async with running_worker(settings, queue, invoke_timeout=0.2) as worker:
@@ -325,8 +326,8 @@ async def test_calls_waiting_for_their_function_cap_leave_their_slots_to_other_f
 ) -> None:
     gateway.annotations["capped.openfaas-fn"] = {"com.pyfaas.queue.max_inflight": "1"}
     gateway.script["capped.openfaas-fn"] = [Reply(delay=0.4)]
-    capped = [make_call("capped") for _ in range(3)]
-    free = [make_call("free") for _ in range(3)]
+    capped = [gateway_call("capped") for _ in range(3)]
+    free = [gateway_call("free") for _ in range(3)]
     for call in capped + free:
         await queue.put(call)
     async with running_worker(settings, queue, max_inflight=2):

@@ -11,7 +11,8 @@ from pyfaas.queue.envelope import CallState
 from pyfaas.worker.app import run_worker
 from pyfaas.worker.loop import HANDED_BACK
 from pyfaas.worker.settings import WorkerSettings
-from tests.unit.worker.conftest import eventually, make_call
+from tests.factories import gateway_call
+from tests.unit.worker.conftest import eventually
 from tests.unit.worker.fakes import FakeGateway, Reply
 
 
@@ -28,7 +29,7 @@ async def test_running_call_finishes_before_exit(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
     gateway.script["slow.openfaas-fn"] = [Reply(delay=0.5)]
-    call = make_call("slow")
+    call = gateway_call("slow")
     await queue.put(call)
     stop, task, out = await _start(settings, queue)
 
@@ -48,7 +49,7 @@ async def test_call_outliving_the_grace_period_is_handed_back(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
     gateway.script["stuck.openfaas-fn"] = [Reply(delay=3.0)]
-    call = make_call("stuck")
+    call = gateway_call("stuck")
     await queue.put(call)
     stop, task, out = await _start(replace(settings, grace_period=0.2), queue)
 
@@ -79,7 +80,7 @@ async def test_calls_claimed_ahead_go_back_unrun_on_stop(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
     gateway.script["slow.openfaas-fn"] = [Reply(delay=0.3)]
-    running, waiting = make_call("slow"), make_call("slow")
+    running, waiting = gateway_call("slow"), gateway_call("slow")
     await queue.put(running)
     await queue.put(waiting)
     stop, task, _ = await _start(replace(settings, max_inflight=1), queue)

@@ -13,7 +13,8 @@ from pyfaas.errors import QueueUnavailable
 from pyfaas.queue.envelope import CallState
 from pyfaas.worker.app import run_worker
 from pyfaas.worker.settings import WorkerSettings
-from tests.unit.worker.conftest import make_call, running_worker, settled
+from tests.factories import gateway_call
+from tests.unit.worker.conftest import running_worker, settled
 from tests.unit.worker.fakes import Failing, FakeGateway, Reply
 
 
@@ -29,7 +30,7 @@ async def test_a_claim_that_raises_is_logged_and_claiming_goes_on(
     gateway: FakeGateway, failing: Failing, settings: WorkerSettings
 ) -> None:
     failing.failures["claim"] = [ValueError("cannot decode a stored call")]
-    calls = [make_call() for _ in range(3)]
+    calls = [gateway_call() for _ in range(3)]
     for call in calls:
         await failing.put(call)
     async with running_worker(settings, failing) as worker:
@@ -44,7 +45,7 @@ async def test_claims_failing_for_a_while_back_off(
     gateway: FakeGateway, failing: Failing, settings: WorkerSettings
 ) -> None:
     failing.failures["claim"] = [QueueUnavailable("queue down")] * 4
-    call = make_call()
+    call = gateway_call()
     await failing.put(call)
     async with running_worker(settings, failing) as worker:
         record = await settled(failing, call.call_id)
@@ -58,7 +59,7 @@ async def test_a_lease_extension_that_raises_is_logged_and_the_lease_still_kept(
 ) -> None:
     gateway.script["long.openfaas-fn"] = [Reply(delay=1.2)]
     failing.failures["extend"] = [RuntimeError("extend broke")]
-    call = make_call("long")
+    call = gateway_call("long")
     await failing.put(call)
     # A lease of 0.6 s, extended every 0.2 s: the first extension fails, the next ones hold it.
     async with running_worker(settings, failing, ack_wait=0.6) as worker:
@@ -77,7 +78,7 @@ async def test_a_settle_that_raises_once_is_tried_again(
     gateway: FakeGateway, failing: Failing, settings: WorkerSettings
 ) -> None:
     failing.failures["ack"] = [RuntimeError("ack broke")]
-    call = make_call()
+    call = gateway_call()
     await failing.put(call)
     async with running_worker(settings, failing) as worker:
         record = await settled(failing, call.call_id)
@@ -91,7 +92,7 @@ async def test_settles_that_keep_failing_end_the_worker_with_status_1(
     gateway: FakeGateway, failing: Failing, settings: WorkerSettings
 ) -> None:
     failing.forever["ack"] = RuntimeError("ack broke for good")
-    first, second = make_call(), make_call()
+    first, second = gateway_call(), gateway_call()
     await failing.put(first)
     out = io.StringIO()
     stop = asyncio.Event()  # never set: the worker stops on its own

@@ -10,7 +10,8 @@ import pytest
 from pyfaas.queue.backends.memory import MemoryQueue
 from pyfaas.queue.envelope import CallState
 from pyfaas.worker.settings import WorkerSettings
-from tests.unit.worker.conftest import make_call, running_worker, settled
+from tests.factories import gateway_call
+from tests.unit.worker.conftest import running_worker, settled
 from tests.unit.worker.fakes import SilentGateway, serve_silent
 
 
@@ -23,7 +24,7 @@ async def silent() -> AsyncIterator[SilentGateway]:
 async def test_a_gateway_that_accepts_and_never_answers_frees_the_slot_at_the_limit(
     silent: SilentGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
-    hung, other = make_call("hung"), make_call("other")
+    hung, other = gateway_call("hung"), gateway_call("other")
     await queue.put(hung)
     await queue.put(other)
     started = time.monotonic()
