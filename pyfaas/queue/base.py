@@ -58,7 +58,9 @@ Steering (results, cancel, delays, idempotency, fair dispatch):
 * A call whose ``not_before`` is in the future is in state ``delayed`` and
   is not handed out before then; this survives a restart. A call not
   started by its ``expire_at`` is never run: the claim that finds it sets it
-  aside as a dead letter in state ``expired`` with ``reason = "expired"``.
+  aside as a dead letter in state ``expired`` with ``reason = "expired"``
+  (only a call never started expires: a retry or a redelivery has begun).
+  A replayed expired call runs: the replay drops its ``expire_at``.
 * ``claim`` hands calls of different functions (``name.namespace``) out in
   turn, oldest first within each function: with many calls of one function
   queued before one call of another, a claim of two takes the other's call
@@ -83,7 +85,8 @@ Steering (results, cancel, delays, idempotency, fair dispatch):
   ``before`` (Unix seconds), dead letters included, and answers how many;
   the gateway runs it for the retention setting. A pruned call id may be
   used again.
-* ``stats`` counts per function (``FunctionStats``) and in all, at a cost
+* ``stats`` counts per function (``FunctionStats``; callback deliveries
+  under ``"callbacks"``, as they take turns) and in all, at a cost
   that does not grow with the number of queued calls beyond a few
   milliseconds at 100k.
 """
