@@ -1,39 +1,54 @@
-"""``pyfaas calls`` and ``dead-letters``: what became of asynchronous calls.
+"""``pyfaas calls``: what became of an asynchronous call, its result, cancelling it.
 
 These are pyfaas extensions (OpenFaaS CE cannot answer "where is my call?"):
-``GET /system/calls/{id}``, ``GET /system/dead-letters`` and ``POST
-/system/dead-letters/{id}/replay``.
+``GET /system/calls/{id}``, ``GET /system/calls/{id}/result`` and ``DELETE
+/system/calls/{id}``. The dead letters have their own group, in ``dead_letters``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 
-from pyfaas.types import CallStatus
+from pyfaas.types import CallAttempt, CallStatus
 
 from . import _common as common
 
+if TYPE_CHECKING:
+    from pyfaas.client import CallResult
 
-def _when(stamp: float | None) -> str:
+
+def when(stamp: float | None) -> str:
     if not stamp:
         return "-"
     return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def describe_call(record: CallStatus) -> str:
+    """The call in titled rows; the rows of its attempts follow when it has a history."""
     rows = [
         ("Call ID", record.call_id),
         ("Function", f"{record.function}.{record.namespace}"),
         ("State", record.state.value),
         ("Attempts", str(record.attempts)),
-        ("Submitted", _when(record.submitted_at)),
-        ("Started", _when(record.started_at)),
-        ("Finished", _when(record.finished_at)),
+        ("Submitted", when(record.submitted_at)),
+        ("Started", when(record.started_at)),
+        ("Finished", when(record.finished_at)),
         ("Status code", "-" if record.status_code is None else str(record.status_code)),
     ]
+    # Only what was set: a plain call shows the rows it always did.
+    if record.not_before:
+        rows.append(("Not before", when(record.not_before)))
+    if record.expire_at:
+        rows.append(("Expires", when(record.expire_at)))
+    if record.has_result:
+        rows.append(("Result", f"stored: pyfaas calls result {record.call_id}"))
+    if record.reason:
+        rows.append(("Reason", record.reason))
     if record.error:
         rows.append(("Error", record.error))
     if record.callback_url:
@@ -41,12 +56,39 @@ def describe_call(record: CallStatus) -> str:
         rows.append(("Callback", f"{record.callback_url} -> {status}"))
         rows.append(("Callback attempts", str(record.callback_attempts)))
     width = max(len(title) for title, _ in rows) + 2
-    return "".join(f"{(title + ':').ljust(width)}{value}\n" for title, value in rows)
+    text = "".join(f"{(title + ':').ljust(width)}{value}\n" for title, value in rows)
+    if record.history:
+        text += "\nHistory:\n" + history_table(record.history)
+    return text
+
+
+def history_table(history: Iterable[CallAttempt]) -> str:
+    rows: list[tuple[str, ...]] = [("ATTEMPT", "STARTED", "FINISHED", "STATUS", "ERROR")]
+    for a in history:
+        code = "-" if a.status_code is None else str(a.status_code)
+        rows.append((str(a.attempt), when(a.started_at), when(a.finished_at), code, a.error or ""))
+    return table(rows, indent="  ")
+
+
+def table(rows: Sequence[Sequence[str]], indent: str = "") -> str:
+    """Left-aligned columns two spaces apart; the first row is the header."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)
+    return "".join(f"{indent}{line.rstrip()}\n" for line in lines)
+
+
+def result_head(result: CallResult) -> str:
+    """The status line and headers of a stored result, as an HTTP answer's head."""
+    lines = [f"HTTP {result.status}"]
+    lines += [f"{name}: {value}" for name, value in result.headers]
+    if result.truncated is not None:
+        lines.append(f"X-Result-Truncated: {result.truncated} (the body is cut)")
+    return "\n".join(lines) + "\n"
 
 
 @click.group("calls", cls=common.PyfaasGroup)
 def calls() -> None:
-    """Asynchronous calls."""
+    """Asynchronous calls: their state, their results, cancelling them."""
 
 
 @calls.command("get", epilog=common.CREDENTIALS_HELP)
@@ -54,7 +96,7 @@ def calls() -> None:
 @click.option("-j", "--json", "as_json", is_flag=True, help="Print JSON")
 @common.gateway_option
 def get_call(call_id: str, as_json: bool, gateway: str | None) -> None:
-    """Show what happened to call CALL_ID."""
+    """Show what happened to call CALL_ID: state, attempts, timings, callback."""
     with common.open_client(gateway) as client:
         record = client.call(call_id)
     if as_json:
@@ -63,36 +105,38 @@ def get_call(call_id: str, as_json: bool, gateway: str | None) -> None:
         click.echo(describe_call(record), nl=False)
 
 
-@click.group("dead-letters", cls=common.PyfaasGroup, aliases={"ls": "list"})
-def dead_letters() -> None:
-    """Calls that failed for good, and replaying them."""
-
-
-@dead_letters.command("list", epilog=common.CREDENTIALS_HELP)
-@click.option("--limit", default=100, type=int, help="At most this many, newest first")
-@click.option("-j", "--json", "as_json", is_flag=True, help="Print JSON")
+@calls.command("result", epilog=common.CREDENTIALS_HELP)
+@click.argument("call_id")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Print the status and headers on stdout before the body"
+)
 @common.gateway_option
-def list_dead(limit: int, as_json: bool, gateway: str | None) -> None:
-    """List dead letters, newest first."""
+def call_result(call_id: str, verbose: bool, gateway: str | None) -> None:
+    """Print the function's answer to call CALL_ID.
+
+    The body goes to stdout byte for byte; the status and headers to stderr
+    (to stdout before the body with -v, as curl -i does).
+    """
     with common.open_client(gateway) as client:
-        records = client.dead_letters(limit)
-    if as_json:
-        click.echo(json.dumps([r.to_wire() for r in records], indent=2))
-        return
-    if not records:
-        click.echo("No dead letters.")
-        return
-    for r in records:
-        code = "-" if r.status_code is None else r.status_code
-        reason = f"  {r.error}" if r.error else ""
-        click.echo(f"{r.call_id}  {r.function}.{r.namespace}  {code}  x{r.attempts}{reason}")
+        result = client.call_result(call_id)
+    head = result_head(result)
+    out = common.stdout_bytes()
+    if verbose:
+        out.write(head.encode() + b"\n")
+    else:
+        click.echo(head, nl=False, err=True)
+    out.write(result.body)
+    out.flush()
 
 
-@dead_letters.command("replay", epilog=common.CREDENTIALS_HELP)
+@calls.command("cancel", epilog=common.CREDENTIALS_HELP)
 @click.argument("call_id")
 @common.gateway_option
-def replay(call_id: str, gateway: str | None) -> None:
-    """Queue dead letter CALL_ID again."""
+def cancel(call_id: str, gateway: str | None) -> None:
+    """Cancel call CALL_ID while it is queued or delayed: it will never run.
+
+    A running call is not stopped: the function may already have acted.
+    """
     with common.open_client(gateway) as client:
-        client.replay(call_id)
-    click.echo(f"Replayed: {call_id}")
+        record = client.cancel(call_id)
+    click.echo(f"Cancelled: {record.call_id} ({record.state.value})")

@@ -1,4 +1,11 @@
-"""``pyfaas invoke``: call a function with stdin as the body, synchronously or queued."""
+"""``pyfaas invoke``: call a function with stdin as the body, synchronously or queued.
+
+``--async`` says on stderr what faas-cli says ("Function submitted
+asynchronously.") and the call id, and on stdout the answer's status and
+``X-Call-Id`` line, so a script can take the id from either. ``--wait``
+then polls the call until it is final and prints its result as a synchronous
+invoke prints the answer.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +17,8 @@ from typing import BinaryIO
 
 import click
 
-from pyfaas.client._invoke import function_ref, send, submitted_call_id
-from pyfaas.errors import BadRequest
+from pyfaas.client._invoke import InvokeResult, function_ref, send, submitted_call_id
+from pyfaas.errors import BadRequest, PyfaasError
 
 from . import _common as common
 
@@ -27,6 +34,13 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
 @click.command(epilog=common.CREDENTIALS_HELP)
 @click.argument("name")
 @click.option("-a", "--async", "asynchronous", is_flag=True, help="Queue the call")
+@click.option("--wait", is_flag=True, help="With --async: wait for the call's result and print it")
+@click.option(
+    "--timeout",
+    default=None,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds --wait waits at most (default 60)",
+)
 @click.option("-H", "--header", multiple=True, help="Header 'Name: value' (or Name=value)")
 @click.option("--query", multiple=True, help="Query parameter key=value")
 @click.option(
@@ -44,6 +58,8 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
 def invoke(
     name: str,
     asynchronous: bool,
+    wait: bool,
+    timeout: float | None,
     header: tuple[str, ...],
     query: tuple[str, ...],
     method: str,
@@ -54,6 +70,9 @@ def invoke(
     gateway: str | None,
 ) -> None:
     """Invoke function NAME with stdin as the request body; print its answer to stdout."""
+    if timeout is not None and not wait:
+        raise BadRequest("--timeout goes with --wait")
+    asynchronous = asynchronous or wait
     headers = dict(common.parse_header(h) for h in header)
     headers.setdefault("Content-Type", content_type)
     params = [common.parse_query(q) for q in query]
@@ -81,12 +100,23 @@ def invoke(
         verify=found.verify,
     )
     if asynchronous:
-        call_id = submitted_call_id(request("POST", f"/async-function/{ref}"), name)
+        submitted = request("POST", f"/async-function/{ref}")
+        call_id = submitted_call_id(submitted, name)
         click.echo("Function submitted asynchronously.", err=True)
         if call_id:
             click.echo(f"Call ID: {call_id}", err=True)
+        if wait:
+            _print_answer(_wait_for(call_id, gateway, 60.0 if timeout is None else timeout))
+            return
+        click.echo(f"{submitted.status} {submitted.reason or 'Accepted'}")
+        if call_id:
+            click.echo(f"X-Call-Id: {call_id}")
         return
-    result = request(method.upper(), f"/function/{ref}")
+    _print_answer(request(method.upper(), f"/function/{ref}"))
+
+
+def _print_answer(result: InvokeResult) -> None:
+    """The body on stdout as it came; a non-2xx answer is one error line, exit 1."""
     if not result.ok:
         text = " ".join(result.body.decode("utf-8", "replace").split())
         raise click.ClickException(
@@ -95,3 +125,22 @@ def invoke(
     out = common.stdout_bytes()
     out.write(result.body)
     out.flush()
+
+
+def _wait_for(call_id: str, gateway: str | None, timeout: float) -> InvokeResult:
+    """The stored result of ``call_id`` once the call is final, as an invoke's answer."""
+    if not call_id:
+        raise PyfaasError("the gateway sent no X-Call-Id: there is no call to wait for")
+    # httpx and pydantic only now: a plain --async must start fast.
+    with common.open_client(gateway) as client:
+        outcome = client.wait_result(call_id, timeout=timeout)
+    found = outcome.result
+    if found is None:
+        call = outcome.call
+        why = call.reason or call.error
+        raise PyfaasError(
+            f"call {call_id} ended {call.state.value} without a result"
+            + (f": {why}" if why else "")
+        )
+    headers = {k.lower(): v for k, v in found.headers}
+    return InvokeResult(status=found.status, headers=headers, body=found.body)

@@ -38,7 +38,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "version": ("system", "version"),
     "ready": ("system", "ready"),
     "calls": ("calls", "calls"),
-    "dead-letters": ("calls", "dead_letters"),
+    "dead-letters": ("dead_letters", "dead_letters"),
+    "queue": ("queue_stats", "queue"),
     "queue-worker": ("queue_worker", "queue_worker"),
     "serve": ("serve", "serve"),
 }

@@ -50,9 +50,9 @@ class CallsAPI(Transport):
             text = body.decode("utf-8", "replace").strip()
             raise Conflict(text or f"call {call_id} has no result yet")
         size = response.headers.get(TRUNCATED_HEADER)
-        headers = tuple(
-            (k, v) for k, v in response.headers.multi_items() if k.lower() != "x-result-truncated"
-        )
+        # The raw pairs keep the names as the function spelt them.
+        pairs = ((k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw)
+        headers = tuple((k, v) for k, v in pairs if k.lower() != "x-result-truncated")
         truncated = int(size) if size and size.isdigit() else None
         return CallResult(status, headers, body, truncated)
 

@@ -43,9 +43,11 @@ class FakeGateway:
     url: str = ""
 
     def add(self, status: CallStatus, result: Stored | None = None) -> None:
-        self.calls[status.call_id] = replace(status, has_result=result is not None)
         if result is not None:
             self.results[status.call_id] = result
+        # A result set up before the call is submitted is its result too.
+        has_result = status.call_id in self.results
+        self.calls[status.call_id] = replace(status, has_result=has_result)
 
     def bury(self, status: CallStatus, request: dict[str, Any] | None = None) -> None:
         self.add(replace(status, state=CallState.DEAD))
