@@ -60,7 +60,7 @@ class GatewayServer:
         sock = server.listening_socket(host, port)
         self._listener = server.Listener(front.handle, self.state.settings.limits, _log_warning)
         await self._listener.start(sock)
-        self.port = sock.getsockname()[1]
+        self.port = self.state.public_port = sock.getsockname()[1]
         return self.port
 
     async def close(self) -> None:

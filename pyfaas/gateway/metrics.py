@@ -1,9 +1,19 @@
-"""Gateway metrics with OpenFaaS CE's names, in a registry owned by one app.
+"""Gateway metrics with OpenFaaS's names, in a registry owned by one app.
 
 Counters are plain dicts of ints read by a custom collector: the hot path
-pays one dict update, no lock, and the exposed names are exactly OpenFaaS's
-(``gateway_function_invocation_started`` has no ``_total`` suffix, as in Go).
+pays one dict update, no lock. A counter family is named without ``_total``
+and its samples with it (``gateway_function_invocation_total``), because
+prometheus_client writes a counter family's ``# TYPE`` line with ``_total``
+appended. ``gateway_function_invocation_started`` has no ``_total`` in
+OpenFaaS; prometheus_client cannot write a counter whose samples lack it, so
+that one family is written here by hand, exactly as OpenFaaS's Go client
+writes it (``# TYPE gateway_function_invocation_started counter`` over
+samples of that name), which the Prometheus text parser reads as a counter.
 The duration histogram uses prometheus_client, with label children cached.
+
+The ``queue_worker_*`` families are OpenFaaS Pro's queue-worker names, with a
+``function_name`` label: the gateway counts the calls it queued, and reads
+the rest from the queue's ``stats`` when ``/metrics`` is scraped.
 """
 
 from __future__ import annotations
@@ -15,16 +25,23 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
+from pyfaas.queue.base import FunctionStats, QueueStats
+
+STARTED = "gateway_function_invocation_started"
+
 
 class GatewayMetrics:
-    """Invocation and async counters, durations, and the service-count gauge."""
+    """Invocation and async counters, durations, the service-count and queue gauges."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.invocations: dict[tuple[str, str], int] = {}
         self.started: dict[str, int] = {}
         self.async_calls: dict[tuple[str, str], int] = {}
+        self.queued: dict[str, int] = {}  # calls stored by this gateway's 202s
         self.service_count: dict[str, int] = {}
+        # The queue's counts at the last scrape; None without a queue.
+        self.queue_stats: QueueStats | None = None
         self._histogram = Histogram(
             "gateway_functions_seconds",
             "Function time taken",
@@ -33,6 +50,7 @@ class GatewayMetrics:
         )
         self._observers: dict[tuple[str, str], Histogram] = {}
         self.registry.register(_CounterCollector(self))
+        self.registry.register(_QueueCollector(self))
 
     def start(self, function: str) -> None:
         self.started[function] = self.started.get(function, 0) + 1
@@ -45,9 +63,12 @@ class GatewayMetrics:
             child = self._observers[key] = self._histogram.labels(*key)
         child.observe(seconds)
 
-    def submitted(self, function: str, status: int) -> None:
+    def submitted(self, function: str, status: int, stored: bool = False) -> None:
+        """One asynchronous submission answered ``status``; ``stored``: it queued a call."""
         key = (function, str(status))
         self.async_calls[key] = self.async_calls.get(key, 0) + 1
+        if stored:
+            self.queued[function] = self.queued.get(function, 0) + 1
 
     def invocation_count(self, function: str) -> int:
         """Completed synchronous invocations of ``name.namespace``, every code."""
@@ -58,7 +79,7 @@ class GatewayMetrics:
         return {fn: n for (fn, code), n in self.invocations.items() if code == "200"}
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self.registry) + _started_family(self.started)
 
 
 class _CounterCollector(Collector):
@@ -67,22 +88,22 @@ class _CounterCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         yield _counter(
-            "gateway_function_invocation_total",
+            "gateway_function_invocation",
             "Function metrics",
             ("function_name", "code"),
             list(self._m.invocations.items()),
         )
         yield _counter(
-            "gateway_function_invocation_started",
-            "The total number of function HTTP requests started.",
-            ("function_name",),
-            [((fn,), n) for fn, n in self._m.started.items()],
-        )
-        yield _counter(
-            "gateway_async_invocation_total",
+            "gateway_async_invocation",
             "Asynchronous submissions by function and answer code.",
             ("function_name", "code"),
             list(self._m.async_calls.items()),
+        )
+        yield _counter(
+            "queue_worker_messages_submitted",
+            "Asynchronous calls queued by this gateway (202s that stored a call).",
+            ("function_name",),
+            [((fn,), n) for fn, n in self._m.queued.items()],
         )
         gauge = GaugeMetricFamily(
             "gateway_service_count",
@@ -94,11 +115,59 @@ class _CounterCollector(Collector):
         yield gauge
 
 
+_QUEUE_GAUGES: tuple[tuple[str, str], ...] = (
+    ("queue_worker_pending_messages", "Calls waiting: queued, delayed and retrying."),
+    ("queue_worker_function_invocation_inflight", "Calls running now."),
+    ("queue_worker_oldest_message_age_seconds", "Seconds the oldest queued call has waited."),
+    ("queue_worker_retrying_messages", "Calls waiting for their next attempt."),
+    ("queue_worker_dead_letters", "Dead letters: buried, set aside or expired calls."),
+)
+
+
+def _gauge_values(stats: FunctionStats) -> tuple[float, ...]:
+    # In the order of _QUEUE_GAUGES.
+    pending = stats.queued + stats.delayed + stats.retrying
+    return (pending, stats.running, stats.oldest_age, stats.retrying, stats.dead)
+
+
+class _QueueCollector(Collector):
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self._m = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        stats = self._m.queue_stats
+        if stats is None:
+            return
+        families = [
+            GaugeMetricFamily(name, doc, labels=["function_name"]) for name, doc in _QUEUE_GAUGES
+        ]
+        for function in stats.functions:
+            for family, value in zip(families, _gauge_values(function), strict=True):
+                family.add_metric([function.function], float(value))
+        yield from families
+
+
 def _counter(
     name: str, doc: str, labels: tuple[str, ...], values: list[tuple[tuple[str, ...], int]]
 ) -> Metric:
-    # Built by hand so the sample name is exactly ``name`` (no added ``_total``).
+    # The family without "_total", the samples with it: see the module's docstring.
     metric = Metric(name, doc, "counter")
     for label_values, value in values:
-        metric.add_sample(name, dict(zip(labels, label_values, strict=True)), float(value))
+        metric.add_sample(
+            name + "_total", dict(zip(labels, label_values, strict=True)), float(value)
+        )
     return metric
+
+
+def _started_family(started: dict[str, int]) -> bytes:
+    lines = [
+        f"# HELP {STARTED} The total number of function HTTP requests started.",
+        f"# TYPE {STARTED} counter",
+    ]
+    for function, count in started.items():
+        lines.append(f'{STARTED}{{function_name="{_escape(function)}"}} {float(count)!r}')
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

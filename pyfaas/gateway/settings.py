@@ -3,6 +3,16 @@
 Names follow OpenFaaS where it has them (``read_timeout``, ``upstream_timeout``,
 ``basic_auth``, ``function_namespace``, ``scale_from_zero``); pyfaas's own
 carry a ``PYFAAS_`` prefix. A bad value raises ``ConfigError`` naming the key.
+
+Asynchronous calls: ``PYFAAS_RESULT_RETENTION`` (24h; 0 keeps them for ever)
+is how long a finished call's record and result are kept before the gateway
+prunes them. It is also the idempotency window: an ``Idempotency-Key`` or
+``X-Call-Id`` answers the first call for as long as its record exists, so
+``PYFAAS_IDEMPOTENCY_WINDOW`` is accepted only as another name for the same
+value (a different value is a ``ConfigError``). ``PYFAAS_CALLBACK_ALLOW``
+lists hosts and CIDRs a callback may reach despite the rules of
+``callback_rules``; ``PYFAAS_MAX_CALLBACK_DEPTH`` (5) caps chains of callbacks
+into ``/async-function``.
 """
 
 from __future__ import annotations
@@ -12,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyfaas._env import Env
+from pyfaas.errors import ConfigError
+from pyfaas.gateway.callback_rules import parse_allow
 from pyfaas.httpd.limits import KIB, Limits, read_size
 from pyfaas.naming import DEFAULT_NAMESPACE, namespace_setting
 from pyfaas.paths import default_home
@@ -42,6 +54,11 @@ class GatewaySettings:
     scale_from_zero: bool = True
     autoscale: bool = True
     log_calls: bool = False
+    result_retention: float = 24 * 3600.0  # seconds; 0: never pruned
+    # How often the gateway prunes; not an environment setting (tests shorten it).
+    prune_interval: float = 60.0
+    callback_allow: tuple[str, ...] = ()
+    max_callback_depth: int = 5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> GatewaySettings:
@@ -67,6 +84,9 @@ class GatewaySettings:
             scale_from_zero=env.boolean("scale_from_zero", True),
             autoscale=env.boolean("PYFAAS_AUTOSCALE", True),
             log_calls=env.boolean("write_request_uri", False),
+            result_retention=_retention(env),
+            callback_allow=_callback_allow(env.get("PYFAAS_CALLBACK_ALLOW", "")),
+            max_callback_depth=env.integer("PYFAAS_MAX_CALLBACK_DEPTH", 5, minimum=0),
         )
 
     @property
@@ -80,3 +100,26 @@ class GatewaySettings:
             max_request_line_bytes=self.max_request_line_bytes,
             max_connections=self.max_connections,
         )
+
+
+def _retention(env: Env) -> float:
+    retention = env.duration("PYFAAS_RESULT_RETENTION", 24 * 3600.0)
+    window = env.optional("PYFAAS_IDEMPOTENCY_WINDOW")
+    if window is None:
+        return retention
+    seconds = env.duration("PYFAAS_IDEMPOTENCY_WINDOW", retention)
+    if env.optional("PYFAAS_RESULT_RETENTION") is None:
+        return seconds
+    if seconds != retention:
+        raise ConfigError(
+            f"PYFAAS_IDEMPOTENCY_WINDOW: {window!r} differs from PYFAAS_RESULT_RETENTION:"
+            " the idempotency window is the result retention; set one of them"
+        )
+    return retention
+
+
+def _callback_allow(raw: str) -> tuple[str, ...]:
+    # Checked here so a typo fails at start, not at the first callback.
+    entries = tuple(part.strip() for part in raw.split(",") if part.strip())
+    parse_allow("PYFAAS_CALLBACK_ALLOW", entries)
+    return entries

@@ -6,12 +6,13 @@ nothing lives at module level.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from pyfaas.credentials import Credentials
 from pyfaas.errors import BadRequest, InvalidName
+from pyfaas.gateway.callback_rules import CallbackRules
 from pyfaas.gateway.metrics import GatewayMetrics
 from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.naming import validate_namespace
@@ -26,6 +27,14 @@ class GatewayState:
     queue: Queue | None
     credentials: Credentials | None
     metrics: GatewayMetrics
+    # The public port once listening (``listener``): a callback to it is to this gateway.
+    public_port: int = 0
+    callback_rules: CallbackRules = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.callback_rules = CallbackRules(
+            self.settings.callback_allow, self.settings.max_callback_depth
+        )
 
     async def namespace(self, *candidates: str | None) -> str:
         """The first given namespace, else the default; it must exist (else 400)."""
