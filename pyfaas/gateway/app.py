@@ -3,13 +3,14 @@
 The aiohttp application of every route but the invocations, which the
 front serves (``listener.GatewayServer`` puts the two together). Everything
 the app needs is passed in, and everything it makes (its state with the
-metrics registry, the autoscaler task) belongs to the returned
-``web.Application``; nothing is process-global. The caller owns the
-provider's and the queue's lifecycles.
+metrics registry, the autoscaler and pruning tasks) belongs to the
+returned ``web.Application``; nothing is process-global. The caller owns
+the provider's and the queue's lifecycles.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from importlib import resources
 
@@ -17,15 +18,20 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from pyfaas.credentials import Credentials
-from pyfaas.gateway import calls, logs, secrets, system
+from pyfaas.errors import PyfaasError
+from pyfaas.gateway import calls, dead_letters, logs, secrets, system
 from pyfaas.gateway.auth import auth_middleware
 from pyfaas.gateway.errors import error_middleware
 from pyfaas.gateway.metrics import GatewayMetrics
+from pyfaas.gateway.pruning import Pruner
 from pyfaas.gateway.scaling import Autoscaler
 from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.gateway.state import STATE, GatewayState
 from pyfaas.providers.base import Provider
 from pyfaas.queue.base import Queue
+
+log = logging.getLogger("pyfaas.gateway")
+PRUNER = web.AppKey("pyfaas.gateway.pruner", Pruner)
 
 
 def create_app(
@@ -51,6 +57,7 @@ def create_app(
     secrets.add_routes(app)
     logs.add_routes(app)
     calls.add_routes(app)
+    dead_letters.add_routes(app)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/system/openapi.yml", _openapi)
     app.cleanup_ctx.append(_lifecycle(state))
@@ -62,7 +69,15 @@ def _lifecycle(state: GatewayState) -> Callable[[web.Application], AsyncIterator
         scaler = Autoscaler(state.provider, state.metrics, state.settings.function_namespace)
         if state.settings.autoscale:
             scaler.start()
+        pruner = None
+        if state.queue is not None:
+            settings = state.settings
+            pruner = Pruner(state.queue, settings.result_retention, settings.prune_interval)
+            app[PRUNER] = pruner
+            pruner.start()
         yield
+        if pruner is not None:
+            await pruner.stop()
         await scaler.stop()
 
     return context
@@ -71,6 +86,13 @@ def _lifecycle(state: GatewayState) -> Callable[[web.Application], AsyncIterator
 async def _metrics(request: web.Request) -> web.Response:
     state = request.app[STATE]
     await refresh_service_count(state)
+    if state.queue is not None:
+        try:
+            state.metrics.queue_stats = await state.queue.stats()
+        except PyfaasError as exc:
+            # The gateway's own metrics still answer; the queue's families are left out.
+            state.metrics.queue_stats = None
+            log.warning("queue metrics unavailable: %s", exc)
     response = web.Response(body=state.metrics.exposition(), content_type="text/plain")
     response.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
     return response
