@@ -28,6 +28,7 @@ SERVE_LINE = 'HTTPServer(("127.0.0.1", 9999), Receiver).serve_forever()'
 
 def _receiver_code() -> str:
     section = README.read_text().split("## Steering asynchronous calls", 1)[1]
+    code: str
     [code] = re.findall(r"```python\n(.*?)```", section.split("\n## ", 1)[0], re.S)
     assert KEY_LINE in code, "the README's receiver reads its key otherwise: update this test"
     assert SERVE_LINE in code, "the README's receiver serves otherwise: update this test"
