@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
 from aiohttp import ClientSession
 
 from pyfaas.providers.memory import MemoryProvider
-from pyfaas.queue.backends.memory import MemoryQueue
+from pyfaas.queue import Queue
+from tests.unit.gateway.backends import BACKENDS, started_queue
 from tests.unit.gateway.conftest import AUTH, MakeClient, deploy
 
 Client = ClientSession
+
+
+@pytest.fixture(params=BACKENDS)
+async def queue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Queue]:
+    async with started_queue(request.param, tmp_path) as started:
+        yield started
 
 
 def _port(client: Client) -> int:
@@ -19,7 +30,7 @@ def _port(client: Client) -> int:
 
 
 async def test_a_callback_to_this_gateways_system_api_is_400(
-    client: Client, provider: MemoryProvider, queue: MemoryQueue
+    client: Client, provider: MemoryProvider, queue: Queue
 ) -> None:
     await deploy(provider, "echo")
     for url in (
@@ -34,7 +45,7 @@ async def test_a_callback_to_this_gateways_system_api_is_400(
 
 
 async def test_a_chain_into_async_function_is_allowed(
-    client: Client, provider: MemoryProvider, queue: MemoryQueue
+    client: Client, provider: MemoryProvider, queue: Queue
 ) -> None:
     await deploy(provider, "echo")
     url = f"http://127.0.0.1:{_port(client)}/async-function/echo"
@@ -69,7 +80,7 @@ async def test_the_depth_cap_is_a_setting(
 
 
 async def test_credentials_are_stored_but_shown_redacted(
-    client: Client, provider: MemoryProvider, queue: MemoryQueue
+    client: Client, provider: MemoryProvider, queue: Queue
 ) -> None:
     await deploy(provider, "echo")
     url = "http://user:pw@127.0.0.1:9/cb"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 
@@ -14,13 +15,21 @@ from pyfaas.gateway.listener import GatewayServer
 from pyfaas.gateway.pruning import Pruner
 from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.providers.memory import MemoryProvider
+from pyfaas.queue import Queue
 from pyfaas.queue.backends.memory import MemoryQueue
 from pyfaas.queue.envelope import Outcome
 from tests.factories import gateway_settings, queued_call
+from tests.unit.gateway.backends import BACKENDS, started_queue
 from tests.unit.gateway.conftest import CREDS
 
 
-async def _finished(queue: MemoryQueue, count: int) -> list[str]:
+@pytest.fixture(params=BACKENDS)
+async def queue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Queue]:
+    async with started_queue(request.param, tmp_path) as started:
+        yield started
+
+
+async def _finished(queue: Queue, count: int) -> list[str]:
     ids = []
     for _ in range(count):
         call = queued_call()
@@ -40,9 +49,7 @@ async def _until(check: Callable[[], bool], within: float = 20.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_the_gateway_prunes_finished_calls(
-    provider: MemoryProvider, queue: MemoryQueue
-) -> None:
+async def test_the_gateway_prunes_finished_calls(provider: MemoryProvider, queue: Queue) -> None:
     old = await _finished(queue, 2)
     waiting = queued_call()
     await queue.put(waiting)
@@ -62,7 +69,7 @@ async def test_the_gateway_prunes_finished_calls(
     assert "pyfaas-pruner" not in task_names
 
 
-async def test_a_retention_of_zero_never_prunes(queue: MemoryQueue) -> None:
+async def test_a_retention_of_zero_never_prunes(queue: Queue) -> None:
     [call_id] = await _finished(queue, 1)
     pruner = Pruner(queue, retention=0, interval=0.01)
     pruner.start()

@@ -3,17 +3,28 @@ queue-worker families follow the queue."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import pytest
 from aiohttp import ClientSession
 from prometheus_client.parser import text_string_to_metric_families
 
 from pyfaas.providers.memory import MemoryProvider
+from pyfaas.queue import Queue
 from pyfaas.queue.backends.memory import MemoryQueue
 from pyfaas.queue.envelope import Outcome
+from tests.unit.gateway.backends import BACKENDS, started_queue
 from tests.unit.gateway.conftest import MakeClient, deploy
 
 Client = ClientSession
 FN = "echo.openfaas-fn"
+
+
+@pytest.fixture(params=BACKENDS)
+async def queue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Queue]:
+    async with started_queue(request.param, tmp_path) as started:
+        yield started
 
 
 async def _families(client: Client) -> dict[str, tuple[str, dict[str, float]]]:
@@ -31,7 +42,7 @@ async def _families(client: Client) -> dict[str, tuple[str, dict[str, float]]]:
 
 
 async def test_every_family_parses_with_its_type(
-    client: Client, provider: MemoryProvider, queue: MemoryQueue
+    client: Client, provider: MemoryProvider, queue: Queue
 ) -> None:
     await deploy(provider, "echo")
     assert (await client.post("/function/echo", data=b"x")).status == 200
@@ -64,7 +75,7 @@ async def test_the_started_family_keeps_openfaas_sample_name(
 
 
 async def test_queue_worker_families_follow_the_queue(
-    client: Client, provider: MemoryProvider, queue: MemoryQueue
+    client: Client, provider: MemoryProvider, queue: Queue
 ) -> None:
     await deploy(provider, "echo")
     for headers in ({}, {}, {}, {"X-Delay-Seconds": "600"}):
