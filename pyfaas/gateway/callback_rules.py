@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ _REFUSED: tuple[IPNetwork, ...] = (
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 _HOST_NAME = re.compile(r"[A-Za-z0-9.-]{1,253}").fullmatch
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
+_LEGACY_IPV4 = re.compile(r"[0-9a-fA-FxX.]{1,64}").fullmatch
 _SYSTEM_PATH = re.compile(r"/+system(?:/|$)")
 
 
@@ -128,11 +130,25 @@ def _address(host: str) -> IPAddress | None:
     try:
         address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return None
+        return _legacy_ipv4(host)
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         # ::ffff:169.254.169.254 reaches the IPv4 address.
         return address.ipv4_mapped
     return address
+
+
+def _legacy_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """The address of ``127.1``, ``2852039166`` or ``0xa9.0xfe.0xa9.0xfe``.
+
+    The resolver the worker connects through reads these as IPv4 addresses
+    (inet_aton's forms), so they are addresses written in the URL too.
+    """
+    if not _LEGACY_IPV4(host):
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
 
 
 def _is_own(

@@ -52,6 +52,10 @@ def test_a_plain_url_passes() -> None:
         "http://[fd00:ec2::254]/latest/meta-data/",
         "http://[fe80::1]/x",
         "http://[::ffff:169.254.169.254]/x",
+        # inet_aton's forms, which the resolver reads as the same address
+        "http://2852039166/latest/meta-data/",
+        "http://169.254.43518/x",
+        "http://0xa9.0xfe.0xa9.0xfe/x",
     ],
 )
 def test_link_local_and_metadata_addresses_are_refused(url: str) -> None:
@@ -69,6 +73,11 @@ def test_link_local_and_metadata_addresses_are_refused(url: str) -> None:
         ("http://[::1]:8080//system/info", OwnAddress(None, 8080)),
         ("http://gw.example:80/system", OwnAddress("gw.example", 8080)),
         ("http://GW.example:31112/system/x", OwnAddress("gw.example:31112", 0)),
+        ("http://127.0.0.1:8080/%73ystem/functions", OwnAddress(None, 8080)),
+        ("http://127.0.0.1:8080/a/../system/x", OwnAddress(None, 8080)),
+        ("http://127.1:8080/system/functions", OwnAddress(None, 8080)),
+        ("http://[::ffff:127.0.0.1]:8080/system/functions", OwnAddress(None, 8080)),
+        ("http://0.0.0.0:8080/system/functions", OwnAddress(None, 8080)),
     ],
 )
 def test_this_gateways_system_api_is_refused(url: str, own: OwnAddress) -> None:
@@ -83,6 +92,7 @@ def test_this_gateways_system_api_is_refused(url: str, own: OwnAddress) -> None:
         "http://127.0.0.1:9000/system/functions",  # another server on this host
         "http://10.0.0.5/cb",
         "https://hooks.example.com/system/x",
+        "http://deadbeef.example/cb",  # hex-looking labels are names, not addresses
     ],
 )
 def test_other_callbacks_pass(url: str) -> None:
