@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import time
 
 import pytest
@@ -33,6 +34,16 @@ def test_a_result_is_the_functions_answer_as_it_gave_it(gateway: FakeGateway) ->
     assert result.header("content-type") == "application/octet-stream"
     assert [v for k, v in result.headers if k.lower() == "set-cookie"] == ["a=1", "b=2"]
     assert result.header("X-Call-Id") == "c1"
+
+
+def test_a_compressed_result_comes_as_the_function_compressed_it(gateway: FakeGateway) -> None:
+    packed = gzip.compress(b"hello " * 100)
+    gateway.add(DONE, Stored(200, [("Content-Encoding", "gzip")], packed))
+    with _client(gateway) as client:
+        result = client.call_result("c1")
+    # Not decoded: the body matches the Content-Encoding the headers still say.
+    assert result.body == packed
+    assert result.header("Content-Encoding") == "gzip"
 
 
 def test_a_cut_result_says_its_full_size(gateway: FakeGateway) -> None:
