@@ -43,6 +43,7 @@ from pyfaas.gateway.callid import CALL_ID, SERVED_BY, SERVED_BY_VALUE, START_TIM
 from pyfaas.gateway.refs import FunctionRefs
 from pyfaas.gateway.state import GatewayState
 from pyfaas.httpd.messages import Request, Response
+from pyfaas.queue.base import Queue
 from pyfaas.queue.envelope import QueuedCall, fingerprint
 
 log = logging.getLogger("pyfaas.gateway")
@@ -119,7 +120,7 @@ async def submit(state: GatewayState, refs: FunctionRefs, request: Request) -> R
             # OpenFaaS's line; per call it costs a tenth of the accept rate, so
             # it follows write_request_uri like the synchronous path's line.
             log.info("[%s] Queueing (%d) bytes for: %s.", call.call_id, len(call.body), label)
-        stored = await _put(state, call, picked)
+        stored = await _put(state.queue, call, picked)
     except Exception as exc:
         state.metrics.submitted(label, getattr(exc, "status", 500))
         raise
@@ -184,11 +185,10 @@ def _steered_call(
     return call, start
 
 
-async def _put(state: GatewayState, call: QueuedCall, picked: dict[str, str]) -> bool:
+async def _put(queue: Queue, call: QueuedCall, picked: dict[str, str]) -> bool:
     """``queue.put``: True if it stored the call, False if it held it already."""
-    assert state.queue is not None
     try:
-        return await state.queue.put(call)
+        return await queue.put(call)
     except QueueUncertain as exc:
         # Answered with the call's X-Call-Id (its headers): the caller needs it.
         raise QueueUncertain(
