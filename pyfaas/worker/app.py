@@ -90,6 +90,7 @@ async def run_worker(
             claim_wait=settings.claim_wait,
             callbacks=outbox.deliver,
             callback_max_inflight=settings.callback_max_inflight,
+            result_max_bytes=settings.result_max_bytes,
         )
         log.started(
             settings.max_inflight, settings.queue_url, settings.gateway_url, settings.worker_name

@@ -51,7 +51,12 @@ class LoggingHook(Hook):
             attempts = ctx.policy.attempts if ctx.policy else 0
             self._log.retrying(ctx.seq, ref, ctx.delay, ctx.delivery.attempt + 1, attempts)
         elif ctx.settle is Settle.BURY:
-            self._log.dead_lettered(ctx.seq, ref, ctx.call.call_id, ctx.reason)
+            why = (
+                ctx.reason
+                if ctx.outcome.error in (None, ctx.reason)
+                else (f"{ctx.reason} ({ctx.outcome.error})")
+            )
+            self._log.dead_lettered(ctx.seq, ref, ctx.call.call_id, why)
 
 
 class RetryHook(Hook):
@@ -76,7 +81,7 @@ class RetryHook(Hook):
             ctx.settle, ctx.delay = Settle.RETRY, decision.delay
         elif not result.ok:
             ctx.settle = Settle.BURY
-            ctx.outcome.error = result.error or decision.reason
+            ctx.outcome.error = result.error or decision.detail
 
 
 class CallbackHook(Hook):

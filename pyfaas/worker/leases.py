@@ -13,7 +13,6 @@ the keeper died.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable, Iterable
 
 from pyfaas.errors import NotFound
@@ -21,10 +20,11 @@ from pyfaas.queue.base import Queue
 from pyfaas.queue.envelope import Delivery
 from pyfaas.worker.context import CallContext
 from pyfaas.worker.logs import EventLog
+from pyfaas.worker.ready import Ready
 from pyfaas.worker.supervise import Supervisor
 
 # (the queues of calls claimed ahead, the contexts of calls running or settling)
-Held = Callable[[], tuple[Iterable[deque[Delivery]], Iterable[CallContext]]]
+Held = Callable[[], tuple[Iterable[Ready], Iterable[CallContext]]]
 
 
 class LeaseKeeper:

@@ -6,14 +6,25 @@ and response bodies are printed only with ``faas_print_body``. Lines are
 written whole: the lines of one turn of the event loop go out in one write
 and one flush at its end, so a busy worker makes one write per turn, not
 three per call, and a supervisor copying the stream never sees a torn line.
+A URL's password (a callback's ``http://user:pw@host/``, a queue's
+``nats://user:pw@host``) is never written: ``http://user:***@host/``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import TextIO
 
 from pyfaas.queue.envelope import Delivery
+
+# scheme://user:password@ : the password, up to the last "@" before the path.
+_PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@]*):[^/?#]*@")
+
+
+def redact(url: str) -> str:
+    """``url`` with its password, if it has one, replaced by ``***``."""
+    return _PASSWORD.sub(r"\1:***@", url, count=1) if "@" in url else url
 
 
 def short_id(call_id: str) -> str:
@@ -46,8 +57,8 @@ class EventLog:
 
     def started(self, concurrency: int, queue_url: str, gateway_url: str, name: str) -> None:
         self.line(
-            f"Starting queue-worker. Concurrency: {concurrency} Queue: {queue_url}"
-            f" Gateway: {gateway_url} Name: {name}"
+            f"Starting queue-worker. Concurrency: {concurrency} Queue: {redact(queue_url)}"
+            f" Gateway: {redact(gateway_url)} Name: {name}"
         )
 
     def received(self, seq: int, delivery: Delivery) -> None:
@@ -66,7 +77,7 @@ class EventLog:
         )
 
     def invoking(self, seq: int, ref: str, url: str) -> None:
-        self.line(f"[#{seq}] Invoking {ref} via {url}")
+        self.line(f"[#{seq}] Invoking {ref} via {redact(url)}")
 
     def invoked(self, seq: int, ref: str, status: int, seconds: float, body: bytes) -> None:
         self.line(f"[#{seq}] Invoked {ref} [{status}] in {seconds:.3f}s ({len(body)} bytes)")
@@ -90,17 +101,21 @@ class EventLog:
 
     def callback_posted(self, seq: int, call_id: str, url: str, status: int, attempts: int) -> None:
         tries = f" after {attempts} attempts" if attempts > 1 else ""
-        self.line(f"[#{seq}] Callback posted to {url} [{status}]{tries} (call {short_id(call_id)})")
+        self.line(
+            f"[#{seq}] Callback posted to {redact(url)} [{status}]{tries}"
+            f" (call {short_id(call_id)})"
+        )
 
     def callback_retry(self, seq: int, call_id: str, url: str, error: str, delay: float) -> None:
         self.line(
-            f"[#{seq}] Callback to {url} failed ({error}), retrying in {delay:.1f}s"
+            f"[#{seq}] Callback to {redact(url)} failed ({error}), retrying in {delay:.1f}s"
             f" (call {short_id(call_id)})"
         )
 
     def callback_failed(self, seq: int, call_id: str, url: str, error: str, attempts: int) -> None:
         self.line(
-            f"[#{seq}] Callback to {url} failed for good after {attempts} attempts ({error});"
+            f"[#{seq}] Callback to {redact(url)} failed for good after {attempts} attempts"
+            f" ({error});"
             f" call {short_id(call_id)} is settled and will not run again"
         )
 
@@ -111,10 +126,16 @@ class EventLog:
         )
 
     def callback_refused(self, seq: int, url: str, reason: str) -> None:
-        self.line(f"[#{seq}] Callback URL {url!r} refused: {reason}")
+        self.line(f"[#{seq}] Callback URL {redact(url)!r} refused: {reason}")
 
     def lease_lost(self, seq: int, call_id: str) -> None:
         self.line(f"[#{seq}] Lease on call {call_id} was lost; another worker may run it again")
+
+    def not_started(self, seq: int, ref: str, call_id: str) -> None:
+        self.line(
+            f"[#{seq}] Call {call_id} for {ref} is no longer this worker's (cancelled, or its"
+            " lease ran out) before it started: not run"
+        )
 
     def handed_back(self, seq: int, ref: str, call_id: str) -> None:
         self.line(f"[#{seq}] Handed call {call_id} for {ref} back to the queue (shutting down)")

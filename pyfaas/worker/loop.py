@@ -25,7 +25,12 @@ that never answers holds up no function call and no other slot for longer
 than its own post. A call waiting for its function's own cap
 (``com.pyfaas.queue.max_inflight``) leaves its slot to other functions'
 calls meanwhile, and takes one back, ahead of the calls claimed ahead,
-once its function has room.
+once its function has room. The calls claimed ahead start one function at
+a time (``ready.Ready``), as the queue hands them out, so a flooded
+function's calls claimed ahead never keep another's newcomer waiting for
+more than one turn. A function answering 429 has its limit in this worker
+halved, and grown back by one per 2xx (``slots``: adaptive concurrency).
+A call whose lease was lost before it started is dropped unrun.
 
 An unexpected exception anywhere goes through ``supervise.Supervisor``:
 claiming backs off and claims again, lease keeping goes on, a settle is
@@ -46,14 +51,17 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
+from pyfaas.errors import NotFound
 from pyfaas.queue.base import Queue
 from pyfaas.queue.envelope import Delivery, QueuedCall
 from pyfaas.worker.context import CallContext, Handler, Hook, Settle, overriding
 from pyfaas.worker.invoke import InvokeResult
 from pyfaas.worker.leases import LeaseKeeper
 from pyfaas.worker.logs import EventLog
-from pyfaas.worker.settling import HANDED_BACK, Settler, joined
-from pyfaas.worker.slots import FunctionSlots
+from pyfaas.worker.ready import Ready
+from pyfaas.worker.results import RESULT_MAX_BYTES
+from pyfaas.worker.settling import HANDED_BACK, HOOK_FAILED, NO_OUTBOX, Settler, joined
+from pyfaas.worker.slots import TOO_MANY_REQUESTS, FunctionSlots
 from pyfaas.worker.supervise import Backoff, Supervisor
 
 __all__ = ["HANDED_BACK", "CallContext", "Hook", "Settle", "WorkerLoop"]
@@ -71,6 +79,11 @@ SHORT_CALLS_AHEAD = 16
 # Short calls are topped up in batches of at least this many: one claim per
 # finished call would cost the queue a transaction per call for claims alone.
 SHORT_CALLS_BATCH = SHORT_CALLS_AHEAD // 2
+# The queue hands functions out in turn within a claim: a claim of one would
+# always take the function with the oldest call, so every claim asks for at
+# least this many, and a newcomer comes out with the flood's next call
+# (with max_inflight=1, one call runs and up to two wait claimed ahead).
+FAIR_CLAIM = 2
 # Claimed callbacks wait for a callback slot under their leases; past this
 # many per slot the worker stops claiming until they thin out.
 CALLBACKS_WAITING_PER_SLOT = 16
@@ -83,7 +96,7 @@ class _Lane:
         self.limit = limit
         self.handle = handle
         self.running: dict[asyncio.Task[None], CallContext] = {}
-        self.ready: deque[Delivery] = deque()  # claimed ahead, waiting for a slot
+        self.ready = Ready()  # claimed ahead, waiting for a slot
 
 
 class WorkerLoop:
@@ -100,6 +113,7 @@ class WorkerLoop:
         reconnect_wait: tuple[float, float] = (0.1, 2.0),
         callbacks: Handler | None = None,
         callback_max_inflight: int = 16,
+        result_max_bytes: int = RESULT_MAX_BYTES,
     ) -> None:
         self._queue = queue
         self._invoke = invoke
@@ -110,7 +124,7 @@ class WorkerLoop:
         self._settled = overriding(hooks, "after_settle")
         self._log = log
         self._sup = Supervisor(log, on_fatal=self.stop)
-        self._settler = Settler(queue, self._sup, log)
+        self._settler = Settler(queue, self._sup, log, result_max_bytes=result_max_bytes)
         self._max = max_inflight
         self._lease = ack_wait
         self._claim_wait = claim_wait
@@ -177,13 +191,16 @@ class WorkerLoop:
         calls, waiting = self._calls, len(self._callbacks.ready)
         if waiting >= self._callbacks.limit * CALLBACKS_WAITING_PER_SLOT:
             return 0
-        ahead, batch = self._max, 1
+        ahead, batch = self._max, FAIR_CLAIM
         if self._recent < SHORT_CALL:
             ahead, batch = max(ahead, SHORT_CALLS_AHEAD), SHORT_CALLS_BATCH
         room = self._max + ahead - len(calls.running) - len(calls.ready) - self._asked
+        # Parked calls left their slots to others; past max_inflight of them
+        # they count, or a worker would claim a capped function's whole queue.
+        room -= max(0, len(self._parked) - self._max)
         if calls.ready or self._asked:
-            room = room if room >= batch else 0  # still some ahead: wait for a batch
-        return room
+            return room if room >= batch else 0  # still some ahead: wait for a batch
+        return max(room, FAIR_CLAIM) if room > 0 else room
 
     async def drain(self, grace: float) -> None:
         """Wait up to ``grace`` seconds for running calls, then hand the rest back.
@@ -284,24 +301,30 @@ class WorkerLoop:
         task = asyncio.current_task()
         if task is not None and (freed := self._release(task)) is not None:
             self._settling[task] = freed
+        if ctx.settled:  # dropped unrun: its lease is gone
+            return
         if await self._settler.settle(ctx) and self._settled:
             await self._sup.each("after_settle", self._settled, ctx, ctx.call.call_id)
 
     async def _handle(self, ctx: CallContext) -> None:
         failed = await self._sup.each("before_invoke", self._before, ctx, ctx.call.call_id)
         if failed is not None:  # not run, and not to be run until someone looks
-            ctx.settle, ctx.reason = Settle.BURY, failed
+            ctx.settle, ctx.reason = Settle.BURY, HOOK_FAILED
             ctx.outcome.error = failed
             return
-        limit = ctx.limit
-        park = None if limit is None else self._park
-        async with self._slots.hold(ctx.call.function_ref, limit, park):
-            if limit is not None:
+        ref, slots, cap = ctx.call.function_ref, self._slots, ctx.limit
+        capped = cap is not None or ref in slots.backed
+        async with slots.hold(ref, cap, self._park if capped else None):
+            if capped:
                 await self._unpark()
-            await self._queue.mark_running(ctx.delivery)
+            if not await self._still_held(ctx):
+                return
             ctx.outcome.started_at = time.time()
             ctx.invoked = True
             ctx.result = await self._invoke_when_reachable(ctx)
+            status = ctx.result.status
+            if status == TOO_MANY_REQUESTS or slots.backed:
+                slots.answered(ref, status, cap or self._max)
         self._recent += (ctx.result.seconds - self._recent) / 8
         ctx.outcome.status_code = ctx.result.status
         ctx.outcome.error = ctx.result.error
@@ -310,6 +333,23 @@ class WorkerLoop:
             if ctx.settle is Settle.RETRY:
                 ctx.settle = Settle.ACK
             ctx.outcome.error = joined(ctx.outcome.error, failed)
+
+    async def _still_held(self, ctx: CallContext) -> bool:
+        """Mark ``ctx`` running if its lease holds; else drop it unrun (False).
+
+        The queue says a call claimed ahead is no longer this worker's by
+        raising ``NotFound`` from ``mark_running`` (or from ``extend``, which
+        the lease keeper marks): cancelled meanwhile, or its lease ran out.
+        """
+        if not ctx.lease_lost:
+            try:
+                await self._queue.mark_running(ctx.delivery)
+                return True
+            except NotFound:
+                ctx.lease_lost = True
+        ctx.settled = True  # nothing to settle: the call is not this worker's any more
+        self._log.not_started(ctx.seq, ctx.call.function_ref, ctx.call.call_id)
+        return False
 
     def _park(self) -> None:
         """The running call waits for its function's cap: its worker-wide slot goes to the next."""
@@ -344,7 +384,8 @@ class WorkerLoop:
 
     async def _no_outbox(self, ctx: CallContext) -> None:
         ctx.settle = Settle.BURY
-        ctx.outcome.error = ctx.reason = "a callback delivery, and this worker has no outbox"
+        ctx.reason = NO_OUTBOX
+        ctx.outcome.error = "a callback delivery, and this worker has no outbox"
 
     async def _invoke_when_reachable(self, ctx: CallContext) -> InvokeResult:
         """Invoke; while the gateway refuses connections, wait and try again.
@@ -362,7 +403,7 @@ class WorkerLoop:
             result = await self._invoke(ctx.call)
         return result
 
-    def _held(self) -> tuple[Iterable[deque[Delivery]], Iterable[CallContext]]:
+    def _held(self) -> tuple[Iterable[Ready], Iterable[CallContext]]:
         """What the lease keeper extends: calls claimed ahead, running or settling."""
         contexts = [ctx for lane in self._lanes for ctx in lane.running.values()]
         held = [*contexts, *self._parked.values(), *self._settling.values()]

@@ -88,13 +88,24 @@ def retry_after(value: str | None, now: float) -> float | None:
     return max(when.timestamp() - now, 0.0)
 
 
+# Why a call is buried, as its dead letter's ``reason`` says (``CallRecord.reason``).
+RETRIES_EXHAUSTED = "retries exhausted"
+FUNCTION_REMOVED = "function removed"
+NOT_RETRYABLE = "not retryable: {status}"
+
+
 @dataclass(frozen=True)
 class Decision:
-    """What to do with a finished attempt: settle for good, or retry after ``delay``."""
+    """What to do with a finished attempt: settle for good, or retry after ``delay``.
+
+    ``reason`` is the short cause a dead letter is filed under (one of the
+    constants above, for a failure); ``detail`` the line for the call's error.
+    """
 
     retry: bool
     delay: float = 0.0
     reason: str = ""
+    detail: str = ""
 
 
 def decide(
@@ -107,11 +118,13 @@ def decide(
     if 200 <= status < 300:
         return Decision(retry=False)
     if status == GONE and not policy.exists:
-        return Decision(retry=False, reason="function not found")
+        return Decision(retry=False, reason=FUNCTION_REMOVED, detail="function not found")
     if status not in policy.codes:
-        return Decision(retry=False, reason=f"status {status} is not retried")
+        reason = NOT_RETRYABLE.format(status=status)
+        return Decision(retry=False, reason=reason, detail=f"status {status} is not retried")
     if attempt >= policy.attempts:
-        return Decision(retry=False, reason=f"status {status} after {attempt} attempts")
+        detail = f"status {status} after {attempt} attempts"
+        return Decision(retry=False, reason=RETRIES_EXHAUSTED, detail=detail)
     delay = backoff(policy, attempt, rng)
     if status in (429, 503):
         asked = retry_after(retry_after_header, time.time())
@@ -119,7 +132,7 @@ def decide(
             # The function knows when it can take the call; min_wait is our floor, and
             # max_wait never cuts a server's request short.
             delay = max(asked, policy.min_wait)
-    return Decision(retry=True, delay=delay, reason=f"status {status}")
+    return Decision(retry=True, delay=delay, reason=f"status {status}", detail=f"status {status}")
 
 
 Lookup = Callable[[str, str], Awaitable[dict[str, str] | None]]

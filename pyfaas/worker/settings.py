@@ -3,7 +3,8 @@
 Names follow the OpenFaaS queue-worker where it has one (``max_inflight``,
 ``ack_wait``, ``faas_print_body``) and OpenFaaS Pro's retry settings
 otherwise (``max_retry_attempts``, ``initial_retry_wait``, ``max_retry_wait``,
-``retry_codes``). Credentials and the callback signing key are loaded here,
+``retry_codes``); ``result_max_bytes`` (``1Mi``) caps the function's
+answer stored with each call. Credentials and the callback signing key are loaded here,
 once, so no call ever reads a file.
 """
 
@@ -46,6 +47,7 @@ class WorkerSettings:
     grace_period: float = 30.0
     claim_wait: float = 1.0
     annotation_ttl: float = 5.0
+    result_max_bytes: int = 1024 * 1024  # a stored result's body is cut here (``results``)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> WorkerSettings:
@@ -74,6 +76,7 @@ class WorkerSettings:
             worker_name=env.get("PYFAAS_WORKER_NAME", f"queue-worker-{socket.gethostname()}"),
             invoke_timeout=env.duration("invoke_timeout", 300.0),
             grace_period=env.duration("grace_period", 30.0),
+            result_max_bytes=env.size("result_max_bytes", 1024 * 1024),
         )
         settings.check()
         return settings

@@ -10,6 +10,12 @@ doubling up to 2 s: about 3 s in all, while the lease is kept); a worker
 whose settles keep failing would only run calls whose results are lost, so
 it ends (status 1) and ``pyfaas serve`` starts a fresh one. Calls never run
 go back to the queue at once, without costing them anything but the attempt.
+
+An ack or a bury carries the function's answer (``results.stored_result``,
+cut at ``result_max_bytes``) for ``GET /system/calls/{id}/result``, and a
+bury its reason (``ctx.reason``: "retries exhausted", "not retryable: 500",
+"function removed", a hook's failure before the call ran, ...). A retry
+stores no answer: the next attempt's replaces it.
 """
 
 from __future__ import annotations
@@ -19,20 +25,38 @@ from pyfaas.queue.base import Queue
 from pyfaas.queue.envelope import Delivery, Outcome
 from pyfaas.worker.context import CallContext, Settle
 from pyfaas.worker.logs import EventLog
+from pyfaas.worker.results import RESULT_MAX_BYTES, stored_result
 from pyfaas.worker.supervise import Supervisor
 
 HANDED_BACK = "handed back: the worker shut down before the call ran"
+# Bury reasons of the loop's own (``retries`` names the function's).
+HOOK_FAILED = "hook failed"
+NO_OUTBOX = "no callback outbox"
 SETTLE_TRIES = 6
 
 
 class Settler:
-    def __init__(self, queue: Queue, sup: Supervisor, log: EventLog) -> None:
+    def __init__(
+        self,
+        queue: Queue,
+        sup: Supervisor,
+        log: EventLog,
+        *,
+        result_max_bytes: int = RESULT_MAX_BYTES,
+    ) -> None:
         self._queue = queue
         self._sup = sup
         self._log = log
+        self._result_max = result_max_bytes
 
     async def settle(self, ctx: CallContext) -> bool:
         """Settle ``ctx``, again while the queue refuses; False (and the worker ends) if never."""
+        if ctx.settle is not Settle.RETRY:
+            outcome = ctx.outcome
+            if ctx.result is not None:
+                outcome.result = stored_result(ctx.result, self._result_max)
+            if ctx.settle is Settle.BURY:
+                outcome.reason = ctx.reason or outcome.error
         done = await self._sup.retrying(
             "settling", self._settle_once, ctx, tries=SETTLE_TRIES, call_id=ctx.call.call_id
         )
