@@ -16,6 +16,25 @@ from tests.proctree import alive, boot_ticks, descendants, marked, survivors
 
 # Set in the session's environment: every process a test starts inherits it.
 SESSION_MARK = "PYFAAS_TEST_SESSION"
+# Folders whose every test starts processes or servers of its own: the integration
+# tier, whatever marks a new file there forgets.
+INTEGRATION_FOLDERS = frozenset({"integration", "crash", "compat"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put whole folders, and every test needing nats-server, in the integration tier.
+
+    Runs before ``-m`` deselects, so ``make unit`` never collects them.
+    """
+    root = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(root).parts
+        in_folder = len(parts) > 1 and parts[0] in INTEGRATION_FOLDERS
+        if (in_folder or item.get_closest_marker("nats")) and not item.get_closest_marker(
+            "integration"
+        ):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture

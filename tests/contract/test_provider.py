@@ -36,7 +36,8 @@ def _memory_provider() -> Provider:
     return MemoryProvider(endpoint)
 
 
-@pytest.fixture(params=["memory", "local"])
+# The local provider runs real watchdog processes: the integration tier.
+@pytest.fixture(params=["memory", pytest.param("local", marks=pytest.mark.integration)])
 async def provider(request: pytest.FixtureRequest, state: StatePaths) -> AsyncIterator[Provider]:
     if request.param == "memory":
         chosen = _memory_provider()

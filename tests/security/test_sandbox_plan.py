@@ -132,6 +132,7 @@ def test_cpu_and_memory_quantities() -> None:
     assert replica_rlimits(FunctionResources(memory="64Mi"))
 
 
+@pytest.mark.integration  # runs a process inside a real cgroup
 def test_cgroup_limits_are_written_and_enforced() -> None:
     manager = CgroupManager.detect(f"pyfaas-test-{os.getpid()}")
     if manager is None or "pids" not in manager.controllers:

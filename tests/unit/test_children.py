@@ -47,6 +47,7 @@ def test_a_thread_that_waits_for_its_child_or_runs_a_loop_may() -> None:
     assert callable(die_with_parent())  # the main thread
 
 
+@pytest.mark.integration
 def test_the_child_asks_for_sigkill_then_runs_the_rest_of_its_setup() -> None:
     ran: list[str] = []
     setup = die_with_parent(lambda: ran.append("in the child's copy of memory only"))

@@ -8,12 +8,15 @@ import socket
 import threading
 import time
 
+import pytest
+
 from pyfaas.httpd.limits import Limits
 from tests.unit.httpd.harness import ServerThread, get
 
 MIB = 1024 * 1024
 
 
+@pytest.mark.integration  # waits seconds of real time
 def test_a_slow_reader_gets_a_large_streamed_response_whole(server: ServerThread) -> None:
     with server.client(timeout=30) as client:
         client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
@@ -47,6 +50,7 @@ def test_a_large_request_body_is_read_in_full(server: ServerThread) -> None:
     assert reply.body.decode() == f"{len(body)} {hashlib.sha256(body).hexdigest()}"
 
 
+@pytest.mark.integration  # waits seconds of real time
 def test_a_body_the_handler_does_not_read_yet_is_held_back_not_buffered() -> None:
     # The handler waits 2 s before it reads: the server stops reading once its
     # buffer is full, so the client's sends block instead of filling memory, and

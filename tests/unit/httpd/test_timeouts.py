@@ -79,6 +79,7 @@ def test_a_stalled_body_gets_408_then_close(quick: ServerThread) -> None:
     assert 0.25 <= time.monotonic() - started < 5
 
 
+@pytest.mark.integration  # waits seconds of real time
 def test_a_body_that_keeps_coming_is_not_cut() -> None:
     # A stall limit, not a deadline for the whole body: 2 s of body, never 1 s without a byte.
     limits = Limits(read_timeout=1.0)

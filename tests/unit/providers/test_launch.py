@@ -103,6 +103,7 @@ def test_the_locale_is_what_the_image_declares(tmp_path: Path) -> None:
     assert build_launch(spec(tmp_path, declared)).env["LANG"] == "C.UTF-8"
 
 
+@pytest.mark.integration
 def test_a_python_watchdog_passes_no_coerced_locale_to_what_it_forks(tmp_path: Path) -> None:
     # Python in the C locale would set LC_CTYPE for itself and every child.
     env = build_launch(spec(tmp_path, RunImage(mode="classic", fprocess="env"))).env
@@ -126,6 +127,7 @@ def test_bad_memory_quantity_is_a_bad_request() -> None:
         parse_memory("lots")
 
 
+@pytest.mark.integration
 def test_memory_limit_becomes_a_data_rlimit_of_the_requested_size_in_the_child() -> None:
     limits = replica_rlimits(FunctionResources(memory="64Mi"))
     assert replica_rlimits(None) == ()

@@ -25,6 +25,9 @@ from pyfaas.queue.backends.sqlite import SqliteQueue
 from tests.factories import full_call, queued_call
 from tests.helpers import wait_for
 
+# Each writer is a child process on a real SQLite file.
+pytestmark = pytest.mark.integration
+
 
 def _call(call_id: str) -> QueuedCall:
     return queued_call(call_id, body=b"x", submitted_at=1.0)

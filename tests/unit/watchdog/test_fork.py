@@ -13,6 +13,9 @@ import pytest
 
 from pyfaas.watchdog.runners.fork import Outcome, Spawner
 
+# Every test forks real processes.
+pytestmark = pytest.mark.integration
+
 ENV = {"PATH": os.environ.get("PATH", os.defpath)}
 
 

@@ -7,6 +7,8 @@ import hmac
 import time
 from dataclasses import replace
 
+import pytest
+
 from pyfaas.queue.backends.memory import MemoryQueue
 from pyfaas.queue.envelope import CallState, callback_id
 from pyfaas.worker.callbacks import answer_call
@@ -142,6 +144,7 @@ async def test_no_callback_while_a_retry_is_pending(
     assert seen.body == b"ok"
 
 
+@pytest.mark.integration  # waits seconds of real time
 async def test_a_callback_that_never_answers_holds_up_no_other_call(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:

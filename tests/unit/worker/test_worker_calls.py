@@ -7,6 +7,8 @@ import itertools
 import time
 from dataclasses import replace
 
+import pytest
+
 from pyfaas.credentials import Credentials
 from pyfaas.queue.backends.memory import MemoryQueue
 from pyfaas.queue.envelope import CallState, Delivery
@@ -230,6 +232,7 @@ async def test_function_gone_is_dead_lettered_at_once(
     assert len(gateway.calls) == 1
 
 
+@pytest.mark.integration  # waits seconds of real time
 async def test_long_call_keeps_its_lease(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
@@ -249,6 +252,7 @@ def _creds() -> Credentials:
     return Credentials(user="admin", password="secret")
 
 
+@pytest.mark.integration  # waits seconds of real time
 async def test_call_claimed_ahead_keeps_its_lease_while_it_waits(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:

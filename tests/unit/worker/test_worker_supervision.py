@@ -41,6 +41,7 @@ async def test_a_claim_that_raises_is_logged_and_claiming_goes_on(
     assert "trying again in" in line
 
 
+@pytest.mark.integration  # waits seconds of real time
 async def test_claims_failing_for_a_while_back_off(
     gateway: FakeGateway, failing: Failing, settings: WorkerSettings
 ) -> None:
@@ -54,6 +55,7 @@ async def test_claims_failing_for_a_while_back_off(
     assert waits == ["0.1s", "0.2s", "0.4s", "0.8s"]
 
 
+@pytest.mark.integration  # waits seconds of real time
 async def test_a_lease_extension_that_raises_is_logged_and_the_lease_still_kept(
     gateway: FakeGateway, failing: Failing, settings: WorkerSettings
 ) -> None:
@@ -88,6 +90,7 @@ async def test_a_settle_that_raises_once_is_tried_again(
     assert f"(call {call.call_id})" in line
 
 
+@pytest.mark.integration  # waits seconds of real time
 async def test_settles_that_keep_failing_end_the_worker_with_status_1(
     gateway: FakeGateway, failing: Failing, settings: WorkerSettings
 ) -> None:
