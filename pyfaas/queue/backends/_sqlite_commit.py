@@ -27,11 +27,14 @@ import marshal
 import sqlite3
 from typing import Any
 
-from pyfaas.errors import NotFound
+from pyfaas.errors import Conflict, NotFound
+from pyfaas.queue.backends import _sqlite_steer as steer
 from pyfaas.queue.backends import _sqlite_store as store
 from pyfaas.queue.backends import _sqlite_wire as wire
 from pyfaas.queue.backends._sqlite_wire import (
+    CANCEL,
     CLAIM,
+    CONFLICT,
     DONE,
     DURABLE,
     EXTEND,
@@ -39,15 +42,19 @@ from pyfaas.queue.backends._sqlite_wire import (
     LOST,
     MARK_RUNNING,
     NOTHING_CLAIMED,
+    PRUNE,
+    PURGE,
     PUT,
     REPLAY,
+    REPLAY_WHERE,
     SETTLE,
     STORED,
     VALUE,
     failed,
     message,
+    outcome_of,
 )
-from pyfaas.queue.envelope import CallState, Outcome
+from pyfaas.queue.envelope import CallState
 
 # Bound by assignment, not imported by name: CPython compiles a method call on an
 # imported name as an attribute load that makes a bound method, once per frame.
@@ -106,12 +113,18 @@ class Runner:
         answers = []
         for op in ops:
             if op[0] == PUT:
-                answers.append(STORED if next(stored) else KNOWN)
+                answer = next(stored)
+                if isinstance(answer, str):
+                    answers.append(message(CONFLICT, answer))
+                else:
+                    answers.append(STORED if answer else KNOWN)
                 continue
             try:
                 answers.append(self._one(op))
             except NotFound as exc:
                 answers.append(message(LOST, str(exc)))
+            except Conflict as exc:
+                answers.append(message(CONFLICT, str(exc)))
             except sqlite3.Error:
                 raise
             except Exception as exc:  # a malformed operation fails alone
@@ -123,23 +136,35 @@ class Runner:
         conn = self._conn
         if code == CLAIM:
             limit, lease = args
-            value = marshal.dumps(store.claim(conn, limit, lease))
-            return VALUE + _LENGTH.pack(len(value)) + value
+            return _value(store.claim(conn, limit, lease))
         if code == EXTEND:
             store.extend(conn, *args)
         elif code == SETTLE:
             token, call_id, state, outcome, retry_at = args
             if state is None:
-                store.ack(conn, token, call_id, Outcome(*outcome))
+                store.ack(conn, token, call_id, outcome_of(outcome))
             else:
-                store.settle(conn, token, call_id, CallState(state), Outcome(*outcome), retry_at)
+                store.settle(conn, token, call_id, CallState(state), outcome_of(outcome), retry_at)
         elif code == MARK_RUNNING:
             store.mark_running(conn, *args)
         elif code == REPLAY:
-            store.replay(conn, *args)
+            steer.replay(conn, *args)
+        elif code == CANCEL:
+            steer.cancel(conn, *args)
+        elif code == REPLAY_WHERE:
+            return _value(steer.replay_where(conn, tuple(args[0])))
+        elif code == PURGE:
+            return _value(steer.purge(conn, tuple(args[0])))
+        elif code == PRUNE:
+            return _value(steer.prune(conn, *args))
         else:
             raise ValueError(f"unknown operation {code}")
         return DONE
+
+
+def _value(found: Any) -> bytes:
+    value = marshal.dumps(found)
+    return VALUE + _LENGTH.pack(len(value)) + value
 
 
 def _describe(exc: sqlite3.Error) -> str:

@@ -1,11 +1,14 @@
-"""The SQL of the SQLite queue: synchronous operations on one connection.
+"""The SQL of the SQLite queue's hot path: puts, claims, leases, settles, records.
 
-Two tables: ``calls`` holds every call ever accepted with its record (and is
-where dead letters stay, ``state = 'dead'``); ``queue`` holds the calls still
-to be settled, one row per call, ordered by ``seq``. ``due`` is when a row may
-be claimed: the time it was queued, its retry time, or the end of its lease.
-A claim is one ``UPDATE ... RETURNING`` in a ``BEGIN IMMEDIATE`` transaction,
-so two processes never lease the same row. The writes here run inside a
+The tables are in ``_sqlite_schema``: ``calls`` holds every call ever
+accepted with its record (dead letters stay there, ``dead_at`` set);
+``queue`` holds the calls still to be settled, one row per call, ordered by
+``seq``. ``due`` is when a row may be claimed: the time it was queued (or
+its ``not_before``), its retry time, or the end of its lease. A claim takes
+the lanes (functions) in turn, oldest first within each, and leases its rows
+with one ``UPDATE ... RETURNING`` in a ``BEGIN IMMEDIATE`` transaction, so
+two processes never lease the same row. The steering operations (cancel,
+dead letters by filter, prune, counts) are in ``_sqlite_steer``. The writes here run inside a
 transaction the caller (the writer process, ``_sqlite_writer``) opened, so
 that many of them share one commit. Times are wall-clock Unix seconds
 because several processes compare them.
@@ -19,52 +22,58 @@ import uuid
 from typing import Any
 
 from pyfaas.errors import NotFound
-from pyfaas.queue._records import final_state
-from pyfaas.queue.base import QueueStats
-from pyfaas.queue.envelope import CallRecord, CallState, Outcome, QueuedCall
+from pyfaas.queue import _json
+from pyfaas.queue._records import (
+    EXPIRED,
+    as_of,
+    bury_reason,
+    conflicts,
+    fair_key,
+    fair_order,
+    final_state,
+)
+from pyfaas.queue.backends import _sqlite_schema as schema
+from pyfaas.queue.envelope import Attempt, CallRecord, CallState, Outcome, QueuedCall
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS calls (
-    id INTEGER PRIMARY KEY,
-    call_id TEXT NOT NULL UNIQUE,
-    payload BLOB NOT NULL,
-    function TEXT NOT NULL,
-    namespace TEXT NOT NULL,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    submitted_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL,
-    status_code INTEGER,
-    error TEXT,
-    callback_url TEXT,
-    callback_status INTEGER,
-    callback_attempts INTEGER NOT NULL DEFAULT 0,
-    dead_at REAL
-);
-CREATE INDEX IF NOT EXISTS calls_dead ON calls (dead_at) WHERE dead_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS queue (
-    seq INTEGER PRIMARY KEY,
-    call INTEGER NOT NULL,
-    due REAL NOT NULL,
-    attempt INTEGER NOT NULL DEFAULT 0,
-    token TEXT
-);
-CREATE INDEX IF NOT EXISTS queue_due ON queue (due);
-"""
-
-_RECORD_COLUMNS = (
+RECORD_COLUMNS = (
     "call_id, function, namespace, state, attempts, submitted_at, started_at, finished_at,"
-    " status_code, error, callback_url, callback_status, callback_attempts"
+    " status_code, error, callback_url, callback_status, callback_attempts, not_before,"
+    " expire_at, fingerprint, reason, history,"
+    " EXISTS (SELECT 1 FROM results WHERE results.call_id = calls.call_id)"
 )
 
-# Scanning by seq (not by the due index) keeps FIFO order and stops after
-# ``limit`` matches; only leased or delayed rows are stepped over.
-_CLAIM = """
-UPDATE queue SET due = :until, token = :token, attempt = attempt + 1
-WHERE seq IN (SELECT seq FROM queue NOT INDEXED WHERE due <= :now ORDER BY seq LIMIT :limit)
-RETURNING seq, call, attempt
+# The lanes that have rows, one index step each (a skip-scan of queue_lane):
+# a handful of rows however many calls are queued.
+_LANES = """
+WITH RECURSIVE lanes(lane) AS (
+    SELECT min(lane) FROM queue
+    UNION ALL
+    SELECT (SELECT min(lane) FROM queue WHERE lane > lanes.lane) FROM lanes
+    WHERE lanes.lane IS NOT NULL
+) SELECT lane FROM lanes WHERE lane IS NOT NULL
 """
+# A lane's oldest due rows: its index is in seq order, so the scan stops after
+# ``limit`` matches; only its leased or delayed rows are stepped over.
+_LANE_DUE = (
+    "SELECT seq FROM queue INDEXED BY queue_lane WHERE lane = ? AND due <= ? ORDER BY seq LIMIT ?"
+)
+_LEASE = (
+    "UPDATE queue SET due = ?, token = ?, attempt = attempt + 1 WHERE seq IN ({})"
+    " RETURNING seq, call, attempt"
+)
+# A call that never started and is past its expire_at is not started now.
+_STARTS = (
+    "UPDATE calls SET state = 'running', attempts = ?, started_at = ? WHERE id = ?"
+    " AND state != 'cancelled' AND NOT (attempts = 0 AND expire_at > 0 AND expire_at <= ?)"
+    " RETURNING payload, call_id"
+)
+_EXPIRES = (
+    "UPDATE calls SET state = 'expired', reason = ?, finished_at = ?, dead_at = ?"
+    " WHERE id = ? AND state != 'cancelled' AND attempts = 0 AND expire_at > 0"
+    " AND expire_at <= ?"
+)
+# Rounds of a claim that found only expired or cancelled calls in its rows.
+_CLAIM_ROUNDS = 8
 
 
 def connect(path: str, busy_timeout: float) -> sqlite3.Connection:
@@ -73,18 +82,26 @@ def connect(path: str, busy_timeout: float) -> sqlite3.Connection:
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
-    # executescript commits any open transaction first, so the script brings its own.
-    conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+    conn.execute("BEGIN IMMEDIATE")  # the first opener of an older file migrates it alone
+    try:
+        schema.ensure(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.close()
+        raise
     return conn
 
 
 _INSERT_CALL = (
-    "INSERT INTO calls (call_id, payload, function, namespace, state, submitted_at, callback_url)"
-    " VALUES (?, ?, ?, ?, 'queued', ?, ?)"
+    "INSERT INTO calls (call_id, payload, function, namespace, submitted_at, callback_url,"
+    " lane, fingerprint, not_before, expire_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
-Row = tuple[str, bytes, str, str, float, str | None]  # as _INSERT_CALL binds them
+# As _INSERT_CALL binds them, but for the state, which the put's time decides.
+Row = tuple[str, bytes, str, str, float, str | None, str, str, float, float]
 
 
 def row(call: QueuedCall) -> Row:
@@ -96,36 +113,48 @@ def row(call: QueuedCall) -> Row:
         call.namespace,
         call.submitted_at,
         call.callback_url,
+        fair_key(call),
+        call.fingerprint,
+        call.not_before,
+        call.expire_at,
     )
 
 
-def put_rows(conn: sqlite3.Connection, rows: list[Row]) -> list[bool]:
+def put_rows(conn: sqlite3.Connection, rows: list[Row]) -> list[bool | str]:
     """Store calls given as ``row``s, with three statements in all.
 
+    Each answer is True (stored), False (the call id is known with a
+    matching fingerprint: nothing stored) or the message of a ``Conflict``.
     One statement per call would cost most of a put's time; the rows go in
     with one ``executemany`` and their queue rows with one ``INSERT ... SELECT``.
     """
     ids = [r[0] for r in rows]
     marks = ",".join("?" * len(ids))
-    seen = {
-        found[0]
-        for found in conn.execute(f"SELECT call_id FROM calls WHERE call_id IN ({marks})", ids)
-    }
-    stored, fresh = [], []
+    seen = dict(
+        conn.execute(f"SELECT call_id, fingerprint FROM calls WHERE call_id IN ({marks})", ids)
+    )
+    now = time.time()
+    answers: list[bool | str] = []
+    fresh = []
     for r in rows:
-        stored.append(r[0] not in seen)
-        if r[0] not in seen:
-            seen.add(r[0])
-            fresh.append(r)
+        known = seen.get(r[0])
+        if known is None:
+            seen[r[0]] = r[7]
+            fresh.append((*r, "delayed" if r[8] > now else "queued"))
+            answers.append(True)
+        elif conflicts(known, r[7]):
+            answers.append(f"call ID {r[0]} is taken by another call")
+        else:
+            answers.append(False)
     if fresh:
         conn.executemany(_INSERT_CALL, fresh)
         marks = ",".join("?" * len(fresh))
         conn.execute(
-            f"INSERT INTO queue (call, due) SELECT id, ? FROM calls WHERE call_id IN ({marks})"
-            " ORDER BY id",
-            [time.time(), *(r[0] for r in fresh)],
+            "INSERT INTO queue (call, due, lane) SELECT id, max(?, not_before), lane FROM calls"
+            f" WHERE call_id IN ({marks}) ORDER BY id",
+            [now, *(r[0] for r in fresh)],
         )
-    return stored
+    return answers
 
 
 def anything_due(conn: sqlite3.Connection) -> bool:
@@ -138,33 +167,49 @@ Claimed = tuple[bytes, int, str, float, str]  # payload, attempt, lease token, c
 
 
 def claim(conn: sqlite3.Connection, limit: int, lease: float) -> list[Claimed]:
-    """Lease up to ``limit`` due calls, oldest first; their payloads are still encoded.
+    """Lease up to ``limit`` due calls, lanes in turn; their payloads are still encoded.
 
     The caller decodes them and sets aside, by the call id given with each,
-    any whose payload holds no call. A queue row whose call row is gone has
-    nothing to run or to set aside: it is deleted.
+    any whose payload holds no call. A call past its ``expire_at`` that never
+    started is set aside here (state ``expired``), and the queue row of a
+    cancelled call, or of a call row that is gone, is deleted: neither is
+    handed out, and more rows are claimed in their place.
     """
     now = time.time()
     secret = uuid.uuid4().hex
-    params = {"until": now + lease, "token": secret, "now": now, "limit": limit}
-    rows = conn.execute(_CLAIM, params).fetchall()
-    claimed = []
-    for seq, call, attempt in sorted(rows):
-        found = conn.execute(
-            "UPDATE calls SET state = 'running', attempts = ?, started_at = ? WHERE id = ?"
-            " RETURNING payload, call_id",
-            (attempt, now, call),
-        ).fetchone()
-        if found is None:
-            conn.execute("DELETE FROM queue WHERE seq = ?", (seq,))
-            continue
-        claimed.append((found[0], attempt, f"{seq}.{secret}", now, found[1]))
+    claimed: list[Claimed] = []
+    for _ in range(_CLAIM_ROUNDS):
+        want = limit - len(claimed)
+        lanes = [found[0] for found in conn.execute(_LANES)]
+        candidates = sorted(
+            (seq, lane) for lane in lanes for (seq,) in conn.execute(_LANE_DUE, (lane, now, want))
+        )
+        picked = fair_order([(lane, seq) for seq, lane in candidates], want)
+        if not picked:
+            break
+        leased = conn.execute(
+            _LEASE.format(",".join("?" * len(picked))), [now + lease, secret, *picked]
+        ).fetchall()
+        by_seq = {seq: (call, attempt) for seq, call, attempt in leased}
+        dropped = False
+        for seq in picked:
+            call, attempt = by_seq[seq]
+            found = conn.execute(_STARTS, (attempt, now, call, now)).fetchone()
+            if found is None:
+                conn.execute(_EXPIRES, (EXPIRED, now, now, call, now))
+                conn.execute("DELETE FROM queue WHERE seq = ?", (seq,))
+                dropped = True
+                continue
+            claimed.append((found[0], attempt, f"{seq}.{attempt}.{secret}", now, found[1]))
+        if not dropped or len(claimed) >= limit:
+            break
     return claimed
 
 
-def _lease(token: str) -> tuple[int, str]:
-    seq, _, secret = token.partition(".")
-    return int(seq), secret
+def _lease(token: str) -> tuple[int, int, str]:
+    """A lease token's queue row, attempt and secret (the attempt: for the history)."""
+    seq, attempt, secret = token.split(".", 2)
+    return int(seq), int(attempt), secret
 
 
 def _lost(call_id: str) -> NotFound:
@@ -177,13 +222,29 @@ def _lost(call_id: str) -> NotFound:
 
 
 def extend(conn: sqlite3.Connection, token: str, call_id: str, lease: float) -> None:
-    seq, secret = _lease(token)
+    seq, _, secret = _lease(token)
     cursor = conn.execute(
         "UPDATE queue SET due = ? WHERE seq = ? AND token = ?",
         (time.time() + lease, seq, secret),
     )
     if cursor.rowcount != 1:
         raise _lost(call_id)
+
+
+# The attempt joins the record's history as Attempt.to_json writes it, built
+# by SQLite itself and appended to the text (``_sqlite_schema``): no JSON is
+# parsed on a settle.
+_SETTLED = """
+UPDATE calls SET state = ?1, started_at = coalesce(?2, started_at), finished_at = ?3,
+    status_code = ?4, error = ?5, callback_status = ?6, callback_attempts = ?7,
+    dead_at = ?8, reason = ?9, history = coalesce(history || ',', '') || json_object(
+        'a', ?10, 's', coalesce(?2, started_at), 'f', ?11, 'c', ?4, 'e', ?5)
+WHERE call_id = ?12
+"""
+_RESULT = (
+    "INSERT OR REPLACE INTO results (call_id, status, headers, body, truncated, size,"
+    " finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def settle(
@@ -194,8 +255,12 @@ def settle(
     outcome: Outcome,
     retry_at: float | None = None,
 ) -> None:
-    """End a lease: delete the row (ack, bury) or make it due at ``retry_at`` (retry)."""
-    seq, secret = _lease(token)
+    """End a lease: delete the row (ack, bury) or make it due at ``retry_at`` (retry).
+
+    The attempt joins the history; a bury keeps its reason, and an ack or a
+    bury the function's answer (``results``).
+    """
+    seq, attempt, secret = _lease(token)
     now = time.time()
     sql, params = "DELETE FROM queue WHERE seq = ? AND token = ?", [seq, secret]
     if retry_at is not None:
@@ -203,22 +268,39 @@ def settle(
         params = [retry_at, seq, secret]
     if conn.execute(sql, params).rowcount != 1:
         raise _lost(call_id)
+    ended = outcome.finished_at or now
+    dead = state is CallState.DEAD
     conn.execute(
-        "UPDATE calls SET state = ?, started_at = coalesce(?, started_at), finished_at = ?,"
-        " status_code = ?, error = ?, callback_status = ?, callback_attempts = ?, dead_at = ?"
-        " WHERE call_id = ?",
+        _SETTLED,
         (
             state.value,
             outcome.started_at,
-            None if retry_at is not None else (outcome.finished_at or now),
+            None if retry_at is not None else ended,
             outcome.status_code,
             outcome.error,
             outcome.callback_status,
             outcome.callback_attempts,
-            now if state is CallState.DEAD else None,
+            now if dead else None,
+            bury_reason(outcome) if dead else None,
+            attempt,
+            ended,
             call_id,
         ),
     )
+    result = outcome.result
+    if result is not None and retry_at is None:
+        conn.execute(
+            _RESULT,
+            (
+                call_id,
+                result.status,
+                _json.dumps(result.headers).decode(),
+                result.body,
+                result.truncated,
+                result.size,
+                ended,
+            ),
+        )
 
 
 def ack(conn: sqlite3.Connection, token: str, call_id: str, outcome: Outcome) -> None:
@@ -233,7 +315,7 @@ def mark_running(
     The claim already recorded ``running``, so this only refines ``started_at``
     (a call may wait for a function slot).
     """
-    seq, secret = _lease(token)
+    seq, _, secret = _lease(token)
     conn.execute(
         "UPDATE calls SET state = 'running', attempts = ?, started_at = ? WHERE call_id = ?"
         " AND EXISTS (SELECT 1 FROM queue WHERE seq = ? AND token = ?)",
@@ -241,42 +323,35 @@ def mark_running(
     )
 
 
-def _to_record(row: Any) -> CallRecord:
-    values = list(row)
-    values[3] = CallState(values[3])
-    return CallRecord(*values)
+def to_record(row: Any, now: float) -> CallRecord:
+    """A record from the columns of ``RECORD_COLUMNS``, as it reads at ``now``."""
+    history = [Attempt.from_json(a) for a in _json.loads(f"[{row[17]}]")] if row[17] else []
+    found = CallRecord(
+        call_id=row[0],
+        function=row[1],
+        namespace=row[2],
+        state=CallState(row[3]),
+        attempts=row[4],
+        submitted_at=row[5],
+        started_at=row[6],
+        finished_at=row[7],
+        status_code=row[8],
+        error=row[9],
+        callback_url=row[10],
+        callback_status=row[11],
+        callback_attempts=row[12],
+        not_before=row[13],
+        expire_at=row[14],
+        fingerprint=row[15],
+        reason=row[16],
+        history=history,
+        has_result=bool(row[18]),
+    )
+    return as_of(found, now)
 
 
 def record(conn: sqlite3.Connection, call_id: str) -> CallRecord | None:
-    row = conn.execute(
-        f"SELECT {_RECORD_COLUMNS} FROM calls WHERE call_id = ?", (call_id,)
+    found = conn.execute(
+        f"SELECT {RECORD_COLUMNS} FROM calls WHERE call_id = ?", (call_id,)
     ).fetchone()
-    return None if row is None else _to_record(row)
-
-
-def dead_letters(conn: sqlite3.Connection, limit: int) -> list[CallRecord]:
-    rows = conn.execute(
-        f"SELECT {_RECORD_COLUMNS} FROM calls WHERE dead_at IS NOT NULL"
-        " ORDER BY dead_at DESC, id DESC LIMIT ?",
-        (limit,),
-    ).fetchall()
-    return [_to_record(row) for row in rows]
-
-
-def replay(conn: sqlite3.Connection, call_id: str) -> None:
-    row = conn.execute(
-        "UPDATE calls SET state = 'queued', attempts = 0, finished_at = NULL, dead_at = NULL"
-        " WHERE call_id = ? AND state = 'dead' RETURNING id",
-        (call_id,),
-    ).fetchone()
-    if row is None:
-        raise NotFound(f"no dead letter with call id {call_id}")
-    conn.execute("INSERT INTO queue (call, due) VALUES (?, ?)", (row[0], time.time()))
-
-
-def stats(conn: sqlite3.Connection) -> QueueStats:
-    queued, running = conn.execute(
-        "SELECT count(*) - count(token), count(token) FROM queue"
-    ).fetchone()
-    dead = conn.execute("SELECT count(*) FROM calls WHERE dead_at IS NOT NULL").fetchone()[0]
-    return QueueStats(queued=int(queued), running=int(running), dead=int(dead))
+    return None if found is None else to_record(found, time.time())

@@ -35,24 +35,31 @@ from collections import deque
 from typing import Any
 
 from pyfaas._children import die_with_parent
-from pyfaas.errors import NotFound, QueueUnavailable, QueueUncertain
+from pyfaas.errors import Conflict, NotFound, QueueUnavailable, QueueUncertain
 from pyfaas.queue._records import UNDECODABLE, decode_call
+from pyfaas.queue.backends import _sqlite_steer as steer
 from pyfaas.queue.backends import _sqlite_store as store
 from pyfaas.queue.backends import _sqlite_wire as wire
 from pyfaas.queue.backends._sqlite_wire import (
+    CANCEL,
     CLAIM,
+    CONFLICT,
     DONE,
     EXTEND,
     KNOWN,
     LOST,
     MARK_RUNNING,
+    PRUNE,
+    PURGE,
     PUT,
     REPLAY,
+    REPLAY_WHERE,
     SETTLE,
     STORED,
     VALUE,
     outcome_fields,
 )
+from pyfaas.queue.base import DeadLetterFilter
 from pyfaas.queue.envelope import CallState, Delivery, Outcome, QueuedCall
 
 READ_SIZE = 1 << 20
@@ -106,7 +113,7 @@ class Writer:
 
     async def _set_aside(self, token: str, call_id: str) -> None:
         """Bury a claimed row that holds no call, as a dead letter saying so."""
-        outcome = outcome_fields(Outcome(error=UNDECODABLE))
+        outcome = outcome_fields(Outcome(error=UNDECODABLE, reason=UNDECODABLE))
         # Not set aside now, its lease runs out and the next claim tries again.
         with contextlib.suppress(QueueUnavailable):
             await self._send((SETTLE, token, call_id, CallState.DEAD.value, outcome, None))
@@ -130,6 +137,22 @@ class Writer:
 
     async def replay(self, call_id: str) -> None:
         await self._send((REPLAY, call_id))
+
+    async def cancel(self, call_id: str) -> None:
+        await self._send((CANCEL, call_id))
+
+    async def replay_where(self, where: DeadLetterFilter) -> int:
+        replayed: int = await self._send((REPLAY_WHERE, steer.where_fields(where)))
+        return replayed
+
+    async def purge(self, where: DeadLetterFilter) -> int:
+        purged: int = await self._send((PURGE, steer.where_fields(where)))
+        return purged
+
+    async def prune(self, before: float) -> int:
+        """Some of the calls finished before ``before``: ``0`` once there are none left."""
+        pruned: int = await self._send((PRUNE, before))
+        return pruned
 
     async def close(self) -> None:
         """Let the child finish what it has and exit (it sees the end of its socket)."""
@@ -274,6 +297,8 @@ class _Link:
                     answer = marshal.loads(body)
                 elif kind == LOST:
                     answer = NotFound(body.decode(errors="replace"))
+                elif kind == CONFLICT:
+                    answer = Conflict(body.decode(errors="replace"))
                 else:
                     message = body.decode(errors="replace")
                     answer = QueueUnavailable(f"sqlite queue {self._path}: {message}")

@@ -14,7 +14,9 @@ out with ``attempt + 1``. A row whose payload holds no call (written by
 some other program) is set aside by the claim as a dead letter. On a full
 disk every write fails with "queue storage is full" and rolls back, so
 what was committed stays; writes succeed again once there is room. SQL
-lives in ``_sqlite_store``.
+lives in ``_sqlite_store`` (the hot path), ``_sqlite_steer`` (cancel, dead
+letters by filter, prune, counts) and ``_sqlite_schema`` (tables, and the
+migration of an older file when it is opened).
 """
 
 from __future__ import annotations
@@ -24,12 +26,20 @@ import contextlib
 import time
 from typing import Any, ClassVar
 
-from pyfaas.errors import QueueUnavailable
+from pyfaas.errors import NotFound, QueueUnavailable
+from pyfaas.queue.backends import _sqlite_steer as steer
 from pyfaas.queue.backends import _sqlite_store as store
 from pyfaas.queue.backends._sqlite_thread import SqliteThread
 from pyfaas.queue.backends._sqlite_writer import Writer
-from pyfaas.queue.base import QueueStats
-from pyfaas.queue.envelope import CallRecord, CallState, Delivery, Outcome, QueuedCall
+from pyfaas.queue.base import DeadLetterFilter, QueueStats
+from pyfaas.queue.envelope import (
+    CallRecord,
+    CallState,
+    Delivery,
+    Outcome,
+    QueuedCall,
+    StoredResult,
+)
 
 # Another process's puts are only seen by polling; the wait between polls
 # grows from the first to the last value while the queue stays empty.
@@ -132,8 +142,16 @@ class SqliteQueue:
         found: CallRecord | None = await self._read(store.record, call_id)
         return found
 
-    async def dead_letters(self, limit: int = 100) -> list[CallRecord]:
-        found: list[CallRecord] = await self._read(store.dead_letters, limit)
+    async def dead_letters(
+        self, limit: int = 100, where: DeadLetterFilter | None = None
+    ) -> list[CallRecord]:
+        found: list[CallRecord] = await self._read(
+            steer.dead_letters, limit, steer.where_fields(where)
+        )
+        return found
+
+    async def dead_letter(self, call_id: str) -> tuple[CallRecord, QueuedCall | None]:
+        found: tuple[CallRecord, QueuedCall | None] = await self._read(steer.dead_letter, call_id)
         return found
 
     async def replay(self, call_id: str) -> None:
@@ -141,6 +159,39 @@ class SqliteQueue:
         await self._writer.replay(call_id)
         self._wakeup.set()
 
+    async def replay_where(self, where: DeadLetterFilter) -> int:
+        self._check_open()
+        replayed = await self._writer.replay_where(where)
+        self._wakeup.set()
+        return replayed
+
+    async def purge(self, where: DeadLetterFilter) -> int:
+        self._check_open()
+        return await self._writer.purge(where)
+
+    async def result(self, call_id: str) -> StoredResult | None:
+        found: StoredResult | None = await self._read(steer.result, call_id)
+        return found
+
+    async def cancel(self, call_id: str) -> CallRecord:
+        """Cancelled in the writer's transaction, then read back (a cancelled record stays so)."""
+        self._check_open()
+        await self._writer.cancel(call_id)
+        found = await self.record(call_id)
+        if found is None:  # pruned or purged in between: gone, as an unknown id is
+            raise NotFound(f"no call with call id {call_id}")
+        return found
+
+    async def prune(self, before: float) -> int:
+        """In batches of ``PRUNE_BATCH``, each its own transaction: puts pass in between."""
+        self._check_open()
+        pruned = 0
+        while (batch := await self._writer.prune(before)) > 0:
+            pruned += batch
+            if batch < steer.PRUNE_BATCH:
+                break
+        return pruned
+
     async def stats(self) -> QueueStats:
-        found: QueueStats = await self._read(store.stats)
+        found: QueueStats = await self._read(steer.stats)
         return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshal
 
-from pyfaas.queue import Outcome
+from pyfaas.queue import Outcome, StoredResult
 from pyfaas.queue.backends import _sqlite_wire as wire
 
 
@@ -33,11 +33,18 @@ def test_a_message_answer_is_sized_and_cut_at_a_thousand_bytes() -> None:
 
 def test_an_outcome_travels_as_the_fields_outcome_takes() -> None:
     outcome = Outcome(status_code=200, error=None, started_at=1.0, finished_at=2.0)
-    assert Outcome(*wire.outcome_fields(outcome)) == outcome
+    assert wire.outcome_of(wire.outcome_fields(outcome)) == outcome
 
 
-def test_puts_and_replays_are_the_durable_operations() -> None:
-    assert frozenset({wire.PUT, wire.REPLAY}) == wire.DURABLE
-    assert (
-        len({wire.PUT, wire.CLAIM, wire.EXTEND, wire.SETTLE, wire.MARK_RUNNING, wire.REPLAY}) == 6
-    )
+def test_an_outcome_with_a_result_and_a_reason_survives_marshal() -> None:
+    result = StoredResult(502, [("Content-Type", "text/plain"), ("X-A", "é")], b"\0\xff", True, 9)
+    outcome = Outcome(status_code=502, result=result, reason="not retryable: 502")
+    sent = marshal.loads(marshal.dumps(wire.outcome_fields(outcome)))
+    assert wire.outcome_of(sent) == outcome
+
+
+def test_the_writes_whose_answer_promises_a_call_runs_or_not_are_durable() -> None:
+    assert frozenset({wire.PUT, wire.REPLAY, wire.CANCEL, wire.REPLAY_WHERE}) == wire.DURABLE
+    codes = {wire.PUT, wire.CLAIM, wire.EXTEND, wire.SETTLE, wire.MARK_RUNNING, wire.REPLAY}
+    codes |= {wire.CANCEL, wire.REPLAY_WHERE, wire.PURGE, wire.PRUNE}
+    assert len(codes) == 10

@@ -1,0 +1,166 @@
+"""The SQLite queue's tables, and the migration of a file made by an older version.
+
+``calls`` holds every call ever accepted with its record (dead letters stay
+there, ``dead_at`` set); ``queue`` the calls still to be settled, ordered by
+``seq``; ``results`` the functions' answers kept by ``ack`` and ``bury``;
+``counts`` how many calls each fair-claim lane (``_records.fair_key``: a
+function, or every callback delivery together) has in each state that is
+not a finished one (``COUNTED``), kept by
+triggers in the transaction of every write, so that ``stats`` reads a few
+rows instead of counting 100k (and a row another program writes is counted
+too). ``lane`` on a call and its queue row is that key: claims take the
+lanes in turn through the ``queue_lane`` index.
+
+``ensure`` runs inside the ``BEGIN IMMEDIATE`` of every connection's
+opening: the first opener of an older file adds the missing columns (as
+``PRAGMA table_info`` tells), fills them from what the rows already hold and
+counts the states once; later openers find nothing to do.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from pyfaas.queue._records import BURIED, CALLBACKS, UNDECODABLE
+
+TABLES = """
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY,
+    call_id TEXT NOT NULL UNIQUE,
+    payload BLOB NOT NULL,
+    function TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    submitted_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    status_code INTEGER,
+    error TEXT,
+    callback_url TEXT,
+    callback_status INTEGER,
+    callback_attempts INTEGER NOT NULL DEFAULT 0,
+    dead_at REAL
+);
+CREATE INDEX IF NOT EXISTS calls_dead ON calls (dead_at) WHERE dead_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS queue (
+    seq INTEGER PRIMARY KEY,
+    call INTEGER NOT NULL,
+    due REAL NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    token TEXT
+);
+CREATE INDEX IF NOT EXISTS queue_due ON queue (due);
+"""
+
+# Added to the tables above, old or new; each default is what a row written
+# before the column existed means (or what a row written by another program does).
+_ADDED = {
+    "calls": (
+        ("lane", "TEXT NOT NULL DEFAULT ''"),
+        ("fingerprint", "TEXT NOT NULL DEFAULT ''"),
+        ("not_before", "REAL NOT NULL DEFAULT 0"),
+        ("expire_at", "REAL NOT NULL DEFAULT 0"),
+        ("reason", "TEXT"),
+        # Attempt.to_json() objects joined by commas, oldest first: a settle appends
+        # one without parsing the others; "[" + history + "]" is the JSON array.
+        ("history", "TEXT"),
+    ),
+    "queue": (("lane", "TEXT NOT NULL DEFAULT ''"),),
+}
+
+# Rows of calls written before lanes: a callback delivery's id ends in ".callback".
+_FILL_LANES = f"""
+UPDATE calls SET lane = CASE WHEN call_id LIKE '%.callback' THEN '{CALLBACKS}'
+    ELSE function || '.' || namespace END WHERE function != '';
+UPDATE queue SET lane = coalesce((SELECT lane FROM calls WHERE calls.id = queue.call), '');
+UPDATE calls SET reason = CASE WHEN error = '{UNDECODABLE}' THEN '{UNDECODABLE}'
+    ELSE '{BURIED}' END WHERE dead_at IS NOT NULL AND reason IS NULL;
+"""
+
+_STEERING = """
+CREATE INDEX IF NOT EXISTS queue_lane ON queue (lane);
+CREATE INDEX IF NOT EXISTS calls_finished ON calls (finished_at) WHERE finished_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS calls_delayed ON calls (not_before) WHERE state = 'delayed';
+CREATE TABLE IF NOT EXISTS results (
+    call_id TEXT PRIMARY KEY,
+    status INTEGER NOT NULL,
+    headers TEXT NOT NULL,
+    body BLOB NOT NULL,
+    truncated INTEGER NOT NULL DEFAULT 0,
+    size INTEGER NOT NULL DEFAULT 0,
+    finished_at REAL
+);
+"""
+
+# The states ``stats`` reads; a finished call's is not counted, so that an ack
+# costs one statement of counting (running, less one), not two. The triggers
+# test the finished states one by one: an IN list builds a table every time.
+COUNTED = ("queued", "delayed", "running", "retrying", "dead", "expired")
+_FINISHED = ("succeeded", "failed", "cancelled")
+
+
+def _counted(row: str) -> str:
+    return " AND ".join(f"{row}.state != '{state}'" for state in _FINISHED)
+
+
+_COUNTS = """
+CREATE TABLE counts (
+    lane TEXT NOT NULL,
+    state TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (lane, state)
+) WITHOUT ROWID;
+INSERT INTO counts SELECT lane, state, count(*) FROM calls WHERE state IN {counted}
+    GROUP BY lane, state;
+CREATE TRIGGER calls_counted AFTER INSERT ON calls BEGIN
+    INSERT INTO counts VALUES (new.lane, new.state, 1)
+        ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER calls_left AFTER UPDATE OF state ON calls
+WHEN old.state IS NOT new.state AND {old_counted} BEGIN
+    UPDATE counts SET n = n - 1 WHERE lane = old.lane AND state = old.state;
+END;
+CREATE TRIGGER calls_entered AFTER UPDATE OF state ON calls
+WHEN old.state IS NOT new.state AND {new_counted} BEGIN
+    INSERT INTO counts VALUES (new.lane, new.state, 1)
+        ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER calls_uncounted AFTER DELETE ON calls WHEN {old_counted} BEGIN
+    UPDATE counts SET n = n - 1 WHERE lane = old.lane AND state = old.state;
+END;
+"""
+
+
+def ensure(conn: sqlite3.Connection) -> None:
+    """Create the tables, or bring an older file's up to date; inside the caller's transaction."""
+    _run(conn, TABLES)
+    added = False
+    for table, columns in _ADDED.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns:
+            if name not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+                added = True
+    if added:
+        _run(conn, _FILL_LANES)
+    _run(conn, _STEERING)
+    counted = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'counts'"
+    ).fetchone()
+    if counted is None:
+        counted = {"old_counted": _counted("old"), "new_counted": _counted("new")}
+        _run(
+            conn, _COUNTS.format(counted=repr(COUNTED), **counted)
+        )  # after the lanes are filled: counted from the rows as they are
+
+
+def _run(conn: sqlite3.Connection, script: str) -> None:
+    """Each statement of ``script`` (triggers hold ``;`` of their own); not executescript,
+    which would commit the caller's transaction."""
+    text = ""
+    for line in script.splitlines(keepends=True):
+        text += line
+        if sqlite3.complete_statement(text):
+            conn.execute(text)
+            text = ""

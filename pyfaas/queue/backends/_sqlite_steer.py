@@ -1,0 +1,221 @@
+"""The SQL of the SQLite queue's steering: cancel, dead letters by filter, prune, counts.
+
+The writes (``cancel``, ``replay``, ``replay_where``, ``purge``, ``prune``)
+run in the writer process inside the transaction its batch shares
+(``_sqlite_commit``), as the hot path's do in ``_sqlite_store``: a cancel
+and a claim are therefore never both true. The reads (``dead_letters``,
+``dead_letter``, ``result``, ``stats``) run on the queue's read thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections import defaultdict
+from dataclasses import replace
+from typing import Any
+
+from pyfaas.errors import Conflict, NotFound
+from pyfaas.queue import _json
+from pyfaas.queue._records import CANCELLABLE, cancel_refusal, decode_call
+from pyfaas.queue.backends import _sqlite_store as store
+from pyfaas.queue.base import DeadLetterFilter, FunctionStats, QueueStats
+from pyfaas.queue.envelope import CallRecord, QueuedCall, StoredResult
+
+# A filter as it travels to the writer process: (function, reason, since).
+Where = tuple[str | None, str | None, float | None]
+
+_FINISHED = "('succeeded', 'failed', 'dead', 'expired', 'cancelled')"
+# A prune removes this many calls a transaction at most: a long one would hold
+# back every put behind it. ``prune`` answers how many; the caller goes on.
+PRUNE_BATCH = 2000
+_SHARES = {
+    "queued": "queued",
+    "delayed": "delayed",
+    "running": "running",
+    "retrying": "retrying",
+    "dead": "dead",
+    "expired": "dead",
+}
+# The oldest call of a lane that waits to run now (a retry is not waiting to start).
+_OLDEST = """
+SELECT max(c.submitted_at, c.not_before) FROM queue AS q INDEXED BY queue_lane
+JOIN calls AS c ON c.id = q.call
+WHERE q.lane = ? AND q.token IS NULL AND q.due <= ? AND c.state IN ('queued', 'delayed')
+ORDER BY q.seq LIMIT 1
+"""
+
+
+def where_fields(where: DeadLetterFilter | None) -> Where:
+    if where is None:
+        return (None, None, None)
+    return (where.function, where.reason, where.since)
+
+
+def _matching(where: Where) -> tuple[str, list[Any]]:
+    """The condition picking the dead letters ``where`` names, and its parameters."""
+    function, reason, since = where
+    sql: list[str] = ["dead_at IS NOT NULL"]
+    params: list[Any] = []
+    if function is not None:
+        sql.append("function || '.' || namespace = ?")
+        params.append(function)
+    if reason is not None:
+        sql.append("reason = ?")
+        params.append(reason)
+    if since is not None:
+        sql.append("coalesce(finished_at, 0) >= ?")
+        params.append(since)
+    return " AND ".join(sql), params
+
+
+def dead_letters(conn: sqlite3.Connection, limit: int, where: Where) -> list[CallRecord]:
+    condition, params = _matching(where)
+    rows = conn.execute(
+        f"SELECT {store.RECORD_COLUMNS} FROM calls WHERE {condition}"
+        " ORDER BY dead_at DESC, id DESC LIMIT ?",
+        [*params, limit],
+    ).fetchall()
+    now = time.time()
+    return [store.to_record(row, now) for row in rows]
+
+
+def dead_letter(conn: sqlite3.Connection, call_id: str) -> tuple[CallRecord, QueuedCall | None]:
+    found = conn.execute(
+        f"SELECT {store.RECORD_COLUMNS}, payload FROM calls"
+        " WHERE call_id = ? AND dead_at IS NOT NULL",
+        (call_id,),
+    ).fetchone()
+    if found is None:
+        raise NotFound(f"no dead letter with call id {call_id}")
+    return store.to_record(found[:-1], time.time()), decode_call(found[-1])
+
+
+def result(conn: sqlite3.Connection, call_id: str) -> StoredResult | None:
+    found = conn.execute(
+        "SELECT status, headers, body, truncated, size FROM results WHERE call_id = ?",
+        (call_id,),
+    ).fetchone()
+    if found is None:
+        return None
+    status, headers, body, truncated, size = found
+    pairs = [(str(k), str(v)) for k, v in _json.loads(headers)]
+    return StoredResult(int(status), pairs, bytes(body), bool(truncated), int(size))
+
+
+def replay(conn: sqlite3.Connection, call_id: str) -> None:
+    """Queue a dead letter again: its history stays, its result and expire_at go.
+
+    An expired call replayed would only be set aside again: the one who
+    replays it wants it run now, so the payload loses its ``expire_at`` too.
+    """
+    found = conn.execute(
+        "UPDATE calls SET state = 'queued', attempts = 0, finished_at = NULL, dead_at = NULL,"
+        " reason = NULL, expire_at = 0 WHERE call_id = ? AND dead_at IS NOT NULL"
+        " RETURNING id, lane, payload",
+        (call_id,),
+    ).fetchone()
+    if found is None:
+        raise NotFound(f"no dead letter with call id {call_id}")
+    call, lane, payload = found
+    queued = decode_call(payload)
+    if queued is not None and queued.expire_at:
+        payload = replace(queued, expire_at=0.0).encode()
+        conn.execute("UPDATE calls SET payload = ? WHERE id = ?", (payload, call))
+    conn.execute("DELETE FROM results WHERE call_id = ?", (call_id,))
+    conn.execute("INSERT INTO queue (call, due, lane) VALUES (?, ?, ?)", (call, time.time(), lane))
+
+
+def replay_where(conn: sqlite3.Connection, where: Where) -> int:
+    condition, params = _matching(where)
+    ids = [row[0] for row in conn.execute(f"SELECT call_id FROM calls WHERE {condition}", params)]
+    for call_id in ids:
+        replay(conn, call_id)
+    return len(ids)
+
+
+def purge(conn: sqlite3.Connection, where: Where) -> int:
+    condition, params = _matching(where)
+    return _forget(conn, f"SELECT id FROM calls WHERE {condition}", params)
+
+
+def prune(conn: sqlite3.Connection, before: float) -> int:
+    """Forget up to ``PRUNE_BATCH`` calls finished before ``before``; how many."""
+    return _forget(
+        conn,
+        "SELECT id FROM calls INDEXED BY calls_finished WHERE finished_at < ?"
+        f" AND state IN {_FINISHED} LIMIT ?",
+        [before, PRUNE_BATCH],
+    )
+
+
+def _forget(conn: sqlite3.Connection, picked: str, params: list[Any]) -> int:
+    """Delete the calls ``picked`` selects (ids) and their results; their ids may be used again."""
+    deleted = conn.execute(f"DELETE FROM calls WHERE id IN ({picked}) RETURNING call_id", params)
+    gone = [row[0] for row in deleted]
+    conn.executemany("DELETE FROM results WHERE call_id = ?", [(g,) for g in gone])
+    return len(gone)
+
+
+def cancel(conn: sqlite3.Connection, call_id: str) -> None:
+    """Cancel a call that has not started; ``NotFound`` or ``Conflict`` otherwise.
+
+    In the writer's transaction, as claims are: the call is either claimed
+    (running, and the cancel a ``Conflict``) or cancelled (never claimed).
+    """
+    now = time.time()
+    states = ", ".join(f"'{state.value}'" for state in CANCELLABLE)
+    found = conn.execute(
+        f"UPDATE calls SET state = 'cancelled', finished_at = ? WHERE call_id = ?"
+        f" AND state IN ({states}) RETURNING id, lane",
+        (now, call_id),
+    ).fetchone()
+    if found is None:
+        known = store.record(conn, call_id)
+        if known is None:
+            raise NotFound(f"no call with call id {call_id}")
+        raise Conflict(cancel_refusal(known))
+    # By its lane's index: a rare write may step over that lane's rows. A row
+    # left behind would be dropped by the claim that finds it cancelled.
+    conn.execute(
+        "DELETE FROM queue INDEXED BY queue_lane WHERE lane = ? AND call = ? AND token IS NULL",
+        found,
+    )
+
+
+def stats(conn: sqlite3.Connection) -> QueueStats:
+    """Counts per lane from ``counts`` (kept by triggers), refined by the clock.
+
+    A delayed call whose time has come counts as queued: only those are
+    read (through the partial index of delayed calls), not every queued row.
+    """
+    now = time.time()
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_SHARES.values(), 0))
+    for lane, state, n in conn.execute("SELECT lane, state, n FROM counts WHERE n != 0"):
+        share = _SHARES.get(state)
+        if share is not None:
+            counts[lane][share] += n
+    for lane, n in conn.execute(
+        "SELECT lane, count(*) FROM calls INDEXED BY calls_delayed"
+        " WHERE state = 'delayed' AND not_before <= ? GROUP BY lane",
+        (now,),
+    ):
+        counts[lane]["delayed"] -= n
+        counts[lane]["queued"] += n
+    functions = []
+    for lane, c in sorted(counts.items()):
+        if not lane:
+            continue  # rows another program wrote, named no function: in the totals only
+        oldest = 0.0
+        if c["queued"]:
+            found = conn.execute(_OLDEST, (lane, now)).fetchone()
+            oldest = max(now - float(found[0]), 0.0) if found else 0.0
+        functions.append(FunctionStats(lane, oldest_age=oldest, **c))
+    return QueueStats(
+        queued=sum(c["queued"] for c in counts.values()),
+        running=sum(c["running"] for c in counts.values()),
+        dead=sum(c["dead"] for c in counts.values()),
+        delayed=sum(c["delayed"] for c in counts.values()),
+        retrying=sum(c["retrying"] for c in counts.values()),
+        functions=tuple(functions),
+    )
