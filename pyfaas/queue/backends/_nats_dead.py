@@ -1,17 +1,24 @@
-"""The NATS queue's dead letters: stream ``PYFAAS_DEAD``, one subject per call.
+"""The NATS queue's dead letters: stream ``PYFAAS_DEAD``, one subject per function.
 
-A buried call's message is copied to ``pyfaas.dead.<key>`` with a
-``Pyfaas-Call-Id`` header, percent-encoded since headers are ASCII (letters
-written before the header was added are read by decoding them). A message
-on the calls subject that holds no call (anything may publish there) is set
-aside here too, so that ``claim`` never fails on it: its record is created
-under the id it names (its ``Nats-Msg-Id``, else the ``id`` in its JSON) if
-no other call has that id, else under ``seq-<stream sequence>``, and says
-``undecodable payload``.
+A buried or expired call's message is copied to
+``pyfaas.dead.<namespace>.<function>`` with a ``Pyfaas-Call-Id`` header,
+percent-encoded since headers are ASCII; the call's record keeps the
+letter's stream sequence (``dseq``), which is how one letter is found and
+removed, and per-function counts are the stream's counts per subject.
+Letters written before that are on ``pyfaas.dead.<key>``, one subject per
+call, and are found by their subject (and read by decoding them when they
+lack the header).
+
+A message on a calls subject that holds no call (anything may publish
+there) is set aside here too, on ``pyfaas.dead._.undecodable``, so that
+``claim`` never fails on it: its record is created under the id it names
+(its ``Nats-Msg-Id``, else the ``id`` in its JSON) if no other call has that
+id, else under ``seq-<stream sequence>``, and says ``undecodable payload``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from urllib.parse import quote, unquote
@@ -21,12 +28,13 @@ import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from pyfaas.queue._records import claimed_id, decode_call, undecodable_record
+from pyfaas.queue._records import CALLBACKS, claimed_id, decode_call, undecodable_record
 from pyfaas.queue.backends import _nats_records as records
-from pyfaas.queue.backends._nats_layout import NatsNames
+from pyfaas.queue.backends._nats_layout import CALLBACK_LANE, NatsNames
 from pyfaas.queue.backends._nats_publish import Publisher
 
 CALL_ID = "Pyfaas-Call-Id"
+_UNDECODABLE = ("_", "undecodable")
 
 
 class DeadLetters:
@@ -37,43 +45,83 @@ class DeadLetters:
         self._pub = pub
         self._names = names
 
-    def _subject(self, call_id: str) -> str:
+    @property
+    def subjects(self) -> list[str]:
+        return [f"{self._names.dead_subject}.*", f"{self._names.dead_subject}.*.*"]
+
+    def _old_subject(self, call_id: str) -> str:
         return f"{self._names.dead_subject}.{records.key_for(call_id)}"
 
-    async def add(self, call_id: str, data: bytes) -> None:
-        await self._pub.publish(self._subject(call_id), data, {CALL_ID: quote(call_id)})
+    def _subject(self, namespace: str, function: str) -> str:
+        lane = self._names.lane("calls", namespace, function)
+        if (namespace, function) != _UNDECODABLE and lane == self._names.subject:
+            return ""  # not tokens: a subject of its own, as before
+        return f"{self._names.dead_subject}.{namespace}.{function}"
 
-    async def newest(self) -> AsyncIterator[str]:
-        """The call id of each letter still in the stream, newest first."""
+    async def add(self, call_id: str, data: bytes, namespace: str, function: str) -> int:
+        """Store the letter; its stream sequence, for the call's record."""
+        subject = self._subject(namespace, function) or self._old_subject(call_id)
+        ack = await self._pub.publish(subject, data, {CALL_ID: quote(call_id)})
+        return int(ack["seq"])
+
+    async def newest(self) -> AsyncIterator[tuple[str, int]]:
+        """The call id and sequence of each letter still in the stream, newest first."""
         info = await self._js.stream_info(self._names.dead_stream)
         seq = info.state.last_seq
         while seq >= max(info.state.first_seq, 1):
-            call_id = await self._call_id_at(seq)
+            try:
+                msg = await self._js.get_msg(self._names.dead_stream, seq=seq)
+            except nats.js.errors.NotFoundError:
+                msg = None  # replayed or purged: a gap
+            if msg is not None:
+                call_id = self._call_id(msg.headers, msg.data)
+                if call_id is not None:
+                    yield call_id, seq
             seq -= 1
-            if call_id is not None:
-                yield call_id
 
-    async def _call_id_at(self, seq: int) -> str | None:
-        try:
-            msg = await self._js.get_msg(self._names.dead_stream, seq=seq)
-        except nats.js.errors.NotFoundError:
-            return None  # replayed: a gap
-        named = (msg.headers or {}).get(CALL_ID)
+    def _call_id(self, headers: dict[str, str] | None, data: bytes | None) -> str | None:
+        named = (headers or {}).get(CALL_ID)
         if named:
             return unquote(str(named))
-        call = decode_call(msg.data)
+        call = decode_call(data)
         return None if call is None else call.call_id
 
-    async def take(self, call_id: str) -> bytes | None:
-        """The message of the letter ``call_id``, or None if there is none."""
+    async def take(self, call_id: str, dseq: int) -> tuple[bytes, int] | None:
+        """The message of the letter ``call_id`` and its sequence, or None if there is none."""
         try:
-            msg = await self._js.get_last_msg(self._names.dead_stream, self._subject(call_id))
+            if dseq:
+                msg = await self._js.get_msg(self._names.dead_stream, seq=dseq)
+                if self._call_id(msg.headers, msg.data) != call_id:
+                    return None
+            else:
+                msg = await self._js.get_last_msg(
+                    self._names.dead_stream, self._old_subject(call_id)
+                )
         except nats.js.errors.NotFoundError:
             return None
-        return msg.data or b""
+        return msg.data or b"", msg.seq or 0
 
-    async def remove(self, call_id: str) -> None:
-        await self._js.purge_stream(self._names.dead_stream, subject=self._subject(call_id))
+    async def remove(self, call_id: str, dseq: int) -> None:
+        if dseq:
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await self._js.delete_msg(self._names.dead_stream, dseq)
+        await self._js.purge_stream(self._names.dead_stream, subject=self._old_subject(call_id))
+
+    async def counts(self) -> tuple[int, dict[str, int]]:
+        """All letters, and per function (``name.namespace``) those on a function's subject.
+
+        One request; its answer lists each function's subject, not each letter.
+        """
+        prefix = self._names.dead_subject + "."
+        info = await self._js.stream_info(self._names.dead_stream, subjects_filter=prefix + "*.*")
+        per: dict[str, int] = {}
+        for subject, count in (info.state.subjects or {}).items():
+            namespace, function = subject[len(prefix) :].split(".", 1)
+            if (namespace, function) == CALLBACK_LANE:
+                per[CALLBACKS] = count
+            elif (namespace, function) != _UNDECODABLE:
+                per[f"{function}.{namespace}"] = count
+        return info.state.messages, per
 
     async def set_aside(self, msg: Msg) -> None:
         """Move ``msg``, which holds no call, here, with a record that says so.
@@ -95,7 +143,8 @@ class DeadLetters:
                 record = undecodable_record(call_id, meta.num_delivered, submitted)
                 if await records.create(self._pub, self._names.bucket, record):
                     break
-            await self.add(call_id, msg.data)
+            dseq = await self.add(call_id, msg.data, *_UNDECODABLE)
+            await records.write(self._pub, self._names.bucket, record, records.Extras(dseq=dseq))
             await self._pub.request(msg.reply, b"")  # acked: gone from the calls stream
         except nats.errors.Error:
             pass

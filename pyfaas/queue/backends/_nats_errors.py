@@ -9,6 +9,11 @@ so its error and connection events are only passed over.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
+import nats.errors
+
 from pyfaas.errors import QueueUnavailable, QueueUncertain
 from pyfaas.queue.envelope import QueuedCall
 
@@ -35,3 +40,12 @@ async def ignore(exc: Exception) -> None:
 
 async def ignore_event() -> None:
     pass
+
+
+@contextlib.contextmanager
+def translated(url: str) -> Iterator[None]:
+    """Raise a NATS failure within as ``QueueUnavailable``."""
+    try:
+        yield
+    except nats.errors.Error as exc:
+        raise unavailable(url, exc) from exc

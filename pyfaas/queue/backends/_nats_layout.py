@@ -1,17 +1,28 @@
 """Where a NATS queue keeps its calls: the names, and the declaration of each thing.
 
-A stream of calls with work-queue retention and a durable pull consumer on
-it, a stream of dead letters, and a KV bucket of records (``nats`` tells
-what each holds). Any number of gateways and workers declare them when they
-start, several at once: what one finds made already, or made by another at
-the same moment, it takes as it is.
+One stream of calls with work-queue retention, on one subject per function
+and kind (``lanes``): ``<base>.calls.<namespace>.<function>`` for calls to
+run now, ``<base>.delayed.<namespace>.<function>`` for calls whose
+``not_before`` is ahead, ``<base>.retry.<namespace>.<function>`` for calls
+waiting for their next attempt, and the namespace ``_`` with the function
+``callbacks`` for callback deliveries (names are DNS labels, so ``_`` is no
+namespace's). Each subject has a durable pull consumer of its own, made by
+the first process that needs it; the old single subject ``<base>.calls``
+keeps its consumer, so calls stored before the lanes are claimed too.
+
+Beside it: a stream of dead letters, a KV bucket of records, a KV bucket of
+run locks (``_nats_locks``) and, made on first use, an object store for
+results too big for a record (``nats`` tells what each holds). Any number of
+gateways and workers declare them when they start, several at once: what one
+finds made already, or made by another at the same moment, it takes as it is.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import nats.js.errors
 from nats.js import JetStreamContext, api
@@ -19,15 +30,25 @@ from nats.js.kv import KeyValue
 
 T = TypeVar("T")
 
+# Kinds of lane: the subject's second token.
+CALLS, DELAYED, RETRY = "calls", "delayed", "retry"
+KINDS = (CALLS, DELAYED, RETRY)
+# The lane of callback deliveries: a "function" of their own.
+CALLBACK_LANE = ("_", "callbacks")
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
 
 @dataclass(frozen=True)
 class NatsNames:
     stream: str
-    subject: str
+    subject: str  # the calls subject before lanes: still claimed, no longer written
     consumer: str
     dead_stream: str
     dead_subject: str  # prefix; one subject per call under it
     bucket: str
+    base: str = "pyfaas"
+    locks: str = "pyfaas_runs"
+    results: str = "pyfaas_results"
 
     @classmethod
     def for_namespace(cls, namespace: str = "") -> NatsNames:
@@ -40,49 +61,92 @@ class NatsNames:
             dead_stream=f"PYFAAS_DEAD{suffix}",
             dead_subject=f"{base}.dead",
             bucket=f"pyfaas_calls{suffix.lower()}",
+            base=base,
+            locks=f"pyfaas_runs{suffix.lower()}",
+            results=f"pyfaas_results{suffix.lower()}",
         )
 
+    @property
+    def subjects(self) -> list[str]:
+        """Every subject of the calls stream."""
+        return [self.subject, *(f"{self.base}.{kind}.*.*" for kind in KINDS)]
 
-async def declare(js: JetStreamContext, n: NatsNames, ack_wait: float) -> KeyValue:
-    """Create what is missing; several processes may do this at once. The record bucket."""
-    await _made_or_found(
-        lambda: js.add_stream(
-            name=n.stream,
-            subjects=[n.subject],
-            storage=api.StorageType.FILE,
-            retention=api.RetentionPolicy.WORK_QUEUE,
-        ),
-        lambda: js.stream_info(n.stream),
-    )
-    await _made_or_found(
-        lambda: js.add_stream(
-            name=n.dead_stream, subjects=[f"{n.dead_subject}.*"], storage=api.StorageType.FILE
-        ),
-        lambda: js.stream_info(n.dead_stream),
-    )
+    def lane(self, kind: str, namespace: str, function: str) -> str:
+        """The subject of a lane; the old single subject for names that are no tokens."""
+        if (namespace, function) != CALLBACK_LANE and not (
+            _LABEL.match(namespace) and _LABEL.match(function)
+        ):
+            return self.subject
+        return f"{self.base}.{kind}.{namespace}.{function}"
+
+    def lane_of(self, subject: str) -> tuple[str, str, str] | None:
+        """(kind, namespace, function) of a lane subject; None for the old subject."""
+        parts = subject[len(self.base) + 1 :].split(".")
+        if not subject.startswith(self.base + ".") or len(parts) != 3 or parts[0] not in KINDS:
+            return None
+        return parts[0], parts[1], parts[2]
+
+    def consumer_for(self, subject: str) -> str:
+        """The durable consumer of ``subject`` (``.`` is not allowed in its name)."""
+        found = self.lane_of(subject)
+        if found is None:
+            return self.consumer
+        return f"{self.consumer}_{'_'.join(found)}"
+
+
+async def declare(js: JetStreamContext, n: NatsNames, ack_wait: float) -> tuple[KeyValue, KeyValue]:
+    """Create what is missing; several processes may do this at once. The two buckets."""
+    await _stream(js, n.stream, n.subjects, retention=api.RetentionPolicy.WORK_QUEUE)
+    await _stream(js, n.dead_stream, [f"{n.dead_subject}.*", f"{n.dead_subject}.*.*"])
     kv = await _made_or_found(
         lambda: js.create_key_value(bucket=n.bucket, history=1, storage=api.StorageType.FILE),
         lambda: js.key_value(n.bucket),
     )
+    locks = await _made_or_found(
+        lambda: js.create_key_value(bucket=n.locks, history=1, storage=api.StorageType.FILE),
+        lambda: js.key_value(n.locks),
+    )
+    await ensure_consumer(js, n, n.subject, ack_wait)
+    return kv, locks
+
+
+async def _stream(js: JetStreamContext, name: str, subjects: list[str], **config: Any) -> None:
+    """The stream ``name`` with (at least) ``subjects``; one made before lanes takes them on."""
+    info = await _made_or_found(
+        lambda: js.add_stream(name=name, subjects=subjects, storage=api.StorageType.FILE, **config),
+        lambda: js.stream_info(name),
+    )
+    have = list(info.config.subjects or [])
+    if any(subject not in have for subject in subjects):
+        stream = info.config
+        stream.subjects = have + [s for s in subjects if s not in have]
+        await js.update_stream(stream)
+
+
+async def ensure_consumer(
+    js: JetStreamContext, n: NatsNames, subject: str, ack_wait: float
+) -> None:
+    """The durable consumer of ``subject``, made if missing."""
+    name = n.consumer_for(subject)
     try:
-        await js.consumer_info(n.stream, n.consumer)
+        await js.consumer_info(n.stream, name)
     except nats.js.errors.NotFoundError:
         await _made_or_found(
-            lambda: js.add_consumer(n.stream, config=consumer_config(n, ack_wait)),
-            lambda: js.consumer_info(n.stream, n.consumer),
+            lambda: js.add_consumer(n.stream, config=consumer_config(n, ack_wait, subject)),
+            lambda: js.consumer_info(n.stream, name),
         )
-    return kv
 
 
-def consumer_config(n: NatsNames, ack_wait: float) -> api.ConsumerConfig:
-    """The workers' consumer: explicit acks, the lease as ``ack_wait``, no redelivery limit."""
+def consumer_config(n: NatsNames, ack_wait: float, subject: str = "") -> api.ConsumerConfig:
+    """A lane's consumer: explicit acks, the lease as ``ack_wait``, no redelivery limit."""
+    subject = subject or n.subject
     return api.ConsumerConfig(
-        durable_name=n.consumer,
+        durable_name=n.consumer_for(subject),
         ack_policy=api.AckPolicy.EXPLICIT,
         ack_wait=ack_wait,
         max_deliver=-1,
         max_ack_pending=-1,
-        filter_subject=n.subject,
+        filter_subject=subject,
     )
 
 

@@ -1,20 +1,42 @@
-"""Call records as JetStream KV entries: the key for a call id, the JSON value, a create."""
+"""Call records as JetStream KV entries: the key for a call id, the JSON value, writes.
+
+A record's value is the ``CallRecord``'s fields, its ``history`` as
+``Attempt`` JSON, and beside them what only the NATS queue needs
+(``Extras``): the stream sequence of the call's message (``seq``, so that a
+cancel deletes it), of its dead letter (``dseq``), and the function's
+answer when it fits (``res``; ``resobj`` when it went to the object store).
+Readers that want the ``CallRecord`` alone take ``decode``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import nats.js.errors
 
 from pyfaas.queue import _json
 from pyfaas.queue.backends._nats_publish import Publisher
-from pyfaas.queue.envelope import CallRecord, CallState
+from pyfaas.queue.envelope import Attempt, CallRecord, CallState, StoredResult
 
 _KV_KEY = re.compile(r"^[-_=a-zA-Z0-9]{1,200}$")
 # JetStream's "wrong last sequence" error codes: the record already exists.
 WRONG_LAST_SEQUENCE = (10071, 10164)
+_EXTRAS = ("seq", "dseq", "res", "resobj")
+
+
+@dataclass
+class Extras:
+    """What a NATS record holds beside the ``CallRecord``."""
+
+    seq: int = 0  # the call's message in the calls stream; 0: none known
+    dseq: int = 0  # its dead letter in the dead stream; 0: none
+    result: StoredResult | None = None  # kept in the record itself
+    in_objects: bool = False  # kept in the object store instead
+    revision: int = 0  # the entry's KV revision, when read
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
 def key_for(call_id: str) -> str:
@@ -24,27 +46,63 @@ def key_for(call_id: str) -> str:
     return "h-" + hashlib.sha256(call_id.encode()).hexdigest()
 
 
-def encode(record: CallRecord) -> bytes:
-    # A shallow copy: every field is a scalar, and dataclasses.asdict's deep
-    # copy took a tenth of the gateway's time per accepted call.
+def encode(record: CallRecord, extras: Extras | None = None) -> bytes:
+    # A shallow copy: every field but the history is a scalar, and
+    # dataclasses.asdict's deep copy took a tenth of the gateway's time per call.
     fields = dict(vars(record))
     fields["state"] = record.state.value
+    fields["history"] = [a.to_json() for a in record.history]
+    if extras is not None:
+        if extras.seq:
+            fields["seq"] = extras.seq
+        if extras.dseq:
+            fields["dseq"] = extras.dseq
+        if extras.result is not None:
+            fields["res"] = extras.result.to_json()
+        if extras.in_objects:
+            fields["resobj"] = True
     return _json.dumps(fields)
 
 
 def decode(data: bytes) -> CallRecord:
+    return decode_full(data)[0]
+
+
+def decode_full(data: bytes, revision: int = 0) -> tuple[CallRecord, Extras]:
     fields: dict[str, Any] = _json.loads(data)
+    raw = {name: fields.pop(name) for name in _EXTRAS if name in fields}
     fields["state"] = CallState(fields["state"])
-    return CallRecord(**fields)
+    fields["history"] = [Attempt.from_json(a) for a in fields.get("history") or []]
+    result = raw.get("res")
+    extras = Extras(
+        seq=int(raw.get("seq", 0)),
+        dseq=int(raw.get("dseq", 0)),
+        result=None if result is None else StoredResult.from_json(result),
+        in_objects=bool(raw.get("resobj", False)),
+        revision=revision,
+    )
+    return CallRecord(**fields), extras
 
 
-async def create(pub: Publisher, bucket: str, record: CallRecord) -> bool:
+async def create(
+    pub: Publisher, bucket: str, record: CallRecord, extras: Extras | None = None
+) -> bool:
     """Write ``record`` unless its call has one already; whether it was written."""
+    return await write(pub, bucket, record, extras, expect=0)
+
+
+async def write(
+    pub: Publisher,
+    bucket: str,
+    record: CallRecord,
+    extras: Extras | None = None,
+    expect: int | None = None,
+) -> bool:
+    """Write ``record``; with ``expect``, only over that revision (0: none). Whether written."""
+    headers = None if expect is None else {"Nats-Expected-Last-Subject-Sequence": str(expect)}
     try:
         await pub.publish(
-            f"$KV.{bucket}.{key_for(record.call_id)}",
-            encode(record),
-            {"Nats-Expected-Last-Subject-Sequence": "0"},  # create, never overwrite
+            f"$KV.{bucket}.{key_for(record.call_id)}", encode(record, extras), headers
         )
     except nats.js.errors.APIError as exc:
         if exc.err_code not in WRONG_LAST_SEQUENCE:

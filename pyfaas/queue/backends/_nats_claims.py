@@ -1,0 +1,176 @@
+"""What a claim does with the messages its lanes gave: hand them out, set them aside, or wait.
+
+A plain call's first delivery is attempt 1: it is handed out at once, and
+its run lock (``_nats_locks``) is taken by a write started with the claim
+and awaited by ``mark_running`` before the call runs, so the claim costs no
+round trip more. A delivery on the delayed or retry lanes, or one delivered
+again, takes its attempt number from the lock (JetStream's delivery count
+also counts the deliveries nak'ed for being early): a round trip or two
+more, for those calls only. A call still early (``not_before``, or the due
+time in a retry's ``Pyfaas-Due`` header) is nak'ed with the time left, so a
+delay survives a restart as any message does; a call not started by its
+``expire_at`` becomes a dead letter; a cancelled call's message is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import nats.errors
+from nats.aio.msg import Msg
+
+from pyfaas.errors import NotFound
+from pyfaas.queue._records import decode_call, expired_record, is_expired, new_record
+from pyfaas.queue.backends import _nats_records as records
+from pyfaas.queue.backends._nats_layout import CALLBACK_LANE, CALLS, DELAYED, RETRY
+from pyfaas.queue.envelope import CallRecord, Delivery, QueuedCall
+
+if TYPE_CHECKING:
+    from pyfaas.queue.backends.nats import NatsQueue
+
+# The header of a retry's message: when it is due (Unix seconds).
+DUE = "Pyfaas-Due"
+# A call nak'ed for its delay comes back this much after it: not a moment early.
+_DUE_MARGIN = 0.01
+
+
+class Held:
+    """What a claim learnt of a delivery beyond its message: its lock, its record so far."""
+
+    __slots__ = ("lock", "prior")
+
+    def __init__(self, lock: asyncio.Task[bool] | None, prior: CallRecord | None) -> None:
+        self.lock = lock  # the run lock's write, when started with the claim
+        self.prior = prior  # the record before this attempt, for its history
+
+
+class Deliveries:
+    """The deliveries one queue handed out, and what its claims learnt of each."""
+
+    def __init__(self, queue: NatsQueue) -> None:
+        self._q = queue
+        self.held: dict[str, Held] = {}  # token -> what its claim learnt
+
+    def before(self, delivery: Delivery, held: Held | None) -> CallRecord:
+        """The record this attempt settles: the one read at claim, or the call's first."""
+        if held is not None and held.prior is not None:
+            return held.prior
+        return replace(new_record(delivery.call), attempts=delivery.attempt)
+
+    async def started(self, delivery: Delivery, msg: Msg) -> Held | None:
+        """Before the call runs: its run lock, taken; ``NotFound`` if it was cancelled."""
+        held = self.held.get(delivery.token)
+        if held is not None and held.lock is not None:
+            taken = await held.lock
+            held.lock = None
+            if not taken:  # cancelled while the claim was on its way: never run
+                self._q.leases.held.pop(delivery.token, None)
+                self.held.pop(delivery.token, None)
+                await self.drop(msg)
+                raise NotFound(f"call {delivery.call.call_id} was cancelled")
+        return held
+
+    def close(self) -> None:
+        for held in self.held.values():
+            if held.lock is not None:
+                held.lock.cancel()
+        self.held.clear()
+
+    async def hand_out(self, found: list[tuple[Msg, float]]) -> list[Delivery]:
+        """The deliveries among ``found``; the rest set aside, nak'ed for their delay or dropped."""
+        _, _, _, letters, locks = self._q.parts()
+        now = time.time()
+        deliveries: list[Delivery] = []
+        slow: list[tuple[Msg, QueuedCall, float, str]] = []
+        for msg, since in found:
+            call = decode_call(msg.data)
+            if call is None:
+                await letters.set_aside(msg)
+                continue
+            lane = self._q.names.lane_of(msg.subject)
+            kind = CALLS if lane is None else lane[0]
+            due = float((msg.headers or {}).get(DUE, 0) or 0) or call.not_before
+            if due > now:
+                await self._later(msg, due - now)
+                continue
+            waited = kind in (DELAYED, RETRY) or DUE in (msg.headers or {})
+            attempt = msg.metadata.num_delivered
+            if waited or attempt > 1:
+                slow.append((msg, call, since, kind))
+                continue
+            if is_expired(call, 0, now):
+                await self._expire(msg, call)
+                continue
+            lock = asyncio.create_task(locks.take(call.call_id, 1))
+            deliveries.append(self.lease(msg, call, 1, since, Held(lock, None)))
+        if slow:
+            taken = await asyncio.gather(*(self._take_slow(*entry) for entry in slow))
+            deliveries += [d for d in taken if d is not None]
+        return deliveries
+
+    async def _take_slow(
+        self, msg: Msg, call: QueuedCall, since: float, kind: str
+    ) -> Delivery | None:
+        """A delivery whose attempt the run lock tells: a delayed call, a retry, a redelivery."""
+        _, _, _, _, locks = self._q.parts()
+        try:
+            last, cancelled = await locks.last_attempt(call.call_id)
+            if cancelled:
+                await self.drop(msg)
+                return None
+            if kind == CALLS and DUE not in (msg.headers or {}):
+                attempt = max(msg.metadata.num_delivered, last + 1)
+            else:
+                attempt = last + 1
+            if attempt == 1 and is_expired(call, 0, time.time()):
+                await self._expire(msg, call)
+                return None
+            if not await locks.take(call.call_id, attempt):
+                await self.drop(msg)
+                return None
+            prior = None
+            if attempt > 1:
+                stored = await self._q.read(call.call_id)
+                prior = None if stored is None else stored[0]
+        except nats.errors.Error:
+            return None  # left leased: handed out again once its lease runs out
+        return self.lease(msg, call, attempt, since, Held(None, prior))
+
+    def lease(self, msg: Msg, call: QueuedCall, attempt: int, since: float, held: Held) -> Delivery:
+        token = msg.reply
+        self._q.leases.held[token] = (msg, self._q.leases.end(since))
+        self.held[token] = held
+        return Delivery(call, attempt=attempt, token=token)
+
+    async def _later(self, msg: Msg, delay: float) -> None:
+        """Back to the stream until it is due; JetStream counts it, the attempt does not."""
+        with contextlib.suppress(nats.errors.Error):
+            await msg.nak(delay=delay + _DUE_MARGIN)
+
+    async def drop(self, msg: Msg) -> None:
+        """A cancelled call's message, still in the stream: gone, never run."""
+        with contextlib.suppress(nats.errors.Error):
+            await self._q.parts()[2].request(msg.reply, b"+TERM")
+
+    async def _expire(self, msg: Msg, call: QueuedCall) -> None:
+        """Set aside a call not started by its expire_at: a dead letter, never run."""
+        _, _, pub, letters, _ = self._q.parts()
+        try:
+            namespace, function = lane_of(call)
+            dseq = await letters.add(call.call_id, msg.data, namespace, function)
+            stored = await self._q.read(call.call_id)
+            record = stored[0] if stored is not None else new_record(call)
+            expired = expired_record(record, time.time())
+            await records.write(pub, self._q.names.bucket, expired, records.Extras(dseq=dseq))
+            await pub.request(msg.reply, b"")
+        except nats.errors.Error:
+            pass  # left leased: the claim that gets it again tries again
+
+
+def lane_of(call: QueuedCall) -> tuple[str, str]:
+    """The (namespace, function) of the lane ``call`` takes turns in."""
+    return CALLBACK_LANE if call.answer is not None else (call.namespace, call.function)
