@@ -1,9 +1,10 @@
-"""Steering asynchronous calls with the CLI, against a real gateway with the memory queue.
+"""Steering asynchronous calls with the CLI, against a real gateway on each queue backend.
 
 The gateway runs its own event loop in a thread, on a free port, as in
-``test_cli``; the test itself plays the queue-worker through the queue's
-own interface (claim, then ack or bury with the function's answer), so each
-step of a call happens when the test says.
+``test_cli``, over the memory queue and a SQLite file;
+the test itself plays the queue-worker through the queue's own interface
+(claim, then ack or bury with the function's answer), so each step of a
+call happens when the test says.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.paths import StatePaths
 from pyfaas.providers.base import Endpoint
 from pyfaas.providers.memory import MemoryProvider
-from pyfaas.queue.backends.memory import MemoryQueue
+from pyfaas.queue import open_queue
+from pyfaas.queue.base import Queue
 from pyfaas.queue.envelope import Delivery, Outcome, StoredResult
 
 pytestmark = pytest.mark.integration
+BACKENDS = ["memory", "sqlite"]
 Run = Callable[..., Result]
 T = TypeVar("T")
 
@@ -42,7 +45,7 @@ T = TypeVar("T")
 class Platform:
     url: str
     home: Path
-    queue: MemoryQueue
+    queue: Queue
     loop: asyncio.AbstractEventLoop
 
     def soon(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
@@ -74,6 +77,12 @@ async def _function(request: web.Request) -> web.Response:
     return web.Response(body=await request.read())
 
 
+def _open(backend: str, tmp_path: Path) -> Queue:
+    if backend == "memory":
+        return open_queue("memory://")
+    return open_queue(f"sqlite://{tmp_path / 'queue.db'}")
+
+
 def _serve(ready: threading.Event, out: dict[str, Any], stop: threading.Event) -> None:
     async def main() -> None:
         replica = web.AppRunner(web.Application())
@@ -82,11 +91,11 @@ def _serve(ready: threading.Event, out: dict[str, Any], stop: threading.Event) -
         await web.TCPSite(replica, "127.0.0.1", 0).start()
         port = replica.addresses[0][1]
         provider = MemoryProvider(lambda n, ns: Endpoint(port=port, replica=f"{n}-0"))
-        queue = MemoryQueue()
+        queue: Queue = out["queue"]
         await queue.start()
         creds: Credentials = out["creds"]
         gateway = GatewayServer(GatewaySettings(autoscale=False), provider, queue, creds, grace=1)
-        out.update(port=await gateway.start("127.0.0.1", 0), queue=queue)
+        out["port"] = await gateway.start("127.0.0.1", 0)
         out["loop"] = asyncio.get_running_loop()
         ready.set()
         await asyncio.to_thread(stop.wait)
@@ -100,12 +109,12 @@ def _serve(ready: threading.Event, out: dict[str, Any], stop: threading.Event) -
         ready.set()
 
 
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[Platform]:
+@pytest.fixture(params=BACKENDS)
+def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
     paths = StatePaths(tmp_path / "home").ensure()
     creds, _ = credentials.ensure(paths)
     ready, stop = threading.Event(), threading.Event()
-    out: dict[str, Any] = {"creds": creds}
+    out: dict[str, Any] = {"creds": creds, "queue": _open(request.param, tmp_path)}
     thread = threading.Thread(target=_serve, args=(ready, out, stop), daemon=True)
     thread.start()
     assert ready.wait(10), "gateway did not start"
