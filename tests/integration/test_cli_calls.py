@@ -1,7 +1,7 @@
 """Steering asynchronous calls with the CLI, against a real gateway on each queue backend.
 
 The gateway runs its own event loop in a thread, on a free port, as in
-``test_cli``, over the memory queue and a SQLite file;
+``test_cli``, over the memory queue, a SQLite file and a real nats-server;
 the test itself plays the queue-worker through the queue's own interface
 (claim, then ack or bury with the function's answer), so each step of a
 call happens when the test says.
@@ -13,6 +13,7 @@ import asyncio
 import json
 import re
 import threading
+import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -34,9 +35,20 @@ from pyfaas.providers.memory import MemoryProvider
 from pyfaas.queue import open_queue
 from pyfaas.queue.base import Queue
 from pyfaas.queue.envelope import Delivery, Outcome, StoredResult
+from tests.helpers import NatsServer, nats_server_binary
 
 pytestmark = pytest.mark.integration
-BACKENDS = ["memory", "sqlite"]
+BACKENDS = [
+    "memory",
+    "sqlite",
+    pytest.param(
+        "nats",
+        marks=[
+            pytest.mark.nats,
+            pytest.mark.skipif(nats_server_binary() is None, reason="nats-server not installed"),
+        ],
+    ),
+]
 Run = Callable[..., Result]
 T = TypeVar("T")
 
@@ -77,10 +89,16 @@ async def _function(request: web.Request) -> web.Response:
     return web.Response(body=await request.read())
 
 
-def _open(backend: str, tmp_path: Path) -> Queue:
+def _open(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Queue:
     if backend == "memory":
         return open_queue("memory://")
-    return open_queue(f"sqlite://{tmp_path / 'queue.db'}")
+    if backend == "sqlite":
+        return open_queue(f"sqlite://{tmp_path / 'queue.db'}")
+    from pyfaas.queue.backends.nats import NatsQueue
+
+    # A namespace of its own: the session's one nats-server serves every test.
+    server: NatsServer = request.getfixturevalue("nats_server")
+    return NatsQueue(server.url, namespace=f"cli{uuid.uuid4().hex[:10]}")
 
 
 def _serve(ready: threading.Event, out: dict[str, Any], stop: threading.Event) -> None:
@@ -114,7 +132,7 @@ def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platfor
     paths = StatePaths(tmp_path / "home").ensure()
     creds, _ = credentials.ensure(paths)
     ready, stop = threading.Event(), threading.Event()
-    out: dict[str, Any] = {"creds": creds, "queue": _open(request.param, tmp_path)}
+    out: dict[str, Any] = {"creds": creds, "queue": _open(request.param, request, tmp_path)}
     thread = threading.Thread(target=_serve, args=(ready, out, stop), daemon=True)
     thread.start()
     assert ready.wait(10), "gateway did not start"
