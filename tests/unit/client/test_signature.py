@@ -9,7 +9,15 @@ from multidict import CIMultiDict
 
 from pyfaas.client import check_callback, verify_callback
 from pyfaas.errors import Unauthorized
-from pyfaas.worker.callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from pyfaas.worker.callbacks import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    answer_call,
+    callback_headers,
+    sign,
+)
+from pyfaas.worker.invoke import InvokeResult
+from tests.factories import gateway_call
 
 KEY = b"k" * 32
 NOW = 1_800_000_000
@@ -30,6 +38,17 @@ def test_the_workers_signature_holds() -> None:
     assert verify_callback(_signed(), BODY, KEY, now=NOW)
     assert verify_callback(_signed(), BODY, KEY.decode(), now=NOW + 299)
     check_callback(_signed(), BODY, KEY, now=NOW)
+
+
+def test_the_headers_the_worker_posts_hold_and_name_the_call() -> None:
+    call = gateway_call("figlet")
+    answer = InvokeResult(200, [("Content-Type", "text/plain")], BODY, seconds=0.5)
+    delivery = answer_call(call, answer, 0.5, "http://127.0.0.1:9/cb")
+    posted = callback_headers(delivery, KEY)
+    assert posted["X-Call-Id"] == call.call_id
+    assert verify_callback(posted, delivery.body, KEY)
+    assert not verify_callback(posted, delivery.body + b"x", KEY)
+    assert not verify_callback(callback_headers(delivery, None), delivery.body, KEY)
 
 
 def test_header_names_are_matched_whatever_their_case() -> None:
