@@ -180,11 +180,7 @@ def claim(conn: sqlite3.Connection, limit: int, lease: float) -> list[Claimed]:
     claimed: list[Claimed] = []
     for _ in range(_CLAIM_ROUNDS):
         want = limit - len(claimed)
-        lanes = [found[0] for found in conn.execute(_LANES)]
-        candidates = sorted(
-            (seq, lane) for lane in lanes for (seq,) in conn.execute(_LANE_DUE, (lane, now, want))
-        )
-        picked = fair_order([(lane, seq) for seq, lane in candidates], want)
+        picked = fair_order(_candidates(conn, now, want), want)
         if not picked:
             break
         leased = conn.execute(
@@ -204,6 +200,25 @@ def claim(conn: sqlite3.Connection, limit: int, lease: float) -> list[Claimed]:
         if not dropped or len(claimed) >= limit:
             break
     return claimed
+
+
+def _candidates(conn: sqlite3.Connection, now: float, want: int) -> list[tuple[str, int]]:
+    """(lane, seq) of the due rows ``fair_order`` may pick ``want`` of, oldest first.
+
+    Each lane is read for its share of ``want`` first, and only the lanes that
+    had that many are read for more if the others fell short: with 50
+    functions, a claim of 50 reads 50 rows, not 2500.
+    """
+    lanes = [found[0] for found in conn.execute(_LANES)]
+    if not lanes:
+        return []
+    share = -(-want // len(lanes))
+    due = {lane: [seq for (seq,) in conn.execute(_LANE_DUE, (lane, now, share))] for lane in lanes}
+    if share < want and sum(map(len, due.values())) < want:
+        for lane, seqs in due.items():
+            if len(seqs) == share:
+                due[lane] = [seq for (seq,) in conn.execute(_LANE_DUE, (lane, now, want))]
+    return sorted(((lane, seq) for lane, seqs in due.items() for seq in seqs), key=lambda c: c[1])
 
 
 def _lease(token: str) -> tuple[int, int, str]:
