@@ -58,8 +58,12 @@ class Deliveries:
     def before(self, delivery: Delivery, held: Held | None) -> CallRecord:
         """The record this attempt settles: the one read at claim, or the call's first."""
         if held is not None and held.prior is not None:
-            return held.prior
-        return replace(new_record(delivery.call), attempts=delivery.attempt)
+            return replace(held.prior)
+        # A fresh record of the call's own, changed in place: dataclasses.replace
+        # costs some 5 µs a call, and a settle makes several records.
+        record = new_record(delivery.call)
+        record.attempts = delivery.attempt
+        return record
 
     async def started(self, delivery: Delivery, msg: Msg) -> Held | None:
         """Before the call runs: its run lock, taken; ``NotFound`` if it was cancelled."""

@@ -83,10 +83,15 @@ class Lanes:
 
     async def fetch(self, asks: dict[str, int], ack_wait: float) -> list[tuple[Msg, float]]:
         """Ask every lane at once; each message with when its batch's first one arrived."""
-        pullers = await asyncio.gather(*(self._puller(s, ack_wait) for s in asks))
-        batches = await asyncio.gather(
-            *(p.fetch(asks[s], 0) for s, p in zip(asks, pullers, strict=True))
-        )
+        if len(asks) == 1:  # one lane, as with one function: no tasks to gather
+            [(subject, wanted)] = asks.items()
+            puller = await self._puller(subject, ack_wait)
+            batches = [await puller.fetch(wanted, 0)]
+        else:
+            pullers = await asyncio.gather(*(self._puller(s, ack_wait) for s in asks))
+            batches = await asyncio.gather(
+                *(p.fetch(asks[s], 0) for s, p in zip(asks, pullers, strict=True))
+            )
         found: list[tuple[Msg, float]] = []
         for subject, (msgs, since) in zip(asks, batches, strict=True):
             if len(msgs) < asks[subject]:

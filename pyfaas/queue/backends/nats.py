@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import replace
 from typing import ClassVar
 
 import nats.errors
@@ -327,12 +326,8 @@ class NatsQueue:
         msg, _ = self.leases.take(delivery, release=False)  # NotFound for a lease already lost
         with translated(self.url):
             held = await self._out.started(delivery, msg)
-        started = replace(
-            self._out.before(delivery, held),
-            state=CallState.RUNNING,
-            attempts=delivery.attempt,
-            started_at=time.time(),
-        )
+        started = self._out.before(delivery, held)  # a copy of its own
+        started.state, started.started_at = CallState.RUNNING, time.time()
         self._running.note(started)
 
     async def _write(self, record: CallRecord, extras: records.Extras | None = None) -> None:
