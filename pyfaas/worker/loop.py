@@ -317,7 +317,12 @@ class WorkerLoop:
         async with slots.hold(ref, cap, self._park if capped else None):
             if capped:
                 await self._unpark()
-            if not await self._still_held(ctx):
+            try:  # the queue may have taken it back: cancelled, or its lease ran out
+                if ctx.lease_lost:
+                    raise NotFound("lease lost before the call started")
+                await self._queue.mark_running(ctx.delivery)
+            except NotFound:
+                self._drop(ctx)
                 return
             ctx.outcome.started_at = time.time()
             ctx.invoked = True
@@ -334,22 +339,14 @@ class WorkerLoop:
                 ctx.settle = Settle.ACK
             ctx.outcome.error = joined(ctx.outcome.error, failed)
 
-    async def _still_held(self, ctx: CallContext) -> bool:
-        """Mark ``ctx`` running if its lease holds; else drop it unrun (False).
+    def _drop(self, ctx: CallContext) -> None:
+        """``ctx`` is no longer this worker's and never started: not run, not settled.
 
-        The queue says a call claimed ahead is no longer this worker's by
-        raising ``NotFound`` from ``mark_running`` (or from ``extend``, which
-        the lease keeper marks): cancelled meanwhile, or its lease ran out.
+        The queue says so by raising ``NotFound`` from ``mark_running`` (or
+        from ``extend``, which the lease keeper marks as a lost lease).
         """
-        if not ctx.lease_lost:
-            try:
-                await self._queue.mark_running(ctx.delivery)
-                return True
-            except NotFound:
-                ctx.lease_lost = True
-        ctx.settled = True  # nothing to settle: the call is not this worker's any more
+        ctx.lease_lost = ctx.settled = True
         self._log.not_started(ctx.seq, ctx.call.function_ref, ctx.call.call_id)
-        return False
 
     def _park(self) -> None:
         """The running call waits for its function's cap: its worker-wide slot goes to the next."""
