@@ -24,6 +24,7 @@ import aiohttp
 
 from pyfaas.queue import open_queue
 from pyfaas.queue.base import Queue
+from pyfaas.worker.callback_guard import GuardedResolver
 from pyfaas.worker.callbacks import CallbackSender
 from pyfaas.worker.context import Hook
 from pyfaas.worker.hooks import CallbackHook, LoggingHook, RetryHook
@@ -77,7 +78,10 @@ async def run_worker(
         rng = rng or random.Random()
         # Callbacks have a session of their own: receivers that never answer
         # must not take the connections that invocations and look-ups need.
-        callback_session = new_session(settings.callback_max_inflight)
+        # Resolved through the guard: a callback never reaches cloud metadata.
+        callback_session = new_session(
+            settings.callback_max_inflight, GuardedResolver(settings.callback_allow)
+        )
         stack.push_async_callback(callback_session.close)
         outbox = build_outbox(settings, log, callback_session, policies.default, rng)
         loop = WorkerLoop(
@@ -121,7 +125,10 @@ def build_outbox(
     rng: random.Random,
 ) -> Outbox:
     sender = CallbackSender(
-        session, signing_key=settings.signing_key, timeout=settings.callback_timeout
+        session,
+        signing_key=settings.signing_key,
+        timeout=settings.callback_timeout,
+        allowed=settings.callback_allow,
     )
     return Outbox(sender, log, attempts=settings.callback_attempts, policy=policy, rng=rng)
 

@@ -29,6 +29,7 @@ from yarl import URL
 
 from pyfaas._http import HOP_BY_HOP, header_value
 from pyfaas.queue.envelope import Answer, QueuedCall, callback_id
+from pyfaas.worker.callback_guard import Allowed, Refused
 from pyfaas.worker.invoke import USER_AGENT, InvokeResult, describe
 from pyfaas.worker.retries import retry_after
 
@@ -115,6 +116,7 @@ class Posted:
     status: int | None
     error: str = ""
     retry_after: float | None = None  # seconds, from the receiver's Retry-After
+    refused: bool = False  # an address no callback may reach: never tried again
 
     @property
     def ok(self) -> bool:
@@ -122,6 +124,8 @@ class Posted:
 
     @property
     def retryable(self) -> bool:
+        if self.refused:
+            return False
         return self.status is None or self.status >= 500 or self.status in _RETRIED
 
 
@@ -134,15 +138,18 @@ class CallbackSender:
         *,
         signing_key: bytes | None = None,
         timeout: float = 30.0,
+        allowed: Allowed | None = None,
     ) -> None:
         self._session = session
         self._key = signing_key
+        self._allowed = allowed or Allowed()
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 10))
 
     async def post(self, delivery: QueuedCall) -> Posted:
         url = delivery.callback_url or ""
         headers = callback_headers(delivery, self._key)
         try:
+            self._allowed.check_host(URL(url).host or "")
             async with self._session.post(
                 URL(url),
                 data=delivery.body,
@@ -153,5 +160,11 @@ class CallbackSender:
                 await response.read()
                 hint = retry_after(response.headers.get("Retry-After"), time.time())
                 return Posted(response.status, f"status {response.status}", hint)
+        except Refused as exc:
+            return Posted(None, f"refused: {exc}", refused=True)
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, Refused):
+                return Posted(None, f"refused: {exc.os_error}", refused=True)
+            return Posted(None, describe(exc, self._timeout.total))
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             return Posted(None, describe(exc, self._timeout.total))

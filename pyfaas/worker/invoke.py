@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -54,9 +55,13 @@ class InvokeResult:
         return header_value(self.headers, name)
 
 
-def new_session(max_inflight: int) -> aiohttp.ClientSession:
-    """The worker's one session: pooled, keep-alive, no cookies, no env proxies."""
-    connector = aiohttp.TCPConnector(limit=max(max_inflight * 2, 16), keepalive_timeout=30)
+def new_session(
+    max_inflight: int, resolver: AbstractResolver | None = None
+) -> aiohttp.ClientSession:
+    """A session of the worker's: pooled, keep-alive, no cookies, no env proxies."""
+    connector = aiohttp.TCPConnector(
+        limit=max(max_inflight * 2, 16), keepalive_timeout=30, resolver=resolver
+    )
     return aiohttp.ClientSession(
         connector=connector,
         auto_decompress=False,

@@ -7,7 +7,8 @@ written whole: the lines of one turn of the event loop go out in one write
 and one flush at its end, so a busy worker makes one write per turn, not
 three per call, and a supervisor copying the stream never sees a torn line.
 A URL's password (a callback's ``http://user:pw@host/``, a queue's
-``nats://user:pw@host``) is never written: ``http://user:***@host/``.
+``nats://user:pw@host``) is never written: ``http://user:***@host/``, as
+the gateway shows it; a lone user name, often a token, neither.
 """
 
 from __future__ import annotations
@@ -18,13 +19,20 @@ from typing import TextIO
 
 from pyfaas.queue.envelope import Delivery
 
-# scheme://user:password@ : the password, up to the last "@" before the path.
-_PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@]*):[^/?#]*@")
+# scheme://userinfo@ : up to the last "@" before the path.
+_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)([^/?#]*)@")
 
 
 def redact(url: str) -> str:
-    """``url`` with its password, if it has one, replaced by ``***``."""
-    return _PASSWORD.sub(r"\1:***@", url, count=1) if "@" in url else url
+    """``url`` with its password, or a lone user name (often a token), shown as ``***``."""
+    if "@" not in url:
+        return url
+    match = _USERINFO.match(url)
+    if match is None:
+        return url
+    user, colon, _ = match.group(2).partition(":")
+    shown = f"{user}:***" if colon else "***"
+    return f"{match.group(1)}{shown}@{url[match.end() :]}"
 
 
 def short_id(call_id: str) -> str:

@@ -20,6 +20,7 @@ from pyfaas._env import Env
 from pyfaas.credentials import Credentials
 from pyfaas.errors import ConfigError
 from pyfaas.paths import StatePaths, default_home
+from pyfaas.worker.callback_guard import NOTHING_ALLOWED, Allowed
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8080"
 DEFAULT_RETRY_CODES = frozenset({408, 429, 502, 503, 504})
@@ -48,6 +49,8 @@ class WorkerSettings:
     claim_wait: float = 1.0
     annotation_ttl: float = 5.0
     result_max_bytes: int = 1024 * 1024  # a stored result's body is cut here (``results``)
+    # PYFAAS_CALLBACK_ALLOW, as the gateway reads it (frozen, so shared safely).
+    callback_allow: Allowed = NOTHING_ALLOWED
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> WorkerSettings:
@@ -77,6 +80,9 @@ class WorkerSettings:
             invoke_timeout=env.duration("invoke_timeout", 300.0),
             grace_period=env.duration("grace_period", 30.0),
             result_max_bytes=env.size("result_max_bytes", 1024 * 1024),
+            callback_allow=Allowed.parse(
+                "PYFAAS_CALLBACK_ALLOW", env.optional("PYFAAS_CALLBACK_ALLOW")
+            ),
         )
         settings.check()
         return settings

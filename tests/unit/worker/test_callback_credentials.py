@@ -19,7 +19,8 @@ def test_a_urls_password_is_redacted() -> None:
     assert redact("http://user:pw@host/cb") == "http://user:***@host/cb"
     assert redact("https://u:p@ss@host:8/x?at=a@b") == "https://u:***@host:8/x?at=a@b"
     assert redact("nats://u:secret@127.0.0.1:4222") == "nats://u:***@127.0.0.1:4222"
-    for plain in ("http://host/a@b", "http://user@host/", "sqlite:///tmp/a@b.db", "http://h/"):
+    assert redact("http://t0ken@host/") == "http://***@host/"
+    for plain in ("http://host/a@b", "sqlite:///tmp/a@b.db", "http://h/"):
         assert redact(plain) == plain
 
 
