@@ -8,7 +8,12 @@ receiver gets the original ``X-Start-Time``, and, when the platform has a
 signing key, ``X-Pyfaas-Timestamp`` and ``X-Pyfaas-Signature: sha256=<hex
 HMAC-SHA256 of "<timestamp>.<call id>." + body>`` — signing the timestamp and
 the call id with the body lets a receiver refuse a replayed or re-labelled
-result (check the age, remember the call ids it has seen).
+result (check the age, remember the call ids it has seen). Each post
+carries ``X-Pyfaas-Callback-Depth``: one more than the call's own depth, so
+a callback into a gateway's ``/async-function/...`` queues a call one link
+further down the chain, and the gateway refuses a chain past its cap
+(``PYFAAS_MAX_CALLBACK_DEPTH``) instead of looping for ever; the function
+cannot reset it with a header of its own.
 
 A callback is posted from a queued delivery of its own (``answer_call``
 makes it), so a slow receiver holds no function slot; ``outbox`` decides
@@ -33,6 +38,7 @@ from pyfaas.worker.callback_guard import Allowed, Refused
 from pyfaas.worker.invoke import USER_AGENT, InvokeResult, describe
 from pyfaas.worker.retries import retry_after
 
+DEPTH_HEADER = "X-Pyfaas-Callback-Depth"
 SIGNATURE_HEADER = "X-Pyfaas-Signature"
 TIMESTAMP_HEADER = "X-Pyfaas-Timestamp"
 _NOT_COPIED = HOP_BY_HOP | {"content-length", "host"}
@@ -88,6 +94,7 @@ def answer_call(call: QueuedCall, result: InvokeResult, seconds: float, url: str
         # is then told from the first by the queue (NATS compares them).
         submitted_at=time.time(),
         answer=Answer(call.call_id, result.status, seconds, start_time(call)),
+        depth=call.depth,
     )
 
 
@@ -102,6 +109,7 @@ def callback_headers(delivery: QueuedCall, key: bytes | None) -> CIMultiDict[str
     headers["X-Duration-Seconds"] = f"{answer.seconds:f}"
     headers["X-Start-Time"] = answer.start_time
     headers["User-Agent"] = USER_AGENT
+    headers[DEPTH_HEADER] = str(delivery.depth + 1)
     if key:
         timestamp = str(int(time.time()))
         headers[TIMESTAMP_HEADER] = timestamp

@@ -74,3 +74,20 @@ async def test_a_refused_callback_url_is_logged_redacted(
     assert "refused" in log
     assert "bob:***@example.com" in log
     assert "hunter2" not in log
+
+
+async def test_a_callback_carries_the_chains_depth_plus_one(
+    gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
+) -> None:
+    # The function cannot reset the depth with a header of its own.
+    gateway.script["echo.openfaas-fn"] = [Reply(headers={"X-Pyfaas-Callback-Depth": "0"})]
+    first, deeper = _call(f"{gateway.url}/cb/a"), _call(f"{gateway.url}/cb/b")
+    deeper.depth = 2
+    for call in (first, deeper):
+        await queue.put(call)
+    async with running_worker(settings, queue):
+        for call in (first, deeper):
+            await settled(queue, call.call_id)
+    depths = {seen.path: seen.header_list for seen in gateway.callbacks}
+    assert [v for k, v in depths["/cb/a"] if k == "X-Pyfaas-Callback-Depth"] == ["1"]
+    assert [v for k, v in depths["/cb/b"] if k == "X-Pyfaas-Callback-Depth"] == ["3"]
