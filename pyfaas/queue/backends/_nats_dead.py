@@ -18,7 +18,6 @@ id, else under ``seq-<stream sequence>``, and says ``undecodable payload``.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import AsyncIterator
 from urllib.parse import quote, unquote
@@ -30,6 +29,7 @@ from nats.js import JetStreamContext
 
 from pyfaas.queue._records import CALLBACKS, claimed_id, decode_call, undecodable_record
 from pyfaas.queue.backends import _nats_records as records
+from pyfaas.queue.backends._nats_errors import delete_if_there
 from pyfaas.queue.backends._nats_layout import CALLBACK_LANE, NatsNames
 from pyfaas.queue.backends._nats_publish import Publisher
 
@@ -103,8 +103,7 @@ class DeadLetters:
 
     async def remove(self, call_id: str, dseq: int) -> None:
         if dseq:
-            with contextlib.suppress(nats.js.errors.NotFoundError):
-                await self._js.delete_msg(self._names.dead_stream, dseq)
+            await delete_if_there(self._js, self._names.dead_stream, dseq)
         await self._js.purge_stream(self._names.dead_stream, subject=self._old_subject(call_id))
 
     async def counts(self) -> tuple[int, dict[str, int]]:

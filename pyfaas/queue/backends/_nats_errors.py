@@ -13,6 +13,8 @@ import contextlib
 from collections.abc import Iterator
 
 import nats.errors
+import nats.js.errors
+from nats.js import JetStreamContext
 
 from pyfaas.errors import QueueUnavailable, QueueUncertain
 from pyfaas.queue.envelope import QueuedCall
@@ -49,3 +51,18 @@ def translated(url: str) -> Iterator[None]:
         yield
     except nats.errors.Error as exc:
         raise unavailable(url, exc) from exc
+
+
+# JetStream's "no message found": what deleting a message already gone answers.
+_NO_MESSAGE = 10057
+
+
+async def delete_if_there(js: JetStreamContext, stream: str, seq: int) -> bool:
+    """Delete message ``seq`` of ``stream``; False if it was gone already (acked, deleted)."""
+    try:
+        await js.delete_msg(stream, seq)
+    except nats.js.errors.APIError as exc:
+        if isinstance(exc, nats.js.errors.NotFoundError) or exc.err_code == _NO_MESSAGE:
+            return False
+        raise
+    return True

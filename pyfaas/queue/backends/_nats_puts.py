@@ -23,7 +23,7 @@ from nats.js import JetStreamContext
 from pyfaas.errors import Conflict, PayloadTooLarge, QueueUnavailable
 from pyfaas.queue._records import conflicts, new_record
 from pyfaas.queue.backends import _nats_records as records
-from pyfaas.queue.backends._nats_errors import unavailable, uncertain
+from pyfaas.queue.backends._nats_errors import delete_if_there, unavailable, uncertain
 from pyfaas.queue.backends._nats_layout import CALLS, DELAYED
 from pyfaas.queue.backends._nats_publish import Publisher
 from pyfaas.queue.envelope import CallState, QueuedCall
@@ -120,7 +120,7 @@ async def put(q: NatsQueue, call: QueuedCall) -> bool:
         if stored is None or stored[0].submitted_at != call.submitted_at:
             # Another call's record: this message goes; a fast worker's
             # record of this very call keeps it.
-            await js.delete_msg(q.names.stream, ack["seq"])
+            await delete_if_there(js, q.names.stream, int(ack["seq"]))
             if stored is not None and conflicts(stored[0].fingerprint, call.fingerprint):
                 raise Conflict(f"call ID {call.call_id} is taken by another call")
             return False

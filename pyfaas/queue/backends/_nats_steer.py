@@ -47,7 +47,7 @@ from pyfaas.queue._records import (
     replayed_record,
 )
 from pyfaas.queue.backends import _nats_records as records
-from pyfaas.queue.backends._nats_errors import translated
+from pyfaas.queue.backends._nats_errors import delete_if_there, translated
 from pyfaas.queue.backends._nats_layout import CALLBACK_LANE, CALLS, DELAYED, RETRY
 from pyfaas.queue.backends._nats_locks import CANCELLED
 from pyfaas.queue.base import DeadLetterFilter, FunctionStats, QueueStats
@@ -149,8 +149,7 @@ class Steering:
         await records.write(pub, self._q.names.bucket, cancelled, records.Extras(seq=extras.seq))
         if extras.seq:
             # Gone already: a claim has it, and drops it when it finds the lock.
-            with contextlib.suppress(nats.js.errors.NotFoundError):
-                await js.delete_msg(self._q.names.stream, extras.seq)
+            await delete_if_there(js, self._q.names.stream, extras.seq)
         return cancelled
 
     # -- dead letters --------------------------------------------------------------
