@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,31 @@ class InvokeResult:
 
     def header(self, name: str) -> str | None:
         return header_value(self.headers, name)
+
+
+Invoke = Callable[[QueuedCall], Awaitable[InvokeResult]]
+
+
+async def invoke_when_reachable(
+    invoke: Invoke,
+    call: QueuedCall,
+    waits: tuple[float, float],
+    on_unreachable: Callable[[str], None],
+) -> InvokeResult:
+    """Invoke; while the gateway refuses connections, wait and try again.
+
+    ``waits`` is the first and the longest wait (doubling in between);
+    ``on_unreachable`` is told once, with the error, when the first try failed.
+    """
+    wait, longest = waits
+    result = await invoke(call)
+    if not result.reached:
+        on_unreachable(result.error or "")
+    while not result.reached:
+        await asyncio.sleep(wait)
+        wait = min(wait * 2, longest)
+        result = await invoke(call)
+    return result
 
 
 def new_session(

@@ -48,25 +48,31 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from pyfaas.errors import NotFound
 from pyfaas.queue.base import Queue
-from pyfaas.queue.envelope import Delivery, QueuedCall
+from pyfaas.queue.envelope import Delivery
 from pyfaas.worker.context import CallContext, Handler, Hook, Settle, overriding
-from pyfaas.worker.invoke import InvokeResult
+from pyfaas.worker.invoke import Invoke, invoke_when_reachable
 from pyfaas.worker.leases import LeaseKeeper
 from pyfaas.worker.logs import EventLog
-from pyfaas.worker.ready import Ready
+from pyfaas.worker.ready import Lane, Ready
 from pyfaas.worker.results import RESULT_MAX_BYTES
-from pyfaas.worker.settling import HANDED_BACK, HOOK_FAILED, NO_OUTBOX, Settler, joined
+from pyfaas.worker.settling import (
+    EXPIRED,
+    HANDED_BACK,
+    HOOK_FAILED,
+    NO_OUTBOX,
+    Settler,
+    joined,
+)
 from pyfaas.worker.slots import TOO_MANY_REQUESTS, FunctionSlots
 from pyfaas.worker.supervise import Backoff, Supervisor
 
 __all__ = ["HANDED_BACK", "CallContext", "Hook", "Settle", "WorkerLoop"]
 
-Invoke = Callable[[QueuedCall], Awaitable[InvokeResult]]
 # A second claim may go out while the first is still waiting for its commit,
 # so that the calls claimed ahead do not run out between two claims.
 CLAIMS_IN_FLIGHT = 2
@@ -87,16 +93,6 @@ FAIR_CLAIM = 2
 # Claimed callbacks wait for a callback slot under their leases; past this
 # many per slot the worker stops claiming until they thin out.
 CALLBACKS_WAITING_PER_SLOT = 16
-
-
-class _Lane:
-    """Slots of one kind: function calls, or callback deliveries."""
-
-    def __init__(self, limit: int, handle: Handler) -> None:
-        self.limit = limit
-        self.handle = handle
-        self.running: dict[asyncio.Task[None], CallContext] = {}
-        self.ready = Ready()  # claimed ahead, waiting for a slot
 
 
 class WorkerLoop:
@@ -130,8 +126,8 @@ class WorkerLoop:
         self._claim_wait = claim_wait
         self._reconnect_wait = reconnect_wait  # first and longest wait for the gateway
         self._slots = FunctionSlots()
-        self._calls = _Lane(max_inflight, self._handle)
-        self._callbacks = _Lane(callback_max_inflight, callbacks or self._no_outbox)
+        self._calls = Lane(max_inflight, self._handle)
+        self._callbacks = Lane(callback_max_inflight, callbacks or self._no_outbox)
         self._lanes = (self._calls, self._callbacks)
         self._settling: dict[asyncio.Task[None], CallContext] = {}
         # Calls waiting for their function's own cap, without a worker-wide
@@ -267,7 +263,7 @@ class WorkerLoop:
             return []
         return deliveries or []
 
-    def _dispatch(self, lane: _Lane, delivery: Delivery) -> None:
+    def _dispatch(self, lane: Lane, delivery: Delivery) -> None:
         self._seq += 1
         ctx = CallContext(seq=self._seq, delivery=delivery)
         task = asyncio.create_task(self._run_one(lane, ctx))
@@ -287,7 +283,7 @@ class WorkerLoop:
         self._wake.set()
         return ctx
 
-    async def _run_one(self, lane: _Lane, ctx: CallContext) -> None:
+    async def _run_one(self, lane: Lane, ctx: CallContext) -> None:
         try:
             await lane.handle(ctx)
         except asyncio.CancelledError:
@@ -317,6 +313,12 @@ class WorkerLoop:
         async with slots.hold(ref, cap, self._park if capped else None):
             if capped:
                 await self._unpark()
+            call = ctx.call
+            if call.expire_at and ctx.delivery.attempt == 1 and call.expire_at <= time.time():
+                # Claimed in time, but it waited here past its expire_at.
+                ctx.settle, ctx.reason = Settle.BURY, EXPIRED
+                ctx.outcome.error = "not started by its expire_at"
+                return
             try:  # the queue may have taken it back: cancelled, or its lease ran out
                 if ctx.lease_lost:
                     raise NotFound("lease lost before the call started")
@@ -326,7 +328,10 @@ class WorkerLoop:
                 return
             ctx.outcome.started_at = time.time()
             ctx.invoked = True
-            ctx.result = await self._invoke_when_reachable(ctx)
+            # The lease stays extended meanwhile; shutdown hands the call back unrun.
+            ctx.result = await invoke_when_reachable(
+                self._invoke, call, self._reconnect_wait, self._unreachable(ctx)
+            )
             status = ctx.result.status
             if status == TOO_MANY_REQUESTS or slots.backed:
                 slots.answered(ref, status, cap or self._max)
@@ -384,21 +389,8 @@ class WorkerLoop:
         ctx.reason = NO_OUTBOX
         ctx.outcome.error = "a callback delivery, and this worker has no outbox"
 
-    async def _invoke_when_reachable(self, ctx: CallContext) -> InvokeResult:
-        """Invoke; while the gateway refuses connections, wait and try again.
-
-        The lease stays extended meanwhile; shutdown cancels the wait and
-        hands the call back unrun.
-        """
-        wait, longest = self._reconnect_wait
-        result = await self._invoke(ctx.call)
-        if not result.reached:
-            self._log.gateway_unreachable(ctx.seq, ctx.call.function_ref, result.error or "")
-        while not result.reached:
-            await asyncio.sleep(wait)
-            wait = min(wait * 2, longest)
-            result = await self._invoke(ctx.call)
-        return result
+    def _unreachable(self, ctx: CallContext) -> Callable[[str], None]:
+        return lambda error: self._log.gateway_unreachable(ctx.seq, ctx.call.function_ref, error)
 
     def _held(self) -> tuple[Iterable[Ready], Iterable[CallContext]]:
         """What the lease keeper extends: calls claimed ahead, running or settling."""

@@ -4,15 +4,18 @@ The queue hands functions out in turn; the worker keeps that order for the
 calls it claimed ahead: each function with calls waiting here takes its
 turn, oldest first within it, so a call of a function that has just
 arrived waits for at most one call of each other function, never for all
-the calls of a flooded one that were claimed before it.
+the calls of a flooded one that were claimed before it. A ``Lane`` is one
+kind of slots (function calls, callback deliveries) with its own ``Ready``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Iterator
 
 from pyfaas.queue.envelope import Delivery
+from pyfaas.worker.context import CallContext, Handler
 
 
 class Ready:
@@ -70,3 +73,13 @@ class Ready:
         self._waiting.clear()
         self._turns.clear()
         self._count = 0
+
+
+class Lane:
+    """Slots of one kind: function calls, or callback deliveries."""
+
+    def __init__(self, limit: int, handle: Handler) -> None:
+        self.limit = limit
+        self.handle = handle
+        self.running: dict[asyncio.Task[None], CallContext] = {}
+        self.ready = Ready()  # claimed ahead, waiting for a slot

@@ -32,6 +32,7 @@ HANDED_BACK = "handed back: the worker shut down before the call ran"
 # Bury reasons of the loop's own (``retries`` names the function's).
 HOOK_FAILED = "hook failed"
 NO_OUTBOX = "no callback outbox"
+EXPIRED = "expired"  # as the queue's claim says of a call it sets aside
 SETTLE_TRIES = 6
 
 

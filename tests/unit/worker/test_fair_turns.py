@@ -167,3 +167,25 @@ async def test_a_call_the_queue_says_is_gone_before_it_started_is_not_run(
     assert record is not None
     assert record.state is CallState.RUNNING
     assert not any("internal error" in line for line in worker.lines)
+
+
+async def test_a_call_that_waited_past_its_expire_at_is_buried_unrun(
+    gateway: FakeGateway, settings: WorkerSettings
+) -> None:
+    # Claimed before its expire_at (the queue checks it then), started after it.
+    gateway.script["slow.openfaas-fn"] = [Reply(delay=0.3)]
+    first, late = _call("slow"), _call("other")
+    late.expire_at = time.time() + 0.15
+    queue = MemoryQueue()
+    await queue.start()
+    await queue.put(first)
+    await queue.put(late)
+    try:
+        async with running_worker(settings, queue, max_inflight=1):
+            record = await settled(queue, late.call_id)
+            await settled(queue, first.call_id)
+    finally:
+        await queue.close()
+    assert record.state is CallState.DEAD
+    assert record.reason == "expired"
+    assert [seen.path.split("/")[2] for seen in gateway.calls] == ["slow.openfaas-fn"]
