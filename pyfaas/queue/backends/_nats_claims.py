@@ -110,6 +110,7 @@ class Deliveries:
                 await self._expire(msg, call)
                 continue
             lock = asyncio.create_task(locks.take(call.call_id, 1))
+            lock.add_done_callback(_seen)
             deliveries.append(self.lease(msg, call, 1, since, Held(lock, None)))
         if slow:
             taken = await asyncio.gather(*(self._take_slow(*entry) for entry in slow))
@@ -173,6 +174,12 @@ class Deliveries:
             await pub.request(msg.reply, b"")
         except nats.errors.Error:
             pass  # left leased: the claim that gets it again tries again
+
+
+def _seen(task: asyncio.Task[bool]) -> None:
+    """A lock write nobody awaited (the call was settled unstarted): its failure is no news."""
+    if not task.cancelled():
+        task.exception()
 
 
 def lane_of(call: QueuedCall) -> tuple[str, str]:
