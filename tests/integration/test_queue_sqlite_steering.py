@@ -280,8 +280,10 @@ def _fill(path: Path, queued: int, delayed: int, functions: int) -> None:
             store.row(queued_call(f"d{n}", "fn0", submitted_at=now, not_before=now + 3600))
             for n in range(delayed)
         ]
+        tally = store.Tally()
         for n in range(0, len(rows), 500):
-            store.put_rows(conn, rows[n : n + 500])
+            store.put_rows(conn, rows[n : n + 500], tally)
+        tally.write(conn)
         conn.execute("COMMIT")
     finally:
         conn.close()

@@ -96,7 +96,9 @@ class Runner:
                 self._synchronous = level
             conn.execute("BEGIN IMMEDIATE")
             try:
-                answers = self._answers(ops)
+                tally = store.Tally()
+                answers = self._answers(ops, tally)
+                tally.write(conn)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -106,10 +108,10 @@ class Runner:
             return failed(_describe(exc)) * len(ops)
         return b"".join(answers)
 
-    def _answers(self, ops: list[tuple[Any, ...]]) -> list[bytes]:
+    def _answers(self, ops: list[tuple[Any, ...]], tally: store.Tally) -> list[bytes]:
         # The puts go in first, all with one statement each way (store.put_rows).
         rows = [op[1:] for op in ops if op[0] == PUT]
-        stored = iter(store.put_rows(self._conn, rows) if rows else [])
+        stored = iter(store.put_rows(self._conn, rows, tally) if rows else [])
         answers = []
         for op in ops:
             if op[0] == PUT:
@@ -120,7 +122,7 @@ class Runner:
                     answers.append(STORED if answer else KNOWN)
                 continue
             try:
-                answers.append(self._one(op))
+                answers.append(self._one(op, tally))
             except NotFound as exc:
                 answers.append(message(LOST, str(exc)))
             except Conflict as exc:
@@ -131,32 +133,33 @@ class Runner:
                 answers.append(failed(repr(exc)))
         return answers
 
-    def _one(self, op: tuple[Any, ...]) -> bytes:
+    def _one(self, op: tuple[Any, ...], tally: store.Tally) -> bytes:
         code, *args = op
         conn = self._conn
         if code == CLAIM:
             limit, lease = args
-            return _value(store.claim(conn, limit, lease))
+            return _value(store.claim(conn, limit, lease, tally))
         if code == EXTEND:
             store.extend(conn, *args)
         elif code == SETTLE:
             token, call_id, state, outcome, retry_at = args
             if state is None:
-                store.ack(conn, token, call_id, outcome_of(outcome))
+                store.ack(conn, token, call_id, outcome_of(outcome), tally)
             else:
-                store.settle(conn, token, call_id, CallState(state), outcome_of(outcome), retry_at)
+                outcome_ = outcome_of(outcome)
+                store.settle(conn, token, call_id, CallState(state), outcome_, retry_at, tally)
         elif code == MARK_RUNNING:
             store.mark_running(conn, *args)
         elif code == REPLAY:
-            steer.replay(conn, *args)
+            steer.replay(conn, args[0], tally)
         elif code == CANCEL:
-            steer.cancel(conn, *args)
+            steer.cancel(conn, args[0], tally)
         elif code == REPLAY_WHERE:
-            return _value(steer.replay_where(conn, tuple(args[0])))
+            return _value(steer.replay_where(conn, tuple(args[0]), tally))
         elif code == PURGE:
-            return _value(steer.purge(conn, tuple(args[0])))
+            return _value(steer.purge(conn, tuple(args[0]), tally))
         elif code == PRUNE:
-            return _value(steer.prune(conn, *args))
+            return _value(steer.prune(conn, args[0], tally))
         else:
             raise ValueError(f"unknown operation {code}")
         return DONE

@@ -29,14 +29,7 @@ _FINISHED = "('succeeded', 'failed', 'dead', 'expired', 'cancelled')"
 # A prune removes this many calls a transaction at most: a long one would hold
 # back every put behind it. ``prune`` answers how many; the caller goes on.
 PRUNE_BATCH = 2000
-_SHARES = {
-    "queued": "queued",
-    "delayed": "delayed",
-    "running": "running",
-    "retrying": "retrying",
-    "dead": "dead",
-    "expired": "dead",
-}
+_FIELDS = ("queued", "delayed", "running", "retrying", "dead")  # of FunctionStats
 # The oldest call of a lane that waits to run now (a retry is not waiting to start).
 _OLDEST = """
 SELECT max(c.submitted_at, c.not_before) FROM queue AS q INDEXED BY queue_lane
@@ -103,7 +96,7 @@ def result(conn: sqlite3.Connection, call_id: str) -> StoredResult | None:
     return StoredResult(int(status), pairs, bytes(body), bool(truncated), int(size))
 
 
-def replay(conn: sqlite3.Connection, call_id: str) -> None:
+def replay(conn: sqlite3.Connection, call_id: str, tally: store.Tally) -> None:
     """Queue a dead letter again: its history stays, its result and expire_at go.
 
     An expired call replayed would only be set aside again: the one who
@@ -124,40 +117,47 @@ def replay(conn: sqlite3.Connection, call_id: str) -> None:
         conn.execute("UPDATE calls SET payload = ? WHERE id = ?", (payload, call))
     conn.execute("DELETE FROM results WHERE call_id = ?", (call_id,))
     conn.execute("INSERT INTO queue (call, due, lane) VALUES (?, ?, ?)", (call, time.time(), lane))
+    tally.move(lane, "dead", "waiting")
 
 
-def replay_where(conn: sqlite3.Connection, where: Where) -> int:
+def replay_where(conn: sqlite3.Connection, where: Where, tally: store.Tally) -> int:
     condition, params = _matching(where)
     ids = [row[0] for row in conn.execute(f"SELECT call_id FROM calls WHERE {condition}", params)]
     for call_id in ids:
-        replay(conn, call_id)
+        replay(conn, call_id, tally)
     return len(ids)
 
 
-def purge(conn: sqlite3.Connection, where: Where) -> int:
+def purge(conn: sqlite3.Connection, where: Where, tally: store.Tally) -> int:
     condition, params = _matching(where)
-    return _forget(conn, f"SELECT id FROM calls WHERE {condition}", params)
+    return _forget(conn, f"SELECT id FROM calls WHERE {condition}", params, tally)
 
 
-def prune(conn: sqlite3.Connection, before: float) -> int:
+def prune(conn: sqlite3.Connection, before: float, tally: store.Tally) -> int:
     """Forget up to ``PRUNE_BATCH`` calls finished before ``before``; how many."""
     return _forget(
         conn,
         "SELECT id FROM calls INDEXED BY calls_finished WHERE finished_at < ?"
         f" AND state IN {_FINISHED} LIMIT ?",
         [before, PRUNE_BATCH],
+        tally,
     )
 
 
-def _forget(conn: sqlite3.Connection, picked: str, params: list[Any]) -> int:
+def _forget(conn: sqlite3.Connection, picked: str, params: list[Any], tally: store.Tally) -> int:
     """Delete the calls ``picked`` selects (ids) and their results; their ids may be used again."""
-    deleted = conn.execute(f"DELETE FROM calls WHERE id IN ({picked}) RETURNING call_id", params)
-    gone = [row[0] for row in deleted]
-    conn.executemany("DELETE FROM results WHERE call_id = ?", [(g,) for g in gone])
+    gone = conn.execute(
+        f"DELETE FROM calls WHERE id IN ({picked}) RETURNING call_id, lane, dead_at IS NOT NULL",
+        params,
+    ).fetchall()
+    conn.executemany("DELETE FROM results WHERE call_id = ?", [(g[0],) for g in gone])
+    for _, lane, dead in gone:
+        if dead:
+            tally.move(lane, "dead", None)
     return len(gone)
 
 
-def cancel(conn: sqlite3.Connection, call_id: str) -> None:
+def cancel(conn: sqlite3.Connection, call_id: str, tally: store.Tally) -> None:
     """Cancel a call that has not started; ``NotFound`` or ``Conflict`` otherwise.
 
     In the writer's transaction, as claims are: the call is either claimed
@@ -165,6 +165,9 @@ def cancel(conn: sqlite3.Connection, call_id: str) -> None:
     """
     now = time.time()
     states = ", ".join(f"'{state.value}'" for state in CANCELLABLE)
+    before = conn.execute(
+        f"SELECT state FROM calls WHERE call_id = ? AND state IN ({states})", (call_id,)
+    ).fetchone()
     found = conn.execute(
         f"UPDATE calls SET state = 'cancelled', finished_at = ? WHERE call_id = ?"
         f" AND state IN ({states}) RETURNING id, lane",
@@ -177,45 +180,54 @@ def cancel(conn: sqlite3.Connection, call_id: str) -> None:
         raise Conflict(cancel_refusal(known))
     # By its lane's index: a rare write may step over that lane's rows. A row
     # left behind would be dropped by the claim that finds it cancelled.
+    call, lane = found
     conn.execute(
         "DELETE FROM queue INDEXED BY queue_lane WHERE lane = ? AND call = ? AND token IS NULL",
-        found,
+        (lane, call),
     )
+    tally.move(lane, "retrying" if before[0] == "retrying" else "waiting", None)
 
 
 def stats(conn: sqlite3.Connection) -> QueueStats:
-    """Counts per lane from ``counts`` (kept by triggers), refined by the clock.
+    """Counts per lane from ``lane_counts``, the leases, and the clock.
 
-    A delayed call whose time has come counts as queued: only those are
-    read (through the partial index of delayed calls), not every queued row.
+    Running calls are the leased rows (their partial index holds only those);
+    of the waiting calls, those whose ``not_before`` is still ahead are
+    delayed (read through the partial index of delayed calls), the others
+    queued. Nothing here reads every queued row.
     """
     now = time.time()
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_SHARES.values(), 0))
-    for lane, state, n in conn.execute("SELECT lane, state, n FROM counts WHERE n != 0"):
-        share = _SHARES.get(state)
-        if share is not None:
-            counts[lane][share] += n
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_FIELDS, 0))
+    for lane, share, n in conn.execute("SELECT lane, share, n FROM lane_counts WHERE n != 0"):
+        counts[lane]["queued" if share == "waiting" else share] += n
+    for lane, n in conn.execute(
+        "SELECT lane, count(*) FROM queue INDEXED BY queue_leased WHERE token IS NOT NULL"
+        " GROUP BY lane"
+    ):
+        counts[lane]["running"] += n
     for lane, n in conn.execute(
         "SELECT lane, count(*) FROM calls INDEXED BY calls_delayed"
-        " WHERE state = 'delayed' AND not_before <= ? GROUP BY lane",
+        " WHERE state = 'delayed' AND not_before > ? GROUP BY lane",
         (now,),
     ):
-        counts[lane]["delayed"] -= n
-        counts[lane]["queued"] += n
+        counts[lane]["delayed"] += n
+        counts[lane]["queued"] -= n
+    # Rows another program wrote name no function: they were never counted as
+    # waiting, and count only once set aside as dead letters.
+    unnamed = counts.pop("", None)
     functions = []
     for lane, c in sorted(counts.items()):
-        if not lane:
-            continue  # rows another program wrote, named no function: in the totals only
         oldest = 0.0
-        if c["queued"]:
+        if c["queued"] > 0:
             found = conn.execute(_OLDEST, (lane, now)).fetchone()
             oldest = max(now - float(found[0]), 0.0) if found else 0.0
         functions.append(FunctionStats(lane, oldest_age=oldest, **c))
+    every = [*counts.values()]
     return QueueStats(
-        queued=sum(c["queued"] for c in counts.values()),
-        running=sum(c["running"] for c in counts.values()),
-        dead=sum(c["dead"] for c in counts.values()),
-        delayed=sum(c["delayed"] for c in counts.values()),
-        retrying=sum(c["retrying"] for c in counts.values()),
+        queued=sum(c["queued"] for c in every),
+        running=sum(c["running"] for c in every) + (unnamed or {}).get("running", 0),
+        dead=sum(c["dead"] for c in every) + (unnamed or {}).get("dead", 0),
+        delayed=sum(c["delayed"] for c in every),
+        retrying=sum(c["retrying"] for c in every),
         functions=tuple(functions),
     )

@@ -54,8 +54,12 @@ WITH RECURSIVE lanes(lane) AS (
 """
 # A lane's oldest due rows: its index is in seq order, so the scan stops after
 # ``limit`` matches; only its leased or delayed rows are stepped over.
+# ``share``: what the row counts as until it is claimed (``Tally``), from the
+# row alone: leased (a lease that ran out: running, not counted), tried
+# before (retrying), or waiting.
 _LANE_DUE = (
-    "SELECT seq FROM queue INDEXED BY queue_lane WHERE lane = ? AND due <= ? ORDER BY seq LIMIT ?"
+    "SELECT seq, iif(token IS NOT NULL, NULL, iif(attempt > 0, 'retrying', 'waiting'))"
+    " FROM queue INDEXED BY queue_lane WHERE lane = ? AND due <= ? ORDER BY seq LIMIT ?"
 )
 _LEASE = (
     "UPDATE queue SET due = ?, token = ?, attempt = attempt + 1 WHERE seq IN ({})"
@@ -74,6 +78,36 @@ _EXPIRES = (
 )
 # Rounds of a claim that found only expired or cancelled calls in its rows.
 _CLAIM_ROUNDS = 8
+
+
+class Tally:
+    """The changes to ``lane_counts`` of one transaction's writes, written once at its end.
+
+    A trigger would count each row at some 2 µs a statement; a transaction
+    holding fifty claims of one function changes one count. Each write adds
+    what it moved only once nothing can fail it any more.
+    """
+
+    def __init__(self) -> None:
+        self._changes: dict[tuple[str, str], int] = {}
+
+    def move(self, lane: str, left: str | None, entered: str | None) -> None:
+        """One call of ``lane`` left share ``left`` for ``entered`` (None: a share not counted)."""
+        changes = self._changes
+        if left is not None:
+            changes[lane, left] = changes.get((lane, left), 0) - 1
+        if entered is not None:
+            changes[lane, entered] = changes.get((lane, entered), 0) + 1
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        rows = [(lane, share, n) for (lane, share), n in self._changes.items() if n]
+        if rows:
+            conn.executemany(
+                "INSERT INTO lane_counts VALUES (?, ?, ?)"
+                " ON CONFLICT DO UPDATE SET n = n + excluded.n",
+                rows,
+            )
+        self._changes.clear()
 
 
 def connect(path: str, busy_timeout: float) -> sqlite3.Connection:
@@ -120,7 +154,7 @@ def row(call: QueuedCall) -> Row:
     )
 
 
-def put_rows(conn: sqlite3.Connection, rows: list[Row]) -> list[bool | str]:
+def put_rows(conn: sqlite3.Connection, rows: list[Row], tally: Tally) -> list[bool | str]:
     """Store calls given as ``row``s, with three statements in all.
 
     Each answer is True (stored), False (the call id is known with a
@@ -142,6 +176,7 @@ def put_rows(conn: sqlite3.Connection, rows: list[Row]) -> list[bool | str]:
             seen[r[0]] = r[7]
             fresh.append((*r, "delayed" if r[8] > now else "queued"))
             answers.append(True)
+            tally.move(r[6], None, "waiting")
         elif conflicts(known, r[7]):
             answers.append(f"call ID {r[0]} is taken by another call")
         else:
@@ -166,7 +201,7 @@ def anything_due(conn: sqlite3.Connection) -> bool:
 Claimed = tuple[bytes, int, str, float, str]  # payload, attempt, lease token, claimed at, call id
 
 
-def claim(conn: sqlite3.Connection, limit: int, lease: float) -> list[Claimed]:
+def claim(conn: sqlite3.Connection, limit: int, lease: float, tally: Tally) -> list[Claimed]:
     """Lease up to ``limit`` due calls, lanes in turn; their payloads are still encoded.
 
     The caller decodes them and sets aside, by the call id given with each,
@@ -180,7 +215,8 @@ def claim(conn: sqlite3.Connection, limit: int, lease: float) -> list[Claimed]:
     claimed: list[Claimed] = []
     for _ in range(_CLAIM_ROUNDS):
         want = limit - len(claimed)
-        picked = fair_order(_candidates(conn, now, want), want)
+        shares: dict[int, tuple[str, str | None]] = {}
+        picked = fair_order(_candidates(conn, now, want, shares), want)
         if not picked:
             break
         leased = conn.execute(
@@ -190,41 +226,55 @@ def claim(conn: sqlite3.Connection, limit: int, lease: float) -> list[Claimed]:
         dropped = False
         for seq in picked:
             call, attempt = by_seq[seq]
+            lane, share = shares[seq]
             found = conn.execute(_STARTS, (attempt, now, call, now)).fetchone()
             if found is None:
-                conn.execute(_EXPIRES, (EXPIRED, now, now, call, now))
+                # Expired now, or cancelled (counted by the cancel), or gone.
+                if conn.execute(_EXPIRES, (EXPIRED, now, now, call, now)).rowcount:
+                    tally.move(lane, share, "dead")
                 conn.execute("DELETE FROM queue WHERE seq = ?", (seq,))
                 dropped = True
                 continue
-            claimed.append((found[0], attempt, f"{seq}.{attempt}.{secret}", now, found[1]))
+            tally.move(lane, share, None)
+            token = f"{seq}.{attempt}.{secret}.{lane}"
+            claimed.append((found[0], attempt, token, now, found[1]))
         if not dropped or len(claimed) >= limit:
             break
     return claimed
 
 
-def _candidates(conn: sqlite3.Connection, now: float, want: int) -> list[tuple[str, int]]:
+def _candidates(
+    conn: sqlite3.Connection, now: float, want: int, shares: dict[int, tuple[str, str | None]]
+) -> list[tuple[str, int]]:
     """(lane, seq) of the due rows ``fair_order`` may pick ``want`` of, oldest first.
 
     Each lane is read for its share of ``want`` first, and only the lanes that
     had that many are read for more if the others fell short: with 50
-    functions, a claim of 50 reads 50 rows, not 2500.
+    functions, a claim of 50 reads 50 rows, not 2500. ``shares`` gets each
+    row's lane and share.
     """
     lanes = [found[0] for found in conn.execute(_LANES)]
     if not lanes:
         return []
-    share = -(-want // len(lanes))
-    due = {lane: [seq for (seq,) in conn.execute(_LANE_DUE, (lane, now, share))] for lane in lanes}
-    if share < want and sum(map(len, due.values())) < want:
-        for lane, seqs in due.items():
-            if len(seqs) == share:
-                due[lane] = [seq for (seq,) in conn.execute(_LANE_DUE, (lane, now, want))]
-    return sorted(((lane, seq) for lane, seqs in due.items() for seq in seqs), key=lambda c: c[1])
+    each = -(-want // len(lanes))
+    due = {lane: conn.execute(_LANE_DUE, (lane, now, each)).fetchall() for lane in lanes}
+    if each < want and sum(map(len, due.values())) < want:
+        for lane, rows in due.items():
+            if len(rows) == each:
+                due[lane] = conn.execute(_LANE_DUE, (lane, now, want)).fetchall()
+    candidates = []
+    for lane, rows in due.items():
+        for seq, share in rows:
+            shares[seq] = (lane, share)
+            candidates.append((lane, seq))
+    return sorted(candidates, key=lambda c: c[1])
 
 
-def _lease(token: str) -> tuple[int, int, str]:
-    """A lease token's queue row, attempt and secret (the attempt: for the history)."""
-    seq, attempt, secret = token.split(".", 2)
-    return int(seq), int(attempt), secret
+def _lease(token: str) -> tuple[int, int, str, str]:
+    """A lease token's queue row, attempt, secret and lane: what a settle records
+    (the history's attempt, the lane's counts) without reading the rows first."""
+    seq, attempt, secret, lane = token.split(".", 3)
+    return int(seq), int(attempt), secret, lane
 
 
 def _lost(call_id: str) -> NotFound:
@@ -237,7 +287,7 @@ def _lost(call_id: str) -> NotFound:
 
 
 def extend(conn: sqlite3.Connection, token: str, call_id: str, lease: float) -> None:
-    seq, _, secret = _lease(token)
+    seq, _, secret, _ = _lease(token)
     cursor = conn.execute(
         "UPDATE queue SET due = ? WHERE seq = ? AND token = ?",
         (time.time() + lease, seq, secret),
@@ -268,14 +318,15 @@ def settle(
     call_id: str,
     state: CallState,
     outcome: Outcome,
-    retry_at: float | None = None,
+    retry_at: float | None,
+    tally: Tally,
 ) -> None:
     """End a lease: delete the row (ack, bury) or make it due at ``retry_at`` (retry).
 
     The attempt joins the history; a bury keeps its reason, and an ack or a
     bury the function's answer (``results``).
     """
-    seq, attempt, secret = _lease(token)
+    seq, attempt, secret, lane = _lease(token)
     now = time.time()
     sql, params = "DELETE FROM queue WHERE seq = ? AND token = ?", [seq, secret]
     if retry_at is not None:
@@ -285,6 +336,7 @@ def settle(
         raise _lost(call_id)
     ended = outcome.finished_at or now
     dead = state is CallState.DEAD
+    tally.move(lane, None, "dead" if dead else "retrying" if retry_at is not None else None)
     conn.execute(
         _SETTLED,
         (
@@ -318,8 +370,8 @@ def settle(
         )
 
 
-def ack(conn: sqlite3.Connection, token: str, call_id: str, outcome: Outcome) -> None:
-    settle(conn, token, call_id, final_state(outcome), outcome)
+def ack(conn: sqlite3.Connection, token: str, call_id: str, outcome: Outcome, tally: Tally) -> None:
+    settle(conn, token, call_id, final_state(outcome), outcome, None, tally)
 
 
 def mark_running(
@@ -330,7 +382,7 @@ def mark_running(
     The claim already recorded ``running``, so this only refines ``started_at``
     (a call may wait for a function slot).
     """
-    seq, _, secret = _lease(token)
+    seq, _, secret, _ = _lease(token)
     conn.execute(
         "UPDATE calls SET state = 'running', attempts = ?, started_at = ? WHERE call_id = ?"
         " AND EXISTS (SELECT 1 FROM queue WHERE seq = ? AND token = ?)",

@@ -27,16 +27,24 @@ def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
     connection.close()
 
 
-def _put(conn: sqlite3.Connection, functions: list[str]) -> list[tuple[str, int]]:
+def _put_rows(conn: sqlite3.Connection, rows: list[store.Row]) -> None:
     conn.execute("BEGIN IMMEDIATE")
-    store.put_rows(conn, [store.row(queued_call(function=f)) for f in functions])
+    tally = store.Tally()
+    store.put_rows(conn, rows, tally)
+    tally.write(conn)
     conn.execute("COMMIT")
+
+
+def _put(conn: sqlite3.Connection, functions: list[str]) -> list[tuple[str, int]]:
+    _put_rows(conn, [store.row(queued_call(function=f)) for f in functions])
     return [(lane, seq) for seq, lane in conn.execute("SELECT seq, lane FROM queue ORDER BY seq")]
 
 
 def _claim(conn: sqlite3.Connection, limit: int) -> list[str]:
     conn.execute("BEGIN IMMEDIATE")
-    claimed = store.claim(conn, limit, 60)
+    tally = store.Tally()
+    claimed = store.claim(conn, limit, 60, tally)
+    tally.write(conn)
     conn.execute("COMMIT")
     return [call_id for *_, call_id in claimed]
 
@@ -69,16 +77,12 @@ def test_callback_deliveries_take_turns_as_one_lane(conn: sqlite3.Connection) ->
     answer = Answer("x", 200, 0.1, "1")
     calls = [queued_call(f"cb{n}", f"fn{n}", answer=answer) for n in range(3)]
     assert {fair_key(c) for c in calls} == {"callbacks"}
-    conn.execute("BEGIN IMMEDIATE")
-    store.put_rows(conn, [store.row(c) for c in calls] + [store.row(queued_call("plain"))])
-    conn.execute("COMMIT")
+    _put_rows(conn, [store.row(c) for c in calls] + [store.row(queued_call("plain"))])
     assert _claim(conn, 2) == ["cb0", "plain"]
 
 
 def test_a_delayed_row_is_stepped_over_until_its_time(conn: sqlite3.Connection) -> None:
-    conn.execute("BEGIN IMMEDIATE")
     late = queued_call("late", not_before=time.time() + 60)
-    store.put_rows(conn, [store.row(late), store.row(queued_call("now"))])
-    conn.execute("COMMIT")
+    _put_rows(conn, [store.row(late), store.row(queued_call("now"))])
     assert _claim(conn, 5) == ["now"]
     assert conn.execute("SELECT state FROM calls WHERE call_id = 'late'").fetchone() == ("delayed",)
