@@ -59,21 +59,15 @@ class InvokeResult:
 Invoke = Callable[[QueuedCall], Awaitable[InvokeResult]]
 
 
-async def invoke_when_reachable(
-    invoke: Invoke,
-    call: QueuedCall,
-    waits: tuple[float, float],
-    on_unreachable: Callable[[str], None],
+async def until_reachable(
+    invoke: Invoke, call: QueuedCall, waits: tuple[float, float]
 ) -> InvokeResult:
-    """Invoke; while the gateway refuses connections, wait and try again.
+    """Invoke again, after a first try that could not connect, until the gateway answers.
 
-    ``waits`` is the first and the longest wait (doubling in between);
-    ``on_unreachable`` is told once, with the error, when the first try failed.
+    ``waits`` is the first and the longest wait between tries (doubling in between).
     """
     wait, longest = waits
-    result = await invoke(call)
-    if not result.reached:
-        on_unreachable(result.error or "")
+    result = InvokeResult(0, reached=False)
     while not result.reached:
         await asyncio.sleep(wait)
         wait = min(wait * 2, longest)

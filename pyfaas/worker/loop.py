@@ -48,14 +48,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pyfaas.errors import NotFound
 from pyfaas.queue.base import Queue
 from pyfaas.queue.envelope import Delivery
 from pyfaas.worker.context import CallContext, Handler, Hook, Settle, overriding
-from pyfaas.worker.invoke import Invoke, invoke_when_reachable
+from pyfaas.worker.invoke import Invoke, until_reachable
 from pyfaas.worker.leases import LeaseKeeper
 from pyfaas.worker.logs import EventLog
 from pyfaas.worker.ready import Lane, Ready
@@ -68,7 +68,7 @@ from pyfaas.worker.settling import (
     Settler,
     joined,
 )
-from pyfaas.worker.slots import TOO_MANY_REQUESTS, FunctionSlots
+from pyfaas.worker.slots import TOO_MANY_REQUESTS, UNCAPPED, FunctionSlots
 from pyfaas.worker.supervise import Backoff, Supervisor
 
 __all__ = ["HANDED_BACK", "CallContext", "Hook", "Settle", "WorkerLoop"]
@@ -308,12 +308,11 @@ class WorkerLoop:
             ctx.settle, ctx.reason = Settle.BURY, HOOK_FAILED
             ctx.outcome.error = failed
             return
-        ref, slots, cap = ctx.call.function_ref, self._slots, ctx.limit
-        capped = cap is not None or ref in slots.backed
-        async with slots.hold(ref, cap, self._park if capped else None):
+        call, slots, cap = ctx.call, self._slots, ctx.limit
+        capped = cap is not None or (bool(slots.backed) and call.function_ref in slots.backed)
+        async with slots.hold(call.function_ref, cap, self._park) if capped else UNCAPPED:
             if capped:
                 await self._unpark()
-            call = ctx.call
             if call.expire_at and ctx.delivery.attempt == 1 and call.expire_at <= time.time():
                 # Claimed in time, but it waited here past its expire_at.
                 ctx.settle, ctx.reason = Settle.BURY, EXPIRED
@@ -328,13 +327,14 @@ class WorkerLoop:
                 return
             ctx.outcome.started_at = time.time()
             ctx.invoked = True
-            # The lease stays extended meanwhile; shutdown hands the call back unrun.
-            ctx.result = await invoke_when_reachable(
-                self._invoke, call, self._reconnect_wait, self._unreachable(ctx)
-            )
-            status = ctx.result.status
-            if status == TOO_MANY_REQUESTS or slots.backed:
-                slots.answered(ref, status, cap or self._max)
+            ctx.result = result = await self._invoke(call)
+            if not result.reached:  # the lease stays extended; shutdown hands it back unrun
+                self._log.gateway_unreachable(ctx.seq, call.function_ref, result.error or "")
+                ctx.result = result = await until_reachable(
+                    self._invoke, call, self._reconnect_wait
+                )
+            if result.status == TOO_MANY_REQUESTS or slots.backed:
+                slots.answered(call.function_ref, result.status, cap or self._max)
         self._recent += (ctx.result.seconds - self._recent) / 8
         ctx.outcome.status_code = ctx.result.status
         ctx.outcome.error = ctx.result.error
@@ -388,9 +388,6 @@ class WorkerLoop:
         ctx.settle = Settle.BURY
         ctx.reason = NO_OUTBOX
         ctx.outcome.error = "a callback delivery, and this worker has no outbox"
-
-    def _unreachable(self, ctx: CallContext) -> Callable[[str], None]:
-        return lambda error: self._log.gateway_unreachable(ctx.seq, ctx.call.function_ref, error)
 
     def _held(self) -> tuple[Iterable[Ready], Iterable[CallContext]]:
         """What the lease keeper extends: calls claimed ahead, running or settling."""

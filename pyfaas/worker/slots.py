@@ -27,7 +27,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 TOO_MANY_REQUESTS = 429
 
 # What an uncapped function holds: nothing, and no generator made per call.
-_UNCAPPED: AbstractAsyncContextManager[None] = nullcontext()
+UNCAPPED: AbstractAsyncContextManager[None] = nullcontext()
 
 
 def backed_off(limit: int, status: int, cap: int) -> int:
@@ -71,7 +71,7 @@ class FunctionSlots:
         once. A limit that changes meanwhile (``answered``) counts at once.
         """
         if cap is None and ref not in self.backed:
-            return _UNCAPPED
+            return UNCAPPED
         return self._capped(ref, sys.maxsize if cap is None else cap, on_wait)
 
     @asynccontextmanager
