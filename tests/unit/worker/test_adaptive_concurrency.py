@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from pyfaas.queue.backends.memory import MemoryQueue
-from pyfaas.queue.envelope import CallState, QueuedCall
+from pyfaas.queue.envelope import CallState, Delivery, Outcome, QueuedCall
 from pyfaas.worker.settings import WorkerSettings
 from pyfaas.worker.slots import FunctionSlots, backed_off
 from tests.unit.worker.conftest import running_worker, settled
@@ -133,3 +133,50 @@ async def test_a_function_answering_429_is_not_hammered(
     # round; backed off, the worker hits the limit only now and then.
     print(f"429s: {fake.answered.get(429, 0)} for {len(calls)} calls; most at once {fake.most}")
     assert fake.answered.get(429, 0) < len(calls)
+
+
+class _Outstanding(MemoryQueue):
+    """A memory queue that notes the most calls held by the worker at once (claimed, unsettled)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held = 0
+        self.most = 0
+
+    async def claim(self, limit: int, lease: float, wait: float) -> list[Delivery]:
+        found = await super().claim(limit, lease, wait)
+        self.held += len(found)
+        self.most = max(self.most, self.held)
+        return found
+
+    async def ack(self, delivery: Delivery, outcome: Outcome) -> None:
+        await super().ack(delivery, outcome)
+        self.held -= 1
+
+    async def retry(self, delivery: Delivery, delay: float, outcome: Outcome) -> None:
+        await super().retry(delivery, delay, outcome)
+        self.held -= 1
+
+
+async def test_calls_waiting_for_a_backed_off_function_do_not_drain_the_queue_into_the_worker(
+    settings: WorkerSettings,
+) -> None:
+    queue = _Outstanding()
+    await queue.start()
+    calls = [
+        QueuedCall(uuid.uuid4().hex, "crowded", "openfaas-fn", submitted_at=time.time())
+        for _ in range(60)
+    ]
+    for call in calls:
+        await queue.put(call)
+    try:
+        async with _serve(_Crowded(capacity=1, delay=0.02)) as fake:
+            overrides = {"gateway_url": fake.url, "max_inflight": 4, "max_retry_attempts": 100}
+            async with running_worker(settings, queue, **overrides):
+                for call in calls:
+                    await settled(queue, call.call_id, within=60)
+    finally:
+        await queue.close()
+    # Parked calls leave their slots to others, but past max_inflight of them
+    # the worker claims no more: it never holds the whole queue.
+    assert queue.most <= 4 * 2 + 4 + 1 + 16, queue.most
