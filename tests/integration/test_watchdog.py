@@ -83,6 +83,8 @@ class WatchdogProcess:
             self.proc.kill()
         self.proc.wait(timeout=10)
         self._reader.join(timeout=5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()  # the pipe is ours to close, the reader has seen its end
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 from aiohttp import ClientSession
@@ -203,7 +204,7 @@ async def test_unknown_route_and_wrong_method(client: Client) -> None:
 
 async def test_system_body_is_bounded(client: Client) -> None:
     body = b'{"service":"x","image":"' + b"i" * (2 * 1024 * 1024) + b'"}'
-    resp = await client.post("/system/functions", data=body, headers=AUTH)
+    resp = await client.post("/system/functions", data=io.BytesIO(body), headers=AUTH)
     assert resp.status == 413
 
 
