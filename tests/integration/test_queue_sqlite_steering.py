@@ -130,7 +130,8 @@ async def test_a_queue_db_made_before_steering_is_migrated_in_place_with_its_cal
         with sqlite3.connect(path) as conn:
             columns = {row[1] for row in conn.execute("PRAGMA table_info(calls)")}
             assert {"lane", "fingerprint", "not_before", "expire_at", "reason"} <= columns
-            assert "lane" in {row[1] for row in conn.execute("PRAGMA table_info(queue)")}
+            queue_columns = {row[1] for row in conn.execute("PRAGMA table_info(queue)")}
+            assert {"lane", "parked"} <= queue_columns
         stats = await queue.stats()
         assert (stats.queued, stats.running, stats.dead) == (3, 0, 2)
         by_function = {f.function: f for f in stats.functions}
@@ -185,6 +186,8 @@ async def test_delayed_and_cancelled_calls_keep_their_promise_across_a_restart(
         assert (await queue.cancel("now-cancelled")).state is CallState.CANCELLED
     finally:
         await queue.close()
+    with sqlite3.connect(path) as conn:  # the cancelled calls left the queue itself
+        assert conn.execute("SELECT count(*) FROM queue").fetchone() == (1,)
     queue = await _open(path)
     try:
         record = await queue.record("later")

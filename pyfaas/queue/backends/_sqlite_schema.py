@@ -4,11 +4,16 @@
 there, ``dead_at`` set); ``queue`` the calls still to be settled, ordered by
 ``seq``; ``results`` the functions' answers kept by ``ack`` and ``bury``;
 ``lane_counts`` how many calls each fair-claim lane (``_records.fair_key``:
-a function, or every callback delivery together) has waiting, retrying or
-dead, kept in the transaction of every write that moves a call, so that
-``stats`` reads a few rows instead of counting 100k. ``lane`` on a call and
-its queue row is that key: claims take the lanes in turn through the
-``queue_lane`` index.
+a function, or every callback delivery together) has waiting, delayed,
+retrying or dead, kept in the transaction of every write that moves a call,
+so that ``stats`` reads a few rows instead of counting 100k. ``lane`` on a
+call and its queue row is that key: claims take the lanes in turn through
+the ``queue_fair`` index.
+
+A queue row whose time has not come is ``parked`` (1: a delayed call, 2: a
+retry waiting out its delay): claims scan only the unparked rows of a lane,
+so 100k delayed calls cost them nothing, and each claim first unparks the
+rows whose time came (``queue_parked`` holds only parked rows, by due time).
 
 ``ensure`` runs inside the ``BEGIN IMMEDIATE`` of every connection's
 opening: the first opener of an older file adds the missing columns (as
@@ -65,7 +70,7 @@ _ADDED = {
         # one without parsing the others; "[" + history + "]" is the JSON array.
         ("history", "TEXT"),
     ),
-    "queue": (("lane", "TEXT NOT NULL DEFAULT ''"),),
+    "queue": (("lane", "TEXT NOT NULL DEFAULT ''"), ("parked", "INTEGER NOT NULL DEFAULT 0")),
 }
 
 # Rows of calls written before lanes: a callback delivery's id ends in ".callback".
@@ -78,10 +83,13 @@ UPDATE calls SET reason = CASE WHEN error = '{UNDECODABLE}' THEN '{UNDECODABLE}'
 """
 
 _STEERING = """
-CREATE INDEX IF NOT EXISTS queue_lane ON queue (lane);
+DROP INDEX IF EXISTS queue_lane;
+DROP INDEX IF EXISTS calls_delayed;
+CREATE INDEX IF NOT EXISTS queue_fair ON queue (lane, parked);
+CREATE INDEX IF NOT EXISTS queue_parked ON queue (due) WHERE parked != 0;
 CREATE INDEX IF NOT EXISTS queue_leased ON queue (lane) WHERE token IS NOT NULL;
+CREATE INDEX IF NOT EXISTS queue_call ON queue (call);
 CREATE INDEX IF NOT EXISTS calls_finished ON calls (finished_at) WHERE finished_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS calls_delayed ON calls (not_before) WHERE state = 'delayed';
 CREATE TABLE IF NOT EXISTS results (
     call_id TEXT PRIMARY KEY,
     status INTEGER NOT NULL,
@@ -93,11 +101,11 @@ CREATE TABLE IF NOT EXISTS results (
 );
 """
 
-# How many calls of each lane wait to start (``waiting``: queued or delayed),
-# wait to be tried again (``retrying``) or are dead letters (``dead``: buried
-# or expired). The writes that move a call keep them (``_sqlite_store.Tally``),
-# once per transaction and lane; running calls are the leased rows of
-# ``queue_leased``, and which waiting calls are still delayed the clock says.
+# How many calls of each lane wait to start (``waiting``), wait for their
+# not_before (``delayed``: their rows parked), wait to be tried again
+# (``retrying``) or are dead letters (``dead``: buried or expired). The
+# writes that move a call keep them (``_sqlite_store.Tally``), once per
+# transaction and lane; running calls are the leased rows of ``queue_leased``.
 COUNTS = """
 CREATE TABLE lane_counts (
     lane TEXT NOT NULL,
@@ -106,7 +114,7 @@ CREATE TABLE lane_counts (
     PRIMARY KEY (lane, share)
 ) WITHOUT ROWID;
 INSERT INTO lane_counts
-SELECT lane, CASE WHEN state IN ('queued', 'delayed') THEN 'waiting'
+SELECT lane, CASE WHEN state = 'queued' THEN 'waiting'
     WHEN state IN ('dead', 'expired') THEN 'dead' ELSE state END, count(*)
 FROM calls WHERE state IN ('queued', 'delayed', 'retrying', 'dead', 'expired')
 GROUP BY 1, 2;

@@ -32,10 +32,18 @@ PRUNE_BATCH = 2000
 _FIELDS = ("queued", "delayed", "running", "retrying", "dead")  # of FunctionStats
 # The oldest call of a lane that waits to run now (a retry is not waiting to start).
 _OLDEST = """
-SELECT max(c.submitted_at, c.not_before) FROM queue AS q INDEXED BY queue_lane
+SELECT max(c.submitted_at, c.not_before) FROM queue AS q INDEXED BY queue_fair
 JOIN calls AS c ON c.id = q.call
-WHERE q.lane = ? AND q.token IS NULL AND q.due <= ? AND c.state IN ('queued', 'delayed')
+WHERE q.lane = ? AND q.parked = 0 AND q.token IS NULL AND q.due <= ?
+    AND c.state IN ('queued', 'delayed')
 ORDER BY q.seq LIMIT 1
+"""
+# And of its delayed calls whose time came but that no claim has unparked yet.
+_OLDEST_PARKED = """
+SELECT max(c.submitted_at, c.not_before) FROM queue AS q INDEXED BY queue_parked
+JOIN calls AS c ON c.id = q.call
+WHERE q.parked != 0 AND q.due <= ? AND q.attempt = 0 AND q.lane = ?
+ORDER BY q.due LIMIT 1
 """
 
 
@@ -165,9 +173,6 @@ def cancel(conn: sqlite3.Connection, call_id: str, tally: store.Tally) -> None:
     """
     now = time.time()
     states = ", ".join(f"'{state.value}'" for state in CANCELLABLE)
-    before = conn.execute(
-        f"SELECT state FROM calls WHERE call_id = ? AND state IN ({states})", (call_id,)
-    ).fetchone()
     found = conn.execute(
         f"UPDATE calls SET state = 'cancelled', finished_at = ? WHERE call_id = ?"
         f" AND state IN ({states}) RETURNING id, lane",
@@ -178,23 +183,21 @@ def cancel(conn: sqlite3.Connection, call_id: str, tally: store.Tally) -> None:
         if known is None:
             raise NotFound(f"no call with call id {call_id}")
         raise Conflict(cancel_refusal(known))
-    # By its lane's index: a rare write may step over that lane's rows. A row
-    # left behind would be dropped by the claim that finds it cancelled.
     call, lane = found
-    conn.execute(
-        "DELETE FROM queue INDEXED BY queue_lane WHERE lane = ? AND call = ? AND token IS NULL",
-        (lane, call),
-    )
-    tally.move(lane, "retrying" if before[0] == "retrying" else "waiting", None)
+    for parked, attempt in conn.execute(
+        "DELETE FROM queue WHERE call = ? AND token IS NULL RETURNING parked, attempt", (call,)
+    ).fetchall():
+        share = "retrying" if attempt > 0 else "delayed" if parked else "waiting"
+        tally.move(lane, share, None)
 
 
 def stats(conn: sqlite3.Connection) -> QueueStats:
     """Counts per lane from ``lane_counts``, the leases, and the clock.
 
     Running calls are the leased rows (their partial index holds only those);
-    of the waiting calls, those whose ``not_before`` is still ahead are
-    delayed (read through the partial index of delayed calls), the others
-    queued. Nothing here reads every queued row.
+    a delayed call whose time came but that no claim has unparked yet counts
+    as queued (read through the index of parked rows, from the due ones on).
+    Nothing here reads every queued row.
     """
     now = time.time()
     counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_FIELDS, 0))
@@ -206,12 +209,12 @@ def stats(conn: sqlite3.Connection) -> QueueStats:
     ):
         counts[lane]["running"] += n
     for lane, n in conn.execute(
-        "SELECT lane, count(*) FROM calls INDEXED BY calls_delayed"
-        " WHERE state = 'delayed' AND not_before > ? GROUP BY lane",
+        "SELECT lane, count(*) FROM queue INDEXED BY queue_parked"
+        " WHERE parked != 0 AND due <= ? AND attempt = 0 GROUP BY lane",
         (now,),
     ):
-        counts[lane]["delayed"] += n
-        counts[lane]["queued"] -= n
+        counts[lane]["delayed"] -= n
+        counts[lane]["queued"] += n
     # Rows another program wrote name no function: they were never counted as
     # waiting, and count only once set aside as dead letters.
     unnamed = counts.pop("", None)
@@ -219,8 +222,15 @@ def stats(conn: sqlite3.Connection) -> QueueStats:
     for lane, c in sorted(counts.items()):
         oldest = 0.0
         if c["queued"] > 0:
-            found = conn.execute(_OLDEST, (lane, now)).fetchone()
-            oldest = max(now - float(found[0]), 0.0) if found else 0.0
+            since = [
+                float(found[0])
+                for found in (
+                    conn.execute(_OLDEST, (lane, now)).fetchone(),
+                    conn.execute(_OLDEST_PARKED, (now, lane)).fetchone(),
+                )
+                if found is not None
+            ]
+            oldest = max(now - min(since), 0.0) if since else 0.0
         functions.append(FunctionStats(lane, oldest_age=oldest, **c))
     every = [*counts.values()]
     return QueueStats(

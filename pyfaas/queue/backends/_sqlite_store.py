@@ -42,7 +42,7 @@ RECORD_COLUMNS = (
     " EXISTS (SELECT 1 FROM results WHERE results.call_id = calls.call_id)"
 )
 
-# The lanes that have rows, one index step each (a skip-scan of queue_lane):
+# The lanes that have rows, one index step each (a skip-scan of queue_fair):
 # a handful of rows however many calls are queued.
 _LANES = """
 WITH RECURSIVE lanes(lane) AS (
@@ -52,14 +52,21 @@ WITH RECURSIVE lanes(lane) AS (
     WHERE lanes.lane IS NOT NULL
 ) SELECT lane FROM lanes WHERE lane IS NOT NULL
 """
-# A lane's oldest due rows: its index is in seq order, so the scan stops after
-# ``limit`` matches; only its leased or delayed rows are stepped over.
+# A lane's oldest due rows: the index of its unparked rows is in seq order, so
+# the scan stops after ``limit`` matches, stepping over leased rows only.
 # ``share``: what the row counts as until it is claimed (``Tally``), from the
 # row alone: leased (a lease that ran out: running, not counted), tried
 # before (retrying), or waiting.
 _LANE_DUE = (
     "SELECT seq, iif(token IS NOT NULL, NULL, iif(attempt > 0, 'retrying', 'waiting'))"
-    " FROM queue INDEXED BY queue_lane WHERE lane = ? AND due <= ? ORDER BY seq LIMIT ?"
+    " FROM queue INDEXED BY queue_fair WHERE lane = ? AND parked = 0 AND due <= ?"
+    " ORDER BY seq LIMIT ?"
+)
+# The parked rows whose time has come join the scan; a delayed call's (never
+# claimed) moves from the delayed count to the waiting one.
+_UNPARK = (
+    "UPDATE queue INDEXED BY queue_parked SET parked = 0 WHERE parked != 0 AND due <= ?"
+    " RETURNING lane, attempt"
 )
 _LEASE = (
     "UPDATE queue SET due = ?, token = ?, attempt = attempt + 1 WHERE seq IN ({})"
@@ -176,7 +183,7 @@ def put_rows(conn: sqlite3.Connection, rows: list[Row], tally: Tally) -> list[bo
             seen[r[0]] = r[7]
             fresh.append((*r, "delayed" if r[8] > now else "queued"))
             answers.append(True)
-            tally.move(r[6], None, "waiting")
+            tally.move(r[6], None, "delayed" if r[8] > now else "waiting")
         elif conflicts(known, r[7]):
             answers.append(f"call ID {r[0]} is taken by another call")
         else:
@@ -185,9 +192,9 @@ def put_rows(conn: sqlite3.Connection, rows: list[Row], tally: Tally) -> list[bo
         conn.executemany(_INSERT_CALL, fresh)
         marks = ",".join("?" * len(fresh))
         conn.execute(
-            "INSERT INTO queue (call, due, lane) SELECT id, max(?, not_before), lane FROM calls"
-            f" WHERE call_id IN ({marks}) ORDER BY id",
-            [now, *(r[0] for r in fresh)],
+            "INSERT INTO queue (call, due, lane, parked) SELECT id, max(?, not_before), lane,"
+            f" not_before > ? FROM calls WHERE call_id IN ({marks}) ORDER BY id",
+            [now, now, *(r[0] for r in fresh)],
         )
     return answers
 
@@ -213,6 +220,9 @@ def claim(conn: sqlite3.Connection, limit: int, lease: float, tally: Tally) -> l
     now = time.time()
     secret = uuid.uuid4().hex
     claimed: list[Claimed] = []
+    for lane, attempt in conn.execute(_UNPARK, (now,)).fetchall():
+        if attempt == 0:
+            tally.move(lane, "delayed", "waiting")
     for _ in range(_CLAIM_ROUNDS):
         want = limit - len(claimed)
         shares: dict[int, tuple[str, str | None]] = {}
@@ -330,7 +340,7 @@ def settle(
     now = time.time()
     sql, params = "DELETE FROM queue WHERE seq = ? AND token = ?", [seq, secret]
     if retry_at is not None:
-        sql = "UPDATE queue SET due = ?, token = NULL WHERE seq = ? AND token = ?"
+        sql = "UPDATE queue SET due = ?, token = NULL, parked = 2 WHERE seq = ? AND token = ?"
         params = [retry_at, seq, secret]
     if conn.execute(sql, params).rowcount != 1:
         raise _lost(call_id)

@@ -8,6 +8,7 @@ the rows says.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 import sqlite3
@@ -119,5 +120,28 @@ async def test_the_counts_stay_those_of_the_rows_whatever_the_writes(
             stats = await queue.stats()
             assert _counted(stats) == _recount(path), (step, write.__name__)
             assert stats.queued == sum(f.queued for f in stats.functions)
+    finally:
+        await queue.close()
+
+
+async def test_a_delayed_call_counts_as_queued_once_its_time_came_and_running_once_claimed(
+    tmp_path: Path,
+) -> None:
+    queue = SqliteQueue(str(tmp_path / "queue.db"))
+    await queue.start()
+    try:
+        due = time.time() + 0.3
+        await queue.put(queued_call("later", not_before=due))
+        stats = await queue.stats()
+        assert (stats.queued, stats.delayed) == (0, 1)
+        await asyncio.sleep(max(due - time.time(), 0) + 0.05)  # the clock, not a readiness
+        stats = await queue.stats()  # no claim has unparked it yet
+        assert (stats.queued, stats.delayed) == (1, 0)
+        assert stats.functions[0].oldest_age >= 0.04
+        [delivery] = await queue.claim(limit=5, lease=60, wait=1)
+        await queue.retry(delivery, 60, Outcome(status_code=503))
+        stats = await queue.stats()
+        assert (stats.queued, stats.delayed, stats.running, stats.retrying) == (0, 0, 0, 1)
+        assert _counted(stats) == _recount(tmp_path / "queue.db")
     finally:
         await queue.close()
