@@ -241,3 +241,19 @@ async def test_a_cancel_racing_a_claim_either_runs_the_call_or_cancels_it(
     assert await worker.claim(limit=10, lease=5, wait=0.5) == []
     stats = await gateway.stats()
     assert (stats.queued, stats.running) == (0, 0)
+
+
+async def test_a_settled_call_delivered_again_after_a_lost_ack_is_not_run_again(
+    queues: list[NatsQueue],
+) -> None:
+    gateway, _, worker = queues
+    await gateway.put(_call("c1"))
+    [delivery] = await worker.claim(limit=1, lease=1, wait=3)
+    await worker.mark_running(delivery)
+    # The final record is written and the ack never reaches the server.
+    await worker._update(delivery, CallState.SUCCEEDED, Outcome(status_code=200))
+    assert await worker.claim(limit=1, lease=1, wait=2.5) == []  # redelivered, and dropped
+    record = await gateway.record("c1")
+    assert record is not None
+    assert (record.state, record.attempts) == (CallState.SUCCEEDED, 1)
+    assert (await gateway.stats()).queued == 0

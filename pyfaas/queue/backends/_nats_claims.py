@@ -27,11 +27,15 @@ from pyfaas.errors import NotFound
 from pyfaas.queue._records import decode_call, expired_record, is_expired, new_record
 from pyfaas.queue.backends import _nats_records as records
 from pyfaas.queue.backends._nats_layout import CALLBACK_LANE, CALLS, DELAYED, RETRY
-from pyfaas.queue.envelope import CallRecord, Delivery, QueuedCall
+from pyfaas.queue.envelope import CallRecord, CallState, Delivery, QueuedCall
 
 if TYPE_CHECKING:
     from pyfaas.queue.backends.nats import NatsQueue
 
+# States of a call whose message, delivered again, is dropped.
+FINISHED = frozenset(
+    {CallState.SUCCEEDED, CallState.FAILED, CallState.DEAD, CallState.CANCELLED, CallState.EXPIRED}
+)
 # The header of a retry's message: when it is due (Unix seconds).
 DUE = "Pyfaas-Due"
 # A call nak'ed for its delay comes back this much after it: not a moment early.
@@ -123,8 +127,10 @@ class Deliveries:
         """A delivery whose attempt the run lock tells: a delayed call, a retry, a redelivery."""
         _, _, _, _, locks = self._q.parts()
         try:
-            last, cancelled = await locks.last_attempt(call.call_id)
-            if cancelled:
+            (last, cancelled), stored = await asyncio.gather(
+                locks.last_attempt(call.call_id), self._q.read(call.call_id)
+            )
+            if cancelled or _settled(stored, msg):
                 await self.drop(msg)
                 return None
             if kind == CALLS and DUE not in (msg.headers or {}):
@@ -137,10 +143,7 @@ class Deliveries:
             if not await locks.take(call.call_id, attempt):
                 await self.drop(msg)
                 return None
-            prior = None
-            if attempt > 1:
-                stored = await self._q.read(call.call_id)
-                prior = None if stored is None else stored[0]
+            prior = None if stored is None or attempt == 1 else stored[0]
         except nats.errors.Error:
             return None  # left leased: handed out again once its lease runs out
         return self.lease(msg, call, attempt, since, Held(None, prior))
@@ -174,6 +177,17 @@ class Deliveries:
             await pub.request(msg.reply, b"")
         except nats.errors.Error:
             pass  # left leased: the claim that gets it again tries again
+
+
+def _settled(stored: tuple[CallRecord, records.Extras] | None, msg: Msg) -> bool:
+    """Whether a delivery again is of a call already settled: its ack was lost, or the
+    message is one a retry replaced (the record names the retry's message)."""
+    if stored is None:
+        return False
+    record, extras = stored
+    if record.state in FINISHED:
+        return True
+    return bool(extras.seq) and extras.seq != msg.metadata.sequence.stream
 
 
 def _seen(task: asyncio.Task[bool]) -> None:

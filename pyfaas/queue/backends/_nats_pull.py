@@ -39,6 +39,8 @@ from nats.js.api import Header, StatusCode
 from pyfaas.errors import QueueUnavailable
 from pyfaas.queue import _json
 
+# How long the server may hold a request for what is there now.
+NO_WAIT_EXPIRES = 0.5
 # How the server ends a pull request that it could not fill: nothing more.
 _ENDED = (StatusCode.NO_MESSAGES, StatusCode.REQUEST_TIMEOUT)
 
@@ -117,7 +119,10 @@ class Puller:
         if self._spare:
             msgs, self._spare = self._spare[:limit], self._spare[limit:]
             return msgs, self._spare_since
-        msgs, first = await self._request(limit, {"batch": limit, "no_wait": True}, self._timeout)
+        # With an expiry too: a consumer that counts a message deleted under it
+        # (a cancel) as pending holds a bare no_wait request instead of answering.
+        now = {"batch": limit, "no_wait": True, "expires": int(NO_WAIT_EXPIRES * 1e9)}
+        msgs, first = await self._request(limit, now, self._timeout)
         if msgs or wait <= 0:
             return msgs, first
         # The server ends the request at ``expires``; waiting a little longer
