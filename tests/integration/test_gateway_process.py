@@ -11,28 +11,26 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import free_port, port_open, wait_for
+from tests.helpers import port_open, wait_for, wait_for_line
 
 pytestmark = pytest.mark.integration
 
 
 def test_gateway_process_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
-    port = free_port()
     home = tmp_path / "home"
+    log = tmp_path / "gateway.log"
     env = {
         **os.environ,
         "PYFAAS_HOME": str(home),
-        "PYFAAS_PORT": str(port),
+        "PYFAAS_PORT": "0",  # the gateway binds a free port and says which
         "PYFAAS_QUEUE": "memory://",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pyfaas.gateway"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pyfaas.gateway"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
+        port = int(wait_for_line(log, r"Listening on http://127\.0\.0\.1:(\d+)").group(1))
         wait_for(lambda: port_open(port), timeout=20)
         base = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{base}/healthz").text == "OK"
@@ -45,6 +43,7 @@ def test_gateway_process_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert httpx.post(f"{base}/function/nope", content=b"x").status_code == 404
     finally:
         proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=20)
+        proc.wait(timeout=20)
+    output = log.read_text(errors="replace")
     assert proc.returncode == 0, output
     assert f"Listening on http://127.0.0.1:{port}" in output

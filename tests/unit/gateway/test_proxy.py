@@ -153,13 +153,13 @@ async def test_empty_function_name_is_404(client: Client) -> None:
 
 async def test_unreachable_replica_is_502(make_client: MakeClient) -> None:
     from pyfaas.providers.base import Endpoint
-    from tests.helpers import free_port
+    from tests.helpers import refused_port
 
-    port = free_port()
-    dead = MemoryProvider({"gone": Endpoint(port=port)})
-    await deploy(dead, "gone")
-    client = await make_client(provider=dead)
-    resp = await client.post("/function/gone", data=b"x")
+    with refused_port() as sock:
+        dead = MemoryProvider({"gone": Endpoint(port=sock.getsockname()[1])})
+        await deploy(dead, "gone")
+        client = await make_client(provider=dead)
+        resp = await client.post("/function/gone", data=b"x")
     assert resp.status == 502
 
 

@@ -80,11 +80,11 @@ async def test_head_and_chunked_and_close_delimited() -> None:
 
 
 async def test_refused_connection_is_an_upstream_error() -> None:
-    from tests.helpers import free_port
+    from tests.helpers import refused_port
 
     pool = UpstreamPool()
-    with pytest.raises(UpstreamError):
-        await pool.request(Address(port=free_port()), "GET", "/", [], None)
+    with refused_port() as sock, pytest.raises(UpstreamError):
+        await pool.request(Address(port=sock.getsockname()[1]), "GET", "/", [], None)
 
 
 class _Server:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -14,7 +15,7 @@ from pyfaas.queue.envelope import CallState
 from pyfaas.worker.loop import HANDED_BACK
 from pyfaas.worker.settings import WorkerSettings
 from tests.factories import gateway_call
-from tests.helpers import free_port
+from tests.helpers import refused_port
 from tests.unit.worker.conftest import Running, eventually, running_worker, settled
 from tests.unit.worker.fakes import FakeGateway
 
@@ -22,11 +23,13 @@ UNREACHABLE_LINE = "Cannot reach the gateway for echo.openfaas-fn"
 
 
 @asynccontextmanager
-async def gateway_on(fake: FakeGateway, port: int) -> AsyncIterator[FakeGateway]:
+async def gateway_on(fake: FakeGateway, sock: socket.socket) -> AsyncIterator[FakeGateway]:
+    """``fake`` serving on ``sock``, the port the worker has been refused on until now."""
     runner = web.AppRunner(fake.app(), access_log=None, shutdown_timeout=0.1)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    fake.url = f"http://127.0.0.1:{port}"
+    sock.listen()
+    await web.SockSite(runner, sock).start()
+    fake.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     try:
         yield fake
     finally:
@@ -40,22 +43,23 @@ def _said(worker: Running, text: str) -> bool:
 async def test_call_waits_for_a_gateway_that_comes_up_and_runs_once(
     queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
-    port = free_port()
     call = gateway_call("echo", callback_url=None)
     await queue.put(call)
-    down = replace(settings, gateway_url=f"http://127.0.0.1:{port}", max_retry_attempts=2)
-    async with running_worker(down, queue) as worker:
+    with refused_port() as sock:
+        port = sock.getsockname()[1]
+        down = replace(settings, gateway_url=f"http://127.0.0.1:{port}", max_retry_attempts=2)
+        async with running_worker(down, queue) as worker:
 
-        async def waiting() -> bool:
-            return _said(worker, UNREACHABLE_LINE)
+            async def waiting() -> bool:
+                return _said(worker, UNREACHABLE_LINE)
 
-        await eventually(waiting)
-        await asyncio.sleep(0.3)  # several reconnection attempts: none may count
-        record = await queue.record(call.call_id)
-        assert record is not None
-        assert record.state is CallState.RUNNING
-        async with gateway_on(FakeGateway(), port) as gateway:
-            done = await settled(queue, call.call_id, within=10)
+            await eventually(waiting)
+            await asyncio.sleep(0.3)  # several reconnection attempts: none may count
+            record = await queue.record(call.call_id)
+            assert record is not None
+            assert record.state is CallState.RUNNING
+            async with gateway_on(FakeGateway(), sock) as gateway:
+                done = await settled(queue, call.call_id, within=10)
     assert done.state is CallState.SUCCEEDED
     assert done.attempts == 1
     assert len(gateway.calls) == 1
@@ -67,13 +71,15 @@ async def test_shutdown_hands_back_a_call_still_waiting_for_the_gateway(
 ) -> None:
     call = gateway_call("echo", callback_url=None)
     await queue.put(call)
-    down = replace(settings, gateway_url=f"http://127.0.0.1:{free_port()}", grace_period=0.2)
-    async with running_worker(down, queue) as worker:
+    with refused_port() as sock:
+        port = sock.getsockname()[1]
+        down = replace(settings, gateway_url=f"http://127.0.0.1:{port}", grace_period=0.2)
+        async with running_worker(down, queue) as worker:
 
-        async def waiting() -> bool:
-            return _said(worker, UNREACHABLE_LINE)
+            async def waiting() -> bool:
+                return _said(worker, UNREACHABLE_LINE)
 
-        await eventually(waiting)
+            await eventually(waiting)
     record = await queue.record(call.call_id)
     assert record is not None
     assert record.state is not CallState.DEAD

@@ -15,7 +15,7 @@ from pyfaas.worker.callbacks import answer_call
 from pyfaas.worker.invoke import InvokeResult
 from pyfaas.worker.settings import WorkerSettings
 from tests.factories import gateway_call
-from tests.helpers import free_port
+from tests.helpers import refused_port
 from tests.unit.worker.conftest import final_record, running_worker, settled
 from tests.unit.worker.fakes import Failing, FakeGateway, Reply
 
@@ -79,10 +79,11 @@ async def test_callback_retried_until_it_succeeds(
 async def test_callback_unreachable_is_recorded_and_call_acked(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
-    call = gateway_call(callback_url=f"http://127.0.0.1:{free_port()}/gone")
-    await queue.put(call)
-    async with running_worker(settings, queue, callback_attempts=3) as worker:
-        record = await settled(queue, call.call_id)
+    with refused_port() as sock:
+        call = gateway_call(callback_url=f"http://127.0.0.1:{sock.getsockname()[1]}/gone")
+        await queue.put(call)
+        async with running_worker(settings, queue, callback_attempts=3) as worker:
+            record = await settled(queue, call.call_id)
     assert record.status_code == 200
     assert record.callback_status is None
     assert record.callback_attempts == 3
