@@ -31,8 +31,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# The fast tier: no process, no nats-server, no waits of seconds (docs/architecture.md,
+# Conventions); its slowest tests are listed, so one that drifts out of the tier shows.
 unit: install
-	$(BIN)/pytest -m "not integration and not e2e"
+	$(BIN)/pytest -m "not integration and not e2e" --durations=10 --durations-min=1.0
 
 test: install system-deps lint typecheck
 	$(BIN)/pytest
