@@ -2,18 +2,21 @@
 
 The writer process (``_sqlite_serve``) hands each batch to ``Runner.run``,
 which answers every operation in order (``_sqlite_wire``). A transaction
-holding a put or a replay commits with ``synchronous=FULL``, so a put's
-answer means the call is on disk; one of claims, lease extensions and
-settles only is not fsynced (in WAL mode it survives the process being
-killed, and a power loss can only undo a lease or a settle, so a call runs
-again; it is never lost). Claims alone, while nothing is due, take no write
-lock at all: polling an empty queue must not hold back the gateway's puts.
+holding a put, a replay or a cancel commits with ``synchronous=FULL``, so a
+put's answer means the call is on disk (and a cancel's that it never runs);
+one of claims, lease extensions, settles, purges and prunes only is not
+fsynced (in WAL mode it survives the process being killed, and a power loss
+can only undo a lease or a settle, so a call runs again; it is never lost).
+Claims alone, while nothing is due, take no write lock at all: polling an
+empty queue must not hold back the gateway's puts.
 
 Every operation raises, if it does, before it changes anything, so one that
-fails leaves the others of its transaction untouched. A failed transaction
-answers each of its operations with SQLite's message, led by "queue storage
-is full" when the disk is: it rolls back, so what was committed before
-stays, and the next one succeeds once there is room again.
+fails leaves the others of its transaction untouched; what the operations
+moved between the per-function counts is written once, before the commit
+(``_sqlite_store.Tally``). A failed transaction answers each of its
+operations with SQLite's message, led by "queue storage is full" when the
+disk is: it rolls back, so what was committed before stays, and the next
+one succeeds once there is room again.
 
 SQLite's own checkpoint would run inside a commit, holding back the answers
 of that batch for the milliseconds it takes: the runner's connection turns

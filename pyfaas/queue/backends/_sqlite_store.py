@@ -4,14 +4,15 @@ The tables are in ``_sqlite_schema``: ``calls`` holds every call ever
 accepted with its record (dead letters stay there, ``dead_at`` set);
 ``queue`` holds the calls still to be settled, one row per call, ordered by
 ``seq``. ``due`` is when a row may be claimed: the time it was queued (or
-its ``not_before``), its retry time, or the end of its lease. A claim takes
-the lanes (functions) in turn, oldest first within each, and leases its rows
-with one ``UPDATE ... RETURNING`` in a ``BEGIN IMMEDIATE`` transaction, so
-two processes never lease the same row. The steering operations (cancel,
-dead letters by filter, prune, counts) are in ``_sqlite_steer``. The writes here run inside a
-transaction the caller (the writer process, ``_sqlite_writer``) opened, so
-that many of them share one commit. Times are wall-clock Unix seconds
-because several processes compare them.
+its ``not_before``: such a row is parked until then), its retry time, or the
+end of its lease. A claim takes the lanes (functions) in turn, oldest first
+within each, and leases its rows with one ``UPDATE ... RETURNING`` in a
+``BEGIN IMMEDIATE`` transaction, so two processes never lease the same row.
+The steering operations (cancel, dead letters by filter, prune, counts) are
+in ``_sqlite_steer``. The writes here run inside a transaction the caller
+(the writer process, ``_sqlite_writer``) opened, so that many of them share
+one commit. Times are wall-clock Unix seconds because several processes
+compare them.
 """
 
 from __future__ import annotations
