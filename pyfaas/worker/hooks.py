@@ -51,11 +51,9 @@ class LoggingHook(Hook):
             attempts = ctx.policy.attempts if ctx.policy else 0
             self._log.retrying(ctx.seq, ref, ctx.delay, ctx.delivery.attempt + 1, attempts)
         elif ctx.settle is Settle.BURY:
-            why = (
-                ctx.reason
-                if ctx.outcome.error in (None, ctx.reason)
-                else (f"{ctx.reason} ({ctx.outcome.error})")
-            )
+            why, error = ctx.reason, ctx.outcome.error
+            if error and error != why:  # the reason is the category, the error the detail
+                why = f"{why} ({error})"
             self._log.dead_lettered(ctx.seq, ref, ctx.call.call_id, why)
 
 

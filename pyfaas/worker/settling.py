@@ -13,9 +13,10 @@ go back to the queue at once, without costing them anything but the attempt.
 
 An ack or a bury carries the function's answer (``results.stored_result``,
 cut at ``result_max_bytes``) for ``GET /system/calls/{id}/result``, and a
-bury its reason (``ctx.reason``: "retries exhausted", "not retryable: 500",
-"function removed", a hook's failure before the call ran, ...). A retry
-stores no answer: the next attempt's replaces it.
+bury its reason (``ctx.reason``): "retries exhausted", "not retryable:
+500", "function removed" (``retries``), "expired" (waited in the worker
+past its ``expire_at``), "hook failed" (before the call ran), "no callback
+outbox". A retry stores no answer: the next attempt's replaces it.
 """
 
 from __future__ import annotations
