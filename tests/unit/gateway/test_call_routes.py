@@ -18,7 +18,7 @@ Client = ClientSession
 
 @pytest.fixture(params=BACKENDS)
 async def queue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Queue]:
-    async with started_queue(request.param, tmp_path) as started:
+    async with started_queue(request, tmp_path) as started:
         yield started
 
 
@@ -33,7 +33,7 @@ async def test_result_is_the_functions_answer(
 ) -> None:
     await deploy(provider, "echo")
     call_id = await _submit(client)
-    [delivery] = await queue.claim(limit=1, lease=30, wait=1)
+    [delivery] = await queue.claim(limit=1, lease=30, wait=5)
     answer = StoredResult(
         status=201,
         headers=[
@@ -63,7 +63,7 @@ async def test_a_cut_result_says_its_full_size(
 ) -> None:
     await deploy(provider, "echo")
     call_id = await _submit(client)
-    [delivery] = await queue.claim(limit=1, lease=30, wait=1)
+    [delivery] = await queue.claim(limit=1, lease=30, wait=5)
     answer = StoredResult(500, [], b"abc", truncated=True, size=3_000_000)
     await queue.bury(delivery, Outcome(status_code=500, result=answer, reason="not retryable: 500"))
     resp = await client.get(f"/system/calls/{call_id}/result", headers=AUTH)
@@ -103,7 +103,7 @@ async def test_cancel_a_running_or_finished_call_is_409(
 ) -> None:
     await deploy(provider, "echo")
     call_id = await _submit(client)
-    [delivery] = await queue.claim(limit=1, lease=30, wait=1)
+    [delivery] = await queue.claim(limit=1, lease=30, wait=5)
     await queue.mark_running(delivery)
     resp = await client.delete(f"/system/calls/{call_id}", headers=AUTH)
     assert resp.status == 409

@@ -18,7 +18,7 @@ Client = ClientSession
 
 @pytest.fixture(params=BACKENDS)
 async def queue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Queue]:
-    async with started_queue(request.param, tmp_path) as started:
+    async with started_queue(request, tmp_path) as started:
         yield started
 
 
@@ -54,7 +54,7 @@ async def test_a_chain_into_async_function_is_allowed(
         headers={"X-Callback-Url": url, "X-Pyfaas-Callback-Depth": "2"},
     )
     assert resp.status == 202
-    [delivery] = await queue.claim(limit=1, lease=30, wait=1)
+    [delivery] = await queue.claim(limit=1, lease=30, wait=5)
     assert (delivery.call.callback_url, delivery.call.depth) == (url, 2)
 
 
@@ -88,5 +88,5 @@ async def test_credentials_are_stored_but_shown_redacted(
     call_id = resp.headers["X-Call-Id"]
     record = await (await client.get(f"/system/calls/{call_id}", headers=AUTH)).json()
     assert record["callbackUrl"] == "http://user:***@127.0.0.1:9/cb"
-    [delivery] = await queue.claim(limit=1, lease=30, wait=1)
+    [delivery] = await queue.claim(limit=1, lease=30, wait=5)
     assert delivery.call.callback_url == url

@@ -20,7 +20,7 @@ Client = ClientSession
 
 @pytest.fixture(params=BACKENDS)
 async def queue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Queue]:
-    async with started_queue(request.param, tmp_path) as started:
+    async with started_queue(request, tmp_path) as started:
         yield started
 
 
@@ -28,7 +28,7 @@ async def _bury(client: Client, queue: Queue, function: str, reason: str, **head
     resp = await client.post(f"/async-function/{function}/p?q=1", data=b"body", headers=headers)
     assert resp.status == 202, await resp.text()
     call_id = resp.headers["X-Call-Id"]
-    [delivery] = await queue.claim(limit=1, lease=30, wait=1)
+    [delivery] = await queue.claim(limit=1, lease=30, wait=5)
     assert delivery.call.call_id == call_id
     await queue.bury(delivery, Outcome(status_code=500, error="boom", reason=reason))
     return call_id

@@ -25,7 +25,7 @@ from tests.unit.gateway.conftest import CREDS
 
 @pytest.fixture(params=BACKENDS)
 async def queue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Queue]:
-    async with started_queue(request.param, tmp_path) as started:
+    async with started_queue(request, tmp_path) as started:
         yield started
 
 
@@ -34,7 +34,7 @@ async def _finished(queue: Queue, count: int) -> list[str]:
     for _ in range(count):
         call = queued_call()
         await queue.put(call)
-        [delivery] = await queue.claim(limit=1, lease=30, wait=1)
+        [delivery] = await queue.claim(limit=1, lease=30, wait=5)
         await queue.ack(delivery, Outcome(status_code=200))
         ids.append(call.call_id)
     return ids

@@ -20,7 +20,7 @@ Client = ClientSession
 
 @pytest.fixture(params=BACKENDS)
 async def queue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Queue]:
-    async with started_queue(request.param, tmp_path) as started:
+    async with started_queue(request, tmp_path) as started:
         yield started
 
 
@@ -117,7 +117,7 @@ async def test_depth_within_the_cap_is_stored(
         "/async-function/echo", data=b"x", headers={"X-Pyfaas-Callback-Depth": "5"}
     )
     assert resp.status == 202
-    [delivery] = await queue.claim(limit=1, lease=30, wait=1)
+    [delivery] = await queue.claim(limit=1, lease=30, wait=5)
     assert delivery.call.depth == 5
 
 
@@ -131,7 +131,7 @@ async def test_idempotency_key_derives_the_call_id(
     digest = hashlib.sha256(b"openfaas-fn\0echo\0k1").hexdigest()[:40]
     assert first.headers["X-Call-Id"] == again.headers["X-Call-Id"] == "idem-" + digest
     assert (await queue.stats()).queued == 1
-    [delivery] = await queue.claim(limit=1, lease=30, wait=1)
+    [delivery] = await queue.claim(limit=1, lease=30, wait=5)
     assert dict(delivery.call.headers)["X-Call-Id"] == "idem-" + digest
 
 
