@@ -13,7 +13,10 @@ and awaited before the call runs); later attempts and cancels read it first.
 
 from __future__ import annotations
 
+import asyncio
+
 import nats.js.errors
+from nats.aio.msg import Msg
 from nats.js.kv import KeyValue
 
 from pyfaas.queue.backends._nats_publish import Publisher
@@ -63,6 +66,22 @@ class Locks:
             if exc.err_code not in WRONG_LAST_SEQUENCE:
                 raise
             return False
+        return True
+
+    async def send_first(self, call_id: str) -> asyncio.Future[Msg]:
+        """Send the create of a first attempt's lock; ``first_taken`` reads its reply."""
+        return await self._pub.send(
+            self._subject(call_id), b"1", {"Nats-Expected-Last-Subject-Sequence": "0"}
+        )
+
+    async def first_taken(self, call_id: str, sent: asyncio.Future[Msg]) -> bool:
+        """Whether the first attempt has the call; False if it was cancelled."""
+        try:
+            self._pub.ack_of(await sent)
+        except nats.js.errors.APIError as exc:
+            if exc.err_code not in WRONG_LAST_SEQUENCE:
+                raise
+            return await self.take(call_id, 1)  # an entry there: a replay's, or a cancel's
         return True
 
     async def take(self, call_id: str, attempt: int) -> bool:

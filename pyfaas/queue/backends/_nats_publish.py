@@ -46,7 +46,32 @@ class Publisher:
         self, subject: str, payload: bytes, headers: dict[str, str] | None = None
     ) -> dict[str, Any]:
         """Publish and wait for the ack; raise nats-py's error for a refusal or a time-out."""
-        msg = await self.request(subject, payload, headers)
+        return self.ack_of(await self.request(subject, payload, headers))
+
+    async def send(
+        self, subject: str, payload: bytes, headers: dict[str, str] | None = None
+    ) -> asyncio.Future[Msg]:
+        """Send a request now; the reply (or a time-out) is awaited later, by whoever needs it.
+
+        No task per request: a claim sends one for each call it hands out.
+        """
+        token = str(next(self._tokens))
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[Msg] = loop.create_future()
+        self._waiting[token] = waiter
+        timer = loop.call_later(self._timeout, _expire, waiter)
+
+        def done(_: asyncio.Future[Msg]) -> None:
+            timer.cancel()
+            self._waiting.pop(token, None)
+
+        waiter.add_done_callback(done)
+        await self._nc.publish(subject, payload, reply=self._prefix + token, headers=headers)
+        return waiter
+
+    @staticmethod
+    def ack_of(msg: Msg) -> dict[str, Any]:
+        """A publish's ack from its reply; nats-py's error for a refusal."""
         if msg.headers and msg.headers.get(Header.STATUS) == StatusCode.SERVICE_UNAVAILABLE:
             raise nats.js.errors.NoStreamResponseError
         ack: dict[str, Any] = _json.loads(msg.data)

@@ -50,7 +50,6 @@ from pyfaas.errors import QueueUnavailable
 from pyfaas.queue._records import (
     as_of,
     final_state,
-    settled,
 )
 from pyfaas.queue.backends import _nats_records as records
 from pyfaas.queue.backends._nats_claims import DUE, Deliveries, lane_of
@@ -271,13 +270,7 @@ class NatsQueue:
             DUE: repr(time.time() + delay),
             "Nats-Msg-Id": f"{call.call_id}.r{delivery.attempt}",
         }
-        record = settled(
-            self._out.before(delivery, held),
-            CallState.RETRYING,
-            outcome,
-            time.time(),
-            delivery.attempt,
-        )
+        record = self._out.settle(delivery, held, CallState.RETRYING, outcome)
         with translated(self.url):
             # Again on the retry lane, due in ``delay``, then the delivery
             # acked: JetStream's delivery count would count a nak's wait.
@@ -302,8 +295,10 @@ class NatsQueue:
         # claim's request for what is there now (measured: half a second).
         # A delivery again after an ack that was lost is of a settled call,
         # and the claim that gets it drops it (``_nats_claims``).
-        with translated(self.url):
+        try:  # not ``translated``: a generator's context costs some µs a call
             await self._pub().request(msg.reply, b"")  # msg.ack_sync
+        except nats.errors.Error as exc:
+            raise unavailable(self.url, exc) from exc
 
     # A first attempt's record follows from the delivery and the worker's
     # outcome alone, so it is written without reading the previous version
@@ -313,9 +308,7 @@ class NatsQueue:
     ) -> None:
         held = self._out.held.pop(delivery.token, None)
         await self._running.drop(delivery.call.call_id)  # never after the final record
-        record = settled(
-            self._out.before(delivery, held), state, outcome, time.time(), delivery.attempt
-        )
+        record = self._out.settle(delivery, held, state, outcome)
         extras = records.Extras(dseq=dseq)
         if outcome.result is not None:
             await self._steering().keep_result(record, extras, outcome.result)
@@ -327,16 +320,20 @@ class NatsQueue:
         # over sooner, their final record taking its place (one write of
         # three a call saved). A look-up through this process writes it first.
         msg, _ = self.leases.take(delivery, release=False)  # NotFound for a lease already lost
-        with translated(self.url):
+        try:
             held = await self._out.started(delivery, msg)
+        except nats.errors.Error as exc:
+            raise unavailable(self.url, exc) from exc
         started = self._out.before(delivery, held)  # a copy of its own
         started.state, started.started_at = CallState.RUNNING, time.time()
         self._running.note(started)
 
     async def _write(self, record: CallRecord, extras: records.Extras | None = None) -> None:
         pub = self._pub()
-        with translated(self.url):
+        try:
             await records.write(pub, self.names.bucket, record, extras)
+        except nats.errors.Error as exc:
+            raise unavailable(self.url, exc) from exc
 
     # -- reading ----------------------------------------------------------------
 
