@@ -247,7 +247,7 @@ def claim(conn: sqlite3.Connection, limit: int, lease: float, tally: Tally) -> l
                 dropped = True
                 continue
             tally.move(lane, share, None)
-            token = f"{seq}.{attempt}.{secret}.{lane}"
+            token = f"{seq}.{attempt}.{call}.{secret}.{lane}"
             claimed.append((found[0], attempt, token, now, found[1]))
         if not dropped or len(claimed) >= limit:
             break
@@ -281,11 +281,11 @@ def _candidates(
     return sorted(candidates, key=lambda c: c[1])
 
 
-def _lease(token: str) -> tuple[int, int, str, str]:
-    """A lease token's queue row, attempt, secret and lane: what a settle records
-    (the history's attempt, the lane's counts) without reading the rows first."""
-    seq, attempt, secret, lane = token.split(".", 3)
-    return int(seq), int(attempt), secret, lane
+def _lease(token: str) -> tuple[int, int, int, str, str]:
+    """A lease token's queue row, attempt, call row, secret and lane: what a settle
+    records (the history's attempt, the lane's counts) without reading rows first."""
+    seq, attempt, call, secret, lane = token.split(".", 4)
+    return int(seq), int(attempt), int(call), secret, lane
 
 
 def _lost(call_id: str) -> NotFound:
@@ -298,7 +298,7 @@ def _lost(call_id: str) -> NotFound:
 
 
 def extend(conn: sqlite3.Connection, token: str, call_id: str, lease: float) -> None:
-    seq, _, secret, _ = _lease(token)
+    seq, _, _, secret, _ = _lease(token)
     cursor = conn.execute(
         "UPDATE queue SET due = ? WHERE seq = ? AND token = ?",
         (time.time() + lease, seq, secret),
@@ -315,7 +315,7 @@ UPDATE calls SET state = ?1, started_at = coalesce(?2, started_at), finished_at 
     status_code = ?4, error = ?5, callback_status = ?6, callback_attempts = ?7,
     dead_at = ?8, reason = ?9, history = coalesce(history || ',', '') || json_object(
         'a', ?10, 's', coalesce(?2, started_at), 'f', ?11, 'c', ?4, 'e', ?5)
-WHERE call_id = ?12
+WHERE id = ?12
 """
 _RESULT = (
     "INSERT OR REPLACE INTO results (call_id, status, headers, body, truncated, size,"
@@ -337,7 +337,7 @@ def settle(
     The attempt joins the history; a bury keeps its reason, and an ack or a
     bury the function's answer (``results``).
     """
-    seq, attempt, secret, lane = _lease(token)
+    seq, attempt, call, secret, lane = _lease(token)
     now = time.time()
     sql, params = "DELETE FROM queue WHERE seq = ? AND token = ?", [seq, secret]
     if retry_at is not None:
@@ -362,7 +362,7 @@ def settle(
             bury_reason(outcome) if dead else None,
             attempt,
             ended,
-            call_id,
+            call,
         ),
     )
     result = outcome.result
@@ -393,11 +393,11 @@ def mark_running(
     The claim already recorded ``running``, so this only refines ``started_at``
     (a call may wait for a function slot).
     """
-    seq, _, secret, _ = _lease(token)
+    seq, _, call, secret, _ = _lease(token)
     conn.execute(
-        "UPDATE calls SET state = 'running', attempts = ?, started_at = ? WHERE call_id = ?"
+        "UPDATE calls SET state = 'running', attempts = ?, started_at = ? WHERE id = ?"
         " AND EXISTS (SELECT 1 FROM queue WHERE seq = ? AND token = ?)",
-        (attempt, now, call_id, seq, secret),
+        (attempt, now, call, seq, secret),
     )
 
 
