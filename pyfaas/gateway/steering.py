@@ -1,7 +1,8 @@
 """The submission headers that steer an asynchronous call: when, until when, which id.
 
 * ``X-Delay-Seconds: N`` (0 to 30 days) or ``X-Not-Before: <RFC 3339>``: the
-  call is not run before then (``not_before``); one or the other.
+  call is not run before then (``not_before``); one or the other. A delay of
+  0, or a time already past, is no delay: the call is queued as any other.
 * ``X-Expire-After: S`` (> 0): a call not started within S seconds of its
   submission is never run (``expire_at``).
 * ``Idempotency-Key: K`` (1 to 128 printable ASCII characters, no spaces):
