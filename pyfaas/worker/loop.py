@@ -327,12 +327,11 @@ class WorkerLoop:
                 return
             ctx.outcome.started_at = time.time()
             ctx.invoked = True
-            ctx.result = result = await self._invoke(call)
+            result = await self._invoke(call)
             if not result.reached:  # the lease stays extended; shutdown hands it back unrun
                 self._log.gateway_unreachable(ctx.seq, call.function_ref, result.error or "")
-                ctx.result = result = await until_reachable(
-                    self._invoke, call, self._reconnect_wait
-                )
+                result = await until_reachable(self._invoke, call, self._reconnect_wait)
+            ctx.result = result  # only an answer: a call cut short before one is handed back
             if result.status == TOO_MANY_REQUESTS or slots.backed:
                 slots.answered(call.function_ref, result.status, cap or self._max)
         self._recent += (ctx.result.seconds - self._recent) / 8
