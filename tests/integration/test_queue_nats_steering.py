@@ -257,3 +257,27 @@ async def test_a_settled_call_delivered_again_after_a_lost_ack_is_not_run_again(
     assert record is not None
     assert (record.state, record.attempts) == (CallState.SUCCEEDED, 1)
     assert (await gateway.stats()).queued == 0
+
+
+async def test_a_delayed_call_on_the_old_subject_runs_as_its_first_attempt(
+    queues: list[NatsQueue], nats_server: NatsServer
+) -> None:
+    _, _, worker = queues
+    names = worker.names
+    delayed = _call("old-later", not_before=time.time() + 0.5)
+    odd = _call("odd-due")
+    nc = await nats.connect(nats_server.url)
+    try:
+        js = nc.jetstream()
+        await js.publish(names.subject, delayed.encode(), headers={"Nats-Msg-Id": "old-later"})
+        # A due time no number, as any publisher could write: no failure, run now.
+        await js.publish(names.subject, odd.encode(), headers={"Pyfaas-Due": "soon"})
+    finally:
+        await nc.close()
+    got: dict[str, int] = {}
+    deadline = time.monotonic() + 10
+    while len(got) < 2 and time.monotonic() < deadline:
+        for delivery in await worker.claim(limit=10, lease=5, wait=1):
+            got[delivery.call.call_id] = delivery.attempt
+            await worker.ack(delivery, Outcome(status_code=200))
+    assert got == {"old-later": 1, "odd-due": 1}

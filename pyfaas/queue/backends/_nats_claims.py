@@ -34,7 +34,7 @@ from pyfaas.queue._records import (
     settled,
 )
 from pyfaas.queue.backends import _nats_records as records
-from pyfaas.queue.backends._nats_layout import CALLBACK_LANE, CALLS, DELAYED, RETRY
+from pyfaas.queue.backends._nats_layout import CALLBACK_LANE, CALLS
 from pyfaas.queue.envelope import CallRecord, CallState, Delivery, Outcome, QueuedCall
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ class Deliveries:
         _, _, _, letters, locks = self._q.parts()
         now = time.time()
         deliveries: list[Delivery] = []
-        slow: list[tuple[Msg, QueuedCall, float, str]] = []
+        slow: list[tuple[Msg, QueuedCall, float, bool]] = []
         for msg, since in found:
             call = decode_call(msg.data)
             if call is None:
@@ -119,14 +119,16 @@ class Deliveries:
                 continue
             lane = self._q.names.lane_of(msg.subject)
             kind = CALLS if lane is None else lane[0]
-            due = float((msg.headers or {}).get(DUE, 0) or 0) or call.not_before
+            due = _due(msg) or call.not_before
             if due > now:
                 await self._later(msg, due - now)
                 continue
-            waited = kind in (DELAYED, RETRY) or DUE in (msg.headers or {})
+            # JetStream's count is the attempt only for a call never nak'ed
+            # for being early (a delay, a retry's due time).
+            counted = kind == CALLS and not call.not_before and DUE not in (msg.headers or {})
             attempt = msg.metadata.num_delivered
-            if waited or attempt > 1:
-                slow.append((msg, call, since, kind))
+            if not counted or attempt > 1:
+                slow.append((msg, call, since, counted))
                 continue
             if is_expired(call, 0, now):
                 await self._expire(msg, call)
@@ -143,7 +145,7 @@ class Deliveries:
         return deliveries
 
     async def _take_slow(
-        self, msg: Msg, call: QueuedCall, since: float, kind: str
+        self, msg: Msg, call: QueuedCall, since: float, counted: bool
     ) -> Delivery | None:
         """A delivery whose attempt the run lock tells: a delayed call, a retry, a redelivery."""
         _, _, _, _, locks = self._q.parts()
@@ -154,10 +156,7 @@ class Deliveries:
             if cancelled or _settled(stored, msg):
                 await self.drop(msg)
                 return None
-            if kind == CALLS and DUE not in (msg.headers or {}):
-                attempt = max(msg.metadata.num_delivered, last + 1)
-            else:
-                attempt = last + 1
+            attempt = max(msg.metadata.num_delivered, last + 1) if counted else last + 1
             if attempt == 1 and is_expired(call, 0, time.time()):
                 await self._expire(msg, call)
                 return None
@@ -233,6 +232,14 @@ def _settled(stored: tuple[CallRecord, records.Extras] | None, msg: Msg) -> bool
     if record.state in FINISHED:
         return True
     return bool(extras.seq) and extras.seq != msg.metadata.sequence.stream
+
+
+def _due(msg: Msg) -> float:
+    """A retry's due time from its header; 0 for none, or for one no number (anyone may publish)."""
+    try:
+        return float((msg.headers or {}).get(DUE) or 0)
+    except ValueError:
+        return 0.0
 
 
 def _seen(task: asyncio.Future[Msg]) -> None:
