@@ -1,8 +1,8 @@
 """The leases this process holds on claimed NATS messages, and when each counts as lost.
 
 JetStream has one ack wait per consumer, not per claim, so ``claim(lease=...)``
-sets the consumer's ``ack_wait``: every worker sharing a queue should use the
-same lease. ``extend`` restarts the ack timer at the full ``ack_wait``, and
+sets the ``ack_wait`` of every lane's consumer: every worker sharing a queue
+should use the same lease. ``extend`` restarts the ack timer at the full ``ack_wait``, and
 waits for the server to have it. JetStream takes an ack of a delivery whose
 lease ran out, even once another worker holds the call again, and says
 nothing: so a lease counts as lost here once it may have run out on the
