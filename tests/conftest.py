@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import platform
 import signal
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -29,12 +32,46 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """
     root = Path(__file__).parent
     for item in items:
-        parts = item.path.relative_to(root).parts
+        parts = item.path.relative_to(root).parts if item.path.is_relative_to(root) else ()
         in_folder = len(parts) > 1 and parts[0] in INTEGRATION_FOLDERS
         if (in_folder or item.get_closest_marker("nats")) and not item.get_closest_marker(
             "integration"
         ):
             item.add_marker(pytest.mark.integration)
+
+
+# The standard library's platform.processor() runs `uname -p` once and keeps the
+# answer; asked here, before any test, a library that asks it (matplotlib, on
+# import) starts no process inside a unit test.
+platform.processor()
+
+
+def _refuse_processes(nodeid: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> NoReturn:
+        raise AssertionError(
+            f"{nodeid} starts a process in the unit tier: mark it integration"
+            " (docs/architecture.md, Conventions)"
+        )
+
+    # Every way pyfaas and the tests start one: subprocess and asyncio's
+    # subprocesses go through Popen._execute_child; the watchdog forks and spawns.
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
+    for name in ("fork", "posix_spawn", "posix_spawnp"):
+        monkeypatch.setattr(os, name, refuse)
+
+
+@pytest.fixture(autouse=True)
+def unit_tests_start_no_process(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test of the unit tier that starts a process fails, naming the marker it needs.
+
+    Only while the test and its function-scoped fixtures run: what a wider
+    fixture started before is not this test's doing.
+    """
+    node = request.node
+    if node.get_closest_marker("integration") is None and node.get_closest_marker("e2e") is None:
+        _refuse_processes(node.nodeid, monkeypatch)
 
 
 @pytest.fixture
