@@ -17,12 +17,11 @@ import base64
 import hashlib
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from pyfaas.call_status import CallAttempt, CallStatus
+from pyfaas.call_status import CallState as WireState
 from pyfaas.queue import _json
-
-if TYPE_CHECKING:
-    from pyfaas.types import CallStatus
 
 CALLBACK_SUFFIX = ".callback"
 
@@ -246,11 +245,6 @@ class CallRecord:
 
     def to_status(self) -> CallStatus:
         """This record as the wire model the gateway answers with and the client reads."""
-        # Imported on use: pyfaas.types loads pydantic, which the queue-worker
-        # and the SQLite writer never need otherwise (~100 ms, ~15 MB each).
-        from pyfaas.types import CallAttempt, CallStatus
-        from pyfaas.types import CallState as WireState
-
         return CallStatus(
             call_id=self.call_id,
             function=self.function,
