@@ -207,6 +207,17 @@ def fair_key(call: QueuedCall) -> str:
     return CALLBACKS if call.answer is not None else call.function_ref
 
 
+def callback_failure(call: QueuedCall, state: CallState) -> str | None:
+    """The function whose callback failed for good by settling ``call`` in ``state``, or None.
+
+    A callback delivery that failed is acked with an error (state ``failed``)
+    or buried; it carries its call's function and namespace.
+    """
+    if call.answer is None or state not in (CallState.FAILED, CallState.DEAD):
+        return None
+    return call.function_ref
+
+
 def fair_order(candidates: Sequence[tuple[str, int]], limit: int) -> list[int]:
     """The seqs ``claim`` hands out: functions in turn, oldest first within each.
 

@@ -88,7 +88,9 @@ Steering (results, cancel, delays, idempotency, fair dispatch):
 * ``stats`` counts per function (``FunctionStats``; callback deliveries
   under ``"callbacks"``, as they take turns) and in all, at a cost
   that does not grow with the number of queued calls beyond a few
-  milliseconds at 100k.
+  milliseconds at 100k. ``processed`` and ``callback_failures`` are
+  counters kept with the settles (ack and bury, not retry): ``prune``,
+  ``purge`` and ``replay`` never lower them.
 """
 
 from __future__ import annotations
@@ -110,6 +112,11 @@ class FunctionStats:
     retrying: int = 0  # failed, waiting for their next attempt
     dead: int = 0
     oldest_age: float = 0.0  # seconds the oldest queued call has waited; 0 if none
+    # Counters since the queue was created; ``prune`` never lowers them.
+    processed: int = 0  # calls settled for good by ack or bury
+    # Callback deliveries that failed for good, in the row of their call's
+    # function (a delivery knows it), not under "callbacks".
+    callback_failures: int = 0
 
 
 @dataclass(frozen=True)

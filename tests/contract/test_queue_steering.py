@@ -398,3 +398,33 @@ async def test_stats_count_per_function(queue: Queue) -> None:
     g = by_function[f"g.{NS}"]
     assert g == FunctionStats(f"g.{NS}", queued=1, oldest_age=g.oldest_age)
     assert 0 <= g.oldest_age < 600
+
+
+async def test_stats_count_settled_calls_and_failed_callbacks_past_a_prune(queue: Queue) -> None:
+    for i in range(2):
+        await queue.put(call(f"f-ok{i}", function="f"))
+    for delivery in await claim_n(queue, 2):
+        await queue.ack(delivery, Outcome(status_code=200))
+    await queue.put(call("f-bad", function="f"))
+    [failed] = await queue.claim(limit=1, lease=5, wait=3)
+    await queue.ack(failed, Outcome(status_code=500))
+    await bury_one(queue, call("f-dead", function="f"), reason="retries exhausted")
+    await queue.put(call("f-retry", function="f"))
+    [retried] = await queue.claim(limit=1, lease=5, wait=3)
+    await queue.retry(retried, 3600, Outcome(status_code=503))  # not settled for good
+    answer = Answer("f-ok0", 200, 0.1, "1700000000000000000")
+    await queue.put(call("f-ok0.callback", function="f", answer=answer))
+    [posted] = await queue.claim(limit=1, lease=5, wait=3)
+    await queue.ack(posted, Outcome(status_code=None, error="callback failed: refused"))
+
+    def counters(stats: Any) -> dict[str, tuple[int, int]]:
+        return {s.function: (s.processed, s.callback_failures) for s in stats.functions}
+
+    before = counters(await queue.stats())
+    # Four calls of f settled (two acks, a failed ack, a bury); the retry is
+    # not; the callback delivery is processed in its own row, failed in f's.
+    assert before[f"f.{NS}"] == (4, 1)
+    assert before["callbacks"] == (1, 0)
+
+    assert await queue.prune(time.time() + 1) == 5
+    assert counters(await queue.stats()) == before

@@ -10,7 +10,10 @@ namespace's). Each subject has a durable pull consumer of its own, made by
 the first process that needs it; the old single subject ``<base>.calls``
 keeps its consumer, so calls stored before the lanes are claimed too.
 
-Beside it: a stream of dead letters, a KV bucket of records, a KV bucket of
+Beside it: a stream of dead letters, a stream of tallies (one empty message
+per call settled for good on ``<base>.tally.processed.<namespace>.<function>``,
+per failed callback on ``<base>.tally.callback_failures...``: ``stats`` reads
+their counts per subject, which ``prune`` never lowers), a KV bucket of records, a KV bucket of
 run locks (``_nats_locks``) and, made on first use, an object store for
 results too big for a record (``nats`` tells what each holds). Any number of
 gateways and workers declare them when they start, several at once: what one
@@ -49,6 +52,7 @@ class NatsNames:
     base: str = "pyfaas"
     locks: str = "pyfaas_runs"
     results: str = "pyfaas_results"
+    tally_stream: str = "PYFAAS_TALLY"
 
     @classmethod
     def for_namespace(cls, namespace: str = "") -> NatsNames:
@@ -64,6 +68,7 @@ class NatsNames:
             base=base,
             locks=f"pyfaas_runs{suffix.lower()}",
             results=f"pyfaas_results{suffix.lower()}",
+            tally_stream=f"PYFAAS_TALLY{suffix}",
         )
 
     @property
@@ -86,6 +91,17 @@ class NatsNames:
             return None
         return parts[0], parts[1], parts[2]
 
+    @property
+    def tally_subject(self) -> str:
+        """Prefix of the tally stream's subjects: ``<prefix>.<count>.<namespace>.<function>``."""
+        return f"{self.base}.tally"
+
+    def tally(self, count: str, namespace: str, function: str) -> str | None:
+        """The subject a settle counts ``count`` on; None for names that are no tokens."""
+        if self.lane(CALLS, namespace, function) == self.subject:
+            return None
+        return f"{self.tally_subject}.{count}.{namespace}.{function}"
+
     def consumer_for(self, subject: str) -> str:
         """The durable consumer of ``subject`` (``.`` is not allowed in its name)."""
         found = self.lane_of(subject)
@@ -98,6 +114,7 @@ async def declare(js: JetStreamContext, n: NatsNames, ack_wait: float) -> tuple[
     """Create what is missing; several processes may do this at once. The two buckets."""
     await _stream(js, n.stream, n.subjects, retention=api.RetentionPolicy.WORK_QUEUE)
     await _stream(js, n.dead_stream, [f"{n.dead_subject}.*", f"{n.dead_subject}.*.*"])
+    await _stream(js, n.tally_stream, [f"{n.tally_subject}.>"])
     kv = await _made_or_found(
         lambda: js.create_key_value(bucket=n.bucket, history=1, storage=api.StorageType.FILE),
         lambda: js.key_value(n.bucket),

@@ -11,8 +11,9 @@
   and stops at the first record written at or after ``before``: a finished
   call's record is last written when it finishes, so the cost is the
   records older than ``before`` (mostly the ones it removes), not all.
-* ``stats`` costs two ``stream_info`` requests (the calls stream's count per
-  subject, the dead stream's per function) and, for each function with
+* ``stats`` costs three ``stream_info`` requests, sent together (the calls
+  stream's count per subject, the dead stream's per function, the tally
+  stream's per function: ``processed`` and ``callback_failures``) and, for each function with
   calls to run, its consumer's info and its oldest call: a few requests
   per function, sent together, whatever the number of calls. ``running``
   counts deliveries of the calls lanes not yet settled; a retry or a
@@ -297,8 +298,10 @@ class Steering:
     async def _stats(self) -> QueueStats:
         js, _, _, letters, _ = self._q.parts()
         names = self._q.names
-        info, (dead, dead_per) = await asyncio.gather(
-            js.stream_info(names.stream, subjects_filter=">"), letters.counts()
+        info, (dead, dead_per), tallied = await asyncio.gather(
+            js.stream_info(names.stream, subjects_filter=">"),
+            letters.counts(),
+            js.stream_info(names.tally_stream, subjects_filter=names.tally_subject + ".>"),
         )
         counts: dict[str, dict[str, float]] = {}
         lanes: list[tuple[str, str]] = []  # (function, calls subject)
@@ -319,6 +322,12 @@ class Steering:
                 lanes.append((key, subject))
         for key, count in dead_per.items():
             counts.setdefault(key, _zero())["dead"] += count
+        prefix = names.tally_subject + "."
+        for subject, count in (tallied.state.subjects or {}).items():
+            tally, namespace, function = subject[len(prefix) :].split(".", 2)
+            key = CALLBACKS if (namespace, function) == CALLBACK_LANE else f"{function}.{namespace}"
+            if tally in ("processed", "callback_failures"):
+                counts.setdefault(key, _zero())[tally] += count
         found = await asyncio.gather(*(self._lane(subject) for _, subject in lanes))
         for (key, _), (queued, running, oldest) in zip(lanes, found, strict=True):
             shares = counts[key]
@@ -337,6 +346,8 @@ class Steering:
                 retrying=int(c["retrying"]),
                 dead=int(c["dead"]),
                 oldest_age=c["oldest_age"],
+                processed=int(c["processed"]),
+                callback_failures=int(c["callback_failures"]),
             )
             for key, c in sorted(counts.items())
         )
@@ -377,4 +388,5 @@ class Steering:
 
 
 def _zero() -> dict[str, float]:
-    return dict.fromkeys(("queued", "delayed", "running", "retrying", "dead", "oldest_age"), 0.0)
+    shares = ("queued", "delayed", "running", "retrying", "dead", "oldest_age")
+    return dict.fromkeys((*shares, "processed", "callback_failures"), 0.0)

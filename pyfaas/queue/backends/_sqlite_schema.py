@@ -106,6 +106,10 @@ CREATE TABLE IF NOT EXISTS results (
 # (``retrying``) or are dead letters (``dead``: buried or expired). The
 # writes that move a call keep them (``_sqlite_store.Tally``), once per
 # transaction and lane; running calls are the leased rows of ``queue_leased``.
+# Two shares are counters that only grow, kept by ``ack`` and ``bury`` in
+# their transaction: ``processed`` (settled for good) and ``callback_failures``
+# (in the row of the failed callback's function). A share is a row, not a
+# column, so a file from before them needs no migration: it counts from 0.
 COUNTS = """
 CREATE TABLE lane_counts (
     lane TEXT NOT NULL,

@@ -29,7 +29,8 @@ _FINISHED = "('succeeded', 'failed', 'dead', 'expired', 'cancelled')"
 # A prune removes this many calls a transaction at most: a long one would hold
 # back every put behind it. ``prune`` answers how many; the caller goes on.
 PRUNE_BATCH = 2000
-_FIELDS = ("queued", "delayed", "running", "retrying", "dead")  # of FunctionStats
+# Of FunctionStats; the last two are counters kept in ``lane_counts`` too.
+_FIELDS = ("queued", "delayed", "running", "retrying", "dead", "processed", "callback_failures")
 # The oldest call of a lane that waits to run now (a retry is not waiting to start).
 _OLDEST = """
 SELECT max(c.submitted_at, c.not_before) FROM queue AS q INDEXED BY queue_fair

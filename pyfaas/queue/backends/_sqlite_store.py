@@ -25,6 +25,7 @@ from typing import Any
 from pyfaas.errors import NotFound
 from pyfaas.queue import _json
 from pyfaas.queue._records import (
+    CALLBACKS,
     EXPIRED,
     as_of,
     bury_reason,
@@ -348,6 +349,16 @@ def settle(
     ended = outcome.finished_at or now
     dead = state is CallState.DEAD
     tally.move(lane, None, "dead" if dead else "retrying" if retry_at is not None else None)
+    if retry_at is None:
+        # Counters, never lowered: settled for good per lane, and a callback
+        # delivery that failed for good in its call's function's row (the
+        # delivery's own row names that function; read only for a failure).
+        tally.move(lane, None, "processed")
+        if lane == CALLBACKS and state in (CallState.FAILED, CallState.DEAD):
+            named = conn.execute(
+                "SELECT function, namespace FROM calls WHERE id = ?", (call,)
+            ).fetchone()
+            tally.move(f"{named[0]}.{named[1]}" if named else lane, None, "callback_failures")
     conn.execute(
         _SETTLED,
         (

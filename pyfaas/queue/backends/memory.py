@@ -22,6 +22,7 @@ from pyfaas.errors import Conflict, NotFound, QueueUnavailable
 from pyfaas.queue._records import (
     CANCELLABLE,
     as_of,
+    callback_failure,
     cancel_refusal,
     cancelled_record,
     conflicts,
@@ -82,6 +83,9 @@ class MemoryQueue:
         self._calls: dict[str, QueuedCall] = {}  # every call whose record exists, for replay
         self._results: dict[str, StoredResult] = {}
         self._dead_at: dict[str, float] = {}
+        # Settled for good per lane, and failed callbacks per function: never lowered.
+        self._processed: dict[str, int] = {}
+        self._callback_failures: dict[str, int] = {}
         self._seq = itertools.count()
         self._changed = asyncio.Event()
         self._open = False
@@ -197,6 +201,11 @@ class MemoryQueue:
         )
         if outcome.result is not None:
             self._results[call_id] = outcome.result
+        lane = fair_key(delivery.call)
+        self._processed[lane] = self._processed.get(lane, 0) + 1
+        failed = callback_failure(delivery.call, state)
+        if failed is not None:
+            self._callback_failures[failed] = self._callback_failures.get(failed, 0) + 1
 
     async def mark_running(self, delivery: Delivery) -> None:
         self._leased(delivery)
@@ -300,6 +309,10 @@ class MemoryQueue:
         for call_id in self._dead_at:
             call = self._calls[call_id]
             counts.setdefault(fair_key(call), _zero())["dead"] += 1
+        for key, n in self._processed.items():
+            counts.setdefault(key, _zero())["processed"] += n
+        for key, n in self._callback_failures.items():
+            counts.setdefault(key, _zero())["callback_failures"] += n
         functions = tuple(
             FunctionStats(
                 function=key,
@@ -309,6 +322,8 @@ class MemoryQueue:
                 retrying=int(c["retrying"]),
                 dead=int(c["dead"]),
                 oldest_age=c["oldest_age"],
+                processed=int(c["processed"]),
+                callback_failures=int(c["callback_failures"]),
             )
             for key, c in sorted(counts.items())
         )
@@ -331,4 +346,5 @@ class MemoryQueue:
 
 
 def _zero() -> dict[str, float]:
-    return dict.fromkeys(("queued", "delayed", "running", "retrying", "dead", "oldest_age"), 0.0)
+    shares = ("queued", "delayed", "running", "retrying", "dead", "oldest_age")
+    return dict.fromkeys((*shares, "processed", "callback_failures"), 0.0)

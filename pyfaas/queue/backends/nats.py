@@ -12,6 +12,11 @@ queues, e.g. tests, share one server; ``_nats_layout`` declares them):
   per subject, ``ack_wait`` = the lease; claims serve them in turn
   (``_nats_lanes``) and sort what they get (``_nats_claims``);
 * stream ``PYFAAS_DEAD`` for dead letters, one subject per function (``_nats_dead``);
+* stream ``PYFAAS_TALLY``: an empty message per call settled for good
+  (``pyfaas.tally.processed.<ns>.<fn>``) and per callback that failed for
+  good (``pyfaas.tally.callback_failures.<ns>.<fn>``), sent with the final
+  record's write and its ack awaited after it (no round trip of its own);
+  ``stats`` reads the counts per subject, and nothing ever removes them;
 * KV bucket ``pyfaas_calls``: each call's record, with its history, its
   message's stream sequence and, when it fits, the function's answer
   (``_nats_records``); dedupe outlasts the two-minute ``Nats-Msg-Id`` window;
@@ -49,6 +54,7 @@ from nats.js.kv import KeyValue
 from pyfaas.errors import QueueUnavailable
 from pyfaas.queue._records import (
     as_of,
+    callback_failure,
     final_state,
 )
 from pyfaas.queue.backends import _nats_records as records
@@ -310,9 +316,44 @@ class NatsQueue:
         await self._running.drop(delivery.call.call_id)  # never after the final record
         record = self._out.settle(delivery, held, state, outcome)
         extras = records.Extras(dseq=dseq)
-        if outcome.result is not None:
-            await self._steering().keep_result(record, extras, outcome.result)
-        await self._write(record, extras)
+        # The tallies are sent first and their acks awaited after the record's:
+        # no round trip of their own on the settle's path.
+        tallies = await self._tally(delivery, state)
+        try:
+            if outcome.result is not None:
+                await self._steering().keep_result(record, extras, outcome.result)
+            await self._write(record, extras)
+        except BaseException:
+            for waiter in tallies:
+                waiter.cancel()  # the settle tried again counts once: same Nats-Msg-Id
+            raise
+        try:
+            for waiter in tallies:
+                Publisher.ack_of(await waiter)
+        except nats.errors.Error as exc:
+            raise unavailable(self.url, exc) from exc
+
+    async def _tally(self, delivery: Delivery, state: CallState) -> list[asyncio.Future[Msg]]:
+        """Send the counts a settle for good adds: processed, and a callback that failed."""
+        call = delivery.call
+        namespace, function = lane_of(call)
+        counts = [("processed", namespace, function)]
+        if callback_failure(call, state) is not None:
+            counts.append(("callback_failures", call.namespace, call.function))
+        pub = self._pub()
+        sent = []
+        try:
+            for count, ns, fn in counts:
+                subject = self.names.tally(count, ns, fn)
+                if subject is not None:
+                    # The claim's token in the id: a settle tried again is one count.
+                    msg_id = f"{call.call_id}.{count}.{delivery.token}"
+                    sent.append(await pub.send(subject, b"", {"Nats-Msg-Id": msg_id}))
+        except nats.errors.Error as exc:
+            for waiter in sent:
+                waiter.cancel()
+            raise unavailable(self.url, exc) from exc
+        return sent
 
     async def mark_running(self, delivery: Delivery) -> None:
         # Written in the background once the call has run START_NOTED_AFTER:
