@@ -13,7 +13,8 @@ The duration histogram uses prometheus_client, with label children cached.
 
 The ``queue_worker_*`` families are OpenFaaS Pro's queue-worker names, with a
 ``function_name`` label: the gateway counts the calls it queued, and reads
-the rest from the queue's ``stats`` when ``/metrics`` is scraped.
+the rest from the queue's ``stats`` when ``/metrics`` is scraped, the
+processed and callback-failure counters included (the queue keeps them).
 """
 
 from __future__ import annotations
@@ -145,6 +146,21 @@ class _QueueCollector(Collector):
             for family, value in zip(families, _gauge_values(function), strict=True):
                 family.add_metric([function.function], float(value))
         yield from families
+        # Counters kept by the queue itself, so they survive a gateway's
+        # restart and a prune; callback deliveries are processed under
+        # "callbacks", their failures under their call's function.
+        yield _counter(
+            "queue_worker_messages_processed",
+            "Calls settled for good (acked or buried), per function.",
+            ("function_name",),
+            [((f.function,), f.processed) for f in stats.functions],
+        )
+        yield _counter(
+            "queue_worker_callback_failures",
+            "Callbacks that failed for good, per function of their call.",
+            ("function_name",),
+            [((f.function,), f.callback_failures) for f in stats.functions],
+        )
 
 
 def _counter(

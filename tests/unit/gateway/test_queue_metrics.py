@@ -3,6 +3,7 @@ queue-worker families follow the queue."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pyfaas.providers.memory import MemoryProvider
 from pyfaas.queue import Queue
 from pyfaas.queue.backends.memory import MemoryQueue
-from pyfaas.queue.envelope import Delivery, Outcome
+from pyfaas.queue.envelope import Answer, Delivery, Outcome, QueuedCall
 from tests.unit.gateway.backends import BACKENDS, started_queue
 from tests.unit.gateway.conftest import MakeClient, deploy
 
@@ -108,6 +109,43 @@ async def test_queue_worker_families_follow_the_queue(
     ):
         assert families[name][0] == "gauge", name
     assert running.call.function == "echo"
+
+
+async def test_processed_and_callback_failures_are_counters_that_outlive_a_prune(
+    client: Client, provider: MemoryProvider, queue: Queue
+) -> None:
+    await deploy(provider, "echo")
+    for _ in range(3):
+        assert (await client.post("/async-function/echo", data=b"x")).status == 202
+    claimed: list[Delivery] = []
+    while len(claimed) < 3:
+        claimed += await queue.claim(limit=3 - len(claimed), lease=30, wait=5)
+    first, second, third = claimed
+    await queue.ack(first, Outcome(status_code=200))
+    await queue.ack(second, Outcome(status_code=500))
+    await queue.bury(third, Outcome(status_code=500, reason="retries exhausted"))
+    answer = Answer(first.call.call_id, 200, 0.1, "1700000000000000000")
+    delivery = QueuedCall(
+        first.call.call_id + ".callback",
+        "echo",
+        "openfaas-fn",
+        callback_url="http://127.0.0.1:9/",
+        submitted_at=time.time(),
+        answer=answer,
+    )
+    await queue.put(delivery)
+    [posted] = await queue.claim(limit=1, lease=30, wait=5)
+    await queue.ack(posted, Outcome(error="callback failed: connection refused"))
+    assert await queue.prune(time.time() + 1) == 4
+
+    families = await _families(client)
+    kind, processed = families["queue_worker_messages_processed"]
+    assert kind == "counter"
+    assert processed[f"queue_worker_messages_processed_total{{{FN},}}"] == 3
+    assert processed["queue_worker_messages_processed_total{callbacks,}"] == 1
+    kind, failures = families["queue_worker_callback_failures"]
+    assert kind == "counter"
+    assert failures[f"queue_worker_callback_failures_total{{{FN},}}"] == 1
 
 
 @pytest.mark.parametrize("queue_kind", ["none", "closed"])
