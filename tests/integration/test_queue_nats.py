@@ -27,7 +27,7 @@ from pyfaas.queue.backends._nats_publish import Publisher
 from pyfaas.queue.backends.nats import START_NOTED_AFTER as NATS_START_NOTED_AFTER
 from pyfaas.queue.backends.nats import NatsQueue
 from tests.factories import queued_call
-from tests.helpers import NatsServer, free_port
+from tests.helpers import NatsServer, refused_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.nats]
 
@@ -37,11 +37,12 @@ def _call(call_id: str) -> QueuedCall:
 
 
 async def test_unreachable_server_raises_queue_unavailable() -> None:
-    queue = NatsQueue(f"nats://127.0.0.1:{free_port()}", timeout=1)
-    with pytest.raises(QueueUnavailable, match="nats queue"):
-        await queue.start()
-    with pytest.raises(QueueUnavailable):
-        await queue.put(_call("c1"))
+    with refused_port() as sock:
+        queue = NatsQueue(f"nats://127.0.0.1:{sock.getsockname()[1]}", timeout=1)
+        with pytest.raises(QueueUnavailable, match="nats queue"):
+            await queue.start()
+        with pytest.raises(QueueUnavailable):
+            await queue.put(_call("c1"))
 
 
 async def test_put_during_an_outage_raises_queue_unavailable(tmp_path: Path) -> None:
