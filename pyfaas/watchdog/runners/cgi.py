@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
 from urllib.parse import unquote
 
 from pyfaas.httpd.messages import Request
@@ -27,12 +26,6 @@ def canonical_header(name: str) -> str:
     return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
 
 
-def content_length(request: Request, body_size: int) -> int:
-    if request.body.content_length is None:
-        return -1 if request.header("transfer-encoding") else body_size
-    return request.body.content_length
-
-
 def header_map(request: Request) -> dict[str, list[str]]:
     """Request headers grouped under their canonical names, as Go's ``http.Header``."""
     headers: dict[str, list[str]] = {}
@@ -40,11 +33,6 @@ def header_map(request: Request) -> dict[str, list[str]]:
         if name.lower() not in _MOVED:
             headers.setdefault(canonical_header(name), []).append(value)
     return headers
-
-
-def cgi_env(request: Request, base: Mapping[str, str], body_size: int) -> dict[str, str]:
-    """The forked process's environment: ``base`` plus the request as ``Http_*``."""
-    return {**base, **cgi_vars(request, body_size)}
 
 
 def cgi_vars(request: Request, body_size: int) -> dict[str, str]:

@@ -6,7 +6,7 @@ import base64
 import json
 
 from pyfaas.httpd.messages import Body, Request
-from pyfaas.watchdog.runners.cgi import CgiVars, canonical_header, cgi_env, cgi_vars, marshal
+from pyfaas.watchdog.runners.cgi import CgiVars, canonical_header, cgi_vars, marshal
 
 
 def make_request(
@@ -40,7 +40,7 @@ def test_headers_method_query_path_host() -> None:
         method="GET",
         body=Body.from_bytes(b"hello"),
     )
-    env = cgi_env(request, {"PATH": "/bin", "fprocess": "env"}, 5)
+    env = {"PATH": "/bin", "fprocess": "env", **cgi_vars(request, 5)}
     assert env["PATH"] == "/bin"
     assert env["fprocess"] == "env"
     assert env["Http_X_Call_Id"] == "abc"  # the first value wins
@@ -57,7 +57,7 @@ def test_empty_query_is_left_out_and_chunked_length_is_minus_one() -> None:
     body = Body(None)
     body.feed_eof()
     request = make_request([("Transfer-Encoding", "chunked")], body=body)
-    env = cgi_env(request, {}, 0)
+    env = cgi_vars(request, 0)
     assert "Http_Query" not in env
     assert env["Http_ContentLength"] == "-1"
     assert env["Http_Transfer_Encoding"] == "chunked"
