@@ -97,6 +97,21 @@ def test_cannot_write_outside_tmp(attacker: Platform, path: str) -> None:
     assert_healthy(attacker)
 
 
+def test_dev_shm_is_private_and_writable_so_multiprocessing_locks_work(
+    attacker: Platform,
+) -> None:
+    marker = f"/dev/shm/pyfaas-shm-{os.getpid()}"
+    out = attempt(
+        attacker,
+        f"{PYTHON} -c 'import multiprocessing; multiprocessing.Lock(); print(\"lock ok\")'\n"
+        f"echo x > {marker} && echo written",
+    )
+    assert "lock ok" in out, out
+    assert "written" in out, out
+    # The function's /dev/shm is its own, not the host's.
+    assert not os.path.exists(marker)
+
+
 def test_sees_only_its_own_processes(attacker: Platform) -> None:
     out = attempt(attacker, "ls /proc | grep -c '^[0-9][0-9]*$'; cat /proc/1/comm; hostname")
     count, init, hostname = out.split()

@@ -50,6 +50,9 @@ log = logging.getLogger("pyfaas.provider")
 
 # A mount plan: (destination, option, source); option is a bwrap flag.
 Mount = tuple[str, str, str]
+# A mount kind of our own: a private tmpfs on /dev/shm that anyone may write.
+SHARED_MEMORY = "shared-memory"
+SHM_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,12 @@ class Sandbox:
             if option == "--dir":
                 # bwrap makes the parents it creates 0700: unreadable to the function.
                 args += ["--perms", "0755", "--dir", dest]
+            elif option == SHARED_MEMORY:
+                # A private, writable /dev/shm, as a container engine gives each
+                # container (64 MiB, Docker's default): POSIX semaphores, and so
+                # multiprocessing's locks, need one; bwrap's --dev leaves it
+                # root-owned 0755. Its pages count against the replica's memory.
+                args += ["--perms", "1777", "--size", str(SHM_BYTES), "--tmpfs", dest]
             else:
                 args += [option, dest] if not source else [option, source, dest]
         return args
@@ -125,6 +134,7 @@ class Sandbox:
         targets["/tmp"] = ("/tmp", "--bind", str(spec.tmp_dir))
         targets[SECRETS_MOUNT] = (SECRETS_MOUNT, "--ro-bind", str(spec.secrets_dir))
         targets["/dev"] = ("/dev", "--dev", "")
+        targets["/dev/shm"] = ("/dev/shm", SHARED_MEMORY, "")
         targets["/proc"] = ("/proc", "--proc", "")
         return with_parents(plan_tree(Path("/"), targets))
 
