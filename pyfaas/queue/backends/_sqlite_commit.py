@@ -31,6 +31,7 @@ import sqlite3
 from typing import Any
 
 from pyfaas.errors import Conflict, NotFound
+from pyfaas.queue.backends import _sqlite_settle as settle
 from pyfaas.queue.backends import _sqlite_steer as steer
 from pyfaas.queue.backends import _sqlite_store as store
 from pyfaas.queue.backends import _sqlite_wire as wire
@@ -143,16 +144,16 @@ class Runner:
             limit, lease = args
             return _value(store.claim(conn, limit, lease, tally))
         if code == EXTEND:
-            store.extend(conn, *args)
+            settle.extend(conn, *args)
         elif code == SETTLE:
             token, call_id, state, outcome, retry_at = args
             if state is None:
-                store.ack(conn, token, call_id, outcome_of(outcome), tally)
+                settle.ack(conn, token, call_id, outcome_of(outcome), tally)
             else:
                 outcome_ = outcome_of(outcome)
-                store.settle(conn, token, call_id, CallState(state), outcome_, retry_at, tally)
+                settle.settle(conn, token, call_id, CallState(state), outcome_, retry_at, tally)
         elif code == MARK_RUNNING:
-            store.mark_running(conn, *args)
+            settle.mark_running(conn, *args)
         elif code == REPLAY:
             steer.replay(conn, args[0], tally)
         elif code == CANCEL:

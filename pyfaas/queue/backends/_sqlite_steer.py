@@ -18,6 +18,7 @@ from typing import Any
 from pyfaas.errors import Conflict, NotFound
 from pyfaas.queue import _json
 from pyfaas.queue._records import CANCELLABLE, cancel_refusal, decode_call
+from pyfaas.queue.backends import _sqlite_settle as settle
 from pyfaas.queue.backends import _sqlite_store as store
 from pyfaas.queue.base import DeadLetterFilter, FunctionStats, QueueStats
 from pyfaas.queue.envelope import CallRecord, QueuedCall, StoredResult
@@ -74,23 +75,23 @@ def _matching(where: Where) -> tuple[str, list[Any]]:
 def dead_letters(conn: sqlite3.Connection, limit: int, where: Where) -> list[CallRecord]:
     condition, params = _matching(where)
     rows = conn.execute(
-        f"SELECT {store.RECORD_COLUMNS} FROM calls WHERE {condition}"
+        f"SELECT {settle.RECORD_COLUMNS} FROM calls WHERE {condition}"
         " ORDER BY dead_at DESC, id DESC LIMIT ?",
         [*params, limit],
     ).fetchall()
     now = time.time()
-    return [store.to_record(row, now) for row in rows]
+    return [settle.to_record(row, now) for row in rows]
 
 
 def dead_letter(conn: sqlite3.Connection, call_id: str) -> tuple[CallRecord, QueuedCall | None]:
     found = conn.execute(
-        f"SELECT {store.RECORD_COLUMNS}, payload FROM calls"
+        f"SELECT {settle.RECORD_COLUMNS}, payload FROM calls"
         " WHERE call_id = ? AND dead_at IS NOT NULL",
         (call_id,),
     ).fetchone()
     if found is None:
         raise NotFound(f"no dead letter with call id {call_id}")
-    return store.to_record(found[:-1], time.time()), decode_call(found[-1])
+    return settle.to_record(found[:-1], time.time()), decode_call(found[-1])
 
 
 def result(conn: sqlite3.Connection, call_id: str) -> StoredResult | None:
@@ -180,7 +181,7 @@ def cancel(conn: sqlite3.Connection, call_id: str, tally: store.Tally) -> None:
         (now, call_id),
     ).fetchone()
     if found is None:
-        known = store.record(conn, call_id)
+        known = settle.record(conn, call_id)
         if known is None:
             raise NotFound(f"no call with call id {call_id}")
         raise Conflict(cancel_refusal(known))

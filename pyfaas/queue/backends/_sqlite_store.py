@@ -1,4 +1,4 @@
-"""The SQL of the SQLite queue's hot path: puts, claims, leases, settles, records.
+"""The SQL of the SQLite queue's hot path into a lease: puts and claims.
 
 The tables are in ``_sqlite_schema``: ``calls`` holds every call ever
 accepted with its record (dead letters stay there, ``dead_at`` set);
@@ -8,6 +8,8 @@ its ``not_before``: such a row is parked until then), its retry time, or the
 end of its lease. A claim takes the lanes (functions) in turn, oldest first
 within each, and leases its rows with one ``UPDATE ... RETURNING`` in a
 ``BEGIN IMMEDIATE`` transaction, so two processes never lease the same row.
+A claim's lease token carries what ending the lease needs; extending,
+settling and acking it, and reading records back, are in ``_sqlite_settle``.
 The steering operations (cancel, dead letters by filter, prune, counts) are
 in ``_sqlite_steer``. The writes here run inside a transaction the caller
 (the writer process, ``_sqlite_writer``) opened, so that many of them share
@@ -20,29 +22,15 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from typing import Any
 
-from pyfaas.errors import NotFound
-from pyfaas.queue import _json
 from pyfaas.queue._records import (
-    CALLBACKS,
     EXPIRED,
-    as_of,
-    bury_reason,
     conflicts,
     fair_key,
     fair_order,
-    final_state,
 )
 from pyfaas.queue.backends import _sqlite_schema as schema
-from pyfaas.queue.envelope import Attempt, CallRecord, CallState, Outcome, QueuedCall
-
-RECORD_COLUMNS = (
-    "call_id, function, namespace, state, attempts, submitted_at, started_at, finished_at,"
-    " status_code, error, callback_url, callback_status, callback_attempts, not_before,"
-    " expire_at, fingerprint, reason, history,"
-    " EXISTS (SELECT 1 FROM results WHERE results.call_id = calls.call_id)"
-)
+from pyfaas.queue.envelope import QueuedCall
 
 # The lanes that have rows, one index step each (a skip-scan of queue_fair):
 # a handful of rows however many calls are queued.
@@ -280,167 +268,3 @@ def _candidates(
             shares[seq] = (lane, share)
             candidates.append((lane, seq))
     return sorted(candidates, key=lambda c: c[1])
-
-
-def _lease(token: str) -> tuple[int, int, int, str, str]:
-    """A lease token's queue row, attempt, call row, secret and lane: what a settle
-    records (the history's attempt, the lane's counts) without reading rows first."""
-    seq, attempt, call, secret, lane = token.split(".", 4)
-    return int(seq), int(attempt), int(call), secret, lane
-
-
-def _lost(call_id: str) -> NotFound:
-    return NotFound(f"lease on call {call_id} was lost")
-
-
-# The writes below take a delivery's token and call id, not the delivery: they
-# run in the writer process, which gets only those. Each raises (a lost lease)
-# before it changes anything, so none needs a savepoint of its own.
-
-
-def extend(conn: sqlite3.Connection, token: str, call_id: str, lease: float) -> None:
-    seq, _, _, secret, _ = _lease(token)
-    cursor = conn.execute(
-        "UPDATE queue SET due = ? WHERE seq = ? AND token = ?",
-        (time.time() + lease, seq, secret),
-    )
-    if cursor.rowcount != 1:
-        raise _lost(call_id)
-
-
-# The attempt joins the record's history as Attempt.to_json writes it, built
-# by SQLite itself and appended to the text (``_sqlite_schema``): no JSON is
-# parsed on a settle.
-_SETTLED = """
-UPDATE calls SET state = ?1, started_at = coalesce(?2, started_at), finished_at = ?3,
-    status_code = ?4, error = ?5, callback_status = ?6, callback_attempts = ?7,
-    dead_at = ?8, reason = ?9, history = coalesce(history || ',', '') || json_object(
-        'a', ?10, 's', coalesce(?2, started_at), 'f', ?11, 'c', ?4, 'e', ?5)
-WHERE id = ?12
-"""
-_RESULT = (
-    "INSERT OR REPLACE INTO results (call_id, status, headers, body, truncated, size,"
-    " finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-
-
-def settle(
-    conn: sqlite3.Connection,
-    token: str,
-    call_id: str,
-    state: CallState,
-    outcome: Outcome,
-    retry_at: float | None,
-    tally: Tally,
-) -> None:
-    """End a lease: delete the row (ack, bury) or make it due at ``retry_at`` (retry).
-
-    The attempt joins the history; a bury keeps its reason, and an ack or a
-    bury the function's answer (``results``).
-    """
-    seq, attempt, call, secret, lane = _lease(token)
-    now = time.time()
-    sql, params = "DELETE FROM queue WHERE seq = ? AND token = ?", [seq, secret]
-    if retry_at is not None:
-        sql = "UPDATE queue SET due = ?, token = NULL, parked = 2 WHERE seq = ? AND token = ?"
-        params = [retry_at, seq, secret]
-    if conn.execute(sql, params).rowcount != 1:
-        raise _lost(call_id)
-    ended = outcome.finished_at or now
-    dead = state is CallState.DEAD
-    tally.move(lane, None, "dead" if dead else "retrying" if retry_at is not None else None)
-    if retry_at is None:
-        # Counters, never lowered: settled for good per lane, and a callback
-        # delivery that failed for good in its call's function's row (the
-        # delivery's own row names that function; read only for a failure).
-        tally.move(lane, None, "processed")
-        if lane == CALLBACKS and state in (CallState.FAILED, CallState.DEAD):
-            named = conn.execute(
-                "SELECT function, namespace FROM calls WHERE id = ?", (call,)
-            ).fetchone()
-            tally.move(f"{named[0]}.{named[1]}" if named else lane, None, "callback_failures")
-    conn.execute(
-        _SETTLED,
-        (
-            state.value,
-            outcome.started_at,
-            None if retry_at is not None else ended,
-            outcome.status_code,
-            outcome.error,
-            outcome.callback_status,
-            outcome.callback_attempts,
-            now if dead else None,
-            bury_reason(outcome) if dead else None,
-            attempt,
-            ended,
-            call,
-        ),
-    )
-    result = outcome.result
-    if result is not None and retry_at is None:
-        conn.execute(
-            _RESULT,
-            (
-                call_id,
-                result.status,
-                _json.dumps(result.headers).decode(),
-                result.body,
-                result.truncated,
-                result.size,
-                ended,
-            ),
-        )
-
-
-def ack(conn: sqlite3.Connection, token: str, call_id: str, outcome: Outcome, tally: Tally) -> None:
-    settle(conn, token, call_id, final_state(outcome), outcome, None, tally)
-
-
-def mark_running(
-    conn: sqlite3.Connection, token: str, call_id: str, attempt: int, now: float
-) -> None:
-    """Note when the call really started; a no-op once the lease is gone.
-
-    The claim already recorded ``running``, so this only refines ``started_at``
-    (a call may wait for a function slot).
-    """
-    seq, _, call, secret, _ = _lease(token)
-    conn.execute(
-        "UPDATE calls SET state = 'running', attempts = ?, started_at = ? WHERE id = ?"
-        " AND EXISTS (SELECT 1 FROM queue WHERE seq = ? AND token = ?)",
-        (attempt, now, call, seq, secret),
-    )
-
-
-def to_record(row: Any, now: float) -> CallRecord:
-    """A record from the columns of ``RECORD_COLUMNS``, as it reads at ``now``."""
-    history = [Attempt.from_json(a) for a in _json.loads(f"[{row[17]}]")] if row[17] else []
-    found = CallRecord(
-        call_id=row[0],
-        function=row[1],
-        namespace=row[2],
-        state=CallState(row[3]),
-        attempts=row[4],
-        submitted_at=row[5],
-        started_at=row[6],
-        finished_at=row[7],
-        status_code=row[8],
-        error=row[9],
-        callback_url=row[10],
-        callback_status=row[11],
-        callback_attempts=row[12],
-        not_before=row[13],
-        expire_at=row[14],
-        fingerprint=row[15],
-        reason=row[16],
-        history=history,
-        has_result=bool(row[18]),
-    )
-    return as_of(found, now)
-
-
-def record(conn: sqlite3.Connection, call_id: str) -> CallRecord | None:
-    found = conn.execute(
-        f"SELECT {RECORD_COLUMNS} FROM calls WHERE call_id = ?", (call_id,)
-    ).fetchone()
-    return None if found is None else to_record(found, time.time())

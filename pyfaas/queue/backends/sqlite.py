@@ -14,7 +14,8 @@ out with ``attempt + 1``. A row whose payload holds no call (written by
 some other program) is set aside by the claim as a dead letter. On a full
 disk every write fails with "queue storage is full" and rolls back, so
 what was committed stays; writes succeed again once there is room. SQL
-lives in ``_sqlite_store`` (the hot path), ``_sqlite_steer`` (cancel, dead
+lives in ``_sqlite_store`` (the hot path's puts and claims), ``_sqlite_settle``
+(extend, settle and ack a lease; read a record), ``_sqlite_steer`` (cancel, dead
 letters by filter, prune, counts) and ``_sqlite_schema`` (tables, and the
 migration of an older file when it is opened).
 """
@@ -27,8 +28,8 @@ import time
 from typing import Any, ClassVar
 
 from pyfaas.errors import NotFound, QueueUnavailable
+from pyfaas.queue.backends import _sqlite_settle as settle
 from pyfaas.queue.backends import _sqlite_steer as steer
-from pyfaas.queue.backends import _sqlite_store as store
 from pyfaas.queue.backends._sqlite_thread import SqliteThread
 from pyfaas.queue.backends._sqlite_writer import Writer
 from pyfaas.queue.base import DeadLetterFilter, QueueStats
@@ -139,7 +140,7 @@ class SqliteQueue:
         await self._writer.mark_running(delivery, now)
 
     async def record(self, call_id: str) -> CallRecord | None:
-        found: CallRecord | None = await self._read(store.record, call_id)
+        found: CallRecord | None = await self._read(settle.record, call_id)
         return found
 
     async def dead_letters(
