@@ -12,7 +12,9 @@ each lane's count is what its last delivery said was left (JetStream puts
 the consumer's pending count in every delivery's reply subject).
 
 Lanes whose consumer this process has not used yet get one made (or found)
-on first use: one round trip per lane and process.
+on first use: one round trip per lane and process. A claim with nothing to
+hand out watches every lane's publishes (``watch``) until one comes or its
+wait ends.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 
 from pyfaas.queue.backends._nats_layout import NatsNames, consumer_config
@@ -51,6 +54,16 @@ class Lanes:
 
     def stale(self) -> bool:
         return time.monotonic() - self._asked >= REFRESH or not any(self._left.values())
+
+    async def watch(self, wake: asyncio.Event) -> list[Subscription]:
+        """Subscribe to every lane's publishes, each setting ``wake``; the caller unsubscribes."""
+
+        async def seen(msg: Msg) -> None:
+            wake.set()
+
+        subs = [await self._nc.subscribe(s, cb=seen) for s in self._names.subjects]
+        await self._nc.flush(timeout=max(1, round(self._timeout)))
+        return subs
 
     def stale_now(self) -> None:
         """Something was published: the next claim asks the stream again."""

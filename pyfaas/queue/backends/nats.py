@@ -12,11 +12,9 @@ queues, e.g. tests, share one server; ``_nats_layout`` declares them):
   per subject, ``ack_wait`` = the lease; claims serve them in turn
   (``_nats_lanes``) and sort what they get (``_nats_claims``);
 * stream ``PYFAAS_DEAD`` for dead letters, one subject per function (``_nats_dead``);
-* stream ``PYFAAS_TALLY``: an empty message per call settled for good
-  (``pyfaas.tally.processed.<ns>.<fn>``) and per callback that failed for
-  good (``pyfaas.tally.callback_failures.<ns>.<fn>``), sent with the final
-  record's write and its ack awaited after it (no round trip of its own);
-  ``stats`` reads the counts per subject, and nothing ever removes them;
+* stream ``PYFAAS_TALLY``: an empty message per call settled for good and per
+  callback that failed for good, sent with the final record's write
+  (``_nats_tally``); ``stats`` reads the counts, which nothing ever removes;
 * KV bucket ``pyfaas_calls``: each call's record, with its history, its
   message's stream sequence and, when it fits, the function's answer
   (``_nats_records``); dedupe outlasts the two-minute ``Nats-Msg-Id`` window;
@@ -52,11 +50,7 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from pyfaas.errors import QueueUnavailable
-from pyfaas.queue._records import (
-    as_of,
-    callback_failure,
-    final_state,
-)
+from pyfaas.queue._records import as_of, final_state
 from pyfaas.queue.backends import _nats_records as records
 from pyfaas.queue.backends._nats_claims import DUE, Deliveries, lane_of
 from pyfaas.queue.backends._nats_dead import DeadLetters
@@ -78,6 +72,7 @@ from pyfaas.queue.backends._nats_marks import RunningRecords
 from pyfaas.queue.backends._nats_publish import Publisher
 from pyfaas.queue.backends._nats_puts import put
 from pyfaas.queue.backends._nats_steer import Steering
+from pyfaas.queue.backends._nats_tally import send_tallies
 from pyfaas.queue.base import DeadLetterFilter, QueueStats
 from pyfaas.queue.envelope import (
     CallRecord,
@@ -197,7 +192,6 @@ class NatsQueue:
         _js, _, _, _, _ = self.parts()
         lanes = self._lanes
         assert lanes is not None
-        assert self._nc is not None
         deadline = time.monotonic() + wait
         wake: asyncio.Event | None = None
         subs: list[Subscription] = []
@@ -225,7 +219,7 @@ class NatsQueue:
                     # Told of every publish while waiting (and only then): a
                     # call on a lane not seen yet ends the wait at once.
                     wake = asyncio.Event()
-                    subs = await self._watch(wake)
+                    subs = await lanes.watch(wake)
                     continue  # what came before the watch began, the next look sees
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=min(left, REFRESH))
@@ -236,16 +230,6 @@ class NatsQueue:
             for sub in subs:
                 with contextlib.suppress(nats.errors.Error):
                     await sub.unsubscribe()
-
-    async def _watch(self, wake: asyncio.Event) -> list[Subscription]:
-        assert self._nc is not None
-
-        async def seen(msg: Msg) -> None:
-            wake.set()
-
-        subs = [await self._nc.subscribe(s, cb=seen) for s in self.names.subjects]
-        await self._nc.flush(timeout=max(1, round(self._timeout)))
-        return subs
 
     # -- leases and settles -----------------------------------------------------
 
@@ -318,7 +302,7 @@ class NatsQueue:
         extras = records.Extras(dseq=dseq)
         # The tallies are sent first and their acks awaited after the record's:
         # no round trip of their own on the settle's path.
-        tallies = await self._tally(delivery, state)
+        tallies = await send_tallies(self._pub(), self.names, self.url, delivery, state)
         try:
             if outcome.result is not None:
                 await self._steering().keep_result(record, extras, outcome.result)
@@ -332,28 +316,6 @@ class NatsQueue:
                 Publisher.ack_of(await waiter)
         except nats.errors.Error as exc:
             raise unavailable(self.url, exc) from exc
-
-    async def _tally(self, delivery: Delivery, state: CallState) -> list[asyncio.Future[Msg]]:
-        """Send the counts a settle for good adds: processed, and a callback that failed."""
-        call = delivery.call
-        namespace, function = lane_of(call)
-        counts = [("processed", namespace, function)]
-        if callback_failure(call, state) is not None:
-            counts.append(("callback_failures", call.namespace, call.function))
-        pub = self._pub()
-        sent = []
-        try:
-            for count, ns, fn in counts:
-                subject = self.names.tally(count, ns, fn)
-                if subject is not None:
-                    # The claim's token in the id: a settle tried again is one count.
-                    msg_id = f"{call.call_id}.{count}.{delivery.token}"
-                    sent.append(await pub.send(subject, b"", {"Nats-Msg-Id": msg_id}))
-        except nats.errors.Error as exc:
-            for waiter in sent:
-                waiter.cancel()
-            raise unavailable(self.url, exc) from exc
-        return sent
 
     async def mark_running(self, delivery: Delivery) -> None:
         # Written in the background once the call has run START_NOTED_AFTER:
