@@ -77,6 +77,9 @@ class Runner:
         conn = store.connect(path, busy_timeout)
         try:
             conn.execute("PRAGMA wal_autocheckpoint = 0")
+            # Once a checkpoint let the WAL start over, cut its file back to
+            # this, so what a burst wrote does not stay on the disk.
+            conn.execute(f"PRAGMA journal_size_limit = {4 << 20}")
         except sqlite3.Error:
             conn.close()
             raise

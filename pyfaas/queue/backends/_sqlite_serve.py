@@ -8,12 +8,18 @@ more (``_gather``), so that callers waiting on an fsync share it.
 
 Checkpoints run here, after a batch is answered, when the socket is idle
 (or, under unbroken load, every ``4 * CHECKPOINT_EVERY`` operations): the
-answers never wait for one.
+answers never wait for one. They are due after ``CHECKPOINT_EVERY``
+operations, or once the WAL has grown by ``WAL_CHECKPOINT_BYTES`` since the
+last one, whichever comes first: a settle writes several pages (the record,
+its history, the result, the counts), and a WAL left to grow unchecked on a
+small disk can fill it; then no checkpoint can make room (it must grow the
+database file), and the queue stays full after the disk has room again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import select
 import socket
 import sqlite3
@@ -27,6 +33,7 @@ from pyfaas.queue.backends._sqlite_wire import DURABLE, failed, frames
 # some 15 µs a read more than 64 KiB (larger frames just take more reads).
 RECV_SIZE = 1 << 16
 CHECKPOINT_EVERY = 2000
+WAL_CHECKPOINT_BYTES = 4 << 20
 # The longest a small durable batch waits for more (see _gather); at most half
 # the last durable commit's time, so a fast disk waits less.
 LINGER = 0.001
@@ -40,6 +47,8 @@ def serve(fd: int, path: str, busy_timeout: float) -> None:
         runner = Runner.open(path, busy_timeout)  # at once; else for the first batch
     buffer = b""
     since = 0
+    wal = f"{path}-wal"
+    wal_mark = 0  # the WAL's size at the last checkpoint
     last, took = 0, 0.0  # the previous durable batch: its size, its seconds
     try:
         while data := sock.recv(RECV_SIZE):
@@ -66,15 +75,27 @@ def serve(fd: int, path: str, busy_timeout: float) -> None:
             if not open_:
                 break
             since += len(ops)
-            if since >= CHECKPOINT_EVERY and (
-                since >= 4 * CHECKPOINT_EVERY or not select.select([sock], [], [], 0)[0]
+            size = _size(wal)
+            wal_mark = min(wal_mark, size)  # the WAL restarted and was cut back
+            grown = size - wal_mark >= WAL_CHECKPOINT_BYTES
+            if (since >= CHECKPOINT_EVERY or grown) and (
+                since >= 4 * CHECKPOINT_EVERY
+                or size - wal_mark >= 4 * WAL_CHECKPOINT_BYTES
+                or not select.select([sock], [], [], 0)[0]
             ):
                 runner.checkpoint()
-                since = 0
+                since, wal_mark = 0, _size(wal)
     finally:
         if runner is not None:
             runner.close()
         sock.close()
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def _gather(
