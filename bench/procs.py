@@ -156,7 +156,8 @@ class Gateway(Child):
         status, body = self.api("GET", "/system/queue")
         if status != 200:
             raise RuntimeError(f"queue stats: {status} {body.decode()}")
-        return {k: int(v) for k, v in json.loads(body).items()}
+        # The totals; the per-function rows ("functions") are not needed here.
+        return {k: int(v) for k, v in json.loads(body).items() if not isinstance(v, list)}
 
     def call_record(self, call_id: str) -> dict[str, Any]:
         status, body = self.api("GET", f"/system/calls/{call_id}")
