@@ -16,11 +16,12 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from typing import Any
 
 from pyfaas.call_status import CallAttempt, CallStatus
-from pyfaas.call_status import CallState as WireState
+
+# One set of states for the queue and the wire: the record is what the API shows.
+from pyfaas.call_status import CallState as CallState
 from pyfaas.queue import _json
 
 CALLBACK_SUFFIX = ".callback"
@@ -199,20 +200,6 @@ class QueuedCall:
         return f"{self.function}.{self.namespace}"
 
 
-class CallState(StrEnum):
-    """The queue's own states; ``CallRecord.to_status`` names them on the wire."""
-
-    QUEUED = "queued"  # accepted, waiting for a worker
-    RUNNING = "running"  # claimed by a worker under a lease
-    RETRYING = "retrying"  # failed, waiting for its next attempt
-    SUCCEEDED = "succeeded"  # function answered 2xx (callback outcome recorded apart)
-    FAILED = "failed"  # function answered non-2xx and no retry is left
-    DEAD = "dead"  # moved to the dead letters; can be replayed
-    DELAYED = "delayed"  # accepted, not to be claimed before its not_before
-    CANCELLED = "cancelled"  # cancelled before it ran; it never runs
-    EXPIRED = "expired"  # not started by its expire_at; a dead letter with reason "expired"
-
-
 @dataclass
 class CallRecord:
     """What happened to a call: the answer to "where is my call?"."""
@@ -249,7 +236,7 @@ class CallRecord:
             call_id=self.call_id,
             function=self.function,
             namespace=self.namespace,
-            state=WireState(self.state.value),
+            state=self.state,
             attempts=self.attempts,
             submitted_at=self.submitted_at,
             started_at=self.started_at,
