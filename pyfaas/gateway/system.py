@@ -152,26 +152,6 @@ async def root(request: web.Request) -> web.Response:
     raise web.HTTPTemporaryRedirect("/ui/")
 
 
-async def ui(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    functions = await state.provider.list_functions(state.settings.function_namespace)
-    rows = "".join(
-        f"<tr><td>{_escape(f.name)}</td><td>{_escape(f.image)}</td>"
-        f"<td>{f.available_replicas}/{f.replicas}</td></tr>"
-        for f in functions
-    )
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>pyfaas</title></head>"
-        "<body><h1>pyfaas</h1><table><tr><th>Function</th><th>Image</th>"
-        f"<th>Replicas</th></tr>{rows}</table></body></html>"
-    )
-    return web.Response(text=page, content_type="text/html")
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/system/functions", list_functions)
     app.router.add_post("/system/functions", deploy_function)
@@ -186,4 +166,3 @@ def add_routes(app: web.Application) -> None:
         app.router.add_route(method, "/system/namespace/{namespace:.*}", namespace_change)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/", root)
-    app.router.add_get("/ui/", ui)

@@ -136,10 +136,13 @@ def test_killing_worker_and_gateway_while_draining_loses_no_call(platform: Platf
 
     ran_twice, called_twice = assert_nothing_lost(platform, "kills while draining")
     # At-least-once: a call runs again if it was in flight at one of the three
-    # kills, or if it had finished and been called back but its ack had not
-    # been stored when a worker died (those are also called back twice).
+    # kills, or if it had finished but its ack had not been stored when a
+    # worker died. A finished call frees its slot before its settle commits,
+    # so each of the two worker kills may also catch up to INFLIGHT settles
+    # in the background. Its callback is queued with the settle, once per
+    # stored outcome, so those runs are not called back twice.
     assert called_twice <= 2 * INFLIGHT
-    assert ran_twice <= 3 * INFLIGHT + called_twice
+    assert ran_twice <= 3 * INFLIGHT + 2 * INFLIGHT
 
 
 def test_killing_gateway_while_accepting_loses_no_accepted_call(platform: Platform) -> None:
