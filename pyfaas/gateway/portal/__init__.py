@@ -1,33 +1,20 @@
-"""The operator's portal at ``/ui/``: a table of the functions, served by the gateway.
+"""The operator's portal at ``/ui/``: static pages that drive the gateway's own API.
 
-Behind the same Basic auth as ``/system`` (``gateway.auth``); nothing is
-fetched at run time.
+The page is plain HTML, CSS and JavaScript modules under ``static/``, with
+no build step and nothing fetched from elsewhere: it reads and acts through
+``/system/...``, ``/function/...`` and ``/async-function/...`` as any
+client does. What the API lacks for the page is a small route here under
+``/ui/api/`` (``store``). Every ``/ui`` path is behind the same Basic auth
+as ``/system`` (``gateway.auth``).
 """
 
 from __future__ import annotations
 
-from html import escape
-
 from aiohttp import web
 
-from pyfaas.gateway.state import STATE
-
-
-async def ui(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    functions = await state.provider.list_functions(state.settings.function_namespace)
-    rows = "".join(
-        f"<tr><td>{escape(f.name)}</td><td>{escape(f.image)}</td>"
-        f"<td>{f.available_replicas}/{f.replicas}</td></tr>"
-        for f in functions
-    )
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>pyfaas</title></head>"
-        "<body><h1>pyfaas</h1><table><tr><th>Function</th><th>Image</th>"
-        f"<th>Replicas</th></tr>{rows}</table></body></html>"
-    )
-    return web.Response(text=page, content_type="text/html")
+from pyfaas.gateway.portal import files, store
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/ui/", ui)
+    files.add_routes(app)
+    store.add_routes(app)

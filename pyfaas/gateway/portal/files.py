@@ -1,0 +1,73 @@
+"""The portal's static files: the page at ``/ui/`` and its assets at ``/ui/static/``.
+
+Each answer carries a Content-Security-Policy that allows this origin only,
+so the page can load and send nothing anywhere else, and ``no-cache`` so a
+new pyfaas's page is never mixed with an old one's modules.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from importlib import resources
+from pathlib import Path
+
+from aiohttp import web
+
+from pyfaas.errors import NotFound
+
+PREFIX = "/ui/static/"
+POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+# What the page's files are, whatever the host's mime.types says (a module
+# script must be served as JavaScript).
+TYPES = {
+    ".html": "text/html",
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+}
+
+
+def static_root() -> Path:
+    return Path(str(resources.files("pyfaas.gateway.portal") / "static"))
+
+
+def _file(root: Path, relative: str) -> Path:
+    """The file ``relative`` names under ``root``; NotFound for anything outside or absent."""
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root.resolve()) or not path.is_file():
+        raise NotFound(f"{PREFIX}{relative} not found")
+    return path
+
+
+def _answer(path: Path) -> web.Response:
+    guessed = mimetypes.guess_type(path.name)[0]
+    kind = TYPES.get(path.suffix) or guessed or "application/octet-stream"
+    response = web.Response(body=path.read_bytes(), content_type=kind)
+    if kind.startswith("text/"):
+        response.charset = "utf-8"
+    response.headers["Content-Security-Policy"] = POLICY
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+async def index(request: web.Request) -> web.Response:
+    return _answer(_file(static_root(), "index.html"))
+
+
+async def asset(request: web.Request) -> web.Response:
+    return _answer(_file(static_root(), request.match_info["path"]))
+
+
+async def bare(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/ui/")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/ui", bare)
+    app.router.add_get("/ui/", index)
+    app.router.add_get(PREFIX + "{path:.+}", asset)

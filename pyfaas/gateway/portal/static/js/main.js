@@ -1,0 +1,95 @@
+// The portal's shell: sign-in, the navigation and the view for the address's
+// hash (#/functions, #/calls/ID, #/logs?name=gateway, ...). Each view's mount
+// answers a function that stops what it started (polls, log streams).
+
+import { onAuthRequired, signIn, signOut, signedInUser } from "./api.js";
+import * as rates from "./rates.js";
+import { h, replace } from "./dom.js";
+import functions from "./views/functions.js";
+import store from "./views/store.js";
+import invoke from "./views/invoke.js";
+import calls from "./views/calls.js";
+import dead from "./views/dead.js";
+import logs from "./views/logs.js";
+import bin from "./views/bin.js";
+
+const VIEWS = { functions, store, invoke, calls, dead, logs, bin };
+let stopView = () => {};
+
+function route() {
+  const raw = location.hash.replace(/^#\/?/, "") || "functions";
+  const [path, query = ""] = raw.split("?");
+  const [name, ...rest] = path.split("/");
+  return { name: VIEWS[name] ? name : "functions", arg: rest.map(decodeURIComponent).join("/"), params: new URLSearchParams(query) };
+}
+
+function show() {
+  stopView();
+  const { name, arg, params } = route();
+  for (const link of document.querySelectorAll("#nav a")) link.classList.toggle("active", link.dataset.view === name);
+  const root = document.getElementById("view");
+  root.dataset.view = name;
+  replace(root);
+  document.title = `pyfaas · ${document.querySelector(`#nav a[data-view="${name}"]`).textContent}`;
+  try {
+    stopView = VIEWS[name](root, { arg, params }) || (() => {});
+  } catch (error) {
+    replace(root, h("p", { class: "error" }, String(error)));
+    stopView = () => {};
+  }
+}
+
+function whoAmI() {
+  const user = signedInUser();
+  document.getElementById("who").textContent = user ? `Signed in as ${user}` : "Signed in by the browser";
+  document.getElementById("signin").textContent = user ? "Sign out" : "Sign in";
+}
+
+function openLogin(message = "") {
+  const overlay = document.getElementById("login");
+  document.getElementById("login-error").textContent = message;
+  overlay.hidden = false;
+  overlay.querySelector("input[name=password]").focus();
+}
+
+function setUpLogin() {
+  const form = document.getElementById("login-form");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    const error = document.getElementById("login-error");
+    error.textContent = "";
+    try {
+      if (await signIn(String(data.get("user")), String(data.get("password")))) {
+        form.reset();
+        document.getElementById("login").hidden = true;
+        whoAmI();
+        rates.poll();
+        show();
+      } else {
+        error.textContent = "Wrong user or password.";
+      }
+    } catch (failure) {
+      error.textContent = `The gateway did not answer: ${failure.message}`;
+    }
+  });
+  document.getElementById("login-cancel").addEventListener("click", () => (document.getElementById("login").hidden = true));
+  document.getElementById("signin").addEventListener("click", () => {
+    if (signedInUser()) {
+      signOut();
+      whoAmI();
+      openLogin();
+    } else {
+      openLogin();
+    }
+  });
+  onAuthRequired(() => {
+    if (document.getElementById("login").hidden) openLogin("The gateway asks for the admin credentials.");
+  });
+}
+
+setUpLogin();
+whoAmI();
+window.addEventListener("hashchange", show);
+rates.start();
+show();
