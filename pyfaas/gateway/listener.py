@@ -4,13 +4,17 @@ It runs the aiohttp application (``app.create_app``) on a Unix socket in a
 private directory (mode 0700) and the public front (``front.Front`` on
 ``pyfaas.httpd``) on the TCP port. Stopping is ordered: stop accepting, stop
 the application (its autoscaler, its streams), let in-flight invocations
-finish for up to ``grace`` seconds, then close pooled connections.
+finish for up to ``grace`` seconds, then close pooled connections. The public
+port's listening socket is closed as soon as accepting stops, so a client
+that connects during the drain is refused at once instead of waiting in a
+backlog nobody reads.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -47,6 +51,7 @@ class GatewayServer:
         self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=grace)
         self._upstreams = UpstreamPool()
         self._listener: server.Listener | None = None
+        self._sock: socket.socket | None = None
         self._private: Path | None = None
         self.port = 0
 
@@ -57,7 +62,7 @@ class GatewayServer:
         await self._runner.setup()
         await web.UnixSite(self._runner, path).start()
         front = Front(self.state, self._upstreams, Address(host="localhost", unix_path=path))
-        sock = server.listening_socket(host, port)
+        sock = self._sock = server.listening_socket(host, port)
         self._listener = server.Listener(front.handle, self.state.settings.limits, _log_warning)
         await self._listener.start(sock)
         self.port = self.state.public_port = sock.getsockname()[1]
@@ -66,6 +71,10 @@ class GatewayServer:
     async def close(self) -> None:
         if self._listener is not None:
             self._listener.stop_accepting()
+        if self._sock is not None:
+            # httpd's acceptor only stops reading the socket; it is this server's to close.
+            self._sock.close()
+            self._sock = None
         # The application first: it ends its endless streams (followed logs),
         # which the front would otherwise wait for.
         await self._runner.cleanup()
