@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck unit bench soak system-deps clean
+.PHONY: install run test lint typecheck unit bench soak system-deps clean docs
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import ensurepip, venv' 2>/dev/null || scripts/python-venv
@@ -47,6 +47,14 @@ bench: install system-deps
 MINUTES ?= 10
 soak: install system-deps
 	$(BIN)/python -m bench.soak --minutes $(MINUTES)
+
+# The diagrams of docs/ from their text sources (Graphviz: apt-get install graphviz).
+DIAGRAMS := $(wildcard docs/diagrams/*.dot)
+docs:
+	@command -v dot >/dev/null || { echo "make docs needs Graphviz's dot: apt-get install graphviz"; exit 1; }
+	for src in $(DIAGRAMS); do \
+	  dot -Tsvg "$$src" -o "$${src%.dot}.svg" && dot -Tpng -Gdpi=110 "$$src" -o "$${src%.dot}.png" || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
