@@ -46,6 +46,15 @@ def env_from_store(browser: Browser) -> None:
     )
 
 
+def settled_count(page: Any, lines: Any) -> int:
+    """How many lines the log shows once no more came for half a second."""
+    seen = -1
+    while (now := lines.count()) != seen:
+        seen = now
+        page.wait_for_timeout(500)
+    return seen
+
+
 def record(browser: Browser, call_id: str) -> dict[str, Any]:
     answer = browser.api("GET", f"/system/calls/{call_id}")
     assert answer.status_code == 200, answer.text
@@ -171,7 +180,9 @@ def test_cancel_a_delayed_call(browser: Browser) -> None:
 
 def test_replay_and_purge_dead_letters(browser: Browser) -> None:
     deployed(browser, FAILING)
-    submitted = httpx.post(f"{browser.platform.url}/async-function/fails", content=b"x", timeout=10)
+    submitted = httpx.post(
+        f"{browser.platform.url}/async-function/fails", content=b"dead-letter-body", timeout=10
+    )
     assert submitted.status_code == 202
     call_id = submitted.headers["X-Call-Id"]
     eventually(lambda: record(browser, call_id)["state"] == "dead")
@@ -183,7 +194,8 @@ def test_replay_and_purge_dead_letters(browser: Browser) -> None:
     assert first["reason"]
     assert first["reason"] in row.inner_text()
     row.locator("button:has-text('Show')").click()
-    page.wait_for_selector("tr.more pre.body:has-text('x')")
+    page.wait_for_selector("tr.more pre.body:has-text('dead-letter-body')")
+    assert page.locator("tr.more .request-line").inner_text().startswith("POST /function/fails")
     browser.shot(page, "dead-letters")
 
     row.locator("button:has-text('Replay')").click()
@@ -212,14 +224,14 @@ def test_logs_follow_the_queue_worker_the_gateway_and_a_function(browser: Browse
     page.wait_for_selector("pre.log .log-line")
 
     page.select_option("select[name=source]", "env")
-    marker = "portal-log-marker"
-    # Followed: a line written after the stream opened still arrives.
-    page.wait_for_timeout(300)
-    answer = httpx.post(
-        f"{browser.platform.url}/function/env", headers={"X-Marker": marker}, timeout=30
-    )
+    lines = page.locator("pre.log .log-line")
+    # Followed: once the stream has given its existing lines, a call's log lines
+    # written after it opened still arrive.
+    page.wait_for_selector(".stream-state:has-text('following')")
+    before = settled_count(page, lines)
+    answer = httpx.post(f"{browser.platform.url}/function/env", timeout=30)
     assert answer.status_code == 200
-    page.wait_for_selector("pre.log .log-line", timeout=30_000)
+    eventually(lambda: lines.count() > before, timeout=30)
     page.click("button:has-text('Stop')")
     page.wait_for_selector(".stream-state:has-text('stopped')")
 

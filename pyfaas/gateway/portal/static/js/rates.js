@@ -27,6 +27,9 @@ export function subscribe(listener) {
 export async function poll() {
   clearTimeout(timer);
   try {
+    // A tab left in the background asks nothing; on its return the chart draws
+    // the average rate over the time it was away.
+    if (document.hidden && functions) return;
     const listed = await getJSON("/system/functions");
     listed.sort((a, b) => a.name.localeCompare(b.name));
     functions = listed;

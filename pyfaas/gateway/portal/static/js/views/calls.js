@@ -55,13 +55,18 @@ function list(root) {
   const openInput = h("input", { placeholder: "call id", name: "open" });
   const rowsHolder = h("div", {});
   let dead = [];
+  let shownNames = null;
   const render = () => {
     const records = new Map();
     for (const record of dead) records.set(record.callId, record);
     for (const id of tracked.ids()) records.set(id, tracked.known(id) || { callId: id, function: "…", state: "…", attempts: 0 });
     const all = [...records.values()];
     const names = [...new Set(all.map((r) => r.function).filter((n) => n && n !== "?" && n !== "…"))].sort();
-    options(fnFilter, [["", "any function"], ...names.map((n) => [n, n])], filters.function);
+    // Only when the names change: rebuilding the select closes it under the pointer.
+    if (names.join("\n") !== shownNames) {
+      shownNames = names.join("\n");
+      options(fnFilter, [["", "any function"], ...names.map((n) => [n, n])], filters.function);
+    }
     const shown = all
       .filter((r) => !filters.function || r.function === filters.function)
       .filter((r) => !filters.state || r.state === filters.state)

@@ -24,7 +24,7 @@ async function showRequest(id, holder) {
     holder,
     request
       ? [
-          h("p", { class: "mono" }, `${request.method} ${request.path}${request.query ? `?${request.query}` : ""} · ${bytes(request.size)}`),
+          h("p", { class: "mono request-line" }, `${request.method} /function/${call.function}${request.path || ""}${request.query ? `?${request.query}` : ""} · ${bytes(request.size)}`),
           headers.length ? table(["Header", "Value"], headers, { class: "headers" }) : null,
           h("pre", { class: "body" }, pretty(base64Text(request.body)) || "(empty body)"),
         ]

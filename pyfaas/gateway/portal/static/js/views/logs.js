@@ -69,17 +69,20 @@ export default function mount(root, { params }) {
       let pending = "";
       for (;;) {
         const { value, done } = await reader.read();
-        if (done) break;
+        if (done || controller !== mine) break;
         pending += decoder.decode(value, { stream: true });
         const lines = pending.split("\n");
         pending = lines.pop();
         for (const l of lines) if (l.trim()) line(l);
       }
+      if (controller !== mine) return;
       if (pending.trim()) line(pending);
       state.textContent = `${out.childElementCount} line(s); the stream ended`;
     } catch (error) {
-      if (error.name !== "AbortError") state.textContent = `stopped: ${error.message}`;
-      else state.textContent = "stopped";
+      // A stream stopped for the next one says nothing over it.
+      if (controller === mine || !controller) {
+        state.textContent = error.name === "AbortError" ? "stopped" : `stopped: ${error.message}`;
+      }
     } finally {
       if (controller === mine) {
         controller = null;
