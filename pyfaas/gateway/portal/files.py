@@ -1,21 +1,26 @@
 """The portal's static files: the page at ``/ui/`` and its assets at ``/ui/static/``.
 
-Each answer carries a Content-Security-Policy that allows this origin only,
-so the page can load and send nothing anywhere else, and ``no-cache`` so a
-new pyfaas's page is never mixed with an old one's modules.
+The page itself lists the functions inside ``<noscript>``, for a browser
+without JavaScript. Each answer carries a Content-Security-Policy that
+allows this origin only, so the page can load and send nothing anywhere
+else, and ``no-cache`` so a new pyfaas's page is never mixed with an old
+one's modules.
 """
 
 from __future__ import annotations
 
 import mimetypes
+from html import escape
 from importlib import resources
 from pathlib import Path
 
 from aiohttp import web
 
 from pyfaas.errors import NotFound
+from pyfaas.gateway.state import STATE
 
 PREFIX = "/ui/static/"
+FUNCTIONS_MARK = b"<!--functions-->"
 POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -42,10 +47,10 @@ def _file(root: Path, relative: str) -> Path:
     return path
 
 
-def _answer(path: Path) -> web.Response:
-    guessed = mimetypes.guess_type(path.name)[0]
-    kind = TYPES.get(path.suffix) or guessed or "application/octet-stream"
-    response = web.Response(body=path.read_bytes(), content_type=kind)
+def _answer(body: bytes, name: str) -> web.Response:
+    guessed = mimetypes.guess_type(name)[0]
+    kind = TYPES.get(Path(name).suffix) or guessed or "application/octet-stream"
+    response = web.Response(body=body, content_type=kind)
     if kind.startswith("text/"):
         response.charset = "utf-8"
     response.headers["Content-Security-Policy"] = POLICY
@@ -56,11 +61,20 @@ def _answer(path: Path) -> web.Response:
 
 
 async def index(request: web.Request) -> web.Response:
-    return _answer(_file(static_root(), "index.html"))
+    state = request.app[STATE]
+    functions = await state.provider.list_functions(state.settings.function_namespace)
+    rows = "".join(
+        f"<tr><td>{escape(f.name)}</td><td>{escape(f.image)}</td>"
+        f"<td>{f.available_replicas}/{f.replicas}</td></tr>"
+        for f in functions
+    )
+    page = _file(static_root(), "index.html").read_bytes()
+    return _answer(page.replace(FUNCTIONS_MARK, rows.encode()), "index.html")
 
 
 async def asset(request: web.Request) -> web.Response:
-    return _answer(_file(static_root(), request.match_info["path"]))
+    path = _file(static_root(), request.match_info["path"])
+    return _answer(path.read_bytes(), path.name)
 
 
 async def bare(request: web.Request) -> web.Response:

@@ -1,0 +1,73 @@
+"""What the gateway serves for the portal: its files, their policy, the store listing, auth."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Platform
+
+pytestmark = pytest.mark.integration
+
+ASSETS = [
+    ("/ui/static/js/main.js", "text/javascript"),
+    ("/ui/static/js/views/calls.js", "text/javascript"),
+    ("/ui/static/portal.css", "text/css"),
+]
+
+
+def get(platform: Platform, path: str, auth: bool = True) -> httpx.Response:
+    return httpx.get(
+        f"{platform.url}{path}",
+        auth=platform.auth() if auth else None,
+        timeout=10,
+        follow_redirects=False,
+    )
+
+
+def test_the_page_and_its_modules_are_served_with_a_same_origin_policy(
+    platform: Platform,
+) -> None:
+    page = get(platform, "/ui/")
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert '<script type="module" src="/ui/static/js/main.js">' in page.text
+    policy = page.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy
+    assert "connect-src 'self'" in policy
+    for path, kind in ASSETS:
+        answer = get(platform, path)
+        assert answer.status_code == 200, path
+        assert answer.headers["Content-Type"].startswith(kind), path
+        assert answer.headers["Cache-Control"] == "no-cache"
+    assert get(platform, "/ui").headers["Location"] == "/ui/"
+
+
+def test_nothing_is_loaded_from_elsewhere(platform: Platform) -> None:
+    page = get(platform, "/ui/").text
+    for path, _ in ASSETS:
+        text = get(platform, path).text
+        assert "http://" not in text.replace("http://127.0.0.1:9999/", ""), path
+        assert "https://" not in text, path
+    assert "https://" not in page
+
+
+def test_every_portal_path_needs_the_admin_credentials(platform: Platform) -> None:
+    for path in ("/ui/", "/ui/static/js/main.js", "/ui/api/store"):
+        answer = get(platform, path, auth=False)
+        assert answer.status_code == 401, path
+        assert answer.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def test_paths_outside_the_static_folder_are_not_served(platform: Platform) -> None:
+    for path in ("/ui/static/../files.py", "/ui/static/%2e%2e/files.py", "/ui/static/nope.js"):
+        assert get(platform, path).status_code == 404, path
+
+
+def test_the_store_listing_is_the_shipped_index(platform: Platform) -> None:
+    answer = get(platform, "/ui/api/store")
+    assert answer.status_code == 200
+    items = {item["name"]: item for item in answer.json()}
+    assert {"env", "figlet", "sleep"} <= set(items)
+    assert items["env"]["image"] == "ghcr.io/openfaas/alpine:latest"
+    assert items["env"]["fprocess"] == "env"
