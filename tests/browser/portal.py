@@ -42,8 +42,12 @@ class Browser:
         self._profiles: list[tempfile.TemporaryDirectory[str]] = []
         self._contexts: list[Any] = []
 
-    def open(self, view: str = "functions", *, auth: bool = True) -> Any:
-        """A new Chromium on ``/ui/#/VIEW``; answers its page."""
+    def open(self, view: str = "functions", *, auth: bool = True, in_url: bool = False) -> Any:
+        """A new Chromium on ``/ui/#/VIEW``; answers its page.
+
+        ``in_url``: the credentials in the address (``http://user:pw@host/ui/``)
+        instead of answering the challenge; the browser keeps them for the realm.
+        """
         profile = tempfile.TemporaryDirectory(prefix="pyfaas-chromium-")
         self._profiles.append(profile)
         user, password = self.platform.auth()
@@ -53,7 +57,9 @@ class Browser:
             headless=True,
             args=ARGS,
             viewport={"width": 1360, "height": 900},
-            http_credentials={"username": user, "password": password} if auth else None,
+            http_credentials={"username": user, "password": password}
+            if auth and not in_url
+            else None,
         )
         self._contexts.append(context)
         context.set_default_timeout(TIMEOUT_MS)
@@ -67,7 +73,10 @@ class Browser:
                 else None
             ),
         )
-        self.response = page.goto(f"{self.platform.url}/ui/#/{view}")
+        base = self.platform.url
+        if in_url:
+            base = base.replace("http://", f"http://{user}:{password}@", 1)
+        self.response = page.goto(f"{base}/ui/#/{view}")
         return page
 
     def shot(self, page: Any, name: str) -> Path:

@@ -88,6 +88,12 @@ def test_the_portal_asks_for_the_admin_credentials_and_signs_in_with_its_form(
     # The page now sends the credentials itself: the functions load.
     page.wait_for_selector(".card:has-text('Functions') >> text=/No functions|Name/")
 
+    # Credentials in the address are kept by the browser for the gateway's
+    # realm, and the page's own requests are answered with them.
+    page = browser.open("dead", in_url=True)
+    assert browser.response.status == 200
+    page.wait_for_selector("text=/No dead letters|Reason/")
+
 
 def test_deploy_from_the_store_then_see_the_function(browser: Browser) -> None:
     page = browser.open("store")
