@@ -57,7 +57,7 @@ export default function mount(root, { params }) {
   const path = h("input", { name: "path", value: saved.path, placeholder: "/optional/path?and=query" });
   const headers = h("textarea", { name: "headers", rows: 3, placeholder: "X-Delay-Seconds: 600\nContent-Type: text/plain" }, saved.headers);
   const body = h("textarea", { name: "body", rows: 5, placeholder: "request body" }, saved.body);
-  const callback = h("input", { name: "callback", value: saved.callback, placeholder: "http://127.0.0.1:9999/ (optional)", type: "url" });
+  const callback = h("input", { name: "callback", value: saved.callback, placeholder: `optional, e.g. ${location.origin}/function/request-bin`, type: "url" });
   const sync = h("input", { type: "radio", name: "mode", value: "sync", checked: saved.mode === "sync" });
   const async_ = h("input", { type: "radio", name: "mode", value: "async", checked: saved.mode === "async" });
   const callbackRow = h("label", { class: "callback" }, "Callback URL ", callback);
