@@ -35,35 +35,39 @@ def shots() -> Path:
 
 
 @pytest.fixture(scope="session")
-def playwright() -> Iterator[Any]:
-    """Playwright's driver, skipping the tier where Chromium cannot be launched."""
+def chromium_launches() -> None:
+    """Skips the tier, saying why, where Chromium cannot be launched."""
     try:
         from playwright.sync_api import Error, sync_playwright
     except ImportError as exc:
         pytest.skip(f"Chromium cannot be launched: playwright is not installed ({exc})")
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"Chromium cannot be launched: no {CHROMIUM} (scripts/system-deps installs it)")
-    driver = sync_playwright().start()
-    try:
-        with tempfile.TemporaryDirectory(prefix="pyfaas-chromium-") as profile:
-            try:
-                probe = driver.chromium.launch_persistent_context(
-                    profile, executable_path=CHROMIUM, headless=True, args=ARGS
-                )
-            except Error as exc:
-                pytest.skip(f"Chromium cannot be launched: {exc.message.splitlines()[0]}")
-            probe.close()
-        yield driver
-    finally:
-        driver.stop()
+    with sync_playwright() as driver, tempfile.TemporaryDirectory() as profile:
+        try:
+            driver.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, headless=True, args=ARGS
+            ).close()
+        except Error as exc:
+            pytest.skip(f"Chromium cannot be launched: {exc.message.splitlines()[0]}")
 
 
 @pytest.fixture
-def browser(playwright: Any, platform: Platform, shots: Path) -> Iterator[Browser]:
-    """Opens the portal in a Chromium of its own, with a fresh profile, per test."""
-    opened = Browser(playwright, platform, shots)
-    yield opened
-    opened.close()
+def browser(chromium_launches: None, platform: Platform, shots: Path) -> Iterator[Browser]:
+    """Opens the portal in a Chromium of its own, with a fresh profile, per test.
+
+    Playwright's driver runs an event loop in this thread while it is
+    started, so it lives only as long as the test: the asyncio tests that
+    run after this one find no loop running.
+    """
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        opened = Browser(driver, platform, shots)
+        try:
+            yield opened
+        finally:
+            opened.close()
 
 
 @pytest.fixture(scope="module")
