@@ -4,6 +4,9 @@
 real nats-server with JetStream; ``opener`` opens handles onto that one
 queue (each a separate client of it, or the same object for memory), and
 ``write_foreign`` writes beside the queue as another program could.
+``clock`` is the time the test and its queue share: virtual for the memory
+twin (a lease running out or a delay passing takes no real time), the real
+one for the real backends; a test sleeps and reads the time through it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import pytest
 from pyfaas.queue import Queue
 from pyfaas.queue.backends.memory import MemoryQueue
 from pyfaas.queue.backends.nats import NatsNames
+from tests.clock import RealClock, SharedClock, VirtualClock
 from tests.helpers import NatsServer, nats_server_binary
 
 Opener = Callable[[], Awaitable[Queue]]
@@ -50,17 +54,22 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def clock(kind: str) -> SharedClock:
+    return VirtualClock() if kind == "memory" else RealClock()
+
+
+@pytest.fixture
 def namespace() -> str:
     return f"t{next(_counter)}{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
 async def opener(
-    kind: str, namespace: str, request: pytest.FixtureRequest, tmp_path: Path
+    kind: str, namespace: str, clock: SharedClock, request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[Opener]:
     """Opens handles onto one fresh queue; each handle is a separate client of it."""
     handles: list[Queue] = []
-    shared = MemoryQueue()
+    shared = MemoryQueue(clock)
 
     async def open_handle() -> Queue:
         queue: Queue

@@ -17,6 +17,7 @@ import pytest
 from pyfaas.errors import NotFound, QueueUnavailable
 from pyfaas.queue import CallState, Outcome, Queue, QueuedCall
 from pyfaas.queue._records import UNDECODABLE
+from tests.clock import SharedClock
 from tests.contract.conftest import ForeignWriter, Opener
 from tests.factories import full_call
 
@@ -62,9 +63,9 @@ async def test_claim_with_limit_one_is_fifo(queue: Queue) -> None:
     assert seen == ids
 
 
-async def test_claim_waits_for_a_put(queue: Queue) -> None:
+async def test_claim_waits_for_a_put(queue: Queue, clock: SharedClock) -> None:
     waiter = asyncio.create_task(queue.claim(limit=1, lease=5, wait=5))
-    await asyncio.sleep(0.2)
+    await clock.sleep(0.2)
     await queue.put(make_call("late"))
     deliveries = await asyncio.wait_for(waiter, timeout=10)
     assert [d.call.call_id for d in deliveries] == ["late"]
@@ -156,12 +157,14 @@ async def test_a_message_that_holds_no_call_becomes_a_dead_letter(
     assert {r.error for r in again} == {UNDECODABLE}
 
 
-async def test_extend_keeps_a_call_from_redelivery(opener: Opener, queue: Queue) -> None:
+async def test_extend_keeps_a_call_from_redelivery(
+    opener: Opener, queue: Queue, clock: SharedClock
+) -> None:
     other = await opener()
     await queue.put(make_call("c1"))
     [delivery] = await queue.claim(limit=1, lease=0.6, wait=2)
     for _ in range(4):
-        await asyncio.sleep(0.3)
+        await clock.sleep(0.3)
         await queue.extend(delivery, 0.6)
     assert await other.claim(limit=1, lease=0.6, wait=0.2) == []
     await queue.ack(delivery, Outcome(status_code=200))

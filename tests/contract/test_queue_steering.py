@@ -20,6 +20,7 @@ from pyfaas.errors import Conflict, NotFound
 from pyfaas.queue import CallState, Outcome, Queue, QueuedCall
 from pyfaas.queue.base import DeadLetterFilter, FunctionStats
 from pyfaas.queue.envelope import Answer, Delivery, StoredResult
+from tests.clock import SharedClock
 from tests.contract.conftest import Opener
 
 NS = "openfaas-fn"
@@ -76,21 +77,25 @@ async def test_a_known_id_with_another_fingerprint_conflicts(queue: Queue) -> No
     assert (record.state, record.fingerprint) == (CallState.SUCCEEDED, "aaaa")
 
 
-async def test_a_delayed_call_is_not_claimed_before_its_time(queue: Queue) -> None:
-    not_before = time.time() + 1.0
+async def test_a_delayed_call_is_not_claimed_before_its_time(
+    queue: Queue, clock: SharedClock
+) -> None:
+    not_before = clock.time() + 1.0
     await queue.put(call("later", not_before=not_before))
     record = await record_of(queue, "later")
     assert (record.state, record.not_before) == (CallState.DELAYED, not_before)
     assert await queue.claim(limit=1, lease=5, wait=0.3) == []
     [delivery] = await queue.claim(limit=1, lease=5, wait=10)
-    assert time.time() >= not_before - 0.05
+    assert clock.time() >= not_before - 0.05
     assert delivery.call.call_id == "later"
     assert delivery.call.not_before == not_before
     await queue.ack(delivery, Outcome(status_code=200))
 
 
-async def test_a_delayed_call_behind_others_waits_while_they_run(queue: Queue) -> None:
-    await queue.put(call("later", not_before=time.time() + 1.0))
+async def test_a_delayed_call_behind_others_waits_while_they_run(
+    queue: Queue, clock: SharedClock
+) -> None:
+    await queue.put(call("later", not_before=clock.time() + 1.0))
     await queue.put(call("now"))
     deliveries = await queue.claim(limit=10, lease=5, wait=3)
     assert [d.call.call_id for d in deliveries] == ["now"]
@@ -100,11 +105,13 @@ async def test_a_delayed_call_behind_others_waits_while_they_run(queue: Queue) -
     await queue.ack(delivery, Outcome(status_code=200))
 
 
-async def test_a_delayed_call_survives_reopening_the_queue(opener: Opener) -> None:
+async def test_a_delayed_call_survives_reopening_the_queue(
+    opener: Opener, clock: SharedClock
+) -> None:
     queue = await opener()
     if not getattr(queue, "durable", True):
         pytest.skip("this backend keeps nothing once its handle is closed")
-    not_before = time.time() + 1.0
+    not_before = clock.time() + 1.0
     await queue.put(call("later", not_before=not_before))
     await queue.close()
     reopened = await opener()
@@ -113,7 +120,7 @@ async def test_a_delayed_call_survives_reopening_the_queue(opener: Opener) -> No
     assert await reopened.claim(limit=1, lease=5, wait=0.3) == []
     [delivery] = await reopened.claim(limit=1, lease=5, wait=10)
     assert delivery.call.call_id == "later"
-    assert time.time() >= not_before - 0.05
+    assert clock.time() >= not_before - 0.05
     await reopened.ack(delivery, Outcome(status_code=200))
 
 
@@ -244,9 +251,11 @@ async def test_an_outcome_without_a_result_stores_none(queue: Queue) -> None:
 
 
 @pytest.mark.parametrize("state", ["queued", "delayed", "retrying"])
-async def test_cancel_of_a_call_not_started_cancels_it(queue: Queue, state: str) -> None:
+async def test_cancel_of_a_call_not_started_cancels_it(
+    queue: Queue, clock: SharedClock, state: str
+) -> None:
     if state == "delayed":
-        await queue.put(call("c1", not_before=time.time() + 1.0))
+        await queue.put(call("c1", not_before=clock.time() + 1.0))
     else:
         await queue.put(call("c1"))
     if state == "retrying":

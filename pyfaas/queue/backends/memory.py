@@ -6,6 +6,11 @@ replay, records, dedupe by call id and fingerprint, delays and expiry,
 functions in turn, stored results, cancel, prune, per-function counts) inside
 one process and one event loop, with the rules of ``pyfaas.queue._records``
 the other backends apply too. Nothing survives the process.
+
+Its time comes from an injected ``Clock`` (the system's by default): a
+monotonic clock for leases, delays and claim waits, a wall clock for records
+and ``not_before``/``expire_at``. A test may pass a clock whose time it moves
+itself, so that a lease expiring or a delay passing takes no real time.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import itertools
 import time
 import uuid
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from pyfaas.errors import Conflict, NotFound, QueueUnavailable
 from pyfaas.queue._records import (
@@ -59,13 +64,43 @@ _FINISHED = frozenset(
 )
 
 
+class Clock(Protocol):
+    """The time the memory queue keeps."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back: leases, delays, claim waits."""
+        ...
+
+    def time(self) -> float:
+        """Unix seconds: records, ``not_before`` and ``expire_at``."""
+        ...
+
+    async def wait(self, event: asyncio.Event, timeout: float) -> None:  # noqa: ASYNC109
+        """Return once ``event`` is set or ``timeout`` seconds have passed."""
+        ...
+
+
+class SystemClock:
+    """The machine's clocks and the event loop's timers."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
+
+    async def wait(self, event: asyncio.Event, timeout: float) -> None:  # noqa: ASYNC109
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout=timeout)
+
+
 @dataclass
 class _Entry:
     """A call waiting or leased: ``due`` is when it may be claimed (again)."""
 
     seq: int
     call: QueuedCall
-    due: float  # time.monotonic()
+    due: float  # on the clock's monotonic()
     attempt: int = 0
     token: str | None = None
 
@@ -77,7 +112,8 @@ class MemoryQueue:
     # Nothing outlives the object: a queue opened again is another, empty queue.
     durable: ClassVar[bool] = False
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock or SystemClock()
         self._records: dict[str, CallRecord] = {}
         self._entries: dict[str, _Entry] = {}  # call id -> waiting or leased call
         self._calls: dict[str, QueuedCall] = {}  # every call whose record exists, for replay
@@ -115,26 +151,26 @@ class MemoryQueue:
 
     def _enqueue(self, call: QueuedCall) -> None:
         # not_before is wall-clock time; the queue waits on the monotonic clock.
-        ahead = max(call.not_before - time.time(), 0.0)
-        self._entries[call.call_id] = _Entry(next(self._seq), call, due=time.monotonic() + ahead)
+        ahead = max(call.not_before - self._clock.time(), 0.0)
+        due = self._clock.monotonic() + ahead
+        self._entries[call.call_id] = _Entry(next(self._seq), call, due=due)
         self._changed.set()
 
     async def claim(self, limit: int, lease: float, wait: float) -> list[Delivery]:
         self._check_open()
-        deadline = time.monotonic() + wait
+        deadline = self._clock.monotonic() + wait
         while True:
             deliveries = self._take(limit, lease)
-            now = time.monotonic()
+            now = self._clock.monotonic()
             if deliveries or now >= deadline or not self._open:
                 return deliveries
             self._changed.clear()
             upcoming = [entry.due for entry in self._entries.values()]
             until = min([deadline, *upcoming])
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout=max(until - now, 0.001))
+            await self._clock.wait(self._changed, max(until - now, 0.001))
 
     def _take(self, limit: int, lease: float) -> list[Delivery]:
-        now, wall = time.monotonic(), time.time()
+        now, wall = self._clock.monotonic(), self._clock.time()
         due = sorted((e for e in self._entries.values() if e.due <= now), key=lambda e: e.seq)
         claimable: dict[int, _Entry] = {}
         for entry in due:
@@ -173,7 +209,7 @@ class MemoryQueue:
         return entry
 
     async def extend(self, delivery: Delivery, lease: float) -> None:
-        self._leased(delivery).due = time.monotonic() + lease
+        self._leased(delivery).due = self._clock.monotonic() + lease
 
     async def ack(self, delivery: Delivery, outcome: Outcome) -> None:
         self._settle(delivery, final_state(outcome), outcome)
@@ -181,23 +217,24 @@ class MemoryQueue:
     async def retry(self, delivery: Delivery, delay: float, outcome: Outcome) -> None:
         entry = self._leased(delivery)
         entry.token = None
-        entry.due = time.monotonic() + delay
+        entry.due = self._clock.monotonic() + delay
         call_id = delivery.call.call_id
+        wall = self._clock.time()
         self._records[call_id] = settled(
-            self._records[call_id], CallState.RETRYING, outcome, time.time(), delivery.attempt
+            self._records[call_id], CallState.RETRYING, outcome, wall, delivery.attempt
         )
         self._changed.set()
 
     async def bury(self, delivery: Delivery, outcome: Outcome) -> None:
         self._settle(delivery, CallState.DEAD, outcome)
-        self._dead_at[delivery.call.call_id] = time.time()
+        self._dead_at[delivery.call.call_id] = self._clock.time()
 
     def _settle(self, delivery: Delivery, state: CallState, outcome: Outcome) -> None:
         self._leased(delivery)
         call_id = delivery.call.call_id
         del self._entries[call_id]
         self._records[call_id] = settled(
-            self._records[call_id], state, outcome, time.time(), delivery.attempt
+            self._records[call_id], state, outcome, self._clock.time(), delivery.attempt
         )
         if outcome.result is not None:
             self._results[call_id] = outcome.result
@@ -212,12 +249,12 @@ class MemoryQueue:
         record = self._records[delivery.call.call_id]
         record.state = CallState.RUNNING
         record.attempts = delivery.attempt
-        record.started_at = time.time()
+        record.started_at = self._clock.time()
 
     async def record(self, call_id: str) -> CallRecord | None:
         self._check_open()
         found = self._records.get(call_id)
-        return None if found is None else replace(as_of(found, time.time()))
+        return None if found is None else replace(as_of(found, self._clock.time()))
 
     def _dead(self, where: DeadLetterFilter | None) -> list[str]:
         """The ids of the dead letters ``where`` picks, newest first."""
@@ -278,9 +315,9 @@ class MemoryQueue:
             raise NotFound(f"no call with call id {call_id}")
         entry = self._entries.get(call_id)
         if found.state not in CANCELLABLE or entry is None or entry.token is not None:
-            raise Conflict(cancel_refusal(as_of(found, time.time())))
+            raise Conflict(cancel_refusal(as_of(found, self._clock.time())))
         del self._entries[call_id]
-        self._records[call_id] = cancelled_record(found, time.time())
+        self._records[call_id] = cancelled_record(found, self._clock.time())
         return replace(self._records[call_id])
 
     async def prune(self, before: float) -> int:
@@ -298,7 +335,7 @@ class MemoryQueue:
 
     async def stats(self) -> QueueStats:
         self._check_open()
-        wall = time.time()
+        wall = self._clock.time()
         counts: dict[str, dict[str, float]] = {}
         for entry in self._entries.values():
             shares = counts.setdefault(fair_key(entry.call), _zero())
