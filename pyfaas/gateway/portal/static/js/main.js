@@ -26,7 +26,11 @@ function route() {
 function show() {
   stopView();
   const { name, arg, params } = route();
-  for (const link of document.querySelectorAll("#nav a")) link.classList.toggle("active", link.dataset.view === name);
+  for (const link of document.querySelectorAll("#nav a")) {
+    link.classList.toggle("active", link.dataset.view === name);
+    if (link.dataset.view === name) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
   const root = document.getElementById("view");
   root.dataset.view = name;
   replace(root);
