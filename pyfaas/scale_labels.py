@@ -13,8 +13,17 @@ A deployment's labels say how many replicas it may run:
   adds per step (``ScaleBounds``), with OpenFaaS CE's alert-handler defaults
   (min 1, max 5, factor 10).
 
+OpenFaaS Pro's autoscaler labels (``ScalePolicy``): ``com.openfaas.scale.type``
+(``rps``, ``capacity``, ``cpu`` or ``queue``) puts a function under Pro's
+rule, with ``com.openfaas.scale.target`` (load per replica, default 50) and
+``com.openfaas.scale.target-proportion`` (default 0.90), between min (1) and
+max (20, Pro's default). A function without a type label keeps CE's rule.
+``com.openfaas.scale.zero=true`` lets the idler scale it to zero after
+``com.openfaas.scale.zero-duration`` without calls (``zero_duration``).
+
 A label that is not a positive integer (after trimming blanks) is ignored,
-as faas-netes ignores it.
+as faas-netes ignores it; so is a target, a proportion or a duration that
+does not parse, and a type that is not one of the four.
 """
 
 from __future__ import annotations
@@ -22,10 +31,19 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
+
+from pyfaas._env import parse_bool, parse_duration
+from pyfaas.errors import ConfigError
 
 MIN_LABEL = "com.openfaas.scale.min"
 MAX_LABEL = "com.openfaas.scale.max"
 FACTOR_LABEL = "com.openfaas.scale.factor"
+TYPE_LABEL = "com.openfaas.scale.type"
+TARGET_LABEL = "com.openfaas.scale.target"
+PROPORTION_LABEL = "com.openfaas.scale.target-proportion"
+ZERO_LABEL = "com.openfaas.scale.zero"
+ZERO_DURATION_LABEL = "com.openfaas.scale.zero-duration"
 
 Labels = Mapping[str, str] | None
 
@@ -86,15 +104,93 @@ class ScaleBounds:
         return min(current + step, self.maximum)
 
 
+class ScaleMode(StrEnum):
+    """What load a function under OpenFaaS Pro's rule is scaled by."""
+
+    RPS = "rps"  # completed calls a second
+    CAPACITY = "capacity"  # calls in flight
+    CPU = "cpu"  # millicores used
+    QUEUE = "queue"  # asynchronous calls waiting or running
+
+
+@dataclass(frozen=True)
+class ScalePolicy:
+    """OpenFaaS Pro's reading of the labels, with Pro's defaults."""
+
+    mode: ScaleMode
+    target: float = 50.0
+    proportion: float = 0.9
+    minimum: int = 1
+    maximum: int = 20
+
+    @classmethod
+    def from_labels(cls, labels: Labels) -> ScalePolicy | None:
+        """The policy of a function with a known ``scale.type``; None: CE's rule applies."""
+        raw = (labels or {}).get(TYPE_LABEL, "").strip().lower()
+        try:
+            mode = ScaleMode(raw)
+        except ValueError:
+            return None
+        minimum = label_number(labels, MIN_LABEL, 1000) or 1
+        maximum = max(label_number(labels, MAX_LABEL, 1000) or 20, minimum)
+        target = _positive(labels, TARGET_LABEL) or 50.0
+        proportion = _positive(labels, PROPORTION_LABEL) or 0.9
+        return cls(mode, target, proportion, minimum, maximum)
+
+    def desired(self, load: float) -> int:
+        """Pro's rule: ``ceil(ready * mean load / (target * proportion))``, within min and max.
+
+        ``load`` is the function's total (the mean per ready replica times
+        their number), so the ready count cancels out.
+        """
+        wanted = math.ceil(load / (self.target * self.proportion) - 1e-9) if load > 0 else 0
+        return min(max(wanted, self.minimum), self.maximum)
+
+
+def zero_duration(labels: Labels, default: float) -> float | None:
+    """How long the function may idle before it is scaled to zero; None: it is never."""
+    found = labels or {}
+    try:
+        if not parse_bool(ZERO_LABEL, found.get(ZERO_LABEL, "false")):
+            return None
+    except ConfigError:
+        return None
+    raw = found.get(ZERO_DURATION_LABEL, "").strip()
+    if not raw:
+        return default
+    try:
+        seconds = parse_duration(ZERO_DURATION_LABEL, raw)
+    except ConfigError:
+        return default
+    return seconds if seconds > 0 else default
+
+
+def _positive(labels: Labels, key: str) -> float | None:
+    raw = (labels or {}).get(key, "").strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
 __all__ = [
     "FACTOR_LABEL",
     "MAX_LABEL",
     "MIN_LABEL",
+    "PROPORTION_LABEL",
+    "TARGET_LABEL",
+    "TYPE_LABEL",
+    "ZERO_DURATION_LABEL",
+    "ZERO_LABEL",
     "ScaleBounds",
+    "ScaleMode",
+    "ScalePolicy",
     "capped",
     "desired_replicas",
     "label_number",
     "max_replicas",
     "min_replicas",
     "wake_replicas",
+    "zero_duration",
 ]

@@ -21,10 +21,10 @@ from pyfaas.credentials import Credentials
 from pyfaas.errors import PyfaasError
 from pyfaas.gateway import calls, dead_letters, logs, portal, secrets, system
 from pyfaas.gateway.auth import auth_middleware
+from pyfaas.gateway.autoscale import Autoscaler
 from pyfaas.gateway.errors import error_middleware
 from pyfaas.gateway.metrics import GatewayMetrics
 from pyfaas.gateway.pruning import Pruner
-from pyfaas.gateway.scaling import Autoscaler
 from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.gateway.state import STATE, GatewayState
 from pyfaas.providers.base import Provider
@@ -67,12 +67,20 @@ def create_app(
 
 def _lifecycle(state: GatewayState) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
-        scaler = Autoscaler(state.provider, state.metrics, state.settings.function_namespace)
+        settings = state.settings
+        scaler = Autoscaler(
+            state.provider,
+            state.metrics,
+            settings.function_namespace,
+            queue=state.queue,
+            down_window=settings.scale_down_window,
+            zero_duration=settings.scale_zero_duration,
+            interval=settings.autoscale_interval,
+        )
         if state.settings.autoscale:
             scaler.start()
         pruner = None
         if state.queue is not None:
-            settings = state.settings
             pruner = Pruner(state.queue, settings.result_retention, settings.prune_interval)
             app[PRUNER] = pruner
             pruner.start()

@@ -10,6 +10,12 @@ streamed both ways; a small body with a declared length is read in one go
 because that is cheaper than streaming it, and a response with a small
 declared length is sent back as one. Served by ``pyfaas.httpd`` (see
 ``front``), not aiohttp.
+
+A function scaled to zero is woken by its next call: the provider starts a
+replica and ``resolve`` waits for it, so the call is held, not failed, for
+up to ``PYFAAS_SCALE_FROM_ZERO_TIMEOUT``; past that it is answered 503 with
+``Retry-After``. The queue-worker invokes through this path too, so an
+asynchronous call is held alike.
 """
 
 from __future__ import annotations
@@ -20,7 +26,14 @@ import time
 from collections.abc import AsyncIterator
 
 from pyfaas._http import HOP_BY_HOP
-from pyfaas.errors import BadGateway, GatewayTimeout, MethodNotAllowed, NotFound
+from pyfaas.errors import (
+    BadGateway,
+    GatewayTimeout,
+    Headers,
+    MethodNotAllowed,
+    NotFound,
+    ServiceUnavailable,
+)
 from pyfaas.gateway.bodies import LimitedStream, check_declared, too_large
 from pyfaas.gateway.callid import CALL_ID, SERVED_BY, SERVED_BY_VALUE, START_TIME, call_identity
 from pyfaas.gateway.metrics import GatewayMetrics
@@ -40,6 +53,15 @@ _DROP_RESPONSE = HOP_BY_HOP | {"content-length"}
 READ_WHOLE_BELOW = 256 * 1024  # declared bodies up to this size are read, not streamed
 SEND_WHOLE_BELOW = 256 * 1024  # upstream bodies up to this size are sent as one response
 ADDRESSES_KEPT = 4096  # replica addresses remembered before they are made anew
+RETRY_AFTER = "5"  # seconds a caller is asked to wait when no replica became ready
+
+
+class NoReplica(ServiceUnavailable):
+    """No replica of the function became ready in time: try again later."""
+
+    @property
+    def headers(self) -> Headers:
+        return (("Retry-After", RETRY_AFTER),)
 
 
 class Proxy:
@@ -58,7 +80,7 @@ class Proxy:
         self._upstreams = upstreams
         self._max_body = settings.max_body
         self._timeout = settings.upstream_timeout if settings.upstream_timeout > 0 else None
-        self._wait = settings.upstream_timeout if settings.scale_from_zero else 0.0
+        self._wait = settings.scale_from_zero_timeout if settings.scale_from_zero else 0.0
         self._log_calls = settings.log_calls
         self._refs = refs
         self._addresses = _Addresses()
@@ -77,6 +99,8 @@ class Proxy:
             endpoint = await self._provider.resolve(name, namespace, self._wait)
         except NotFound:
             raise NotFound(f"error finding function {label}: not found") from None
+        except ServiceUnavailable as exc:
+            raise NoReplica(str(exc)) from None
         headers = _request_headers(request, endpoint, call_id, start)
         body = await self._body(request, length)
         # The raw path keeps percent-encoding exactly as the caller sent it.

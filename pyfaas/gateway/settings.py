@@ -13,6 +13,15 @@ value (a different value is a ``ConfigError``). ``PYFAAS_CALLBACK_ALLOW``
 lists hosts and CIDRs a callback may reach despite the rules of
 ``callback_rules``; ``PYFAAS_MAX_CALLBACK_DEPTH`` (5) caps chains of callbacks
 into ``/async-function``.
+
+Autoscaling (``autoscale``): ``PYFAAS_AUTOSCALE`` (true) runs it;
+``PYFAAS_SCALE_DOWN_WINDOW`` (5m) is how long the OpenFaaS Pro modes wait
+before running fewer replicas; ``PYFAAS_SCALE_ZERO_DURATION`` (15m) is the
+idle time before a ``com.openfaas.scale.zero=true`` function without a
+``com.openfaas.scale.zero-duration`` label is scaled to zero. A call to a
+function at zero replicas is held while one starts, for
+``PYFAAS_SCALE_FROM_ZERO_TIMEOUT`` (default ``upstream_timeout``), then
+answered 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -53,6 +62,11 @@ class GatewaySettings:
     function_namespace: str = DEFAULT_NAMESPACE
     scale_from_zero: bool = True
     autoscale: bool = True
+    scale_down_window: float = 300.0
+    scale_zero_duration: float = 900.0
+    scale_from_zero_timeout: float = 60.0
+    # How often the autoscaler ticks; not an environment setting (tests shorten it).
+    autoscale_interval: float = 1.0
     log_calls: bool = False
     result_retention: float = 24 * 3600.0  # seconds; 0: never pruned
     # How often the gateway prunes; not an environment setting (tests shorten it).
@@ -65,6 +79,7 @@ class GatewaySettings:
         env = Env(environ)
         home = default_home(environ)
         namespace = namespace_setting(environ)
+        upstream_timeout = env.duration("upstream_timeout", 60.0)
         return cls(
             home=home,
             port=env.integer("PYFAAS_PORT", 8080, minimum=0),
@@ -75,7 +90,7 @@ class GatewaySettings:
             max_header_bytes=read_size(env, "PYFAAS_MAX_HEADER_BYTES", 64 * KIB),
             max_request_line_bytes=read_size(env, "PYFAAS_MAX_REQUEST_LINE_BYTES", 8 * KIB),
             max_connections=env.integer("PYFAAS_MAX_CONNECTIONS", 10_000, minimum=1),
-            upstream_timeout=env.duration("upstream_timeout", 60.0),
+            upstream_timeout=upstream_timeout,
             max_body=env.size("PYFAAS_MAX_BODY", 64 * MIB),
             max_async_body=env.size("PYFAAS_MAX_ASYNC_BODY", 16 * MIB),
             queue_url=env.get("PYFAAS_QUEUE", "") or f"sqlite://{home / 'queue.db'}",
@@ -83,6 +98,11 @@ class GatewaySettings:
             function_namespace=namespace,
             scale_from_zero=env.boolean("scale_from_zero", True),
             autoscale=env.boolean("PYFAAS_AUTOSCALE", True),
+            scale_down_window=env.duration("PYFAAS_SCALE_DOWN_WINDOW", 300.0),
+            scale_zero_duration=_positive_duration(env, "PYFAAS_SCALE_ZERO_DURATION", 900.0),
+            scale_from_zero_timeout=env.duration(
+                "PYFAAS_SCALE_FROM_ZERO_TIMEOUT", upstream_timeout
+            ),
             log_calls=env.boolean("write_request_uri", False),
             result_retention=_retention(env),
             callback_allow=_callback_allow(env.get("PYFAAS_CALLBACK_ALLOW", "")),
@@ -116,6 +136,13 @@ def _retention(env: Env) -> float:
             " the idempotency window is the result retention; set one of them"
         )
     return retention
+
+
+def _positive_duration(env: Env, key: str, default: float) -> float:
+    seconds = env.duration(key, default)
+    if seconds <= 0:
+        raise ConfigError(f"{key}: {env.get(key, '')!r} must be more than 0 seconds")
+    return seconds
 
 
 def _callback_allow(raw: str) -> tuple[str, ...]:

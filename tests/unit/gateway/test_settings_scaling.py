@@ -6,7 +6,7 @@ import pytest
 
 from pyfaas.errors import ConfigError
 from pyfaas.gateway.metrics import GatewayMetrics
-from pyfaas.gateway.scaling import Autoscaler
+from pyfaas.gateway.autoscale import Autoscaler
 from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.providers.memory import MemoryProvider
 from pyfaas.scale_labels import ScaleBounds

@@ -1,11 +1,11 @@
-"""A small rps-based autoscaler with OpenFaaS CE's semantics, in the gateway.
+"""OpenFaaS CE's rps rule, for functions without a ``com.openfaas.scale.type`` label.
 
 OpenFaaS CE scales through Prometheus and AlertManager: when a function
 serves more than 5 successful calls a second over 10 s for 5 s, the alert
 fires and the function gains ``ceil(max / 100 * factor)`` replicas (up to
 ``com.openfaas.scale.max``); when the alert resolves it goes back to
-``com.openfaas.scale.min``. This class does the same from the gateway's own
-counters, once a second, with a 10 s pause between steps (AlertManager's
+``com.openfaas.scale.min``. This rule does the same from the gateway's own
+counters, once a tick, with a 10 s pause between steps (AlertManager's
 group interval). Functions it never scaled up are left alone, so a function
 scaled to zero by hand stays there. The labels are read by
 ``pyfaas.scale_labels``, as the providers read them.
@@ -13,17 +13,12 @@ scaled to zero by hand stays there. The labels are read by
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import math
-import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
-from pyfaas.errors import PyfaasError
-from pyfaas.gateway.metrics import GatewayMetrics
 from pyfaas.providers.base import Provider
 from pyfaas.scale_labels import ScaleBounds
 
@@ -38,45 +33,21 @@ class _Track:
     scaled_up: bool = False
 
 
-class Autoscaler:
+class CeRule:
     def __init__(
         self,
         provider: Provider,
-        metrics: GatewayMetrics,
         default_namespace: str,
         *,
         threshold: float = 5.0,
         window: float = 10.0,
         hold: float = 5.0,
         pause: float = 10.0,
-        interval: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._provider = provider
-        self._metrics = metrics
         self._namespace = default_namespace
-        self._threshold, self._window, self._hold = threshold, window, hold
-        self._pause, self._interval, self._clock = pause, interval, clock
+        self._threshold, self._window, self._hold, self._pause = threshold, window, hold, pause
         self._tracks: dict[str, _Track] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="pyfaas-autoscaler")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.tick()
-            except PyfaasError as exc:
-                log.warning("autoscaler: %s", exc)
 
     def rate(self, function: str) -> float:
         track = self._tracks.get(function)
@@ -85,9 +56,12 @@ class Autoscaler:
         (t0, n0), (t1, n1) = track.samples[0], track.samples[-1]
         return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
 
-    async def tick(self) -> None:
-        now = self._clock()
-        for function, count in self._metrics.successes().items():
+    async def tick(self, now: float, successes: Mapping[str, int], skip: Collection[str]) -> None:
+        """One evaluation over the 200s of each function; ``skip``: functions under Pro's rule."""
+        for function, count in successes.items():
+            if function in skip:
+                self._tracks.pop(function, None)
+                continue
             track = self._tracks.setdefault(function, _Track())
             track.samples.append((now, count))
             while track.samples and track.samples[0][0] < now - self._window:
