@@ -81,6 +81,10 @@ class Unauthorized(PyfaasError):
         return () if self.challenge is None else (("WWW-Authenticate", self.challenge),)
 
 
+class Forbidden(PyfaasError):
+    status = 403
+
+
 class NotFound(PyfaasError):
     status = 404
 

@@ -6,6 +6,14 @@ installed, so any ``Authorization`` header (faas-cli may send an empty
 ``Bearer ``) is ignored; when enabled, anything but valid basic credentials
 is an ``Unauthorized`` (401) carrying ``WWW-Authenticate: Basic
 realm="Restricted"``, rendered by the error middleware around this one.
+
+A browser that holds the credentials for the realm (the portal) sends them
+with any request, a page of another site's included. So a protected request
+that a browser marks as coming from elsewhere (``Sec-Fetch-Site`` other than
+``same-origin`` or ``none``, or an ``Origin`` that is not this gateway's) is
+a 403 whatever its credentials; ``same-site`` is refused too, as another
+port on the same host is the same site. Clients that are not browsers
+(faas-cli, the SDK) send neither header and are unaffected.
 """
 
 from __future__ import annotations
@@ -13,12 +21,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from pyfaas.credentials import Credentials
-from pyfaas.errors import Unauthorized
+from pyfaas.errors import Forbidden, Unauthorized
 
 PROTECTED_PREFIXES = ("/system", "/ui")
 CHALLENGE = 'Basic realm="Restricted"'
@@ -39,6 +48,19 @@ def check_basic(header: str | None, credentials: Credentials) -> bool:
     return bool(sep) and user_ok and password_ok
 
 
+FETCHED_HERE = frozenset({"same-origin", "none"})
+
+
+def cross_site(request: web.Request) -> bool:
+    """True if a browser sent ``request`` on behalf of a page of another origin."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None and site not in FETCHED_HERE:
+        return True
+    origin = request.headers.get("Origin")
+    # The host only: behind a TLS proxy the scheme seen here is not the page's.
+    return origin is not None and urlsplit(origin).netloc != request.host
+
+
 def auth_middleware(credentials: Credentials) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -46,6 +68,8 @@ def auth_middleware(credentials: Credentials) -> Middleware:
             request.headers.get("Authorization"), credentials
         ):
             raise Unauthorized("invalid credentials", CHALLENGE)
+        if request.path.startswith(PROTECTED_PREFIXES) and cross_site(request):
+            raise Forbidden("cross-site request refused")
         return await handler(request)
 
     return middleware

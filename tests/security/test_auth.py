@@ -125,3 +125,31 @@ def test_login_with_a_wrong_password_fails_cleanly(platform: Platform, tmp_path:
     assert login.returncode != 0
     assert "Traceback" not in login.stderr
     assert not (tmp_path / ".openfaas" / "config.yml").exists()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},  # another port of the same host
+        {"Origin": "http://evil.example"},
+        {"Origin": "null"},
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_a_browser_request_from_another_site_is_refused_whatever_its_credentials(
+    platform: Platform, headers: dict[str, str], method: str
+) -> None:
+    with platform.client() as client:
+        resp = client.request(method, "/system/functions", headers=headers)
+    assert resp.status_code == 403
+    assert resp.text == "cross-site request refused\n"
+
+
+def test_a_browser_request_from_the_gateway_itself_is_served(platform: Platform) -> None:
+    headers = {"Sec-Fetch-Site": "same-origin", "Origin": platform.url}
+    with platform.client() as client:
+        assert client.get("/system/functions", headers=headers).status_code == 200
+        # Invocations stay open to any page, as in OpenFaaS.
+        resp = client.post("/function/healthy", headers={"Origin": "http://evil.example"})
+    assert resp.status_code == 200
