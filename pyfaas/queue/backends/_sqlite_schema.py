@@ -66,8 +66,9 @@ _ADDED = {
         ("not_before", "REAL NOT NULL DEFAULT 0"),
         ("expire_at", "REAL NOT NULL DEFAULT 0"),
         ("reason", "TEXT"),
-        # Attempt.to_json() objects joined by commas, oldest first: a settle appends
+        # Attempt.to_json() objects joined by commas, oldest first: a retry appends
         # one without parsing the others; "[" + history + "]" is the JSON array.
+        # A final settle's attempt is the record's own columns (_sqlite_settle).
         ("history", "TEXT"),
     ),
     "queue": (("lane", "TEXT NOT NULL DEFAULT ''"), ("parked", "INTEGER NOT NULL DEFAULT 0")),

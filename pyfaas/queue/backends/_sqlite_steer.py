@@ -107,15 +107,16 @@ def result(conn: sqlite3.Connection, call_id: str) -> StoredResult | None:
 
 
 def replay(conn: sqlite3.Connection, call_id: str, tally: store.Tally) -> None:
-    """Queue a dead letter again: its history stays, its result and expire_at go.
+    """Queue a dead letter again: its history stays (its last attempt written out), its
+    result and expire_at go.
 
     An expired call replayed would only be set aside again: the one who
     replays it wants it run now, so the payload loses its ``expire_at`` too.
     """
     found = conn.execute(
         "UPDATE calls SET state = 'queued', attempts = 0, finished_at = NULL, dead_at = NULL,"
-        " reason = NULL, expire_at = 0 WHERE call_id = ? AND dead_at IS NOT NULL"
-        " RETURNING id, lane, payload",
+        f" reason = NULL, expire_at = 0, history = {settle.WITH_LAST_ATTEMPT}"
+        " WHERE call_id = ? AND dead_at IS NOT NULL RETURNING id, lane, payload",
         (call_id,),
     ).fetchone()
     if found is None:
