@@ -52,8 +52,10 @@ class Gateway:
 
 
 @contextmanager
-def running_gateway(tmp: Path, user_agent: str) -> Iterator[Gateway]:
-    platform = start_platform(tmp)
+def running_gateway(
+    tmp: Path, user_agent: str, env: dict[str, str] | None = None
+) -> Iterator[Gateway]:
+    platform = start_platform(tmp, env)
     headers = {"User-Agent": user_agent}
     api = httpx.Client(base_url=platform.url, auth=platform.auth(), headers=headers, timeout=30)
     invoker = httpx.Client(

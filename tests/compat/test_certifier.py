@@ -6,6 +6,11 @@ Go-decoding rules its structs impose. Where the certifier sleeps for a fixed
 time this port polls instead, with the certifier's own time limit. Tests run
 in the certifier's order on one platform: the metadata test needs the
 namespace to itself, as the certifier's Makefile arranges.
+
+``Test_ScaleToZero`` runs as the certifier runs it with ``idler_enabled=true``:
+the platform's idler scales a ``com.openfaas.scale.zero=true`` function to
+zero after ``IDLE`` without calls (the gateway's default zero-duration), well
+inside the certifier's two-minute cooldown.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
+IDLE = "10s"
+
 SOME_JSON = '{\n  "key": "some-value",\n  "other": [1, 2]\n}\n'
 METADATA_CASES: list[dict[str, Any]] = [
     # The pinned client sends nil maps as null; both spellings must deploy.
@@ -63,7 +70,8 @@ METADATA_CASES: list[dict[str, Any]] = [
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    with running_gateway(tmp_path_factory.mktemp("certifier"), GO_AGENT) as instance:
+    env = {"PYFAAS_SCALE_ZERO_DURATION": IDLE}
+    with running_gateway(tmp_path_factory.mktemp("certifier"), GO_AGENT, env) as instance:
         yield instance
 
 
@@ -280,6 +288,28 @@ def test_scale_up_and_down_from_throughput(gateway: Gateway) -> None:
     assert set(codes) == {200}
     wait_for(lambda: _replicas(gateway, name) <= 1, timeout=60, interval=1)
     assert _replicas(gateway, name) == 1
+    _delete_old_client(gateway, name)
+
+
+def test_scale_to_zero(gateway: Gateway) -> None:
+    name = "test-scaling-to-zero"
+    labels = {"com.openfaas.scale.max": "2", "com.openfaas.scale.zero": "true"}
+    deploy(gateway, deployment(name, "sha512sum", labels=labels))
+    wait_available(gateway, name)
+    # Load without keep-alive, as the certifier's, until max scale rather than a fixed count.
+    load = Load(gateway.url, f"/function/{name}", workers=5, rate=10, seconds=60)
+    wait_for(lambda: _replicas(gateway, name) >= 2, timeout=60, interval=1)
+    assert _replicas(gateway, name) == 2
+    codes = load.stop()
+    assert codes
+    assert set(codes) == {200}
+    # The certifier's cooldown is two minutes.
+    wait_for(lambda: _replicas(gateway, name) == 0, timeout=120, interval=1)
+    wait_for(lambda: status(gateway, name).get("availableReplicas", 0) == 0, 60, 0.5)
+    # Scaled to zero by the idler, it comes back for the next call, which is held.
+    response = gateway.invoker.post(f"/function/{name}", content=b"")
+    assert response.status_code == 200, response.text
+    assert _replicas(gateway, name) >= 1
     _delete_old_client(gateway, name)
 
 
