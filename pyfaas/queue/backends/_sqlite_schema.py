@@ -2,7 +2,8 @@
 
 ``calls`` holds every call ever accepted with its record (dead letters stay
 there, ``dead_at`` set); ``queue`` the calls still to be settled, ordered by
-``seq``; ``results`` the functions' answers kept by ``ack`` and ``bury``;
+``seq``; ``results`` the functions' answers kept by ``ack`` and ``bury``,
+by the row id of their call (``calls.id``);
 ``lane_counts`` how many calls each fair-claim lane (``_records.fair_key``:
 a function, or every callback delivery together) has waiting, delayed,
 retrying or dead, kept in the transaction of every write that moves a call,
@@ -92,7 +93,7 @@ CREATE INDEX IF NOT EXISTS queue_leased ON queue (lane) WHERE token IS NOT NULL;
 CREATE INDEX IF NOT EXISTS queue_call ON queue (call);
 CREATE INDEX IF NOT EXISTS calls_finished ON calls (finished_at) WHERE finished_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS results (
-    call_id TEXT PRIMARY KEY,
+    call INTEGER PRIMARY KEY,
     status INTEGER NOT NULL,
     headers TEXT NOT NULL,
     body BLOB NOT NULL,
@@ -126,6 +127,25 @@ GROUP BY 1, 2;
 """
 
 
+# ``results`` as it was first made, keyed by the call id: a second index, and
+# a page of it written by most settles. Now keyed by the call's row id.
+_RESULTS_BY_ROW = """
+CREATE TABLE results_by_row (
+    call INTEGER PRIMARY KEY,
+    status INTEGER NOT NULL,
+    headers TEXT NOT NULL,
+    body BLOB NOT NULL,
+    truncated INTEGER NOT NULL DEFAULT 0,
+    size INTEGER NOT NULL DEFAULT 0,
+    finished_at REAL
+);
+INSERT INTO results_by_row SELECT calls.id, r.status, r.headers, r.body, r.truncated, r.size,
+    r.finished_at FROM results AS r JOIN calls ON calls.call_id = r.call_id;
+DROP TABLE results;
+ALTER TABLE results_by_row RENAME TO results;
+"""
+
+
 def ensure(conn: sqlite3.Connection) -> None:
     """Create the tables, or bring an older file's up to date; inside the caller's transaction."""
     _run(conn, TABLES)
@@ -139,6 +159,8 @@ def ensure(conn: sqlite3.Connection) -> None:
     if added:
         _run(conn, _FILL_LANES)
     _run(conn, _STEERING)
+    if "call_id" in {row[1] for row in conn.execute("PRAGMA table_info(results)")}:
+        _run(conn, _RESULTS_BY_ROW)
     counted = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lane_counts'"
     ).fetchone()

@@ -24,7 +24,7 @@ RECORD_COLUMNS = (
     "call_id, function, namespace, state, attempts, submitted_at, started_at, finished_at,"
     " status_code, error, callback_url, callback_status, callback_attempts, not_before,"
     " expire_at, fingerprint, reason, history,"
-    " EXISTS (SELECT 1 FROM results WHERE results.call_id = calls.call_id)"
+    " EXISTS (SELECT 1 FROM results WHERE results.call = calls.id)"
 )
 
 
@@ -79,7 +79,7 @@ WITH_LAST_ATTEMPT = f"""iif(history LIKE '%{LAST_ATTEMPT}',
         'f', finished_at, 'c', status_code, 'e', error),
     history)"""
 _RESULT = (
-    "INSERT OR REPLACE INTO results (call_id, status, headers, body, truncated, size,"
+    "INSERT OR REPLACE INTO results (call, status, headers, body, truncated, size,"
     " finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 
@@ -142,7 +142,7 @@ def settle(
         conn.execute(
             _RESULT,
             (
-                call_id,
+                call,
                 result.status,
                 _json.dumps(result.headers).decode(),
                 result.body,

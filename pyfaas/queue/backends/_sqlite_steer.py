@@ -96,7 +96,8 @@ def dead_letter(conn: sqlite3.Connection, call_id: str) -> tuple[CallRecord, Que
 
 def result(conn: sqlite3.Connection, call_id: str) -> StoredResult | None:
     found = conn.execute(
-        "SELECT status, headers, body, truncated, size FROM results WHERE call_id = ?",
+        "SELECT status, headers, body, truncated, size FROM results"
+        " WHERE call = (SELECT id FROM calls WHERE call_id = ?)",
         (call_id,),
     ).fetchone()
     if found is None:
@@ -126,7 +127,7 @@ def replay(conn: sqlite3.Connection, call_id: str, tally: store.Tally) -> None:
     if queued is not None and queued.expire_at:
         payload = replace(queued, expire_at=0.0).encode()
         conn.execute("UPDATE calls SET payload = ? WHERE id = ?", (payload, call))
-    conn.execute("DELETE FROM results WHERE call_id = ?", (call_id,))
+    conn.execute("DELETE FROM results WHERE call = ?", (call,))
     conn.execute("INSERT INTO queue (call, due, lane) VALUES (?, ?, ?)", (call, time.time(), lane))
     tally.move(lane, "dead", "waiting")
 
@@ -158,10 +159,10 @@ def prune(conn: sqlite3.Connection, before: float, tally: store.Tally) -> int:
 def _forget(conn: sqlite3.Connection, picked: str, params: list[Any], tally: store.Tally) -> int:
     """Delete the calls ``picked`` selects (ids) and their results; their ids may be used again."""
     gone = conn.execute(
-        f"DELETE FROM calls WHERE id IN ({picked}) RETURNING call_id, lane, dead_at IS NOT NULL",
+        f"DELETE FROM calls WHERE id IN ({picked}) RETURNING id, lane, dead_at IS NOT NULL",
         params,
     ).fetchall()
-    conn.executemany("DELETE FROM results WHERE call_id = ?", [(g[0],) for g in gone])
+    conn.executemany("DELETE FROM results WHERE call = ?", [(g[0],) for g in gone])
     for _, lane, dead in gone:
         if dead:
             tally.move(lane, "dead", None)
