@@ -10,10 +10,11 @@ namespace's). Each subject has a durable pull consumer of its own, made by
 the first process that needs it; the old single subject ``<base>.calls``
 keeps its consumer, so calls stored before the lanes are claimed too.
 
-Beside it: a stream of dead letters, a stream of tallies (one empty message
-per call settled for good on ``<base>.tally.processed.<namespace>.<function>``,
-per failed callback on ``<base>.tally.callback_failures...``: ``stats`` reads
-their counts per subject, which ``prune`` never lowers), a KV bucket of records, a KV bucket of
+Beside it: a stream of dead letters, a stream of tallies (a running sum of
+the calls settled for good on ``<base>.tally.sum.processed.<namespace>.<function>``,
+of the failed callbacks on ``<base>.tally.sum.callback_failures...``, one
+message each, rolled up: ``stats`` reads them, and ``prune`` never lowers
+them; ``_nats_tally``), a KV bucket of records, a KV bucket of
 run locks (``_nats_locks``) and, made on first use, an object store for
 results too big for a record (``nats`` tells what each holds). Any number of
 gateways and workers declare them when they start, several at once: what one
@@ -102,6 +103,12 @@ class NatsNames:
             return None
         return f"{self.tally_subject}.{count}.{namespace}.{function}"
 
+    def tally_sum(self, count: str, namespace: str, function: str) -> str | None:
+        """The subject of ``count``'s running sum (``_nats_tally``); None for names no tokens."""
+        if self.tally(count, namespace, function) is None:
+            return None
+        return f"{self.tally_subject}.sum.{count}.{namespace}.{function}"
+
     def consumer_for(self, subject: str) -> str:
         """The durable consumer of ``subject`` (``.`` is not allowed in its name)."""
         found = self.lane_of(subject)
@@ -114,7 +121,8 @@ async def declare(js: JetStreamContext, n: NatsNames, ack_wait: float) -> tuple[
     """Create what is missing; several processes may do this at once. The two buckets."""
     await _stream(js, n.stream, n.subjects, retention=api.RetentionPolicy.WORK_QUEUE)
     await _stream(js, n.dead_stream, [f"{n.dead_subject}.*", f"{n.dead_subject}.*.*"])
-    await _stream(js, n.tally_stream, [f"{n.tally_subject}.>"])
+    # Rollups: each new running sum replaces the one before (``_nats_tally``).
+    await _stream(js, n.tally_stream, [f"{n.tally_subject}.>"], allow_rollup_hdrs=True)
     kv = await _made_or_found(
         lambda: js.create_key_value(bucket=n.bucket, history=1, storage=api.StorageType.FILE),
         lambda: js.key_value(n.bucket),
@@ -134,9 +142,12 @@ async def _stream(js: JetStreamContext, name: str, subjects: list[str], **config
         lambda: js.stream_info(name),
     )
     have = list(info.config.subjects or [])
-    if any(subject not in have for subject in subjects):
+    # One made before rollups were asked for takes them on.
+    rollups = bool(config.get("allow_rollup_hdrs")) and not info.config.allow_rollup_hdrs
+    if rollups or any(subject not in have for subject in subjects):
         stream = info.config
         stream.subjects = have + [s for s in subjects if s not in have]
+        stream.allow_rollup_hdrs = stream.allow_rollup_hdrs or rollups
         await js.update_stream(stream)
 
 

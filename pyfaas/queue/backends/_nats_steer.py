@@ -13,7 +13,8 @@
   records older than ``before`` (mostly the ones it removes), not all.
 * ``stats`` costs three ``stream_info`` requests, sent together (the calls
   stream's count per subject, the dead stream's per function, the tally
-  stream's per function: ``processed`` and ``callback_failures``) and, for each function with
+  stream's per subject: ``processed`` and ``callback_failures``, a running
+  sum each, read with one request a sum) and, for each function with
   calls to run, its consumer's info and its oldest call: a few requests
   per function, sent together, whatever the number of calls. ``running``
   counts deliveries of the calls lanes not yet settled; a retry or a
@@ -51,6 +52,7 @@ from pyfaas.queue.backends import _nats_records as records
 from pyfaas.queue.backends._nats_errors import delete_if_there, translated
 from pyfaas.queue.backends._nats_layout import CALLBACK_LANE, CALLS, DELAYED, RETRY
 from pyfaas.queue.backends._nats_locks import CANCELLED
+from pyfaas.queue.backends._nats_tally import read_sum
 from pyfaas.queue.base import DeadLetterFilter, FunctionStats, QueueStats
 from pyfaas.queue.envelope import CallRecord, CallState, QueuedCall, StoredResult
 
@@ -322,12 +324,7 @@ class Steering:
                 lanes.append((key, subject))
         for key, count in dead_per.items():
             counts.setdefault(key, _zero())["dead"] += count
-        prefix = names.tally_subject + "."
-        for subject, count in (tallied.state.subjects or {}).items():
-            tally, namespace, function = subject[len(prefix) :].split(".", 2)
-            key = CALLBACKS if (namespace, function) == CALLBACK_LANE else f"{function}.{namespace}"
-            if tally in ("processed", "callback_failures"):
-                counts.setdefault(key, _zero())[tally] += count
+        await self._add_tallies(tallied.state.subjects or {}, counts)
         found = await asyncio.gather(*(self._lane(subject) for _, subject in lanes))
         for (key, _), (queued, running, oldest) in zip(lanes, found, strict=True):
             shares = counts[key]
@@ -359,6 +356,37 @@ class Steering:
             retrying=sum(f.retrying for f in functions),
             functions=functions,
         )
+
+    async def _add_tallies(
+        self, subjects: dict[str, int], counts: dict[str, dict[str, float]]
+    ) -> None:
+        """Add the tally stream's counts, per subject, to ``counts``."""
+        names = self._q.names
+        prefix = names.tally_subject + "."
+        sums: list[tuple[str, str, str]] = []  # (function, count, subject)
+        for subject, count in subjects.items():
+            tally, namespace, function = subject[len(prefix) :].split(".", 2)
+            summed = tally == "sum"
+            if summed:  # a running sum: its message says the count
+                tally, namespace, function = f"{namespace}.{function}".split(".", 2)
+            key = CALLBACKS if (namespace, function) == CALLBACK_LANE else f"{function}.{namespace}"
+            if tally not in ("processed", "callback_failures"):
+                continue
+            if summed:
+                sums.append((key, tally, subject))
+            else:  # one empty message per count, from before the running sums
+                counts.setdefault(key, _zero())[tally] += count
+        summed_up = await asyncio.gather(*(self._sum(subject) for _, _, subject in sums))
+        for (key, tally, _), total in zip(sums, summed_up, strict=True):
+            counts.setdefault(key, _zero())[tally] += total
+
+    async def _sum(self, subject: str) -> int:
+        js = self._q.parts()[0]
+        try:
+            msg = await js.get_last_msg(self._q.names.tally_stream, subject)
+        except nats.js.errors.NotFoundError:
+            return 0  # rolled up just now: the next look sees the new sum
+        return read_sum(msg.data)
 
     async def _lane(self, subject: str) -> tuple[int, int, float]:
         """A calls lane's undelivered calls, unsettled deliveries, and its oldest call's wait."""

@@ -12,9 +12,10 @@ queues, e.g. tests, share one server; ``_nats_layout`` declares them):
   per subject, ``ack_wait`` = the lease; claims serve them in turn
   (``_nats_lanes``) and sort what they get (``_nats_claims``);
 * stream ``PYFAAS_DEAD`` for dead letters, one subject per function (``_nats_dead``);
-* stream ``PYFAAS_TALLY``: an empty message per call settled for good and per
-  callback that failed for good, sent with the final record's write
-  (``_nats_tally``); ``stats`` reads the counts, which nothing ever removes;
+* stream ``PYFAAS_TALLY``: per function, a running sum of the calls settled
+  for good and of the callbacks that failed for good, one message each
+  (rolled up), added to in groups of settles beside the final records'
+  writes (``_nats_tally``); ``stats`` reads the sums, which nothing lowers;
 * KV bucket ``pyfaas_calls``: each call's record, with its history, its
   message's stream sequence and, when it fits, the function's answer
   (``_nats_records``); dedupe outlasts the two-minute ``Nats-Msg-Id`` window;
@@ -72,7 +73,7 @@ from pyfaas.queue.backends._nats_marks import RunningRecords
 from pyfaas.queue.backends._nats_publish import Publisher
 from pyfaas.queue.backends._nats_puts import put
 from pyfaas.queue.backends._nats_steer import Steering
-from pyfaas.queue.backends._nats_tally import send_tallies
+from pyfaas.queue.backends._nats_tally import Tallies, counts_of
 from pyfaas.queue.base import DeadLetterFilter, QueueStats
 from pyfaas.queue.envelope import (
     CallRecord,
@@ -107,6 +108,7 @@ class NatsQueue:
         self._letters: DeadLetters | None = None
         self._locks: Locks | None = None
         self._steer: Steering | None = None
+        self._tallies: Tallies | None = None
         self._out = Deliveries(self)
         self._fetching = asyncio.Lock()
         self._running = RunningRecords(self._write, START_NOTED_AFTER)
@@ -134,6 +136,7 @@ class NatsQueue:
             self._lanes = Lanes(self._nc, self._js, self.names, self._timeout)
             self._letters = DeadLetters(self._js, self._publisher, self.names)
             self._locks = Locks(self._publisher, lock_kv, self.names.locks)
+            self._tallies = Tallies(self._js, self._publisher, self.names)
             self._steer = Steering(self)
         except (nats.errors.Error, OSError, TimeoutError) as exc:
             await self.close()
@@ -142,13 +145,15 @@ class NatsQueue:
     async def close(self) -> None:
         await self._running.close()
         self._out.close()
+        if self._tallies is not None:
+            self._tallies.close()
         if self._lanes is not None and self._nc is not None and not self._nc.is_closed:
             for msg in self._lanes.take_spare():  # claimed by no one: back to the queue now
                 with contextlib.suppress(nats.errors.Error):
                     await msg.nak()
         nc, self._nc = self._nc, None
         self._js = self._kv = self._publisher = self._lanes = self._letters = None
-        self._locks = self._steer = None
+        self._locks = self._steer = self._tallies = None
         self.leases.held.clear()
         if nc is not None and not nc.is_closed:
             await nc.close()
@@ -300,22 +305,26 @@ class NatsQueue:
         await self._running.drop(delivery.call.call_id)  # never after the final record
         record = self._out.settle(delivery, held, state, outcome)
         extras = records.Extras(dseq=dseq)
-        # The tallies are sent first and their acks awaited after the record's:
-        # no round trip of their own on the settle's path.
-        tallies = await send_tallies(self._pub(), self.names, self.url, delivery, state)
+        # The counts join the group being gathered and are awaited after the
+        # record's write: no round trip of their own on the settle's path,
+        # and one publish for the settles of a whole group (``_nats_tally``).
+        tallies = self._tallies
+        if tallies is None:
+            raise QueueUnavailable(f"nats queue {self.url} is not connected")
+        subjects = counts_of(self.names, delivery, state)
+        counted = tallies.add(subjects)
         try:
             if outcome.result is not None:
                 await self._steering().keep_result(record, extras, outcome.result)
             await self._write(record, extras)
         except BaseException:
-            for waiter in tallies:
-                waiter.cancel()  # the settle tried again counts once: same Nats-Msg-Id
+            tallies.withdraw(subjects, counted)  # not yet published: the settle counts once
             raise
-        try:
-            for waiter in tallies:
-                Publisher.ack_of(await waiter)
-        except nats.errors.Error as exc:
-            raise unavailable(self.url, exc) from exc
+        if counted is not None:
+            try:
+                await counted
+            except nats.errors.Error as exc:
+                raise unavailable(self.url, exc) from exc
 
     async def mark_running(self, delivery: Delivery) -> None:
         # Written in the background once the call has run START_NOTED_AFTER:

@@ -1,0 +1,106 @@
+"""The NATS queue's per-function counts: running sums in the tally stream, against nats-server.
+
+Settles by several processes at once count every call once, the stream
+holds one message per function and count however many calls settle, and the
+empty messages of streams made before the sums still count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import nats
+import pytest
+from nats.js import api
+
+from pyfaas.queue import Outcome
+from pyfaas.queue.backends.nats import NatsQueue
+from pyfaas.queue.envelope import Delivery
+from tests.factories import queued_call
+from tests.helpers import NatsServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.nats]
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"t{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def workers(nats_server: NatsServer, namespace: str) -> AsyncIterator[list[NatsQueue]]:
+    """Two workers' handles on one queue, each its own connection."""
+    handles = [NatsQueue(nats_server.url, namespace=namespace) for _ in range(2)]
+    await asyncio.gather(*(h.start() for h in handles))
+    yield handles
+    await asyncio.gather(*(h.close() for h in handles))
+
+
+async def _claim_all(queue: NatsQueue, wanted: int) -> list[Delivery]:
+    got: list[Delivery] = []
+    deadline = time.monotonic() + 10
+    while len(got) < wanted and time.monotonic() < deadline:
+        got += await queue.claim(limit=wanted - len(got), lease=30, wait=0.2)
+    return got
+
+
+def _processed(stats_functions: tuple[object, ...], function: str) -> int:
+    found = [f for f in stats_functions if getattr(f, "function", None) == function]
+    return int(getattr(found[0], "processed", 0)) if found else 0
+
+
+async def _settle(queue: NatsQueue, deliveries: list[Delivery]) -> None:
+    for delivery in deliveries:
+        await queue.mark_running(delivery)
+    now = time.time()
+    outcome = Outcome(200, None, None, 0, now, now)
+    await asyncio.gather(*(queue.ack(d, outcome) for d in deliveries))
+
+
+async def test_two_workers_settling_at_once_count_every_call_once_in_one_message(
+    workers: list[NatsQueue], nats_server: NatsServer
+) -> None:
+    first, second = workers
+    for i in range(40):
+        await first.put(queued_call(f"c{i}", "echo", body=b"x"))
+    mine = await _claim_all(first, 20)
+    theirs = await _claim_all(second, 20)
+    assert len(mine) == len(theirs) == 20
+    # Both add to the same sum at the same moment: one of them reads it again.
+    await asyncio.gather(_settle(first, mine), _settle(second, theirs))
+    stats = await first.stats()
+    assert _processed(stats.functions, "echo.openfaas-fn") == 40
+    nc = await nats.connect(nats_server.url)
+    try:
+        info = await nc.jetstream().stream_info(first.names.tally_stream)
+        assert info.state.messages == 1  # one sum, rolled up, not one message a call
+    finally:
+        await nc.close()
+
+
+async def test_counts_from_before_the_sums_are_added_to_them(
+    nats_server: NatsServer, namespace: str
+) -> None:
+    queue = NatsQueue(nats_server.url, namespace=namespace)
+    nc = await nats.connect(nats_server.url)
+    try:
+        js = nc.jetstream()
+        # The tally stream as it was made before the sums: no rollups, empty messages.
+        stream = f"PYFAAS_TALLY_{namespace.upper()}"
+        base = f"pyfaas.{namespace}.tally"
+        await js.add_stream(name=stream, subjects=[f"{base}.>"], storage=api.StorageType.FILE)
+        for _ in range(3):
+            await js.publish(f"{base}.processed.openfaas-fn.echo", b"")
+        await queue.start()
+        info = await js.stream_info(stream)
+        assert info.config.allow_rollup_hdrs  # taken on when the queue started
+        await queue.put(queued_call("new", "echo", body=b"x"))
+        await _settle(queue, await _claim_all(queue, 1))
+        stats = await queue.stats()
+        assert _processed(stats.functions, "echo.openfaas-fn") == 4
+    finally:
+        await queue.close()
+        await nc.close()
