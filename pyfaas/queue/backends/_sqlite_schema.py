@@ -55,7 +55,6 @@ CREATE TABLE IF NOT EXISTS queue (
     attempt INTEGER NOT NULL DEFAULT 0,
     token TEXT
 );
-CREATE INDEX IF NOT EXISTS queue_due ON queue (due);
 """
 
 # Added to the tables above, old or new; each default is what a row written
@@ -89,7 +88,8 @@ DROP INDEX IF EXISTS queue_lane;
 DROP INDEX IF EXISTS calls_delayed;
 CREATE INDEX IF NOT EXISTS queue_fair ON queue (lane, parked);
 CREATE INDEX IF NOT EXISTS queue_parked ON queue (due) WHERE parked != 0;
-CREATE INDEX IF NOT EXISTS queue_leased ON queue (lane) WHERE token IS NOT NULL;
+DROP INDEX IF EXISTS queue_due;
+DROP INDEX IF EXISTS queue_leased;
 CREATE INDEX IF NOT EXISTS queue_call ON queue (call);
 CREATE INDEX IF NOT EXISTS calls_finished ON calls (finished_at) WHERE finished_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS results (
@@ -104,10 +104,10 @@ CREATE TABLE IF NOT EXISTS results (
 """
 
 # How many calls of each lane wait to start (``waiting``), wait for their
-# not_before (``delayed``: their rows parked), wait to be tried again
-# (``retrying``) or are dead letters (``dead``: buried or expired). The
-# writes that move a call keep them (``_sqlite_store.Tally``), once per
-# transaction and lane; running calls are the leased rows of ``queue_leased``.
+# not_before (``delayed``: their rows parked), run (``running``: their rows
+# leased), wait to be tried again (``retrying``) or are dead letters
+# (``dead``: buried or expired). The writes that move a call keep them
+# (``_sqlite_store.Tally``), once per transaction and lane.
 # Two shares are counters that only grow, kept by ``ack`` and ``bury`` in
 # their transaction: ``processed`` (settled for good) and ``callback_failures``
 # (in the row of the failed callback's function). A share is a row, not a
@@ -125,6 +125,16 @@ SELECT lane, CASE WHEN state = 'queued' THEN 'waiting'
 FROM calls WHERE state IN ('queued', 'delayed', 'retrying', 'dead', 'expired')
 GROUP BY 1, 2;
 """
+RUNNING = """
+INSERT INTO lane_counts SELECT lane, 'running', count(*) FROM queue
+WHERE token IS NOT NULL GROUP BY lane;
+"""
+# The layout's version (``PRAGMA user_version``). 2: running calls are counted
+# in ``lane_counts``, and neither the leased rows nor the due times have an
+# index of their own: each cost a page or two of every transaction of claims
+# and settles, for the counts and for an idle claim's look (which the lanes'
+# index answers). A file counted before gets its running calls counted once.
+VERSION = 2
 
 
 # ``results`` as it was first made, keyed by the call id: a second index, and
@@ -148,6 +158,7 @@ ALTER TABLE results_by_row RENAME TO results;
 
 def ensure(conn: sqlite3.Connection) -> None:
     """Create the tables, or bring an older file's up to date; inside the caller's transaction."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
     _run(conn, TABLES)
     added = False
     for table, columns in _ADDED.items():
@@ -165,11 +176,16 @@ def ensure(conn: sqlite3.Connection) -> None:
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lane_counts'"
     ).fetchone()
     if counted is None:
-        _run(conn, COUNTS)  # after the lanes are filled: counted from the rows as they are
+        _run(conn, COUNTS + RUNNING)  # after the lanes are filled: counted from the rows
         # A development version counted by triggers into "counts": never released.
         for trigger in ("calls_counted", "calls_left", "calls_entered", "calls_uncounted"):
             conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
         conn.execute("DROP TABLE IF EXISTS counts")
+    elif version < VERSION:
+        conn.execute("DELETE FROM lane_counts WHERE share = 'running'")
+        _run(conn, RUNNING)
+    if version < VERSION:
+        conn.execute(f"PRAGMA user_version = {VERSION}")
 
 
 def _run(conn: sqlite3.Connection, script: str) -> None:

@@ -109,7 +109,7 @@ def settle(
         raise _lost(call_id)
     ended = outcome.finished_at or now
     dead = state is CallState.DEAD
-    tally.move(lane, None, "dead" if dead else "retrying" if retry_at is not None else None)
+    tally.move(lane, "running", "dead" if dead else "retrying" if retry_at is not None else None)
     if retry_at is None:
         # Counters, never lowered: settled for good per lane, and a callback
         # delivery that failed for good in its call's function's row (the

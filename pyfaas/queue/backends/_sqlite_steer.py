@@ -196,10 +196,9 @@ def cancel(conn: sqlite3.Connection, call_id: str, tally: store.Tally) -> None:
 
 
 def stats(conn: sqlite3.Connection) -> QueueStats:
-    """Counts per lane from ``lane_counts``, the leases, and the clock.
+    """Counts per lane from ``lane_counts`` and the clock.
 
-    Running calls are the leased rows (their partial index holds only those);
-    a delayed call whose time came but that no claim has unparked yet counts
+    A delayed call whose time came but that no claim has unparked yet counts
     as queued (read through the index of parked rows, from the due ones on).
     Nothing here reads every queued row.
     """
@@ -207,11 +206,6 @@ def stats(conn: sqlite3.Connection) -> QueueStats:
     counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_FIELDS, 0))
     for lane, share, n in conn.execute("SELECT lane, share, n FROM lane_counts WHERE n != 0"):
         counts[lane]["queued" if share == "waiting" else share] += n
-    for lane, n in conn.execute(
-        "SELECT lane, count(*) FROM queue INDEXED BY queue_leased WHERE token IS NOT NULL"
-        " GROUP BY lane"
-    ):
-        counts[lane]["running"] += n
     for lane, n in conn.execute(
         "SELECT lane, count(*) FROM queue INDEXED BY queue_parked"
         " WHERE parked != 0 AND due <= ? AND attempt = 0 GROUP BY lane",

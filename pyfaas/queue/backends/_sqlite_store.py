@@ -34,18 +34,18 @@ from pyfaas.queue.envelope import QueuedCall
 
 # The lanes that have rows, one index step each (a skip-scan of queue_fair):
 # a handful of rows however many calls are queued.
-_LANES = """
+_EACH_LANE = """
 WITH RECURSIVE lanes(lane) AS (
     SELECT min(lane) FROM queue
     UNION ALL
     SELECT (SELECT min(lane) FROM queue WHERE lane > lanes.lane) FROM lanes
     WHERE lanes.lane IS NOT NULL
-) SELECT lane FROM lanes WHERE lane IS NOT NULL
-"""
+)"""
+_LANES = f"{_EACH_LANE} SELECT lane FROM lanes WHERE lane IS NOT NULL"
 # A lane's oldest due rows: the index of its unparked rows is in seq order, so
 # the scan stops after ``limit`` matches, stepping over leased rows only.
 # ``share``: what the row counts as until it is claimed (``Tally``), from the
-# row alone: leased (a lease that ran out: running, not counted), tried
+# row alone: leased (a lease that ran out: None, it stays running), tried
 # before (retrying), or waiting.
 _LANE_DUE = (
     "SELECT seq, iif(token IS NOT NULL, NULL, iif(attempt > 0, 'retrying', 'waiting'))"
@@ -189,10 +189,20 @@ def put_rows(conn: sqlite3.Connection, rows: list[Row], tally: Tally) -> list[bo
     return answers
 
 
+# A parked row whose time came, or a lane's unparked row that is due (not
+# leased, or its lease ran out): the lanes' index steps over the leased rows
+# only, and the due times need no index of their own, which every claim and
+# settle would write.
+_ANYTHING_DUE = f"""{_EACH_LANE}
+SELECT EXISTS (SELECT 1 FROM queue INDEXED BY queue_parked WHERE parked != 0 AND due <= ?1)
+    OR EXISTS (SELECT 1 FROM lanes JOIN queue INDEXED BY queue_fair ON queue.lane = lanes.lane
+        WHERE lanes.lane IS NOT NULL AND queue.parked = 0 AND queue.due <= ?1)
+"""
+
+
 def anything_due(conn: sqlite3.Connection) -> bool:
     """Whether a row is claimable now; a read, so it needs no write lock."""
-    row = conn.execute("SELECT min(due) FROM queue").fetchone()
-    return row[0] is not None and float(row[0]) <= time.time()
+    return bool(conn.execute(_ANYTHING_DUE, (time.time(),)).fetchone()[0])
 
 
 Claimed = tuple[bytes, int, str, float, str]  # payload, attempt, lease token, claimed at, call id
@@ -232,10 +242,13 @@ def claim(conn: sqlite3.Connection, limit: int, lease: float, tally: Tally) -> l
                 # Expired now, or cancelled (counted by the cancel), or gone.
                 if conn.execute(_EXPIRES, (EXPIRED, now, now, call, now)).rowcount:
                     tally.move(lane, share, "dead")
+                elif share is None:  # leased before: counted as running
+                    tally.move(lane, "running", None)
                 conn.execute("DELETE FROM queue WHERE seq = ?", (seq,))
                 dropped = True
                 continue
-            tally.move(lane, share, None)
+            if share is not None:  # a lease that ran out was counted as running already
+                tally.move(lane, share, "running")
             token = f"{seq}.{attempt}.{call}.{secret}.{lane}"
             claimed.append((found[0], attempt, token, now, found[1]))
         if not dropped or len(claimed) >= limit:

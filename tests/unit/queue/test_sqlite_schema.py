@@ -1,12 +1,15 @@
 """The SQLite queue's schema brought up to date: a file made by the first steering version.
 
 That version kept ``results`` by call id, beside an index of its own; the
-results are now kept by the call's row id. Opened again, such a file keeps
-every result its calls had.
+results are now kept by the call's row id. It counted running calls from an
+index of the leased rows; they are now counted in ``lane_counts`` with the
+others. Opened again, such a file keeps every result its calls had, and
+counts the calls running as it did.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from pyfaas.queue.backends import _sqlite_settle as settle
@@ -14,6 +17,15 @@ from pyfaas.queue.backends import _sqlite_steer as steer
 from pyfaas.queue.backends import _sqlite_store as store
 from pyfaas.queue.envelope import StoredResult
 from tests.factories import queued_call
+
+
+def _put(conn: sqlite3.Connection, *call_ids: str) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    tally = store.Tally()
+    store.put_rows(conn, [store.row(queued_call(c, "figlet")) for c in call_ids], tally)
+    tally.write(conn)
+    conn.execute("COMMIT")
+
 
 # As the first steering version made it.
 _RESULTS_BY_CALL_ID = """
@@ -61,3 +73,31 @@ def test_results_kept_by_call_id_are_kept_by_row_once_the_file_is_opened(tmp_pat
         assert not without.has_result
     finally:
         conn.close()
+
+
+def test_running_calls_of_a_file_counted_before_are_counted_once_it_is_opened(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "queue.db")
+    conn = store.connect(path, 5.0)
+    _put(conn, "a", "b", "c")
+    conn.execute("BEGIN IMMEDIATE")
+    tally = store.Tally()
+    assert len(store.claim(conn, 2, 30.0, tally)) == 2
+    tally.write(conn)
+    # As that version left it: running calls not counted, an index of the leases.
+    conn.execute("CREATE INDEX queue_leased ON queue (lane) WHERE token IS NOT NULL")
+    conn.execute("DELETE FROM lane_counts WHERE share = 'running'")
+    conn.execute("PRAGMA user_version = 0")
+    conn.execute("COMMIT")
+    conn.close()
+
+    for _ in range(2):  # counted once: opened again, nothing moves
+        conn = store.connect(path, 5.0)
+        try:
+            (figlet,) = steer.stats(conn).functions
+            assert (figlet.queued, figlet.running) == (1, 2)
+            indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+            assert "queue_leased" not in indexes
+        finally:
+            conn.close()
