@@ -3,8 +3,8 @@ in ``docs/operations.md``.
 
 The settings are found in the source, not listed here: every environment
 variable read by name in a module that parses settings (one that imports
-``pyfaas._env``, or is named ``settings.py``) and in the ``serve`` command's
-modules, read as ``env.<kind>("KEY", ...)``, as ``helper(env, "KEY", ...)``,
+``pyfaas._env``, or is named ``settings.py``), in the ``serve`` command's
+modules and in the CLI's, read as ``env.<kind>("KEY", ...)``, as ``helper(env, "KEY", ...)``,
 as ``environ.get("KEY")`` or through the helpers that read one named variable.
 A variable counts as documented when a table row of the page starts with it
 in backticks (`` | `KEY` | default | meaning | ``); a flag when a row's first
@@ -27,8 +27,9 @@ from pyfaas.cli.serve import serve
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "pyfaas"
 DOC = ROOT / "docs" / "operations.md"
-# Modules that read the environment for the serve command without parsing settings.
-SERVE_MODULES = ("cli/serve.py", "serve/__init__.py")
+# Modules that read the environment without parsing settings: the serve command's,
+# and the CLI's own variables.
+OTHER_MODULES = ("cli/serve.py", "serve/__init__.py", "client/config.py", "cli/new.py")
 # Helpers that read one named variable, by the variable they read.
 HELPERS = {"namespace_setting": "function_namespace", "default_home": "PYFAAS_HOME"}
 COMMANDS = {"pyfaas serve": serve, "pyfaas queue-worker": queue_worker}
@@ -67,7 +68,7 @@ def _key_of(call: ast.Call) -> str | None:
 
 def _reads_settings(path: Path, source: str) -> bool:
     rel = path.relative_to(PACKAGE).as_posix()
-    return path.name == "settings.py" or "pyfaas._env" in source or rel in SERVE_MODULES
+    return path.name == "settings.py" or "pyfaas._env" in source or rel in OTHER_MODULES
 
 
 def settings_read() -> list[Read]:
@@ -96,7 +97,7 @@ def test_the_scan_finds_the_settings_it_must() -> None:
     # If the reading shapes change, the scan must change with them, not go blind.
     keys = {read.key for read in settings_read()}
     assert {"PYFAAS_PORT", "read_timeout", "ack_wait", "PYFAAS_SANDBOX", "fprocess"} <= keys
-    assert {"PYFAAS_HOME", "function_namespace", "PYFAAS_QUEUE"} <= keys
+    assert {"PYFAAS_HOME", "function_namespace", "PYFAAS_QUEUE", "OPENFAAS_URL"} <= keys
 
 
 def test_every_setting_read_has_a_row_in_operations_md() -> None:
