@@ -19,13 +19,14 @@ from pyfaas.errors import NotFound
 from pyfaas.images import ImageManifest, ImageStore
 
 
-def test_store_has_the_four_functions_with_openfaas_images() -> None:
+def test_store_has_its_functions_with_openfaas_images() -> None:
     images = {f.name: f.image for f in list_store()}
     assert images == {
         "figlet": "ghcr.io/openfaas/figlet:latest",
         "env": "ghcr.io/openfaas/alpine:latest",
         "nodeinfo": "ghcr.io/openfaas/nodeinfo:latest",
         "sleep": "ghcr.io/openfaas/sleep:latest",
+        "request-bin": "ghcr.io/pyfaas/request-bin:latest",
     }
     assert get_store_function("env").fprocess == "env"
 
