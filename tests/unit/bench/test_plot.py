@@ -86,6 +86,8 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
+# Integration tier: matplotlib runs fc-list the first time it looks for a font.
+@pytest.mark.integration
 def test_a_run_is_drawn_as_a_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "docs" / "performance.png"
     assert plot.main([str(_results(tmp_path, _run_rows())), "-o", str(out)]) == 0
