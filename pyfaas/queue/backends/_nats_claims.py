@@ -1,12 +1,14 @@
 """What a claim does with the messages its lanes gave: hand them out, set them aside, or wait.
 
 A plain call's first delivery is attempt 1: it is handed out at once, and
-its run lock (``_nats_locks``) is taken by a write started with the claim
-and awaited by ``mark_running`` before the call runs, so the claim costs no
-round trip more. A delivery on the delayed or retry lanes, or one delivered
-again, takes its attempt number from the lock (JetStream's delivery count
-also counts the deliveries nak'ed for being early): a round trip or two
-more, for those calls only. A call still early (``not_before``, or the due
+runs without a run lock unless a cancel marked it (``_nats_cancels``: one
+look at the marks per claim, not one lock write per call); a marked one's
+lock (``_nats_locks``) is taken by a write started with the claim and
+awaited by ``mark_running`` before the call runs. A delivery on the
+delayed or retry lanes, or one delivered again, takes its attempt number
+from the lock and its record (JetStream's delivery count also counts the
+deliveries nak'ed for being early): a round trip or two more, for those
+calls only. A call still early (``not_before``, or the due
 time in a retry's ``Pyfaas-Due`` header) is nak'ed with the time left, so a
 delay survives a restart as any message does; a call not started by its
 ``expire_at`` becomes a dead letter; a cancelled call's message is dropped.
@@ -112,6 +114,7 @@ class Deliveries:
         now = time.time()
         deliveries: list[Delivery] = []
         slow: list[tuple[Msg, QueuedCall, float, bool]] = []
+        marked: frozenset[str] | None = None  # looked at once, for the first call that asks
         for msg, since in found:
             call = decode_call(msg.data)
             if call is None:
@@ -134,10 +137,14 @@ class Deliveries:
                 await self._expire(msg, call)
                 continue
             try:
-                lock = await locks.send_first(call.call_id)
+                if marked is None:
+                    marked = await self._q.marks().marked()
+                lock = None
+                if records.key_for(call.call_id) in marked:  # a cancel is on its way
+                    lock = await locks.send_first(call.call_id)
+                    lock.add_done_callback(_seen)
             except nats.errors.Error:
                 continue  # left leased: handed out again once its lease runs out
-            lock.add_done_callback(_seen)
             deliveries.append(self.lease(msg, call, 1, since, Held(lock, None)))
         if slow:
             taken = await asyncio.gather(*(self._take_slow(*entry) for entry in slow))
@@ -156,7 +163,11 @@ class Deliveries:
             if cancelled or _settled(stored, msg):
                 await self.drop(msg)
                 return None
-            attempt = max(msg.metadata.num_delivered, last + 1) if counted else last + 1
+            # The record counts the attempts that ran without a lock (a first one).
+            ran = stored[0].attempts if stored is not None else 0
+            attempt = max(last, ran) + 1
+            if counted:
+                attempt = max(msg.metadata.num_delivered, attempt)
             if attempt == 1 and is_expired(call, 0, time.time()):
                 await self._expire(msg, call)
                 return None

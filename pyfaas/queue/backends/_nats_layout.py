@@ -14,9 +14,10 @@ Beside it: a stream of dead letters, a stream of tallies (a running sum of
 the calls settled for good on ``<base>.tally.sum.processed.<namespace>.<function>``,
 of the failed callbacks on ``<base>.tally.sum.callback_failures...``, one
 message each, rolled up: ``stats`` reads them, and ``prune`` never lowers
-them; ``_nats_tally``), a KV bucket of records, a KV bucket of
-run locks (``_nats_locks``) and, made on first use, an object store for
-results too big for a record (``nats`` tells what each holds). Any number of
+them; ``_nats_tally``), a KV bucket of records, a KV bucket of run locks
+(``_nats_locks``), a stream of cancel marks (``_nats_cancels``) and, made on
+first use, an object store for results too big for a record (``nats`` tells
+what each holds). Any number of
 gateways and workers declare them when they start, several at once: what one
 finds made already, or made by another at the same moment, it takes as it is.
 """
@@ -34,6 +35,8 @@ from nats.js.kv import KeyValue
 
 T = TypeVar("T")
 
+# How long a cancel mark is kept (``_nats_cancels``).
+MARK_AGE = 24 * 3600.0
 # Kinds of lane: the subject's second token.
 CALLS, DELAYED, RETRY = "calls", "delayed", "retry"
 KINDS = (CALLS, DELAYED, RETRY)
@@ -54,6 +57,7 @@ class NatsNames:
     locks: str = "pyfaas_runs"
     results: str = "pyfaas_results"
     tally_stream: str = "PYFAAS_TALLY"
+    cancel_stream: str = "PYFAAS_CANCELS"
 
     @classmethod
     def for_namespace(cls, namespace: str = "") -> NatsNames:
@@ -70,6 +74,7 @@ class NatsNames:
             locks=f"pyfaas_runs{suffix.lower()}",
             results=f"pyfaas_results{suffix.lower()}",
             tally_stream=f"PYFAAS_TALLY{suffix}",
+            cancel_stream=f"PYFAAS_CANCELS{suffix}",
         )
 
     @property
@@ -97,6 +102,11 @@ class NatsNames:
         """Prefix of the tally stream's subjects: ``<prefix>.<count>.<namespace>.<function>``."""
         return f"{self.base}.tally"
 
+    @property
+    def cancel_subject(self) -> str:
+        """Prefix of the cancel marks' subjects, one per call (``_nats_cancels``)."""
+        return f"{self.base}.cancel"
+
     def tally(self, count: str, namespace: str, function: str) -> str | None:
         """The subject a settle counts ``count`` on; None for names that are no tokens."""
         if self.lane(CALLS, namespace, function) == self.subject:
@@ -123,6 +133,7 @@ async def declare(js: JetStreamContext, n: NatsNames, ack_wait: float) -> tuple[
     await _stream(js, n.dead_stream, [f"{n.dead_subject}.*", f"{n.dead_subject}.*.*"])
     # Rollups: each new running sum replaces the one before (``_nats_tally``).
     await _stream(js, n.tally_stream, [f"{n.tally_subject}.>"], allow_rollup_hdrs=True)
+    await _stream(js, n.cancel_stream, [f"{n.cancel_subject}.*"], max_age=MARK_AGE)
     kv = await _made_or_found(
         lambda: js.create_key_value(bucket=n.bucket, history=1, storage=api.StorageType.FILE),
         lambda: js.key_value(n.bucket),

@@ -3,7 +3,9 @@
 * ``cancel`` reads the record, then takes the call's run lock for good
   (``_nats_locks``): a lock already taken for an attempt that is not over
   means the call is running, and the cancel is a ``Conflict``; a claim that
-  comes after finds the lock cancelled and never runs the call. The call's
+  comes after finds the lock cancelled and never runs the call. A queued
+  call's first delivery runs without a lock, so a cancel of one marks it
+  first and asks whether its message was delivered (``_nats_cancels``). The call's
   message is then deleted from the stream by the sequence its record keeps.
 * ``result`` reads the record, which holds the answer, or the object store
   for one too big for a record.
@@ -145,6 +147,13 @@ class Steering:
             over = record.state is CallState.RETRYING and record.attempts >= int(value or 0)
             if not over:
                 raise Conflict(cancel_refusal(running))
+        elif record.state is CallState.QUEUED:
+            # Its first delivery takes no lock unless marked: the mark first,
+            # then whether a worker got the message before it (_nats_cancels).
+            marks = self._q.marks()
+            await marks.mark(call_id)
+            if not extras.seq or await marks.delivered(extras.seq):
+                raise Conflict(cancel_refusal(running))
         if not await locks.swap(call_id, CANCELLED, revision):
             raise Conflict(cancel_refusal(running))  # a worker took it just now
         cancelled = cancelled_record(record, now)
@@ -251,6 +260,8 @@ class Steering:
             with contextlib.suppress(nats.js.errors.NotFoundError):
                 await store.delete(records.key_for(call_id))
         await js.purge_stream(locks.stream, subject=locks.subject(call_id))
+        marks = self._q.marks()
+        await js.purge_stream(self._q.names.cancel_stream, subject=marks.subject(call_id))
         bucket = self._q.names.bucket
         await js.purge_stream(f"KV_{bucket}", subject=f"$KV.{bucket}.{records.key_for(call_id)}")
 

@@ -20,7 +20,8 @@ queues, e.g. tests, share one server; ``_nats_layout`` declares them):
   message's stream sequence and, when it fits, the function's answer
   (``_nats_records``); dedupe outlasts the two-minute ``Nats-Msg-Id`` window;
 * KV bucket ``pyfaas_runs``: run locks, ordering a worker's start of a call
-  against a cancel (``_nats_locks``);
+  against a cancel (``_nats_locks``), taken for a first delivery only when
+  the call has a mark in stream ``PYFAAS_CANCELS`` (``_nats_cancels``);
 * object store ``pyfaas_results``, made on first use, for an answer too big
   for a record: the worker caps a body at 1 MiB, NATS's default payload
   cap, and base64 in JSON makes that a third bigger.
@@ -53,6 +54,7 @@ from nats.js.kv import KeyValue
 from pyfaas.errors import QueueUnavailable
 from pyfaas.queue._records import as_of, final_state
 from pyfaas.queue.backends import _nats_records as records
+from pyfaas.queue.backends._nats_cancels import CancelMarks
 from pyfaas.queue.backends._nats_claims import DUE, Deliveries, lane_of
 from pyfaas.queue.backends._nats_dead import DeadLetters
 from pyfaas.queue.backends._nats_errors import (
@@ -109,6 +111,7 @@ class NatsQueue:
         self._locks: Locks | None = None
         self._steer: Steering | None = None
         self._tallies: Tallies | None = None
+        self._marks: CancelMarks | None = None
         self._out = Deliveries(self)
         self._fetching = asyncio.Lock()
         self._running = RunningRecords(self._write, START_NOTED_AFTER)
@@ -137,6 +140,7 @@ class NatsQueue:
             self._letters = DeadLetters(self._js, self._publisher, self.names)
             self._locks = Locks(self._publisher, lock_kv, self.names.locks)
             self._tallies = Tallies(self._js, self._publisher, self.names)
+            self._marks = CancelMarks(self._js, self._publisher, self.names)
             self._steer = Steering(self)
         except (nats.errors.Error, OSError, TimeoutError) as exc:
             await self.close()
@@ -153,7 +157,7 @@ class NatsQueue:
                     await msg.nak()
         nc, self._nc = self._nc, None
         self._js = self._kv = self._publisher = self._lanes = self._letters = None
-        self._locks = self._steer = self._tallies = None
+        self._locks = self._steer = self._tallies = self._marks = None
         self.leases.held.clear()
         if nc is not None and not nc.is_closed:
             await nc.close()
@@ -170,6 +174,11 @@ class NatsQueue:
         ):
             raise QueueUnavailable(f"nats queue {self.url} is not connected")
         return self._js, self._kv, self._publisher, self._letters, self._locks
+
+    def marks(self) -> CancelMarks:
+        if self._marks is None:
+            raise QueueUnavailable(f"nats queue {self.url} is not connected")
+        return self._marks
 
     def _pub(self) -> Publisher:
         return self.parts()[2]

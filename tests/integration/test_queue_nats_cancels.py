@@ -1,0 +1,105 @@
+"""Cancel marks on the NATS queue against nats-server: each side of a cancel racing a claim.
+
+A first delivery runs without its run lock unless a cancel marked the call
+(``_nats_cancels``); the race itself, many times over, is in
+``test_queue_nats_steering``. Here each interleaving is set up in turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from pyfaas.errors import Conflict, NotFound
+from pyfaas.queue import CallState, Outcome
+from pyfaas.queue.backends._nats_locks import CANCELLED
+from pyfaas.queue.backends.nats import NatsQueue
+from pyfaas.queue.envelope import Delivery
+from tests.factories import queued_call
+from tests.helpers import NatsServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.nats]
+
+
+@pytest.fixture
+async def queues(nats_server: NatsServer) -> AsyncIterator[tuple[NatsQueue, NatsQueue]]:
+    """A gateway's handle and a worker's on one queue."""
+    namespace = f"m{uuid.uuid4().hex[:8]}"
+    handles = (
+        NatsQueue(nats_server.url, namespace=namespace),
+        NatsQueue(nats_server.url, namespace=namespace),
+    )
+    await asyncio.gather(*(h.start() for h in handles))
+    yield handles
+    await asyncio.gather(*(h.close() for h in handles))
+
+
+async def _one(queue: NatsQueue) -> Delivery:
+    [delivery] = await queue.claim(limit=1, lease=10, wait=3)
+    return delivery
+
+
+async def test_a_cancel_after_the_claim_got_the_message_is_a_conflict_and_the_call_runs(
+    queues: tuple[NatsQueue, NatsQueue],
+) -> None:
+    gateway, worker = queues
+    await gateway.put(queued_call("c1", "echo", body=b"x"))
+    delivery = await _one(worker)
+    assert worker._out.held[delivery.token].lock is None  # unmarked: no lock taken
+    with pytest.raises(Conflict, match="running"):
+        await gateway.cancel("c1")
+    await worker.mark_running(delivery)
+    await worker.ack(delivery, Outcome(status_code=200, finished_at=time.time()))
+    record = await gateway.record("c1")
+    assert record is not None
+    assert record.state is CallState.SUCCEEDED
+
+
+async def test_a_marked_call_takes_its_run_lock_and_runs_if_the_cancel_gave_way(
+    queues: tuple[NatsQueue, NatsQueue],
+) -> None:
+    gateway, worker = queues
+    await gateway.put(queued_call("c1", "echo", body=b"x"))
+    await gateway.marks().mark("c1")  # a cancel's mark, its look yet to come
+    delivery = await _one(worker)
+    assert worker._out.held[delivery.token].lock is not None
+    await worker.mark_running(delivery)  # the lock is the worker's
+    with pytest.raises(Conflict):
+        await gateway.cancel("c1")
+    await worker.ack(delivery, Outcome(status_code=200))
+    record = await gateway.record("c1")
+    assert record is not None
+    assert record.state is CallState.SUCCEEDED
+
+
+async def test_a_marked_call_whose_cancel_took_the_lock_is_never_run(
+    queues: tuple[NatsQueue, NatsQueue],
+) -> None:
+    gateway, worker = queues
+    await gateway.put(queued_call("c1", "echo", body=b"x"))
+    # The cancel marked it and found it not delivered: it holds the lock.
+    await gateway.marks().mark("c1")
+    _, _, _, _, locks = gateway.parts()
+    assert await locks.swap("c1", CANCELLED, 0)
+    delivery = await _one(worker)
+    with pytest.raises(NotFound):
+        await worker.mark_running(delivery)
+    assert await worker.claim(limit=1, lease=10, wait=0.5) == []  # dropped for good
+
+
+async def test_a_cancel_before_any_claim_cancels_and_no_claim_gets_the_call(
+    queues: tuple[NatsQueue, NatsQueue],
+) -> None:
+    gateway, worker = queues
+    await gateway.put(queued_call("early", "echo", body=b"x"))
+    await gateway.put(queued_call("c1", "echo", body=b"x"))
+    early = await _one(worker)  # the lane's consumer exists and delivered one before c1
+    assert early.call.call_id == "early"
+    assert (await gateway.cancel("c1")).state is CallState.CANCELLED
+    assert await worker.claim(limit=5, lease=10, wait=0.5) == []
+    stats = await gateway.stats()
+    assert (stats.queued, stats.running) == (0, 1)
