@@ -38,6 +38,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "version": ("system", "version"),
     "ready": ("system", "ready"),
     "calls": ("calls", "calls"),
+    "bin": ("bin", "bin_group"),
     "dead-letters": ("dead_letters", "dead_letters"),
     "queue": ("queue_stats", "queue"),
     "queue-worker": ("queue_worker", "queue_worker"),
