@@ -59,6 +59,9 @@ class Autoscaler:
         self._interval, self._clock = interval, clock
         self._metrics = metrics
         self._stabilizers: dict[str, Stabilizer] = {}
+        # (asked, given) where the provider gave fewer than asked (its own ceiling):
+        # asking again each tick would change nothing.
+        self._held_back: dict[str, tuple[int, int]] = {}
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -102,6 +105,7 @@ class Autoscaler:
                 log.warning("autoscaler: %s: %s", label, exc)
         for gone in [label for label in self._stabilizers if label not in policies]:
             del self._stabilizers[gone]
+            self._held_back.pop(gone, None)
         self._idler.forget(set(functions))
 
     async def _functions(self) -> dict[str, FunctionStatus]:
@@ -127,7 +131,7 @@ class Autoscaler:
                 self._down_window, now, status.replicas
             )
         target = stabilizer.decide(now, policy.desired(load))
-        if target == status.replicas:
+        if target == status.replicas or self._held_back.get(label) == (target, status.replicas):
             return status
         log.info(
             "Scaling %s from %d to %d replicas (%s load %.4g, target %.4g x %.4g)",
@@ -140,7 +144,12 @@ class Autoscaler:
             policy.proportion,
         )
         await self._provider.scale(status.name, status.namespace, target)
-        return status.model_copy(update={"replicas": target})
+        status = await self._provider.get_function(status.name, status.namespace)
+        if status.replicas != target:
+            self._held_back[label] = (target, status.replicas)
+        else:
+            self._held_back.pop(label, None)
+        return status
 
     async def _load(self, label: str, status: FunctionStatus, mode: ScaleMode) -> float | None:
         if mode is ScaleMode.RPS:

@@ -271,3 +271,31 @@ def test_autoscale_settings_defaults_and_names() -> None:
         60.0,
         5.0,
     )
+
+
+class CeilingProvider(MemoryProvider):
+    """The memory twin with a ceiling of its own, as the local provider's PYFAAS_MAX_REPLICAS."""
+
+    def __init__(self, ceiling: int) -> None:
+        super().__init__()
+        self.ceiling = ceiling
+        self.asked: list[int] = []
+
+    async def scale(self, name: str, namespace: str, replicas: int) -> None:
+        self.asked.append(replicas)
+        await super().scale(name, namespace, min(replicas, self.ceiling))
+
+
+async def test_a_count_the_provider_caps_is_asked_for_once() -> None:
+    rig = Rig()
+    provider = rig.provider = CeilingProvider(2)
+    rig.scaler = Autoscaler(provider, rig.metrics, NS, clock=lambda: rig.now)
+    await deploy(provider, "capped", labels={TYPE: "capacity", TARGET: "1", PROPORTION: "1"})
+    for _ in range(4):
+        rig.metrics.start("capped.openfaas-fn")
+    await rig.seconds(5)
+    assert await rig.replicas("capped") == 2
+    assert provider.asked == [4]
+    rig.metrics.start("capped.openfaas-fn")
+    await rig.seconds(1)
+    assert provider.asked == [4, 5]
