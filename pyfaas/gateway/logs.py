@@ -3,7 +3,9 @@
 Query parameters as faas-provider reads them: ``name`` (required),
 ``namespace``, ``instance``, ``tail`` (int, <= 0 means all), ``follow`` (Go
 ``ParseBool``) and ``since`` (RFC 3339; unparseable is 422). With
-``follow=false`` the stream ends after the existing lines.
+``follow=false`` the stream ends after the existing lines. ``gateway`` and
+``queue-worker`` are the platform's own logs, in namespace ``openfaas``
+whether the request names it or not.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from pyfaas._env import parse_bool
 from pyfaas.errors import BadRequest, ConfigError, Unprocessable
 from pyfaas.gateway.state import STATE
 from pyfaas.naming import validate_name
+from pyfaas.paths import SYSTEM_NAMESPACE
 from pyfaas.providers.base import LogQuery
 from pyfaas.types import LogMessage
 
+SYSTEM_COMPONENTS = ("gateway", "queue-worker")
 DISCONNECT_POLL = 0.5  # seconds between checks that a following client is still there
 
 
@@ -67,8 +71,10 @@ async def logs(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     name = request.query.get("name", "")
     namespace = request.query.get("namespace") or None
-    if name in ("queue-worker", "gateway") and namespace is None:
-        namespace = "openfaas"  # system components log under the system namespace
+    if name in SYSTEM_COMPONENTS and namespace in (None, SYSTEM_NAMESPACE):
+        # The platform's own components log under the system namespace, named
+        # or not, as OpenFaaS's run in namespace openfaas.
+        namespace = SYSTEM_NAMESPACE
     else:
         if name:
             validate_name(name)

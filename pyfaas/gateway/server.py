@@ -18,6 +18,7 @@ from pyfaas.gateway.listener import GatewayServer
 from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.httpd.limits import raise_fd_limit
 from pyfaas.images import ImageManifest, ImageStore
+from pyfaas.logformat import setup_logging
 from pyfaas.paths import StatePaths
 from pyfaas.providers.local import LocalProvider, LocalProviderSettings
 from pyfaas.queue import open_queue
@@ -66,9 +67,7 @@ async def _wait_for_signal() -> None:
 
 
 def main(environ: Mapping[str, str]) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%Y/%m/%d %H:%M:%S"
-    )
+    setup_logging("gateway", environ)  # PYFAAS_LOG_FORMAT: text or json lines
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a Linux dependency

@@ -11,13 +11,16 @@ import asyncio
 import os
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 from rich.console import Console
+from rich.text import Text
 
 from pyfaas import __version__, credentials
 from pyfaas.errors import ConfigError
+from pyfaas.logformat import json_line, log_format
 from pyfaas.logstore import LogStore
 from pyfaas.paths import SYSTEM_NAMESPACE, StatePaths, default_home
 from pyfaas.serve.supervisor import Supervisor
@@ -40,9 +43,31 @@ def _port_free(bind: str, port: int) -> bool:
     return True
 
 
+def _teller(console: Console, fmt: str) -> Callable[[str], None]:
+    """How serve says its own lines: rich text on the terminal, or JSON lines."""
+    if fmt == "text":
+        return console.print
+
+    def say(markup: str) -> None:
+        sys.stderr.write(json_line("serve", Text.from_markup(markup).plain) + "\n")
+
+    return say
+
+
+def _terminal_line(component: str, instance: str, text: str, json_lines: bool) -> str:
+    """A child's line for the terminal: prefixed with its name; as JSON, a JSON line
+    passes as it is and anything else (a crash before its logging started) is wrapped."""
+    if not json_lines:
+        return f"[{component}] {text}"
+    if text.startswith("{"):
+        return text
+    return json_line(component, text, instance=instance)
+
+
 def run(options: Options) -> int:
     """Serve until interrupted; returns the process exit code."""
     console = Console(stderr=True, highlight=False, soft_wrap=True)
+    say = _teller(console, log_format(os.environ))  # PYFAAS_LOG_FORMAT: text or json lines
     home = options.home.expanduser().resolve() if options.home else default_home(os.environ)
     paths = StatePaths(home).ensure()
     if not _port_free(options.bind, options.port):
@@ -55,15 +80,15 @@ def run(options: Options) -> int:
     host = "127.0.0.1" if options.bind in ("0.0.0.0", "::", "") else options.bind
     gateway_url = f"http://{host}:{options.port}"
 
-    console.print(f"[bold]pyfaas {__version__}[/bold]  state: {home}  queue: {queue}")
+    say(f"[bold]pyfaas {__version__}[/bold]  state: {home}  queue: {queue}")
     password_file = paths.credentials / credentials.PASSWORD_FILE
     if created:
-        console.print(
+        say(
             f"Generated admin credentials (shown once): user [bold]{creds.user}[/bold]"
             f" password [bold]{creds.password}[/bold]"
         )
-    console.print(f"Admin credentials: user {creds.user}, password in {password_file} (mode 0600)")
-    console.print(
+    say(f"Admin credentials: user {creds.user}, password in {password_file} (mode 0600)")
+    say(
         f"Log in with: cat {password_file} | pyfaas login -g {gateway_url}"
         " --username admin --password-stdin"
     )
@@ -82,9 +107,10 @@ def run(options: Options) -> int:
 
     def sink(component: str, instance: str, text: str) -> None:
         logs.append(SYSTEM_NAMESPACE, component, instance, text)
-        sys.stderr.write(f"[{component}] {text}\n")
+        sys.stderr.write(_terminal_line(component, instance, text, json_lines) + "\n")
 
-    supervisor = Supervisor(env, gateway_url, sink, console.print)
+    json_lines = log_format(os.environ) == "json"
+    supervisor = Supervisor(env, gateway_url, sink, say)
     try:
         import uvloop
 

@@ -7,6 +7,7 @@ import os
 import sys
 
 from pyfaas.errors import ConfigError, PyfaasError
+from pyfaas.logformat import line_writer, log_format
 from pyfaas.worker.app import run_worker
 from pyfaas.worker.settings import WorkerSettings
 
@@ -14,11 +15,13 @@ from pyfaas.worker.settings import WorkerSettings
 def main() -> int:
     try:
         settings = WorkerSettings.from_env(os.environ)
+        # PYFAAS_LOG_FORMAT: the event lines as they are, or each as a JSON line.
+        stream = line_writer(sys.stdout, "queue-worker", log_format(os.environ))
         try:
             import uvloop
         except ImportError:  # the platform runs without it, a little slower
-            return asyncio.run(run_worker(settings))
-        return uvloop.run(run_worker(settings))
+            return asyncio.run(run_worker(settings, stream=stream))
+        return uvloop.run(run_worker(settings, stream=stream))
     except ConfigError as exc:
         print(f"queue-worker: {exc}", file=sys.stderr)
         return 2

@@ -1,7 +1,11 @@
 """The queue-worker's event lines, one per event, in the OpenFaaS queue-worker's spirit.
 
 Each line starts with ``[#N]``, the worker's sequence number of the delivery,
-so the lines of one call can be picked out of an interleaved log. Request
+so the lines of one call can be picked out of an interleaved log, and names
+the call by its whole id. One event is one line: a body printed with
+``faas_print_body`` has its line breaks escaped (``\\n``), so it stays one
+record in the log store; the process's main may hand the lines to
+``pyfaas.logformat.JsonLines`` for ``PYFAAS_LOG_FORMAT=json``. Request
 and response bodies are printed only with ``faas_print_body``. Lines are
 written whole: the lines of one turn of the event loop go out in one write
 and one flush at its end, so a busy worker makes one write per turn, not
@@ -17,6 +21,7 @@ import asyncio
 import re
 from typing import TextIO
 
+from pyfaas.logformat import one_line
 from pyfaas.queue.envelope import Delivery
 
 # scheme://userinfo@ : up to the last "@" before the path.
@@ -35,8 +40,14 @@ def redact(url: str) -> str:
     return f"{match.group(1)}{shown}@{url[match.end() :]}"
 
 
-def short_id(call_id: str) -> str:
-    return call_id[:8] + "..." if len(call_id) > 11 else call_id
+def call_name(call_id: str) -> str:
+    """How a line names a call: by its whole id. Call ids are time-ordered, so a
+    prefix is the same for every call of the same minute and names none of them."""
+    return call_id
+
+
+# The older name, still imported by the worker's supervision lines.
+short_id = call_name
 
 
 class EventLog:
@@ -48,7 +59,7 @@ class EventLog:
         self._pending: list[str] = []
 
     def line(self, text: str) -> None:
-        self._pending.append(text + "\n")
+        self._pending.append(one_line(text) + "\n")
         if len(self._pending) > 1:
             return  # a flush is already scheduled
         try:
@@ -72,7 +83,7 @@ class EventLog:
     def received(self, seq: int, delivery: Delivery) -> None:
         call = delivery.call
         self.line(
-            f"[#{seq}] Received call {short_id(call.call_id)} for {call.function_ref}"
+            f"[#{seq}] Received call {call_name(call.call_id)} for {call.function_ref}"
             f" ({len(call.body)} bytes, attempt {delivery.attempt})"
         )
         if self.print_body:
@@ -111,20 +122,20 @@ class EventLog:
         tries = f" after {attempts} attempts" if attempts > 1 else ""
         self.line(
             f"[#{seq}] Callback posted to {redact(url)} [{status}]{tries}"
-            f" (call {short_id(call_id)})"
+            f" (call {call_name(call_id)})"
         )
 
     def callback_retry(self, seq: int, call_id: str, url: str, error: str, delay: float) -> None:
         self.line(
             f"[#{seq}] Callback to {redact(url)} failed ({error}), retrying in {delay:.1f}s"
-            f" (call {short_id(call_id)})"
+            f" (call {call_name(call_id)})"
         )
 
     def callback_failed(self, seq: int, call_id: str, url: str, error: str, attempts: int) -> None:
         self.line(
             f"[#{seq}] Callback to {redact(url)} failed for good after {attempts} attempts"
             f" ({error});"
-            f" call {short_id(call_id)} is settled and will not run again"
+            f" call {call_name(call_id)} is settled and will not run again"
         )
 
     def callback_queued_before(self, seq: int, call_id: str) -> None:
