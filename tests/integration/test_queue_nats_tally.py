@@ -1,8 +1,10 @@
-"""The NATS queue's per-function counts: running sums in the tally stream, against nats-server.
+"""What the NATS queue keeps for the long run stays bounded, against nats-server.
 
-Settles by several processes at once count every call once, the stream
-holds one message per function and count however many calls settle, and the
-empty messages of streams made before the sums still count.
+Per-function counts are running sums in the tally stream: settles by several
+processes at once count every call once, the stream holds one message per
+function and count however many calls settle, and the empty messages of
+streams made before the sums still count. A lane's consumer idle for long
+is removed by JetStream and made again when its function has calls again.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import nats
+import nats.js.errors
 import pytest
 from nats.js import api
 
@@ -101,6 +104,38 @@ async def test_counts_from_before_the_sums_are_added_to_them(
         await _settle(queue, await _claim_all(queue, 1))
         stats = await queue.stats()
         assert _processed(stats.functions, "echo.openfaas-fn") == 4
+    finally:
+        await queue.close()
+        await nc.close()
+
+
+async def test_an_idle_lanes_consumer_is_removed_and_made_again_for_its_next_call(
+    nats_server: NatsServer, namespace: str
+) -> None:
+    queue = NatsQueue(nats_server.url, namespace=namespace, consumer_idle=1.0)
+    nc = await nats.connect(nats_server.url)
+    try:
+        await queue.start()
+        js = nc.jetstream()
+        await queue.put(queued_call("first", "echo", body=b"x"))
+        await _settle(queue, await _claim_all(queue, 1))
+        subject = queue.names.lane("calls", "openfaas-fn", "echo")
+        consumer = queue.names.consumer_for(subject)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # JetStream looks every second or so
+            try:
+                await js.consumer_info(queue.names.stream, consumer)
+            except nats.js.errors.NotFoundError:
+                break
+            await asyncio.sleep(0.2)
+        else:
+            pytest.fail("the idle consumer was never removed")
+        await queue.put(queued_call("second", "echo", body=b"x"))
+        [delivery] = await _claim_all(queue, 1)
+        assert delivery.call.call_id == "second"
+        await _settle(queue, [delivery])
+        stats = await queue.stats()
+        assert _processed(stats.functions, "echo.openfaas-fn") == 2
     finally:
         await queue.close()
         await nc.close()

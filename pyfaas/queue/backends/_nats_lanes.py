@@ -12,7 +12,9 @@ each lane's count is what its last delivery said was left (JetStream puts
 the consumer's pending count in every delivery's reply subject).
 
 Lanes whose consumer this process has not used yet get one made (or found)
-on first use: one round trip per lane and process. A claim with nothing to
+on first use: one round trip per lane and process; and again on a lane not
+asked for half the time JetStream keeps an idle consumer, since it may have
+removed it (``NatsNames.consumer_idle``). A claim with nothing to
 hand out watches every lane's publishes (``watch``) until one comes or its
 wait ends.
 """
@@ -43,6 +45,7 @@ class Lanes:
         self._names = names
         self._timeout = timeout
         self.pullers: dict[str, Puller] = {}  # subject -> its consumer's puller
+        self._used: dict[str, float] = {}  # subject -> time.monotonic() of its last fetch
         self._left: dict[str, int] = {}  # subject -> calls thought claimable there
         self._asked = -REFRESH  # time.monotonic() of the last stream_info
         self._turn = 0  # which lane goes first: moves on every claim
@@ -116,6 +119,14 @@ class Lanes:
 
     async def _puller(self, subject: str, ack_wait: float) -> Puller:
         puller = self.pullers.get(subject)
+        now = time.monotonic()
+        if puller is not None and now - self._used[subject] >= self._names.consumer_idle / 2:
+            # Not asked for so long that JetStream may remove its consumer
+            # soon (or did): made again if gone; a pull for a consumer that
+            # is gone would never be answered.
+            config = consumer_config(self._names, ack_wait, subject)
+            await self._js.add_consumer(self._names.stream, config=config)
+        self._used[subject] = now
         if puller is None:
             # Made with this process's lease, or brought to it: the consumer's
             # ack_wait is the lease of every claim on it.

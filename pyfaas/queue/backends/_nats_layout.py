@@ -7,7 +7,8 @@ run now, ``<base>.delayed.<namespace>.<function>`` for calls whose
 waiting for their next attempt, and the namespace ``_`` with the function
 ``callbacks`` for callback deliveries (names are DNS labels, so ``_`` is no
 namespace's). Each subject has a durable pull consumer of its own, made by
-the first process that needs it; the old single subject ``<base>.calls``
+the first process that needs it and removed by JetStream once no one asked
+it for calls for a day (``NatsNames.consumer_idle``); the old single subject ``<base>.calls``
 keeps its consumer, so calls stored before the lanes are claimed too.
 
 Beside it: a stream of dead letters, a stream of tallies (a running sum of
@@ -58,6 +59,12 @@ class NatsNames:
     results: str = "pyfaas_results"
     tally_stream: str = "PYFAAS_TALLY"
     cancel_stream: str = "PYFAAS_CANCELS"
+    # A lane's consumer that no one asked for calls this long is removed by
+    # JetStream (``inactive_threshold``) and made again on demand: a function
+    # removed or renamed leaves no consumer behind for good. Far longer than
+    # any call runs, since a call still running on a removed consumer is
+    # delivered again by the consumer made anew.
+    consumer_idle: float = 24 * 3600.0
 
     @classmethod
     def for_namespace(cls, namespace: str = "") -> NatsNames:
@@ -177,7 +184,8 @@ async def ensure_consumer(
 
 
 def consumer_config(n: NatsNames, ack_wait: float, subject: str = "") -> api.ConsumerConfig:
-    """A lane's consumer: explicit acks, the lease as ``ack_wait``, no redelivery limit."""
+    """A lane's consumer: explicit acks, the lease as ``ack_wait``, no redelivery limit,
+    removed once idle for ``consumer_idle``."""
     subject = subject or n.subject
     return api.ConsumerConfig(
         durable_name=n.consumer_for(subject),
@@ -186,6 +194,7 @@ def consumer_config(n: NatsNames, ack_wait: float, subject: str = "") -> api.Con
         max_deliver=-1,
         max_ack_pending=-1,
         filter_subject=subject,
+        inactive_threshold=n.consumer_idle,
     )
 
 

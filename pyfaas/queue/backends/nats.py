@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import replace
 from typing import ClassVar
 
 import nats.errors
@@ -96,10 +97,18 @@ class NatsQueue:
     foreign_writes: ClassVar[bool] = True  # any client may publish on the calls subject
 
     def __init__(
-        self, url: str, *, namespace: str = "", ack_wait: float = 30.0, timeout: float = 5.0
+        self,
+        url: str,
+        *,
+        namespace: str = "",
+        ack_wait: float = 30.0,
+        timeout: float = 5.0,
+        consumer_idle: float | None = None,
     ) -> None:
         self.url = url
         self.names = NatsNames.for_namespace(namespace)
+        if consumer_idle is not None:  # tests: JetStream removes idle consumers sooner
+            self.names = replace(self.names, consumer_idle=consumer_idle)
         self.leases = Leases(ack_wait)
         self._timeout = timeout
         self._nc: Client | None = None
