@@ -20,7 +20,9 @@ from pyfaas.errors import PyfaasError
 from pyfaas.httpd import server
 from pyfaas.httpd.limits import raise_fd_limit
 from pyfaas.httpd.messages import Request, Response
+from pyfaas.logformat import log_format
 from pyfaas.watchdog.app import Watchdog, create_app
+from pyfaas.watchdog.jsonlog import watchdog_log
 from pyfaas.watchdog.log import GoLog
 from pyfaas.watchdog.settings import WatchdogSettings
 from pyfaas.watchdog.workers import Workers
@@ -148,6 +150,7 @@ def main(environ: Mapping[str, str] | None = None) -> int:
     environ = dict(os.environ if environ is None else environ)
     log = GoLog(1)
     try:
+        log = watchdog_log(log_format(environ))  # PYFAAS_LOG_FORMAT: text or json lines
         settings = WatchdogSettings.from_env(environ)
     except PyfaasError as exc:
         log(f"Bad configuration: {exc}")
