@@ -1,13 +1,16 @@
-"""``pyfaas logs``: a function's log lines, followed by default, as faas-cli does."""
+"""``pyfaas logs``: a function's log lines, or the gateway's or the queue-worker's,
+followed by default, as faas-cli does: ``--since``, ``--since-time``, ``--lines``,
+``--tail[=false]`` (``--tail=N`` for the last N lines), ``--follow/--no-follow``."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from pyfaas._env import parse_duration
+from pyfaas._env import parse_bool, parse_duration
 from pyfaas.errors import BadRequest, ConfigError
 from pyfaas.types import LogMessage, format_time
 
@@ -43,7 +46,40 @@ def since_from(since: str | None, since_time: str | None) -> datetime | None:
     return None
 
 
-@click.command(epilog=common.CREDENTIALS_HELP)
+if TYPE_CHECKING:
+    _ParamType = click.ParamType[bool | int]
+else:  # generic from click 8.4 on; the package allows 8.1
+    _ParamType = click.ParamType
+
+
+class TailValue(_ParamType):
+    """faas-cli's ``--tail`` is a bool (follow or not); a number, as kubectl's, is a
+    count of lines: ``--tail=false``, ``--tail``, ``--tail=20``."""
+
+    name = "BOOL|N"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> bool | int:
+        if isinstance(value, bool | int):
+            return value
+        text = str(value).strip()
+        if text.isdigit():
+            return int(text)
+        try:
+            return parse_bool("--tail", text)
+        except ConfigError:
+            self.fail(f"{value!r} is neither true/false nor a number of lines", param, ctx)
+
+
+LOGS_EPILOG = (
+    "NAME is a function, or the platform's own `gateway` or `queue-worker` (namespace"
+    " openfaas). Without --tail=false or --no-follow the lines are followed until Ctrl-C,"
+    " as faas-cli does. " + common.CREDENTIALS_HELP
+)
+
+
+@click.command(epilog=LOGS_EPILOG)
 @click.argument("name")
 @click.option("--since", default=None, help="Only lines newer than this duration, e.g. 5m")
 @click.option("--since-time", default=None, help="Only lines after this RFC 3339 time")
@@ -51,13 +87,23 @@ def since_from(since: str | None, since_time: str | None) -> datetime | None:
 @click.option(
     "-t",
     "--tail",
-    type=click.BOOL,
+    type=TailValue(),
     is_flag=False,
     flag_value=True,
     default=True,
-    help="Keep following new lines (default: true; --tail=false stops at the end)",
+    help="Keep following new lines (default: true; --tail=false stops at the end);"
+    " a number N shows only the last N lines, as --lines N",
 )
 @click.option("-T", "--no-tail", is_flag=True, help="Same as --tail=false")
+@click.option(
+    "--follow",
+    type=click.BOOL,
+    is_flag=False,
+    flag_value=True,
+    default=None,
+    help="Follow new lines (--follow=false: stop at the end); overrides --tail's true/false",
+)
+@click.option("--no-follow", is_flag=True, help="Same as --follow=false")
 @click.option(
     "-o",
     "--output",
@@ -75,8 +121,10 @@ def logs(
     since: str | None,
     since_time: str | None,
     lines: int,
-    tail: bool,
+    tail: bool | int,
     no_tail: bool,
+    follow: bool | None,
+    no_follow: bool,
     output: str,
     as_json: bool,
     time_format: str | None,
@@ -87,8 +135,12 @@ def logs(
     """Print the logs of function NAME."""
     start = since_from(since, since_time)
     fmt = "json" if as_json else output
+    if not isinstance(tail, bool):  # --tail=N: a count of lines; following stays the default
+        lines, tail = tail, True
+    following = (tail and not no_tail) if follow is None else follow
+    following = following and not no_follow
     with common.open_client(gateway) as client:
         for msg in client.logs(
-            name, namespace, follow=tail and not no_tail, tail=lines, since=start, instance=instance
+            name, namespace, follow=following, tail=lines, since=start, instance=instance
         ):
             click.echo(format_message(msg, fmt, time_format))
