@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -75,12 +76,30 @@ def stderr() -> Console:
 
 @contextmanager
 def progress(message: str) -> Iterator[Callable[[str], None]]:
-    """A spinner on stderr for a long step; yields a function that updates its text."""
+    """A long step, shown on stderr; yields a function that reports how it goes.
+
+    On a terminal: a spinner with the step, its seconds so far and its latest
+    report. Elsewhere (a log, CI, a pipe), where a spinner shows nothing: the
+    step as a line, then each report as a line of its own, so a build that
+    takes a minute is never silent.
+    """
     console = stderr()
+    if not console.is_terminal:
+        click.echo(f"{message}...", err=True)
+        yield lambda text: click.echo(f"  {text}", err=True)
+        return
+    started = time.monotonic()
+    latest = [""]
+
+    def shown() -> str:
+        seconds = time.monotonic() - started
+        return f"{message} ({seconds:.0f}s) {latest[0]}".rstrip()
+
     with console.status(message) as status:
 
         def update(text: str) -> None:
-            status.update(f"{message} {text}")
+            latest[0] = text if len(text) <= 100 else text[:97] + "..."
+            status.update(shown())
 
         yield update
 
