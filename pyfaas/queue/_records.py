@@ -78,9 +78,14 @@ def is_expired(call: QueuedCall, attempts: int, now: float) -> bool:
 
 def final_state(outcome: Outcome) -> CallState:
     """``succeeded`` for a 2xx answer without error, ``failed`` otherwise."""
-    if outcome.error is not None:
+    return final_state_of(outcome.status_code, outcome.error)
+
+
+def final_state_of(status_code: int | None, error: str | None) -> CallState:
+    """``final_state`` of an outcome with this status and error."""
+    if error is not None:
         return CallState.FAILED
-    if outcome.status_code is None or 200 <= outcome.status_code < 300:
+    if status_code is None or 200 <= status_code < 300:
         return CallState.SUCCEEDED
     return CallState.FAILED
 
@@ -109,7 +114,12 @@ def with_attempt(record: CallRecord, number: int, outcome: Outcome, now: float) 
 
 def bury_reason(outcome: Outcome) -> str:
     """Why a buried call is a dead letter: the worker's reason, or ``BURIED``."""
-    return outcome.reason or BURIED
+    return bury_reason_of(outcome.reason)
+
+
+def bury_reason_of(reason: str | None) -> str:
+    """``bury_reason`` of an outcome with this reason."""
+    return reason or BURIED
 
 
 def settled(

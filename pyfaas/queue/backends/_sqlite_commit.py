@@ -56,7 +56,6 @@ from pyfaas.queue.backends._sqlite_wire import (
     VALUE,
     failed,
     message,
-    outcome_of,
 )
 from pyfaas.queue.envelope import CallState
 
@@ -149,12 +148,9 @@ class Runner:
         if code == EXTEND:
             settle.extend(conn, *args)
         elif code == SETTLE:
-            token, call_id, state, outcome, retry_at = args
-            if state is None:
-                settle.ack(conn, token, call_id, outcome_of(outcome), tally)
-            else:
-                outcome_ = outcome_of(outcome)
-                settle.settle(conn, token, call_id, CallState(state), outcome_, retry_at, tally)
+            token, call_id, state, fields, retry_at = args
+            state_ = None if state is None else CallState(state)
+            settle.settle(conn, token, call_id, state_, fields, retry_at, tally)
         elif code == MARK_RUNNING:
             settle.mark_running(conn, *args)
         elif code == REPLAY:

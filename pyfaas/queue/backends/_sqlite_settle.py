@@ -16,9 +16,10 @@ from typing import Any
 
 from pyfaas.errors import NotFound
 from pyfaas.queue import _json
-from pyfaas.queue._records import CALLBACKS, as_of, bury_reason, final_state
+from pyfaas.queue._records import CALLBACKS, as_of, bury_reason_of, final_state_of
 from pyfaas.queue.backends._sqlite_store import Tally
-from pyfaas.queue.envelope import Attempt, CallRecord, CallState, Outcome
+from pyfaas.queue.backends._sqlite_wire import OutcomeFields
+from pyfaas.queue.envelope import Attempt, CallRecord, CallState
 
 RECORD_COLUMNS = (
     "call_id, function, namespace, state, attempts, submitted_at, started_at, finished_at,"
@@ -88,17 +89,24 @@ def settle(
     conn: sqlite3.Connection,
     token: str,
     call_id: str,
-    state: CallState,
-    outcome: Outcome,
+    state: CallState | None,
+    fields: OutcomeFields,
     retry_at: float | None,
     tally: Tally,
 ) -> None:
     """End a lease: delete the row (ack, bury) or make it due at ``retry_at`` (retry).
 
-    The attempt joins the history (a retry's written out, a final one the
-    record's columns); a bury keeps its reason, and an ack or a bury the
-    function's answer (``results``).
+    ``fields`` is the outcome as it travels (``_sqlite_wire.outcome_fields``):
+    read as it came, since making an ``Outcome`` and its result of it cost a
+    few microseconds a settle. ``state`` None: the final state the outcome
+    calls for (an ack). The attempt joins the history (a retry's written
+    out, a final one the record's columns); a bury keeps its reason, and an
+    ack or a bury the function's answer (``results``).
     """
+    status_code, error, callback_status, callback_attempts, started, finished = fields[:6]
+    result, reason = fields[6:]
+    if state is None:
+        state = final_state_of(status_code, error)
     seq, attempt, call, secret, lane = _lease(token)
     now = time.time()
     sql, params = "DELETE FROM queue WHERE seq = ? AND token = ?", [seq, secret]
@@ -107,7 +115,7 @@ def settle(
         params = [retry_at, seq, secret]
     if conn.execute(sql, params).rowcount != 1:
         raise _lost(call_id)
-    ended = outcome.finished_at or now
+    ended = finished or now
     dead = state is CallState.DEAD
     tally.move(lane, "running", "dead" if dead else "retrying" if retry_at is not None else None)
     if retry_at is None:
@@ -124,37 +132,30 @@ def settle(
         _SETTLED,
         (
             state.value,
-            outcome.started_at,
+            started,
             None if retry_at is not None else ended,
-            outcome.status_code,
-            outcome.error,
-            outcome.callback_status,
-            outcome.callback_attempts,
+            status_code,
+            error,
+            callback_status,
+            callback_attempts,
             now if dead else None,
-            bury_reason(outcome) if dead else None,
+            bury_reason_of(reason) if dead else None,
             attempt,
             ended,
             call,
         ),
     )
-    result = outcome.result
     if result is not None and retry_at is None:
+        status, headers, body, truncated, size = result
         conn.execute(
-            _RESULT,
-            (
-                call,
-                result.status,
-                _json.dumps(result.headers).decode(),
-                result.body,
-                result.truncated,
-                result.size,
-                ended,
-            ),
+            _RESULT, (call, status, _json.dumps(headers).decode(), body, truncated, size, ended)
         )
 
 
-def ack(conn: sqlite3.Connection, token: str, call_id: str, outcome: Outcome, tally: Tally) -> None:
-    settle(conn, token, call_id, final_state(outcome), outcome, None, tally)
+def ack(
+    conn: sqlite3.Connection, token: str, call_id: str, fields: OutcomeFields, tally: Tally
+) -> None:
+    settle(conn, token, call_id, None, fields, None, tally)
 
 
 def mark_running(

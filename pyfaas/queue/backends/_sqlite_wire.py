@@ -63,7 +63,12 @@ def failed(text: str) -> bytes:
     return message(FAILED, text)
 
 
-def outcome_fields(outcome: Outcome) -> tuple[Any, ...]:
+# An outcome as it travels: the fields of ``Outcome`` in its order, the result
+# as (status, headers, body, truncated, size).
+OutcomeFields = tuple[Any, ...]
+
+
+def outcome_fields(outcome: Outcome) -> OutcomeFields:
     """The outcome's fields in the order ``Outcome`` takes them; ``outcome_of`` reads them."""
     result = outcome.result
     return (

@@ -20,6 +20,7 @@ import pytest
 from pyfaas.queue.backends import _sqlite_settle as settle
 from pyfaas.queue.backends import _sqlite_steer as steer
 from pyfaas.queue.backends import _sqlite_store as store
+from pyfaas.queue.backends._sqlite_wire import outcome_fields
 from pyfaas.queue.envelope import Attempt, CallState, Outcome
 from tests.factories import queued_call
 
@@ -69,7 +70,7 @@ def test_an_ack_keeps_its_attempt_in_the_records_columns_and_shows_it(
     _put(conn, "c1")
     token = _claim_token(conn)
     outcome = Outcome(status_code=200, started_at=1000.0, finished_at=1001.5)
-    _in_transaction(conn, lambda t: settle.ack(conn, token, "c1", outcome, t))
+    _in_transaction(conn, lambda t: settle.ack(conn, token, "c1", outcome_fields(outcome), t))
     assert _stored(conn, "c1") == str(settle.LAST_ATTEMPT)  # a mark, not the attempt again
     assert _history(conn, "c1") == [Attempt(1, 1000.0, 1001.5, 200, None)]
 
@@ -79,12 +80,14 @@ def test_a_retry_then_a_bury_then_a_replay_and_an_ack_show_every_attempt_in_orde
 ) -> None:
     _put(conn, "c1")
     token = _claim_token(conn)
-    failed = Outcome(status_code=503, started_at=1000.0, finished_at=1001.0)
+    failed = outcome_fields(Outcome(status_code=503, started_at=1000.0, finished_at=1001.0))
     _in_transaction(
         conn, lambda t: settle.settle(conn, token, "c1", CallState.RETRYING, failed, 0.0, t)
     )
     token = _claim_token(conn)
-    buried = Outcome(status_code=500, error="boom", started_at=1010.0, finished_at=1011.0)
+    buried = outcome_fields(
+        Outcome(status_code=500, error="boom", started_at=1010.0, finished_at=1011.0)
+    )
     _in_transaction(
         conn, lambda t: settle.settle(conn, token, "c1", CallState.DEAD, buried, None, t)
     )
@@ -96,16 +99,16 @@ def test_a_retry_then_a_bury_then_a_replay_and_an_ack_show_every_attempt_in_orde
     assert _history(conn, "c1") == expected  # written out: the columns start over
     token = _claim_token(conn)
     acked = Outcome(status_code=200, started_at=1020.0, finished_at=1021.0)
-    _in_transaction(conn, lambda t: settle.ack(conn, token, "c1", acked, t))
+    _in_transaction(conn, lambda t: settle.ack(conn, token, "c1", outcome_fields(acked), t))
     assert _history(conn, "c1") == [*expected, Attempt(1, 1020.0, 1021.0, 200, None)]
 
 
 def test_rows_written_before_the_mark_read_as_they_did(conn: sqlite3.Connection) -> None:
-    outcome = Outcome(status_code=200, started_at=1000.0, finished_at=1001.0)
+    fields = outcome_fields(Outcome(status_code=200, started_at=1000.0, finished_at=1001.0))
     for call_id in ("written-out", "before-history"):
         _put(conn, call_id)
         token = _claim_token(conn)
-        _in_transaction(conn, lambda t, c=call_id, k=token: settle.ack(conn, k, c, outcome, t))
+        _in_transaction(conn, lambda t, c=call_id, k=token: settle.ack(conn, k, c, fields, t))
     # As the settle before the mark wrote it: the final attempt written out.
     attempt = '{"a":1,"s":1000.0,"f":1001.0,"c":200,"e":null}'
     conn.execute("UPDATE calls SET history = ? WHERE call_id = 'written-out'", (attempt,))
