@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 import click
 
 from pyfaas import credentials
-from pyfaas.client.config import is_local, lookup_auth, resolve_gateway
-from pyfaas.errors import BadRequest, ConfigError, PyfaasError
+from pyfaas.client.config import config_path, is_local, lookup_auth, resolve_gateway
+from pyfaas.errors import BadRequest, ConfigError, PyfaasError, Unauthorized
 from pyfaas.paths import StatePaths, default_home
 
 # rich, httpx, pydantic and the stack parser are imported where they are used:
@@ -56,8 +56,24 @@ class PyfaasGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except Unauthorized as exc:
+            raise click.ClickException(unauthorized_message(ctx, exc.message)) from exc
         except PyfaasError as exc:
             raise click.ClickException(exc.message) from exc
+
+
+def unauthorized_message(ctx: click.Context, message: str) -> str:
+    """A 401's line, with the credentials that were sent and how to log in there."""
+    url, tried = ctx.meta.get(_URL), ctx.meta.get(_TRIED)
+    if url is None or tried is None:
+        return message
+    how = (
+        f"log in there with `pyfaas login -g {url} --username USER --password-stdin`"
+        " (a pyfaas gateway's password is in its $PYFAAS_HOME/credentials/basic-auth-password)"
+    )
+    if ctx.meta.get(_TOKEN):
+        how += "; pyfaas's own gateway takes no bearer token, only its basic-auth login"
+    return f"{url} refused {tried}: {message}; {how}"
 
 
 def stdin_bytes() -> BinaryIO:
@@ -108,6 +124,9 @@ def progress(message: str) -> Iterator[Callable[[str], None]]:
 # gateway gets them from ``gateway_option``, without a parameter of its own.
 _TLS_NO_VERIFY = "pyfaas.tls_no_verify"
 _TOKEN = "pyfaas.token"
+# What ``access`` chose: the gateway and, in words, the credentials sent to it.
+_URL = "pyfaas.gateway_url"
+_TRIED = "pyfaas.credentials_tried"
 
 
 def _remember(key: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
@@ -137,7 +156,9 @@ def gateway_option(func: F) -> F:
         default=None,
         expose_value=False,
         callback=_remember(_TOKEN),
-        help="Send 'Authorization: Bearer TOKEN' instead of the saved credentials",
+        help="Send 'Authorization: Bearer TOKEN' instead of the saved credentials, for"
+        " gateways that take tokens (OpenFaaS with an identity provider); pyfaas's own"
+        " gateway takes its basic-auth login",
     )(func)
     return gateway_url_option(tls_option(func))
 
@@ -198,14 +219,26 @@ def gateway_url(flag: str | None, stack: Stack | None = None) -> str:
 
 
 def auth_for(gateway: str) -> tuple[str, str] | None:
+    return credentials_for(gateway)[0]
+
+
+def credentials_for(gateway: str) -> tuple[tuple[str, str] | None, str]:
+    """The basic-auth pair for ``gateway``, and where it came from, in words."""
     saved = lookup_auth(os.environ, gateway)
-    if saved is not None or not is_local(gateway):
-        return saved
+    config = config_path(os.environ)
+    if saved is not None:
+        return saved, f"the login saved for it in {config} (user {saved[0]})"
+    nothing = f"no credentials (no `pyfaas login` for it in {config})"
+    if not is_local(gateway):
+        return None, nothing
+    paths = StatePaths(default_home(os.environ))
     try:
-        found = credentials.load(StatePaths(default_home(os.environ)))
+        found = credentials.load(paths)
     except OSError:
-        return None
-    return found.user, found.password
+        return None, f"{nothing[:-1]}, and none readable in {paths.credentials})"
+    return (found.user, found.password), (
+        f"this machine's platform credentials from {paths.credentials} (user {found.user})"
+    )
 
 
 @dataclass(frozen=True)
@@ -232,7 +265,13 @@ def access(flag: str | None, stack: Stack | None = None) -> Access:
     ctx = click.get_current_context(silent=True)
     token = (ctx.meta.get(_TOKEN) if ctx is not None else None) or None
     url = gateway_url(flag, stack)
-    return Access(url, None if token else auth_for(url), token, tls_verify())
+    if token:
+        auth, tried = None, "the bearer token given with -k/--token"
+    else:
+        auth, tried = credentials_for(url)
+    if ctx is not None:  # for the error line of a 401 (PyfaasGroup.invoke)
+        ctx.meta[_URL], ctx.meta[_TRIED] = url, tried
+    return Access(url, auth, token, tls_verify())
 
 
 def open_client(
