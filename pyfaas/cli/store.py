@@ -110,6 +110,12 @@ def store_deploy(function: str, **kwargs: Any) -> None:
     with common.open_client(kwargs["gateway"]) as client:
         if is_local(client.base_url):
             _build_here(item)
+        else:
+            click.echo(
+                f"{client.base_url} builds the image of {item.name} on its first deploy, which"
+                " can take a minute; `pyfaas logs gateway` there shows the build.",
+                err=True,
+            )
         deploy_one(client, spec, flags)
 
 

@@ -55,7 +55,8 @@ def _ensure_image(image: str, store: ImageStore) -> ImageManifest | None:
     # Imported on the first deploy of an image not in the store, not at start-up (~35 ms).
     from pyfaas.builder.store import ensure_image
 
-    return ensure_image(image, store)
+    # The build's progress goes to the gateway's log: `pyfaas logs gateway` shows it.
+    return ensure_image(image, store, lambda line: log.info("Building %s: %s", image, line))
 
 
 async def _wait_for_signal() -> None:

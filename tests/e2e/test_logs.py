@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import Platform, start_platform, stop_platform
@@ -47,3 +48,24 @@ def test_pyfaas_logs_reads_the_platforms_own(json_platform: Platform, component:
         texts = [m["text"] for m in _objects(shown.stdout.decode())]
         assert texts
         assert all(json.loads(t)["component"] == component for t in texts)
+
+
+def test_a_build_the_gateway_runs_shows_in_its_log(json_platform: Platform) -> None:
+    # As faas-cli (or another machine's pyfaas) deploys: the gateway builds the store image.
+    answer = httpx.post(
+        f"{json_platform.url}/system/functions",
+        json={"service": "nap", "image": "ghcr.io/openfaas/sleep:latest"},
+        auth=json_platform.auth(),
+        timeout=120,
+    )
+    assert answer.status_code == 202, answer.text
+
+    def built() -> bool:
+        shown = json_platform.cli("logs", "gateway", "--tail=false", "-o", "json").stdout
+        messages = [json.loads(m["text"])["msg"] for m in _objects(shown.decode())]
+        return (
+            "Building ghcr.io/openfaas/sleep:latest: Image: ghcr.io/openfaas/sleep:latest"
+            " built." in messages
+        )
+
+    wait_for(built, timeout=60, interval=0.5)
