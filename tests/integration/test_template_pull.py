@@ -132,6 +132,15 @@ def ok(result: Result) -> Result:
     return result
 
 
+def failure(result: Result) -> str:
+    """What a failed command wrote from its error line on: the plain progress lines a
+    step writes when stderr is not a terminal come before it."""
+    lines = result.stderr.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if line.startswith("Error: ")]
+    assert starts, result.stderr
+    return "".join(lines[starts[0] :])
+
+
 def welcome(project: Path) -> str:
     return (project / "template" / "shell" / "template.yml").read_text()
 
@@ -180,8 +189,8 @@ def test_a_ref_pins_a_branch_or_a_tag(repo: Path, project: Path, env: dict[str, 
     assert "shell v1" in welcome(project)
     missing = run(env, "template", "pull", f"{url}#no-such-branch")
     assert missing.exit_code == 1
-    assert missing.stderr.startswith(f"Error: git clone of {url} at no-such-branch failed: ")
-    assert len(missing.stderr.splitlines()) == 1
+    assert failure(missing).startswith(f"Error: git clone of {url} at no-such-branch failed: ")
+    assert len(failure(missing).splitlines()) == 1
 
 
 def test_a_local_directory_needs_no_git(
@@ -193,7 +202,8 @@ def test_a_local_directory_needs_no_git(
     # A remote does need git, and says so.
     refused = run(no_git, "template", "pull", repo.as_uri())
     assert refused.exit_code == 1
-    assert refused.stderr == "Error: git not found: pulling templates needs git on the PATH\n"
+    assert failure(refused) == "Error: git not found: pulling templates needs git on the PATH\n"
+    assert refused.stderr.startswith("Pulling templates...\n")  # not a terminal: plain lines
     # A #ref on a local repository is a git checkout too.
     ok(run(env, "template", "pull", f"{repo}#v2", "--overwrite"))
     assert "shell v2" in welcome(project)
@@ -218,8 +228,8 @@ def test_env_repository_and_failures_in_one_line(
     assert (project / "template" / "plain" / "template.yml").is_file()
     gone = run(env, "template", "pull", (tmp_path / "nowhere").as_uri())
     assert gone.exit_code == 1
-    assert gone.stderr.startswith("Error: git clone of file://")
-    assert len(gone.stderr.splitlines()) == 1
+    assert failure(gone).startswith("Error: git clone of file://")
+    assert len(failure(gone).splitlines()) == 1
     empty = tmp_path / "no-templates"
     empty.mkdir()
     git(empty, "init", "-q")
@@ -228,7 +238,7 @@ def test_env_repository_and_failures_in_one_line(
     git(empty, "commit", "-q", "-m", "x")
     bare = run(env, "template", "pull", empty.as_uri())
     assert bare.exit_code == 1
-    assert bare.stderr == f"Error: {empty.as_uri()} has no template/ folder\n"
+    assert failure(bare) == f"Error: {empty.as_uri()} has no template/ folder\n"
 
 
 def test_pulled_templates_with_new_and_build(
@@ -254,11 +264,11 @@ def test_pulled_templates_with_new_and_build(
     refused = run(env, "new", "web", "--lang", "node-ish")
     assert refused.exit_code == 1
     # The watchdog copy is covered by pyfaas's own watchdog; npm is what needs an engine.
-    assert refused.stderr.startswith(
+    assert failure(refused).startswith(
         "Error: template node-ish needs a container engine, which pyfaas does not have: "
         "its Dockerfile needs RUN npm i (line 6); "
     )
-    assert len(refused.stderr.splitlines()) == 1
+    assert len(failure(refused).splitlines()) == 1
     assert not (project / "web").exists()
     # A stack naming it fails the same way at build time.
     (project / "web").mkdir()
@@ -306,7 +316,7 @@ def test_store_pull_from_pyfaas_own_store(project: Path, env: dict[str, str]) ->
     )
     missing = run(env, "template", "store", "pull", "cobol")
     assert missing.exit_code == 1
-    assert missing.stderr == (
+    assert failure(missing) == (
         "Error: pyfaas's template store has no template 'cobol'; "
         "it has: dockerfile, python3, python3-http\n"
     )
@@ -325,4 +335,4 @@ def test_store_pull_from_a_store_url_takes_only_that_template(
     assert "cannot be built: [node-ish]" in engine
     bad = run(env, "template", "store", "list", "--url", store_server + ".missing")
     assert bad.exit_code == 1
-    assert bad.stderr == f"Error: template store {store_server}.missing answered HTTP 404\n"
+    assert failure(bad) == f"Error: template store {store_server}.missing answered HTTP 404\n"
