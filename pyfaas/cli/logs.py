@@ -53,8 +53,9 @@ else:  # generic from click 8.4 on; the package allows 8.1
 
 
 class TailValue(_ParamType):
-    """faas-cli's ``--tail`` is a bool (follow or not); a number, as kubectl's, is a
-    count of lines: ``--tail=false``, ``--tail``, ``--tail=20``."""
+    """faas-cli's ``--tail`` is a bool (follow or not, Go's spellings, ``0`` and ``1``
+    among them); another number, as kubectl's, is a count of lines: ``--tail=false``,
+    ``--tail``, ``--tail=20``."""
 
     name = "BOOL|N"
 
@@ -64,7 +65,7 @@ class TailValue(_ParamType):
         if isinstance(value, bool | int):
             return value
         text = str(value).strip()
-        if text.isdigit():
+        if text.isdigit() and text not in ("0", "1"):  # 0 and 1 are Go's false and true
             return int(text)
         try:
             return parse_bool("--tail", text)

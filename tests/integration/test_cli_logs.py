@@ -44,7 +44,10 @@ def test_tail_takes_a_count_and_since_a_duration(run: Run, platform: Platform) -
         "line 1",
         "line 2",
     ]
-    assert texts(ok(run("logs", "logger", "--tail", "1", "--follow=false")).output) == ["line 2"]
+    shown = texts(ok(run("logs", "logger", "--tail", "3", "--follow=false")).output)
+    assert shown == ["line 0", "line 1", "line 2"]
+    # 0 and 1 are Go's false and true, as faas-cli reads them: not counts.
+    assert len(texts(ok(run("logs", "logger", "--tail=0")).output)) == 4
     recent = texts(ok(run("logs", "logger", "--since", "10m", "--tail=false")).output)
     assert recent == ["line 0", "line 1", "line 2"]
     everything = texts(ok(run("logs", "logger", "--tail=false")).output)
