@@ -133,7 +133,7 @@ def logs(
     namespace: str | None,
     gateway: str | None,
 ) -> None:
-    """Print the logs of function NAME."""
+    """Print the logs of function NAME, or of the `gateway` or the `queue-worker`."""
     start = since_from(since, since_time)
     fmt = "json" if as_json else output
     if not isinstance(tail, bool):  # --tail=N: a count of lines; following stays the default
