@@ -28,6 +28,7 @@ from pyfaas.types import LogMessage
 
 SYSTEM_COMPONENTS = ("gateway", "queue-worker")
 DISCONNECT_POLL = 0.5  # seconds between checks that a following client is still there
+FIRST_STEP_WAIT = 0.2  # seconds the first line may take before the answer starts
 
 
 def _since(raw: str | None) -> datetime | None:
@@ -80,9 +81,24 @@ async def logs(request: web.Request) -> web.StreamResponse:
             validate_name(name)
         namespace = await state.namespace(namespace)
     query = _query(request, namespace)
+    messages = state.provider.logs(query)
+    # The provider says an unknown function is unknown on its first step: wait a
+    # moment for that step, so the answer is a 404 with its reason instead of a
+    # stream that breaks off. A followed log with no lines yet keeps waiting,
+    # after the answer has started.
+    first = asyncio.ensure_future(_first(messages))
+    await asyncio.wait({first}, timeout=FIRST_STEP_WAIT)
+    if first.done() and first.exception() is not None:
+        await _close(messages)
+        first.result()  # raises: a NotFound is the 404
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
-    await response.prepare(request)
-    copying = asyncio.ensure_future(_copy(state.provider.logs(query), response))
+    try:
+        await response.prepare(request)
+    except BaseException:
+        first.cancel()
+        await _close(messages)
+        raise
+    copying = asyncio.ensure_future(_copy(first, messages, response))
     try:
         # A followed log with no new lines never notices that its client left
         # (aiohttp may not cancel the handler): watch the connection too.
@@ -101,9 +117,36 @@ async def logs(request: web.Request) -> web.StreamResponse:
                 await copying
 
 
-async def _copy(messages: AsyncIterator[LogMessage], response: web.StreamResponse) -> None:
-    async for message in messages:
+async def _first(messages: AsyncIterator[LogMessage]) -> LogMessage | None:
+    try:
+        return await anext(messages)
+    except StopAsyncIteration:
+        return None
+
+
+async def _close(messages: AsyncIterator[LogMessage]) -> None:
+    closing = getattr(messages, "aclose", None)
+    if closing is not None:
+        with contextlib.suppress(Exception):
+            await closing()
+
+
+async def _copy(
+    first: asyncio.Future[LogMessage | None],
+    messages: AsyncIterator[LogMessage],
+    response: web.StreamResponse,
+) -> None:
+    try:
+        message = await first
+        if message is None:
+            return
         await response.write(json.dumps(message.to_wire()).encode() + b"\n")
+        async for message in messages:
+            await response.write(json.dumps(message.to_wire()).encode() + b"\n")
+    finally:
+        if not first.done():
+            first.cancel()
+        await _close(messages)
 
 
 def add_routes(app: web.Application) -> None:

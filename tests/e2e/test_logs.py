@@ -69,3 +69,10 @@ def test_a_build_the_gateway_runs_shows_in_its_log(json_platform: Platform) -> N
         )
 
     wait_for(built, timeout=60, interval=0.5)
+
+
+def test_logs_of_an_unknown_function_say_so(json_platform: Platform) -> None:
+    for follow in ("--tail=false", "--tail"):
+        done = json_platform.cli("logs", "nope", follow, check=False)
+        assert done.returncode == 1
+        assert done.stderr.decode() == "Error: function nope.openfaas-fn not found\n"
