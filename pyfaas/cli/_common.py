@@ -257,16 +257,21 @@ def tls_verify() -> bool:
     return not (ctx is not None and ctx.meta.get(_TLS_NO_VERIFY))
 
 
-def access(flag: str | None, stack: Stack | None = None) -> Access:
+def access(flag: str | None, stack: Stack | None = None, *, login: bool = True) -> Access:
     """The gateway and how to authenticate, from the flags of the running command.
 
     A ``--token`` replaces the saved basic-auth credentials, as in faas-cli.
+    ``login=False`` leaves the saved credentials out: an invocation reaches the
+    function with its headers, and the admin login is the gateway's, never a
+    function's (invocations are open; an explicit ``--token`` is still sent).
     """
     ctx = click.get_current_context(silent=True)
     token = (ctx.meta.get(_TOKEN) if ctx is not None else None) or None
     url = gateway_url(flag, stack)
     if token:
         auth, tried = None, "the bearer token given with -k/--token"
+    elif not login:
+        auth, tried = None, "no credentials (an invocation sends none)"
     else:
         auth, tried = credentials_for(url)
     if ctx is not None:  # for the error line of a 401 (PyfaasGroup.invoke)

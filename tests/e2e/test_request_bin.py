@@ -81,3 +81,17 @@ def test_bin_show_without_a_bin_says_how_to_deploy_one(platform: Platform) -> No
     done = platform.cli("bin", "show", "no-such-bin", check=False)
     assert done.returncode == 1
     assert b"pyfaas store deploy request-bin" in done.stderr
+
+
+def test_an_invocation_never_hands_the_admin_login_to_the_function(platform: Platform) -> None:
+    wait_for(lambda: _ready(platform, "request-bin"), timeout=180, interval=0.5)
+    before = len(_records(platform))
+    platform.cli("invoke", "request-bin", stdin=b"sync")
+    platform.cli("invoke", "request-bin", "--async", stdin=b"async")
+    wait_for(lambda: len(_records(platform)) >= before + 2, timeout=30, interval=0.3)
+    received = [r for r in _records(platform) if r["body"] in ("sync", "async")]
+    assert len(received) == 2
+    for record in received:
+        assert "authorization" not in {k.lower() for k in record["headers"]}
+    _, password = platform.auth()
+    assert password not in platform.cli("bin", "show", "request-bin").stdout.decode()
