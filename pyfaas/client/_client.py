@@ -38,7 +38,11 @@ class GatewayClient(FunctionsAPI, SecretsAPI, LogsAPI, CallsAPI, DeadLettersAPI,
         query: Iterable[tuple[str, str]] = (),
         path: str = "",
     ) -> InvokeResult:
-        """Call ``/function/NAME.NS`` synchronously; any status is returned, not raised."""
+        """Call ``/function/NAME.NS`` synchronously; any status is returned, not raised.
+
+        Invocations carry the bearer token, if given, but never the basic-auth login:
+        the function receives the request's headers, and the login is the gateway's.
+        """
         url = f"/function/{function_ref(name, namespace)}{path}"
         return self._send_invocation(method.upper(), url, body, headers, query)
 
@@ -79,7 +83,8 @@ class GatewayClient(FunctionsAPI, SecretsAPI, LogsAPI, CallsAPI, DeadLettersAPI,
             body,
             headers=headers,
             query=query,
-            auth=self._auth,
+            # Never the admin login: the function gets the request's headers.
+            auth=None,
             timeout=self._timeout,
             token=self._token,
             verify=self._verify,
