@@ -232,10 +232,11 @@ async def test_a_call_to_a_function_at_zero_that_never_wakes_is_a_503_with_retry
     await deploy(provider, "never")
     await provider.scale("never", NS, 0)
     client: ClientSession = await make_client(provider=provider, scale_from_zero_timeout=0.2)
-    async with client.post("/function/never") as response:
-        assert response.status == 503
-        assert response.headers["Retry-After"] == "5"
-        assert "never" in await response.text()
+    response = await client.post("/function/never", data=b"")
+    text = await response.text()
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "5"
+    assert "never" in text
 
 
 @pytest.mark.parametrize(
