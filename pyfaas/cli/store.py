@@ -84,6 +84,7 @@ def store_describe(name: str, as_json: bool) -> None:
         click.echo(f"{title + ':':<13}{value}")
 
 
+BUILD_TIMEOUT = 900.0  # seconds a deploy may take while the gateway builds the image
 STORE_DEPLOY_EPILOG = (
     "A store function's image is built on its first deploy: its Python packages"
     " (figlet's pyfiglet, say) are installed from PyPI then, so that deploy needs the"
@@ -107,7 +108,8 @@ def store_deploy(function: str, **kwargs: Any) -> None:
     flags.annotations = {**dict(item.annotations or {}), **flags.annotations}
     flags.readonly = flags.readonly or item.read_only_root_filesystem
     spec = spec_from_flags(kwargs["name"] or item.name, item.image, item.fprocess or None, flags)
-    with common.open_client(kwargs["gateway"]) as client:
+    # Another gateway answers the deploy once it has built the image: give it time.
+    with common.open_client(kwargs["gateway"], timeout=BUILD_TIMEOUT) as client:
         if is_local(client.base_url):
             _build_here(item)
         else:
