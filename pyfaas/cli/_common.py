@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -111,13 +112,24 @@ def progress(message: str) -> Iterator[Callable[[str], None]]:
         seconds = time.monotonic() - started
         return f"{message} ({seconds:.0f}s) {latest[0]}".rstrip()
 
+    done = threading.Event()
     with console.status(message) as status:
 
         def update(text: str) -> None:
             latest[0] = text if len(text) <= 100 else text[:97] + "..."
             status.update(shown())
 
-        yield update
+        def tick() -> None:  # the seconds go on while a step reports nothing
+            while not done.wait(1.0):
+                status.update(shown())
+
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        try:
+            yield update
+        finally:
+            done.set()
+            ticker.join()
 
 
 # Where the connection flags wait for ``access``: every command that talks to the
