@@ -36,6 +36,8 @@ def test_the_watchdog_logs_json_lines(tmp_path: Path, started: list[WatchdogProc
     proc.port = int(listening["msg"].rsplit(" ", 1)[1])
     proc.wait_healthy()
     assert httpx.post(proc.url(), content=b"hi", timeout=10).text == "hi"
+    # The call's line is written after its answer: wait for it before stopping.
+    wait_for(lambda: proc.logged("Wrote 2 Bytes"), timeout=10)
     proc.stop()
     records = [json.loads(line) for line in proc.lines if line.strip()]
     messages = [r["msg"] for r in records]
