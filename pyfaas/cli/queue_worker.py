@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from pyfaas.client.config import normalise_gateway
+from pyfaas.logformat import line_writer, log_format
 
 
 @click.command("queue-worker")
@@ -34,4 +35,6 @@ def queue_worker(queue: str | None, gateway: str | None, max_inflight: int | Non
         changes["max_inflight"] = max_inflight
     settings = dataclasses.replace(settings, **changes)
     settings.check()
-    sys.exit(asyncio.run(run_worker(settings)))
+    # PYFAAS_LOG_FORMAT: the event lines as they are, or each as a JSON line.
+    stream = line_writer(sys.stdout, "queue-worker", log_format(os.environ))
+    sys.exit(asyncio.run(run_worker(settings, stream=stream)))
