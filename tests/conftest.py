@@ -21,7 +21,7 @@ from tests.proctree import alive, boot_ticks, descendants, marked, survivors
 SESSION_MARK = "PYFAAS_TEST_SESSION"
 # Folders whose every test starts processes or servers of its own: the integration
 # tier, whatever marks a new file there forgets.
-INTEGRATION_FOLDERS = frozenset({"integration", "crash", "compat", "browser"})
+INTEGRATION_FOLDERS = frozenset({"integration", "crash", "compat", "browser", "cluster"})
 
 
 @pytest.hookimpl(tryfirst=True)
