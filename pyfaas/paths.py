@@ -13,6 +13,8 @@ directory (the sandbox hides it).
       images/<key>/root/               files the image puts in its file system
       images/<key>/venv/               the image's own Python virtualenv, if any
       replicas/<namespace>/<name>/<id>/  a replica's private scratch (its /tmp)
+      data/<namespace>/<name>/         a function's own files, kept across its
+                                       replicas and restarts, gone with the function
       logs/<namespace>/<name>.ndjson   function logs; system components use
                                        the namespace "openfaas" (queue-worker, gateway)
       queue.db                         the embedded SQLite queue
@@ -66,6 +68,13 @@ class StatePaths:
     @property
     def queue_db(self) -> Path:
         return self.home / "queue.db"
+
+    @property
+    def data(self) -> Path:
+        return self.home / "data"
+
+    def function_data(self, namespace: str, name: str) -> Path:
+        return self.data / namespace / name
 
     def secret_file(self, namespace: str, name: str) -> Path:
         return self.secrets / namespace / name

@@ -13,8 +13,9 @@ import stat
 import pytest
 
 from pyfaas.images import ImageManifest, ImageStore
+from tests.helpers import wait_for
 from tests.security.conftest import assert_healthy
-from tests.security.platform import PYTHON, Platform, needs_bwrap
+from tests.security.platform import PYTHON, SHELL, Platform, needs_bwrap
 
 pytestmark = [pytest.mark.integration, needs_bwrap]
 
@@ -94,6 +95,32 @@ def test_cannot_write_outside_tmp(attacker: Platform, path: str) -> None:
     assert "BREACH" not in out
     assert out.strip().endswith("ok")
     assert not os.path.exists(path)
+    assert_healthy(attacker)
+
+
+def test_its_data_directory_is_writable_its_own_and_kept_across_redeploys(
+    attacker: Platform,
+) -> None:
+    out = attempt(attacker, 'echo kept > "$PYFAAS_DATA_DIR/note"; echo "$PYFAAS_DATA_DIR"')
+    assert out.strip() == "/var/openfaas/data"
+    # Another function has a data directory of its own: the note is not in it.
+    attacker.deploy("peeker")
+    peek = attacker.run("peeker", "ls -A /var/openfaas/data\n")
+    assert peek.status_code == 200, peek.text
+    assert peek.text == ""
+    # The function redeployed: its new replica finds what the last one wrote.
+    with attacker.client() as client:
+        body = {
+            "service": "attacker",
+            "image": "functions/alpine:latest",
+            "envProcess": SHELL,
+            "secrets": ["mine"],
+            "labels": {"generation": "2"},
+        }
+        resp = client.put("/system/functions", json=body)
+        assert resp.status_code == 202, resp.text
+    read = 'cat "$PYFAAS_DATA_DIR/note"'
+    wait_for(lambda: attempt(attacker, read).strip() == "kept", timeout=20, interval=0.2)
     assert_healthy(attacker)
 
 

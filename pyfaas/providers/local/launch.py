@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from pyfaas.providers.local.sandbox import Sandbox
 
 SECRETS_MOUNT = "/var/openfaas/secrets"
+DATA_MOUNT = "/var/openfaas/data"
 HOST_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
@@ -52,6 +53,9 @@ class ReplicaSpec:
     limits: ReplicaLimits = field(default_factory=ReplicaLimits)
     # The function's user when it is not the platform's (root drops to nobody).
     run_as: tuple[int, int] | None = None
+    # The function's own writable directory, shared by its replicas and kept
+    # across their restarts (PYFAAS_DATA_DIR); None: the function has none.
+    data_dir: Path | None = None
 
     @property
     def secrets_dir(self) -> Path:
@@ -124,6 +128,8 @@ def replica_env(spec: ReplicaSpec) -> dict[str, str]:
     env["OPENFAAS_NAMESPACE"] = spec.namespace
     env["PYFAAS_REPLICA"] = spec.replica_id
     env["PYFAAS_SECRETS_DIR"] = str(spec.secrets_dir)
+    if spec.data_dir is not None:
+        env["PYFAAS_DATA_DIR"] = str(spec.data_dir)
     if spec.listen_fd >= 0:
         env["PYFAAS_LISTEN_FD"] = str(spec.listen_fd)
     return env

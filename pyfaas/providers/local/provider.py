@@ -188,6 +188,8 @@ class LocalProvider:
         self._db.delete(namespace, name)
         del self._records[(namespace, name)]
         self._enforced.pop((namespace, name), None)
+        # A function deployed later under this name starts with no files of this one.
+        shutil.rmtree(self._paths.function_data(namespace, name), ignore_errors=True)
         supervisor = self._supervisors.pop((namespace, name), None)
         if supervisor is not None:
             # Replicas drain in the background; close() waits for them.

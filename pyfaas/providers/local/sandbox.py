@@ -13,7 +13,9 @@ What a replica sees:
   ``~/.openfaas`` faas-cli config) replaced by empty tmpfs, except the Python
   runtime the watchdog needs, bound back read-only;
 * its image's files read-only at their container paths, its own secrets
-  read-only at ``/var/openfaas/secrets``, its scratch directory as ``/tmp``;
+  read-only at ``/var/openfaas/secrets``, its scratch directory as ``/tmp``,
+  and its function's own data directory writable at ``/var/openfaas/data``
+  (``PYFAAS_DATA_DIR``: the same for every replica, kept across restarts);
 * fresh ``/dev`` and ``/proc``, its own PID, IPC and UTS namespaces (hostname
   = function name), no network when the label ``com.pyfaas.network=none`` is
   set (the listening socket is passed in, so the gateway still reaches it).
@@ -37,7 +39,7 @@ from pathlib import Path
 
 import pyfaas
 from pyfaas.errors import ConfigError
-from pyfaas.providers.local.launch import SECRETS_MOUNT, Launch, ReplicaSpec
+from pyfaas.providers.local.launch import DATA_MOUNT, SECRETS_MOUNT, Launch, ReplicaSpec
 
 NETWORK_LABEL = "com.pyfaas.network"
 NETWORK_NONE = "none"
@@ -70,6 +72,8 @@ class Sandbox:
         inside = container_cwd(spec)
         env = dict(launch.env)
         env.update(HOME="/tmp", TMPDIR="/tmp", PYFAAS_SECRETS_DIR=SECRETS_MOUNT)
+        if spec.data_dir is not None:
+            env["PYFAAS_DATA_DIR"] = DATA_MOUNT
         argv = [self.bwrap, *self.options(spec), "--chdir", inside, "--"]
         if self.run_as is not None and self.setpriv is not None:
             uid, gid = self.run_as
@@ -133,6 +137,8 @@ class Sandbox:
             targets[dest] = (dest, "--ro-bind", source)
         targets["/tmp"] = ("/tmp", "--bind", str(spec.tmp_dir))
         targets[SECRETS_MOUNT] = (SECRETS_MOUNT, "--ro-bind", str(spec.secrets_dir))
+        if spec.data_dir is not None:
+            targets[DATA_MOUNT] = (DATA_MOUNT, "--bind", str(spec.data_dir))
         targets["/dev"] = ("/dev", "--dev", "")
         targets["/dev/shm"] = ("/dev/shm", SHARED_MEMORY, "")
         targets["/proc"] = ("/proc", "--proc", "")

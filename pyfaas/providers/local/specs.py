@@ -40,6 +40,7 @@ def spec_factory(
     )
     limits = replica_limits(deployment.limits, settings.replica_pids)
     run_as = sandbox.run_as if sandbox is not None else None
+    key = (record.namespace, record.name)
 
     async def make_spec(replica_id: str) -> ReplicaSpec:
         spec = ReplicaSpec(
@@ -58,8 +59,9 @@ def spec_factory(
             cgroups=cgroups,
             limits=limits,
             run_as=run_as,
+            data_dir=paths.function_data(*key),
         )
-        for directory in (spec.tmp_dir, spec.work_dir):
+        for directory in (spec.tmp_dir, spec.work_dir, paths.function_data(*key)):
             directory.mkdir(parents=True, exist_ok=True)
             if run_as is not None and not _under(directory, run.root):
                 os.chown(directory, *run_as)

@@ -10,9 +10,12 @@ library is used, so the function deploys with no network.
 
 The records are appended, one JSON line each, to ``requests.ndjson`` in the
 function's writable directory (``$bin_dir``, else ``$PYFAAS_DATA_DIR``, else
-its temporary directory), so a function process that restarts in the same
-directory keeps them; at most ``$bin_max_requests`` (500) are kept, the oldest
-dropped. Each replica has its own directory, and so its own records.
+its temporary directory). pyfaas gives each function a data directory of its
+own that outlives its replicas, so the records are kept across restarts of the
+function and of the platform, and dropped when the function is removed; at
+most ``$bin_max_requests`` (500) are kept, the oldest dropped. The bin is
+meant to run as one replica: replicas sharing the directory would each keep
+their own list and rewrite the file with it.
 """
 
 import base64
