@@ -97,13 +97,17 @@ async def write(
     record: CallRecord,
     extras: Extras | None = None,
     expect: int | None = None,
+    data: bytes | None = None,
 ) -> bool:
-    """Write ``record``; with ``expect``, only over that revision (0: none). Whether written."""
+    """Write ``record``; with ``expect``, only over that revision (0: none). Whether written.
+
+    ``data``: the record and ``extras`` encoded already.
+    """
     headers = None if expect is None else {"Nats-Expected-Last-Subject-Sequence": str(expect)}
+    if data is None:
+        data = encode(record, extras)
     try:
-        await pub.publish(
-            f"$KV.{bucket}.{key_for(record.call_id)}", encode(record, extras), headers
-        )
+        await pub.publish(f"$KV.{bucket}.{key_for(record.call_id)}", data, headers)
     except nats.js.errors.APIError as exc:
         if exc.err_code not in WRONG_LAST_SEQUENCE:
             raise

@@ -93,14 +93,19 @@ class Steering:
 
     async def keep_result(
         self, record: CallRecord, extras: records.Extras, result: StoredResult
-    ) -> None:
-        """In the record if it fits a message, else in the object store."""
+    ) -> bytes | None:
+        """In the record if it fits a message, else in the object store.
+
+        The record encoded with it when it fits: encoded once, not again to write it.
+        """
         extras.result = result
-        if len(records.encode(record, extras)) <= self._q.max_payload - 1024:
-            return
+        data = records.encode(record, extras)
+        if len(data) <= self._q.max_payload - 1024:
+            return data
         extras.result, extras.in_objects = None, True
         with translated(self._q.url):
             await self.put_object(record.call_id, result)
+        return None
 
     async def result(self, call_id: str) -> StoredResult | None:
         with translated(self._q.url):

@@ -332,9 +332,10 @@ class NatsQueue:
         subjects = counts_of(self.names, delivery, state)
         counted = tallies.add(subjects)
         try:
+            data = None
             if outcome.result is not None:
-                await self._steering().keep_result(record, extras, outcome.result)
-            await self._write(record, extras)
+                data = await self._steering().keep_result(record, extras, outcome.result)
+            await self._write(record, extras, data)
         except BaseException:
             tallies.withdraw(subjects, counted)  # not yet published: the settle counts once
             raise
@@ -358,10 +359,12 @@ class NatsQueue:
         started.state, started.started_at = CallState.RUNNING, time.time()
         self._running.note(started)
 
-    async def _write(self, record: CallRecord, extras: records.Extras | None = None) -> None:
+    async def _write(
+        self, record: CallRecord, extras: records.Extras | None = None, data: bytes | None = None
+    ) -> None:
         pub = self._pub()
         try:
-            await records.write(pub, self.names.bucket, record, extras)
+            await records.write(pub, self.names.bucket, record, extras, data=data)
         except nats.errors.Error as exc:
             raise unavailable(self.url, exc) from exc
 
