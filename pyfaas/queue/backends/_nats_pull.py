@@ -16,7 +16,8 @@ inbox, which the server's status answers ("no messages", "request
 timeout") come on, so a late status ends no other request. Calls come
 with their stream's subject whichever request they answer; one that
 arrives when no fetch wants it (its fetch was cancelled) is kept and
-handed out by the next fetch.
+handed out by the next fetch. Messages are taken as the client reads them
+(``_nats_inline``).
 
 A fetch also tells when the first of its messages arrived: the server
 started each delivery's ack timer when it sent the message, shortly before
@@ -38,9 +39,15 @@ from nats.js.api import Header, StatusCode
 
 from pyfaas.errors import QueueUnavailable
 from pyfaas.queue import _json
+from pyfaas.queue.backends._nats_inline import subscribe
 
 # How long the server may hold a request for what is there now.
 NO_WAIT_EXPIRES = 0.5
+# A request for what is there now that the server has not ended this long
+# after its expiry is taken as answered "nothing": nats-server 2.9 was seen
+# to drop one sent just as the one before it expired, on a consumer holding
+# a call nak'ed for its delay, and never to answer it.
+NO_WAIT_GIVE_UP = NO_WAIT_EXPIRES + 1.0
 # How the server ends a pull request that it could not fill: nothing more.
 _ENDED = (StatusCode.NO_MESSAGES, StatusCode.REQUEST_TIMEOUT)
 
@@ -82,9 +89,9 @@ class Puller:
         self._spare_since = 0.0  # when the first of the spare messages arrived
 
     async def start(self) -> None:
-        await self._nc.subscribe(self._prefix + "*", cb=self._arrive)
+        await subscribe(self._nc, self._prefix + "*", self._arrive)
 
-    async def _arrive(self, msg: Msg) -> None:
+    def _arrive(self, msg: Msg) -> None:
         batch = self._batch
         if not msg.subject.startswith(self._prefix):
             # A call: its subject is the stream's, whichever request it answers.
@@ -122,7 +129,8 @@ class Puller:
         # With an expiry too: a consumer that counts a message deleted under it
         # (a cancel) as pending holds a bare no_wait request instead of answering.
         now = {"batch": limit, "no_wait": True, "expires": int(NO_WAIT_EXPIRES * 1e9)}
-        msgs, first = await self._request(limit, now, self._timeout)
+        limit_now = min(self._timeout, NO_WAIT_GIVE_UP)
+        msgs, first = await self._request(limit, now, limit_now, unanswered_is_empty=True)
         if msgs or wait <= 0:
             return msgs, first
         # The server ends the request at ``expires``; waiting a little longer
@@ -131,7 +139,12 @@ class Puller:
         return await self._request(1, ask, wait + self._timeout)
 
     async def _request(
-        self, wanted: int, ask: Mapping[str, object], limit: float
+        self,
+        wanted: int,
+        ask: Mapping[str, object],
+        limit: float,
+        *,
+        unanswered_is_empty: bool = False,
     ) -> tuple[list[Msg], float]:
         subject = self._prefix + str(next(self._ids))
         batch = self._batch = _Batch(subject, wanted)
@@ -140,7 +153,8 @@ class Puller:
             async with asyncio.timeout(limit):
                 ended = await batch.done
         except TimeoutError:
-            if batch.msgs:
+            if batch.msgs or unanswered_is_empty:
+                # A call it brings later is taken by whichever fetch is waiting then.
                 return batch.msgs, batch.first
             raise QueueUnavailable(f"no answer to a pull request within {limit:g}s") from None
         except asyncio.CancelledError:
