@@ -1,0 +1,320 @@
+"""``ClusterProvider``: the ``Provider`` interface over the cluster's KV buckets.
+
+Writes go to JetStream by compare-and-set (``store``), then straight to this
+host's local provider through the reconciler, so the writing host answers
+with its own replicas started and its own refusals (an image it cannot
+resolve undoes the write and is the answer's 400); every other host follows
+within its reconciler's sync. Reads (functions, secrets' names) come from the
+host's local copy, which the reconciler keeps equal to the buckets;
+invocations resolve against the local replicas, and logs are this host's.
+
+Optimistic concurrency for clients: a function's status carries its KV
+revision in the annotation ``com.pyfaas.cluster.revision``; an update that
+sends that annotation back is refused with 409 if the function changed since.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import nats.errors
+from nats.aio.client import Client
+from nats.js.kv import KeyValue
+
+import pyfaas
+from pyfaas.cluster.heartbeat import Heartbeat, HostRecord, hosts
+from pyfaas.cluster.reconciler import Reconciler
+from pyfaas.cluster.secretbox import SecretBox
+from pyfaas.cluster.store import ClusterStore, Definition, Versioned, new_definition
+from pyfaas.errors import BadRequest, Conflict, NotFound, PyfaasError, ServiceUnavailable
+from pyfaas.providers.base import Endpoint, LogQuery, Provider
+from pyfaas.scale_labels import capped, desired_replicas, min_replicas
+from pyfaas.types import FunctionDeployment, FunctionStatus, LogMessage, ProviderInfo
+
+log = logging.getLogger("pyfaas.cluster")
+PROVIDER_NAME = "pyfaas-cluster"
+REVISION_ANNOTATION = "com.pyfaas.cluster.revision"
+SCALE_ATTEMPTS = 5
+CONNECT_TIMEOUT = 5.0
+
+
+class ClusterProvider:
+    def __init__(
+        self,
+        local: Provider,
+        servers: list[str],
+        key: bytes,
+        host: str,
+        address: str,
+        max_replicas: int | None = None,
+        resync: float = 2.0,
+        heartbeat: float = 2.0,
+    ) -> None:
+        self._local = local
+        self._servers = servers
+        self._box = SecretBox(key)
+        self._host = host
+        self._address = address
+        self._max_replicas = max_replicas
+        self._resync = resync
+        self._heartbeat_interval = heartbeat
+        self._nc: Client | None = None
+        self._store: ClusterStore | None = None
+        self._reconciler: Reconciler | None = None
+        self._heartbeat: Heartbeat | None = None
+        self._hosts_kv: KeyValue | None = None
+
+    @property
+    def local(self) -> Provider:
+        return self._local
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        nc = Client()
+        try:
+            await asyncio.wait_for(
+                nc.connect(
+                    servers=self._servers,
+                    connect_timeout=2,
+                    max_reconnect_attempts=-1,
+                    error_cb=_ignore,
+                ),
+                CONNECT_TIMEOUT,
+            )
+        except (nats.errors.Error, OSError, TimeoutError) as exc:
+            raise ServiceUnavailable(
+                f"cluster servers {','.join(self._servers)} unavailable: {exc!r}"
+            ) from exc
+        self._nc = nc
+        try:
+            js = nc.jetstream(timeout=CONNECT_TIMEOUT)
+            self._store = await ClusterStore.open(js, self._box)  # a wrong key stops here
+            hosts_kv = await Heartbeat.bucket(js)
+            await self._local.start()
+            self._reconciler = Reconciler(self._store, self._local, self._resync)
+            await self._reconciler.sync()
+            self._reconciler.start(self._store.buckets)
+            self._heartbeat = Heartbeat(
+                hosts_kv, self._host, self._describe, self._heartbeat_interval
+            )
+            self._hosts_kv = hosts_kv
+            await self._heartbeat.beat()
+            self._heartbeat.start()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self._heartbeat is not None:
+            await self._heartbeat.stop()
+            self._heartbeat = None
+        if self._reconciler is not None:
+            await self._reconciler.stop()
+            self._reconciler = None
+            await self._local.close()
+        if self._nc is not None:
+            with contextlib.suppress(nats.errors.Error):
+                await self._nc.close()
+            self._nc = None
+
+    # -- information --------------------------------------------------------------
+
+    async def info(self) -> ProviderInfo:
+        info = await self._local.info()
+        return info.model_copy(update={"provider": PROVIDER_NAME})
+
+    async def namespaces(self) -> list[str]:
+        return await self._local.namespaces()
+
+    async def hosts(self) -> list[HostRecord]:
+        """The hosts whose heartbeats are current, this one among them."""
+        if self._hosts_kv is None:
+            raise ServiceUnavailable("the cluster provider is not started")
+        return await hosts(self._hosts_kv)
+
+    # -- functions ---------------------------------------------------------------
+
+    async def deploy(self, request: FunctionDeployment, namespace: str) -> None:
+        await self._check(request, namespace)
+        request = _without_revision(request)
+        replicas = desired_replicas(request.labels, self._max_replicas)
+        definition = new_definition(request, namespace, replicas)
+        revision = await self._kv.create_function(definition)
+        try:
+            await self._reconcile.apply(definition, revision)
+        except BadRequest:
+            # This host cannot run it (an image it cannot resolve): nor is it deployed.
+            with contextlib.suppress(PyfaasError):
+                await self._kv.delete_function(namespace, request.service, revision)
+            await self._reconcile.remove(namespace, request.service)
+            raise
+
+    async def update(self, request: FunctionDeployment, namespace: str) -> None:
+        await self._check(request, namespace)
+        current = await self._current(request.service, namespace)
+        last = _revision_of(request) or current.revision
+        request = _without_revision(request)
+        replicas = current.value.replicas
+        if min_replicas(request.labels) is not None:
+            replicas = desired_replicas(request.labels, self._max_replicas)
+        definition = Definition(namespace, request, replicas, current.value.created_at)
+        revision = await self._kv.update_function(definition, last)
+        try:
+            await self._reconcile.apply(definition, revision)
+        except BadRequest:
+            with contextlib.suppress(PyfaasError):
+                await self._kv.update_function(current.value, revision)
+            raise
+
+    async def delete(self, name: str, namespace: str) -> None:
+        current = await self._current(name, namespace)
+        await self._kv.delete_function(namespace, name, current.revision)
+        await self._reconcile.remove(namespace, name)
+
+    async def list_functions(self, namespace: str) -> list[FunctionStatus]:
+        return [self._annotated(s) for s in await self._local.list_functions(namespace)]
+
+    async def get_function(self, name: str, namespace: str) -> FunctionStatus:
+        return self._annotated(await self._local.get_function(name, namespace))
+
+    async def has_function(self, name: str, namespace: str) -> bool:
+        return await self._local.has_function(name, namespace)
+
+    async def scale(self, name: str, namespace: str, replicas: int) -> None:
+        if replicas < 0:
+            raise BadRequest(f"replicas must be 0 or more, not {replicas}")
+        # A scale names a count, not a revision: on a race, read again and retry.
+        for _ in range(SCALE_ATTEMPTS):
+            current = await self._current(name, namespace)
+            count = capped(replicas, current.value.deployment.labels, self._max_replicas)
+            definition = current.value.with_replicas(count)
+            try:
+                revision = await self._kv.update_function(definition, current.revision)
+            except Conflict:
+                continue
+            await self._reconcile.apply(definition, revision)
+            return
+        raise Conflict(f"function {name} changed {SCALE_ATTEMPTS} times during its scale")
+
+    async def resolve(self, name: str, namespace: str, wait: float) -> Endpoint:
+        return await self._local.resolve(name, namespace, wait)
+
+    # -- secrets -----------------------------------------------------------------
+
+    async def list_secrets(self, namespace: str) -> list[str]:
+        await self._check_namespace(namespace)
+        return await self._kv.secret_names(namespace)
+
+    async def create_secret(self, name: str, namespace: str, value: bytes) -> None:
+        await self._check_namespace(namespace)
+        await self._kv.create_secret(namespace, name, value)
+        await self._reconcile.apply_secret(namespace, name, value)
+
+    async def update_secret(self, name: str, namespace: str, value: bytes) -> None:
+        await self._check_namespace(namespace)
+        last = await self._secret_revision(name, namespace)
+        await self._kv.update_secret(namespace, name, value, last)
+        await self._reconcile.apply_secret(namespace, name, value)
+
+    async def delete_secret(self, name: str, namespace: str) -> None:
+        await self._check_namespace(namespace)
+        last = await self._secret_revision(name, namespace)
+        await self._kv.delete_secret(namespace, name, last)
+        await self._reconcile.apply_secret(namespace, name, None)
+
+    # -- logs --------------------------------------------------------------------
+
+    async def logs(self, query: LogQuery) -> AsyncIterator[LogMessage]:
+        async for message in self._local.logs(query):
+            yield message
+
+    # -- internals ---------------------------------------------------------------
+
+    @property
+    def _kv(self) -> ClusterStore:
+        if self._store is None:
+            raise ServiceUnavailable("the cluster provider is not started")
+        return self._store
+
+    @property
+    def _reconcile(self) -> Reconciler:
+        if self._reconciler is None:
+            raise ServiceUnavailable("the cluster provider is not started")
+        return self._reconciler
+
+    async def _current(self, name: str, namespace: str) -> Versioned[Definition]:
+        found = await self._kv.get_function(namespace, name)
+        if found is None:
+            raise NotFound(f"function {name} not found in namespace {namespace}")
+        return found
+
+    async def _secret_revision(self, name: str, namespace: str) -> int:
+        revision = await self._kv.secret_revision(namespace, name)
+        if revision is None:
+            raise NotFound(f"secret {name} not found")
+        return revision
+
+    async def _check_namespace(self, namespace: str) -> None:
+        served = await self._local.namespaces()
+        if namespace not in served:
+            raise BadRequest(
+                f"namespace {namespace} is not valid: this provider serves {', '.join(served)}"
+            )
+
+    async def _check(self, request: FunctionDeployment, namespace: str) -> None:
+        await self._check_namespace(namespace)
+        known = set(await self._kv.secret_names(namespace))
+        missing = [s for s in request.secrets or [] if s not in known]
+        if missing:
+            raise BadRequest(f"unable to find secret: {', '.join(missing)}")
+
+    def _annotated(self, status: FunctionStatus) -> FunctionStatus:
+        revision = self._reconcile.revision(status.namespace or "", status.name)
+        if revision is None:
+            return status
+        annotations = {**(status.annotations or {}), REVISION_ANNOTATION: str(revision)}
+        return status.model_copy(update={"annotations": annotations})
+
+    async def _describe(self) -> HostRecord:
+        replicas: dict[str, int] = {}
+        for namespace in await self._local.namespaces():
+            for status in await self._local.list_functions(namespace):
+                replicas[f"{status.name}.{namespace}"] = status.available_replicas or 0
+        return HostRecord(
+            name=self._host,
+            address=self._address,
+            version=pyfaas.__version__,
+            last_heartbeat=datetime.now(UTC).isoformat(),
+            replicas=replicas,
+        )
+
+
+def default_host_name(port: int) -> str:
+    return f"{socket.gethostname()}-{port}"
+
+
+def _revision_of(request: FunctionDeployment) -> int | None:
+    text = (request.annotations or {}).get(REVISION_ANNOTATION)
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise BadRequest(f"annotation {REVISION_ANNOTATION} is not a revision: {text!r}") from None
+
+
+def _without_revision(request: FunctionDeployment) -> FunctionDeployment:
+    annotations = dict(request.annotations or {})
+    if annotations.pop(REVISION_ANNOTATION, None) is None:
+        return request
+    return request.model_copy(update={"annotations": annotations})
+
+
+async def _ignore(exc: Exception) -> None:
+    """nats-py reports reconnects through this; the reconciler's sync says what matters."""

@@ -1,0 +1,190 @@
+"""Brings this host's replicas to the cluster's definitions, and its secrets to the bucket's.
+
+The wrapped local provider is the host's copy of the shared state: the
+reconciler deploys, updates, scales and deletes there what the functions
+bucket says, and writes the opened secrets there, so replicas read their
+secrets as on one machine. It syncs on every change the buckets' watchers
+see, and every ``interval`` seconds besides (a watcher lost while NATS was
+away misses changes; the next full sync catches up).
+
+Per host: the definition's ``replicas`` is the count each host runs. A scale
+from zero on one host (a call arriving there) wakes that host's replicas only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+import nats.errors
+from nats.js.kv import KeyValue
+
+from pyfaas.cluster.secretbox import WrongKey
+from pyfaas.cluster.store import ClusterStore, Definition
+from pyfaas.errors import NotFound, PyfaasError
+from pyfaas.providers.base import Provider
+from pyfaas.types import FunctionDeployment
+
+log = logging.getLogger("pyfaas.cluster")
+Key = tuple[str, str]  # (namespace, name)
+RESYNC = 2.0
+
+
+@dataclass(frozen=True)
+class _Applied:
+    revision: int
+    deployment: FunctionDeployment
+
+
+class Reconciler:
+    def __init__(self, store: ClusterStore, local: Provider, interval: float = RESYNC) -> None:
+        self._store = store
+        self._local = local
+        self._interval = interval
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._functions: dict[Key, _Applied] = {}
+        self._secrets: dict[Key, int] = {}
+        # A revision this host could not run (an image it cannot resolve, say), and why.
+        self._failed: dict[Key, tuple[int, PyfaasError]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self, buckets: list[KeyValue]) -> None:
+        self._tasks = [asyncio.create_task(self._run())]
+        self._tasks += [asyncio.create_task(self._watch(kv)) for kv in buckets]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    def revision(self, namespace: str, name: str) -> int | None:
+        """The revision of the function's definition this host runs, if any."""
+        applied = self._functions.get((namespace, name))
+        return None if applied is None else applied.revision
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    async def sync(self) -> None:
+        """Make the local provider match the buckets, once."""
+        async with self._lock:
+            namespaces = await self._local.namespaces()
+            try:
+                opened = await self._store.secrets()
+            except WrongKey as exc:
+                log.error("secrets not applied: %s", exc)
+                return
+            wanted = {
+                (ns, name): (value, entry.revision)
+                for entry in opened
+                for ns, name, value in [entry.value]
+                if ns in namespaces
+            }
+            # Secrets before functions: a deploy checks that its secrets exist.
+            for (ns, name), (value, revision) in wanted.items():
+                await self._put_secret(ns, name, value, revision)
+            definitions = {
+                (d.value.namespace, d.value.name): d
+                for d in await self._store.functions()
+                if d.value.namespace in namespaces
+            }
+            for key, entry in definitions.items():
+                try:
+                    await self._apply(key, entry.value, entry.revision)
+                except PyfaasError as exc:
+                    log.warning("function %s.%s not run on this host: %s", key[1], key[0], exc)
+            for ns in namespaces:
+                for status in await self._local.list_functions(ns):
+                    if (ns, status.name) not in definitions:
+                        await self._remove((ns, status.name))
+                for name in await self._local.list_secrets(ns):
+                    if (ns, name) not in wanted:
+                        with contextlib.suppress(NotFound):
+                            await self._local.delete_secret(name, ns)
+                        self._secrets.pop((ns, name), None)
+
+    async def _put_secret(self, namespace: str, name: str, value: bytes, revision: int) -> None:
+        if name not in await self._local.list_secrets(namespace):
+            await self._local.create_secret(name, namespace, value)
+        elif self._secrets.get((namespace, name)) != revision:
+            await self._local.update_secret(name, namespace, value)
+        self._secrets[(namespace, name)] = revision
+
+    async def apply(self, definition: Definition, revision: int) -> None:
+        """Run ``definition`` here now; raises what the local provider refuses it with."""
+        async with self._lock:
+            await self._apply((definition.namespace, definition.name), definition, revision)
+
+    async def remove(self, namespace: str, name: str) -> None:
+        async with self._lock:
+            await self._remove((namespace, name))
+
+    async def apply_secret(self, namespace: str, name: str, value: bytes | None) -> None:
+        """Write (or, for None, delete) one secret here now, after a write of this host."""
+        async with self._lock:
+            have = name in await self._local.list_secrets(namespace)
+            if value is None:
+                if have:
+                    await self._local.delete_secret(name, namespace)
+                self._secrets.pop((namespace, name), None)
+            elif have:
+                await self._local.update_secret(name, namespace, value)
+            else:
+                await self._local.create_secret(name, namespace, value)
+
+    async def _apply(self, key: Key, definition: Definition, revision: int) -> None:
+        failed = self._failed.get(key)
+        if failed is not None and failed[0] == revision:
+            raise failed[1]
+        applied = self._functions.get(key)
+        if applied is not None and applied.revision == revision:
+            return
+        namespace, name = key
+        try:
+            if not await self._local.has_function(name, namespace):
+                await self._local.deploy(definition.deployment, namespace)
+            elif applied is None or applied.deployment != definition.deployment:
+                await self._local.update(definition.deployment, namespace)
+            # Only the count changed (a scale): the running replicas stay.
+            await self._local.scale(name, namespace, definition.replicas)
+        except PyfaasError as exc:
+            self._failed[key] = (revision, exc)
+            raise
+        self._failed.pop(key, None)
+        self._functions[key] = _Applied(revision, definition.deployment)
+
+    async def _remove(self, key: Key) -> None:
+        self._functions.pop(key, None)
+        self._failed.pop(key, None)
+        with contextlib.suppress(NotFound):
+            await self._local.delete(key[1], key[0])
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
+            try:
+                await self.sync()
+            except (nats.errors.Error, TimeoutError) as exc:
+                log.warning("cluster state unavailable, keeping what runs: %r", exc)
+            except PyfaasError as exc:
+                log.warning("sync incomplete: %s", exc)
+
+    async def _watch(self, kv: KeyValue) -> None:
+        while True:
+            try:
+                watcher = await kv.watchall()
+                while True:
+                    with contextlib.suppress(nats.errors.TimeoutError):
+                        await watcher.updates(timeout=30.0)  # type: ignore[no-untyped-call]
+                        self.poke()
+            except (nats.errors.Error, TimeoutError) as exc:
+                log.debug("watcher lost, the periodic sync covers it: %r", exc)
+                await asyncio.sleep(1.0)
