@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -293,10 +292,6 @@ class ClusterProvider:
             last_heartbeat=datetime.now(UTC).isoformat(),
             replicas=replicas,
         )
-
-
-def default_host_name(port: int) -> str:
-    return f"{socket.gethostname()}-{port}"
 
 
 def _revision_of(request: FunctionDeployment) -> int | None:
