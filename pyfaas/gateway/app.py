@@ -19,7 +19,7 @@ from aiohttp.typedefs import Middleware
 
 from pyfaas.credentials import Credentials
 from pyfaas.errors import PyfaasError
-from pyfaas.gateway import calls, dead_letters, logs, portal, secrets, system
+from pyfaas.gateway import calls, dead_letters, hosts, logs, portal, secrets, system
 from pyfaas.gateway.auth import auth_middleware
 from pyfaas.gateway.autoscale import Autoscaler
 from pyfaas.gateway.errors import error_middleware
@@ -58,6 +58,7 @@ def create_app(
     logs.add_routes(app)
     calls.add_routes(app)
     dead_letters.add_routes(app)
+    hosts.add_routes(app)
     portal.add_routes(app)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/system/openapi.yml", _openapi)
