@@ -16,6 +16,8 @@ class ServeOptions:
     bind: str
     queue: str | None
     home: Path | None
+    cluster: str | None = None
+    cluster_key_file: Path | None = None
 
 
 @click.command()
@@ -28,7 +30,25 @@ class ServeOptions:
     type=click.Path(path_type=Path),
     help="State directory (default: PYFAAS_HOME or ~/.pyfaas)",
 )
-def serve(port: int | None, bind: str | None, queue: str | None, home: Path | None) -> None:
+@click.option(
+    "--cluster",
+    default=None,
+    help="Join a cluster: NATS URLs, comma-separated (default: PYFAAS_CLUSTER); docs/cluster.md",
+)
+@click.option(
+    "--cluster-key-file",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="The cluster's 32-byte key, the same file on every host (PYFAAS_CLUSTER_KEY_FILE)",
+)
+def serve(
+    port: int | None,
+    bind: str | None,
+    queue: str | None,
+    home: Path | None,
+    cluster: str | None,
+    cluster_key_file: Path | None,
+) -> None:
     """Run the gateway and the queue-worker until interrupted."""
     from pyfaas.serve import run  # the supervisor pulls in aiohttp; load it on use
 
@@ -37,5 +57,12 @@ def serve(port: int | None, bind: str | None, queue: str | None, home: Path | No
         bind=bind or os.environ.get("PYFAAS_BIND") or "127.0.0.1",
         queue=queue,
         home=home,
+        cluster=cluster,
+        cluster_key_file=cluster_key_file
+        or (
+            Path(os.environ["PYFAAS_CLUSTER_KEY_FILE"])
+            if os.environ.get("PYFAAS_CLUSTER_KEY_FILE")
+            else None
+        ),
     )
     sys.exit(run(options))

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.text import Text
 
 from pyfaas import __version__, credentials
+from pyfaas.cluster import joining
 from pyfaas.errors import ConfigError
 from pyfaas.logformat import json_line, log_format
 from pyfaas.logstore import LogStore
@@ -31,6 +32,8 @@ class Options(Protocol):
     bind: str
     queue: str | None
     home: Path | None
+    cluster: str | None
+    cluster_key_file: Path | None
 
 
 def _port_free(bind: str, port: int) -> bool:
@@ -76,7 +79,14 @@ def run(options: Options) -> int:
             " Choose another with --port"
         )
     creds, created = credentials.ensure(paths)
-    queue = options.queue or os.environ.get("PYFAAS_QUEUE") or f"sqlite://{paths.queue_db}"
+    cluster_urls = options.cluster or os.environ.get("PYFAAS_CLUSTER")
+    # One of several hosts (docs/cluster.md): the key is checked before anything starts.
+    cluster = joining.prepare(cluster_urls, options.cluster_key_file) if cluster_urls else {}
+    queue = (
+        options.queue
+        or os.environ.get("PYFAAS_QUEUE")
+        or (joining.queue_url(cluster) if cluster else f"sqlite://{paths.queue_db}")
+    )
     host = "127.0.0.1" if options.bind in ("0.0.0.0", "::", "") else options.bind
     gateway_url = f"http://{host}:{options.port}"
 
@@ -103,6 +113,7 @@ def run(options: Options) -> int:
         # Children's output reaches the supervisor through pipes: unbuffered.
         PYTHONUNBUFFERED="1",
     )
+    env.update(cluster)
     logs = LogStore(paths)
 
     def sink(component: str, instance: str, text: str) -> None:

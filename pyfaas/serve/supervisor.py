@@ -42,7 +42,8 @@ class Supervisor:
         self._gateway_url = gateway_url
         self._say = say
         self._stop = asyncio.Event()
-        self.gateway = Child("gateway", python_module("pyfaas.gateway"), env, sink)
+        gateway = "pyfaas.gateway.cluster" if env.get("PYFAAS_CLUSTER") else "pyfaas.gateway"
+        self.gateway = Child("gateway", python_module(gateway), env, sink)
         self.worker = Child("queue-worker", python_module("pyfaas.worker"), env, sink)
 
     def request_stop(self) -> None:
