@@ -192,6 +192,17 @@ class ClusterStore:
         await _delete(self._secrets, names.key(namespace, name), last, "secret")
 
 
+# JetStream's "wrong last sequence": nats-py raises it as its own class for some
+# calls (update, create) and as a plain 400 for others (delete with ``last``).
+WRONG_LAST_SEQUENCE = 10071
+
+
+def _wrong_last(exc: Exception) -> bool:
+    if isinstance(exc, nats.js.errors.KeyWrongLastSequenceError):
+        return True
+    return isinstance(exc, nats.js.errors.APIError) and exc.err_code == WRONG_LAST_SEQUENCE
+
+
 async def _get(kv: KeyValue, kv_key: str) -> tuple[bytes, int] | None:
     try:
         entry = await kv.get(kv_key)
@@ -212,7 +223,9 @@ async def _keys(kv: KeyValue) -> list[str]:
 async def _update(kv: KeyValue, kv_key: str, value: bytes, last: int, what: str) -> int:
     try:
         return await kv.update(kv_key, value, last=last)
-    except nats.js.errors.KeyWrongLastSequenceError:
+    except nats.js.errors.APIError as exc:
+        if not _wrong_last(exc):
+            raise
         raise Conflict(
             f"{what} {names.split_key(kv_key)[1]} changed since revision {last}: read it again"
         ) from None
@@ -221,7 +234,9 @@ async def _update(kv: KeyValue, kv_key: str, value: bytes, last: int, what: str)
 async def _delete(kv: KeyValue, kv_key: str, last: int, what: str) -> None:
     try:
         await kv.delete(kv_key, last=last)
-    except nats.js.errors.KeyWrongLastSequenceError:
+    except nats.js.errors.APIError as exc:
+        if not _wrong_last(exc):
+            raise
         raise Conflict(
             f"{what} {names.split_key(kv_key)[1]} changed since revision {last}: read it again"
         ) from None
