@@ -23,6 +23,9 @@ Contracts every implementation keeps (tested by tests/contract/test_provider.py)
 * A function that asks for limits (``limits``/``requests``) carries the
   annotation ``com.pyfaas.limits.enforced`` (``types.LIMITS_ENFORCED_ANNOTATION``)
   in its status, saying how each limit is enforced, or that it is not.
+* ``usage`` raises ``NotFound`` for an unknown function; it returns the CPU
+  and memory its running replicas use now (zero with no replica), or None
+  where the provider cannot measure them.
 * Names arrive validated (see ``pyfaas.naming``).
 """
 
@@ -48,6 +51,20 @@ class Endpoint:
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class FunctionUsage:
+    """What a function's replicas use together, now.
+
+    ``cpu`` is in cores (1.0: one core busy), averaged over the provider's
+    recent samples; ``memory`` is bytes in use (the working set: resident
+    memory, page cache that can be dropped left out). OpenFaaS's wire form
+    gives CPU in millicores: see ``types.FunctionUsageStatus``.
+    """
+
+    cpu: float = 0.0
+    memory: int = 0
 
 
 @dataclass(frozen=True)
@@ -88,6 +105,10 @@ class Provider(Protocol):
     async def scale(self, name: str, namespace: str, replicas: int) -> None: ...
 
     async def resolve(self, name: str, namespace: str, wait: float) -> Endpoint: ...
+
+    async def usage(self, name: str, namespace: str) -> FunctionUsage | None:
+        """CPU and memory of the function's replicas; None if they cannot be measured."""
+        ...
 
     async def list_secrets(self, namespace: str) -> list[str]: ...
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from pyfaas.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from pyfaas.naming import DEFAULT_NAMESPACE
-from pyfaas.providers.base import Endpoint, LogQuery
+from pyfaas.providers.base import Endpoint, FunctionUsage, LogQuery
 from pyfaas.scale_labels import capped, desired_replicas, min_replicas, wake_replicas
 from pyfaas.types import (
     LIMITS_ENFORCED_ANNOTATION,
@@ -83,6 +83,8 @@ class MemoryProvider:
         self._secrets: dict[tuple[str, str], bytes] = {}
         self._logs: dict[tuple[str, str], _Logs] = {}
         self.resolve_count = 0
+        # What ``usage`` answers, set by tests through ``set_usage``.
+        self._usage: dict[tuple[str, str], FunctionUsage | None] = {}
 
     async def start(self) -> None:
         return None
@@ -136,6 +138,7 @@ class MemoryProvider:
     async def delete(self, name: str, namespace: str) -> None:
         self._get(name, namespace)
         del self._functions[(name, namespace)]
+        self._usage.pop((name, namespace), None)
 
     async def list_functions(self, namespace: str) -> list[FunctionStatus]:
         self._check_namespace(namespace)
@@ -152,6 +155,17 @@ class MemoryProvider:
             raise BadRequest("replicas must not be negative")
         function = self._get(name, namespace)
         function.replicas = capped(replicas, function.spec.labels)
+
+    async def usage(self, name: str, namespace: str) -> FunctionUsage | None:
+        """What ``set_usage`` gave; nothing runs here, so zero until then."""
+        self._get(name, namespace)
+        return self._usage.get((name, namespace), FunctionUsage())
+
+    def set_usage(
+        self, name: str, namespace: str = DEFAULT_NAMESPACE, usage: FunctionUsage | None = None
+    ) -> None:
+        """Make ``usage`` answer ``usage`` for a function (None: not measurable)."""
+        self._usage[(name, namespace)] = usage
 
     async def resolve(self, name: str, namespace: str, wait: float) -> Endpoint:
         function = self._get(name, namespace)

@@ -24,7 +24,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-V1_CONTROLLERS = ("memory", "cpu", "pids")
+# cpuacct limits nothing: it counts a replica's CPU time (see usage.py) where
+# cgroup v1 mounts it apart from cpu.
+V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
 CFS_PERIOD_US = 100_000
 
 

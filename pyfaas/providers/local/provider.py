@@ -19,7 +19,7 @@ from pyfaas.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from pyfaas.images import ImageStore
 from pyfaas.logstore import LogStore
 from pyfaas.paths import SYSTEM_NAMESPACE, StatePaths
-from pyfaas.providers.base import Endpoint, LogQuery
+from pyfaas.providers.base import Endpoint, FunctionUsage, LogQuery
 from pyfaas.providers.local.cgroups import CgroupManager
 from pyfaas.providers.local.enforcement import (
     ENFORCED_ANNOTATION,
@@ -35,6 +35,7 @@ from pyfaas.providers.local.settings import LocalProviderSettings
 from pyfaas.providers.local.specs import spec_factory, watchdog_mode
 from pyfaas.providers.local.store import FunctionRecord, FunctionStore
 from pyfaas.providers.local.supervisor import FunctionSupervisor, SpecFactory
+from pyfaas.providers.local.usage import ReplicaSource, UsageMeter
 from pyfaas.scale_labels import capped, desired_replicas, min_replicas, wake_replicas
 from pyfaas.types import FunctionDeployment, FunctionStatus, LogMessage, ProviderInfo, VersionInfo
 
@@ -71,6 +72,7 @@ class LocalProvider:
         self._cgroups: CgroupManager | None = None
         # How each function's limits are enforced (None: it asks for none).
         self._enforced: dict[Key, str | None] = {}
+        self._meter = UsageMeter()
 
     @property
     def log_store(self) -> LogStore:
@@ -237,6 +239,15 @@ class LocalProvider:
                 f"no replica of {name}.{namespace} became available within {wait:g}s"
             )
         return endpoint
+
+    async def usage(self, name: str, namespace: str) -> FunctionUsage | None:
+        self._record(name, namespace)
+        supervisor = self._supervisors.get((namespace, name))
+        replicas = supervisor.replicas() if supervisor is not None else []
+        sources = [ReplicaSource(r.id, r.pid, r.cgroup) for r in replicas if r.pid is not None]
+        usage = await self._meter.measure(sources)
+        self._meter.forget(r.id for s in self._supervisors.values() for r in s.replicas())
+        return usage
 
     # -- secrets -----------------------------------------------------------------
 

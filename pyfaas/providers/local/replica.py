@@ -72,6 +72,11 @@ class Replica:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
+    @property
+    def cgroup(self) -> ReplicaCgroup | None:
+        """The replica's cgroups while it runs in them (read for its usage)."""
+        return self._cgroup
+
     async def start(self) -> None:
         """Bind the socket, spawn the watchdog, and watch it in the background."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
