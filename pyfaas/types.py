@@ -74,6 +74,23 @@ class FunctionDeployment(_Wire):
         return value
 
 
+class FunctionUsageStatus(_Wire):
+    """faas-provider's ``FunctionUsage``: ``cpu`` in millicores (faas-cli prints
+    ``CPU: N Mi``), ``totalMemoryBytes`` the replicas' memory together."""
+
+    cpu: float = 0.0
+    total_memory_bytes: float = Field(default=0.0, alias="totalMemoryBytes")
+
+    def to_wire(self) -> dict[str, float]:
+        # Go's omitempty on both floats.
+        out: dict[str, float] = {}
+        if self.cpu:
+            out["cpu"] = self.cpu
+        if self.total_memory_bytes:
+            out["totalMemoryBytes"] = self.total_memory_bytes
+        return out
+
+
 class FunctionStatus(_Wire):
     """One entry of GET ``/system/functions``; also GET ``/system/function/{name}``."""
 
@@ -95,6 +112,7 @@ class FunctionStatus(_Wire):
     created_at: datetime = Field(
         default_factory=lambda: datetime(1, 1, 1, tzinfo=UTC), alias="createdAt"
     )
+    usage: FunctionUsageStatus | None = None
 
     @classmethod
     def from_deployment(
@@ -150,6 +168,8 @@ class FunctionStatus(_Wire):
         if self.available_replicas:
             out["availableReplicas"] = int(self.available_replicas)
         out["createdAt"] = format_time(self.created_at)
+        if self.usage is not None:
+            out["usage"] = self.usage.to_wire()
         return out
 
 

@@ -24,6 +24,8 @@ from pyfaas.types import (
     LIMITS_ENFORCED_ANNOTATION,
     DeleteFunctionRequest,
     FunctionDeployment,
+    FunctionStatus,
+    FunctionUsageStatus,
     ScaleServiceRequest,
     VersionInfo,
     parse_body,
@@ -96,7 +98,25 @@ async def function_status(request: web.Request) -> web.Response:
     name = validate_name(request.match_info["name"])
     namespace = await state.namespace(request.query.get("namespace"))
     status = await state.provider.get_function(name, namespace)
+    if request.query.get("usage") in _YES:
+        status = await _with_usage(state, status)
     return json_response(status.to_wire())
+
+
+_YES = frozenset({"1", "true"})
+
+
+async def _with_usage(state: GatewayState, status: FunctionStatus) -> FunctionStatus:
+    """The status with the replicas' CPU and memory, as OpenFaaS Pro's ``usage``.
+
+    The provider measures CPU in cores; the wire carries millicores. A
+    provider that cannot measure leaves ``usage`` out, as OpenFaaS CE does.
+    """
+    usage = await state.provider.usage(status.name, status.namespace)
+    if usage is None:
+        return status
+    wire = FunctionUsageStatus(cpu=usage.cpu * 1000, totalMemoryBytes=float(usage.memory))
+    return status.model_copy(update={"usage": wire})
 
 
 async def scale_function(request: web.Request) -> web.Response:

@@ -236,3 +236,22 @@ async def test_logs_follow_yields_new_lines(provider: Provider) -> None:
     seen.append(await asyncio.wait_for(anext(stream), 3))
     await stream.aclose()  # type: ignore[attr-defined]
     assert [m.text for m in seen] == ["first", "second"]
+
+
+async def test_usage_of_a_function_and_of_none(provider: Provider) -> None:
+    with pytest.raises(NotFound):
+        await provider.usage("ghost", NS)
+    await provider.deploy(cat("used", labels={"com.openfaas.scale.min": "0"}), NS)
+    await provider.scale("used", NS, 0)
+    idle = await provider.usage("used", NS)
+    assert idle is not None
+    assert idle.cpu == 0.0
+    assert idle.memory == 0
+    await provider.scale("used", NS, 1)
+    await provider.resolve("used", NS, 30.0)
+    usage = await provider.usage("used", NS)
+    assert usage is not None
+    assert usage.cpu >= 0.0
+    if isinstance(provider, LocalProvider):
+        # A watchdog is a Python process: megabytes, not bytes and not gigabytes.
+        assert 1_000_000 < usage.memory < 2_000_000_000
