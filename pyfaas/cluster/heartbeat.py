@@ -82,9 +82,9 @@ class Heartbeat:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            while not self._task.done():  # see reconciler.cancel
+                self._task.cancel()
+                await asyncio.wait([self._task], timeout=0.5)
             self._task = None
         with contextlib.suppress(nats.errors.Error, TimeoutError):
             await self._kv.delete(self._key)

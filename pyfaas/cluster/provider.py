@@ -31,7 +31,7 @@ from pyfaas.cluster.reconciler import Reconciler
 from pyfaas.cluster.secretbox import SecretBox
 from pyfaas.cluster.store import ClusterStore, Definition, Versioned, new_definition
 from pyfaas.errors import BadRequest, Conflict, NotFound, PyfaasError, ServiceUnavailable
-from pyfaas.providers.base import Endpoint, LogQuery, Provider
+from pyfaas.providers.base import Endpoint, FunctionUsage, LogQuery, Provider
 from pyfaas.scale_labels import capped, desired_replicas, min_replicas
 from pyfaas.types import FunctionDeployment, FunctionStatus, LogMessage, ProviderInfo
 
@@ -203,6 +203,10 @@ class ClusterProvider:
 
     async def resolve(self, name: str, namespace: str, wait: float) -> Endpoint:
         return await self._local.resolve(name, namespace, wait)
+
+    async def usage(self, name: str, namespace: str) -> FunctionUsage | None:
+        """This host's replicas' use: each host measures its own."""
+        return await self._local.usage(name, namespace)
 
     # -- secrets -----------------------------------------------------------------
 

@@ -56,11 +56,7 @@ class Reconciler:
         self._tasks += [asyncio.create_task(self._watch(kv)) for kv in buckets]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(self._tasks)
         self._tasks = []
 
     def revision(self, namespace: str, name: str) -> int | None:
@@ -168,7 +164,8 @@ class Reconciler:
     async def _run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval)
+                async with asyncio.timeout(self._interval):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.sync()
@@ -188,3 +185,15 @@ class Reconciler:
             except (nats.errors.Error, TimeoutError) as exc:
                 log.debug("watcher lost, the periodic sync covers it: %r", exc)
                 await asyncio.sleep(1.0)
+
+
+async def cancel(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks`` and wait for their end.
+
+    Asked again until a task ends: Python 3.11's ``wait_for`` (nats-py's
+    watchers use it) loses a cancel that arrives as its inner wait completes.
+    """
+    for task in tasks:
+        while not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=0.5)

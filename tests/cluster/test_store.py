@@ -31,7 +31,8 @@ async def test_a_second_create_is_a_conflict(js: JetStreamContext, key: bytes) -
     with pytest.raises(Conflict):
         await store.create_function(new_definition(deployment("echo", image="other"), NS, 1))
     found = await store.get_function(NS, "echo")
-    assert found is not None and found.value.deployment.image == "img"
+    assert found is not None
+    assert found.value.deployment.image == "img"
 
 
 async def test_an_update_based_on_an_older_revision_is_refused(
@@ -48,7 +49,8 @@ async def test_an_update_based_on_an_older_revision_is_refused(
     with pytest.raises(Conflict):
         await store.delete_function(NS, "echo", base)
     found = await store.get_function(NS, "echo")
-    assert found is not None and found.value.deployment.image == "first"
+    assert found is not None
+    assert found.value.deployment.image == "first"
     await store.delete_function(NS, "echo", newer)
     assert await store.get_function(NS, "echo") is None
     assert await store.functions() == []

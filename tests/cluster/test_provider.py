@@ -1,0 +1,168 @@
+"""Two hosts' ClusterProviders over one real nats-server, each over an in-memory local provider.
+
+What one host writes reaches the other's local provider through the buckets
+alone (the reconciler), within the 2 s the platform promises.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from pyfaas.cluster.provider import REVISION_ANNOTATION, ClusterProvider
+from pyfaas.errors import BadRequest, ConfigError, Conflict, NotFound
+from pyfaas.providers.memory import MemoryProvider
+from tests.factories import NS, deployment
+from tests.helpers import NatsServer
+
+pytestmark = pytest.mark.nats
+WITHIN = 2.0
+
+
+def host(server: NatsServer, key: bytes, name: str) -> tuple[ClusterProvider, MemoryProvider]:
+    local = MemoryProvider()
+    provider = ClusterProvider(
+        local,
+        [server.url],
+        key,
+        host=name,
+        address=f"http://{name}:8080",
+        resync=0.5,
+        heartbeat=0.2,
+    )
+    return provider, local
+
+
+@pytest.fixture
+async def pair(
+    cluster_nats: NatsServer, key: bytes
+) -> AsyncIterator[tuple[ClusterProvider, ClusterProvider, MemoryProvider, MemoryProvider]]:
+    a, local_a = host(cluster_nats, key, "a")
+    b, local_b = host(cluster_nats, key, "b")
+    await a.start()
+    await b.start()
+    try:
+        yield a, b, local_a, local_b
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = WITHIN) -> None:
+    import asyncio
+
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, "not seen in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_deploy_on_one_host_runs_on_the_other(pair: tuple) -> None:  # type: ignore[type-arg]
+    a, b, _, local_b = pair
+    await a.deploy(deployment("echo"), NS)
+
+    async def on_b() -> bool:
+        return await local_b.has_function("echo", NS)
+
+    await eventually(on_b)
+    status = await b.get_function("echo", NS)
+    assert status.replicas == 1
+    await a.scale("echo", NS, 3)
+
+    async def scaled() -> bool:
+        return (await local_b.get_function("echo", NS)).replicas == 3
+
+    await eventually(scaled)
+    await b.delete("echo", NS)
+
+    async def gone_from_a() -> bool:
+        return not await a.has_function("echo", NS)
+
+    await eventually(gone_from_a)
+    with pytest.raises(NotFound):
+        await a.delete("echo", NS)
+
+
+async def test_a_secret_made_on_one_host_is_on_the_other(pair: tuple) -> None:  # type: ignore[type-arg]
+    a, b, local_a, _ = pair
+    await b.create_secret("token", NS, b"s3cret")
+
+    async def on_a() -> bool:
+        return "token" in await local_a.list_secrets(NS)
+
+    await eventually(on_a)
+    assert local_a.secret_value("token") == b"s3cret"
+    assert await a.list_secrets(NS) == ["token"]
+    await a.deploy(deployment("uses", secrets=["token"]), NS)  # A knows it exists
+    await b.update_secret("token", NS, b"rotated")
+
+    async def rotated() -> bool:
+        return local_a.secret_value("token") == b"rotated"
+
+    await eventually(rotated)
+    with pytest.raises(BadRequest, match="unable to find secret"):
+        await a.deploy(deployment("lacks", secrets=["missing"]), NS)
+    with pytest.raises(Conflict):
+        await a.create_secret("token", NS, b"again")
+
+
+async def test_an_update_from_an_older_revision_is_a_conflict(pair: tuple) -> None:  # type: ignore[type-arg]
+    a, b, _, local_b = pair
+    await a.deploy(deployment("echo"), NS)
+    seen = await a.get_function("echo", NS)
+    revision = (seen.annotations or {})[REVISION_ANNOTATION]
+    # B changes it first; A's change, based on what it saw, must not overwrite B's.
+    await b.update(
+        deployment("echo", image="from-b", annotations={REVISION_ANNOTATION: revision}), NS
+    )
+    with pytest.raises(Conflict):
+        await a.update(
+            deployment("echo", image="from-a", annotations={REVISION_ANNOTATION: revision}), NS
+        )
+
+    async def b_won() -> bool:
+        return (await local_b.get_function("echo", NS)).image == "from-b"
+
+    await eventually(b_won)
+    assert (await a.get_function("echo", NS)).image == "from-b"
+    # The annotation is how a client says what it saw; it is not stored.
+    assert (await local_b.get_function("echo", NS)).annotations == {}
+
+
+async def test_hosts_list_the_live_ones(pair: tuple) -> None:  # type: ignore[type-arg]
+    a, b, _, _ = pair
+    await a.deploy(deployment("echo"), NS)
+
+    async def both() -> bool:
+        return [h.name for h in await a.hosts()] == ["a", "b"]
+
+    await eventually(both)
+    record = {h.name: h for h in await a.hosts()}["b"]
+    assert record.address == "http://b:8080"
+
+    async def b_runs_echo() -> bool:  # with B's next beat
+        record = {h.name: h for h in await a.hosts()}["b"]
+        return "echo.openfaas-fn" in record.replicas
+
+    await eventually(b_runs_echo)
+    await b.close()
+
+    async def only_a() -> bool:
+        return [h.name for h in await a.hosts()] == ["a"]
+
+    await eventually(only_a)
+
+
+async def test_a_host_with_another_key_does_not_start(cluster_nats: NatsServer, key: bytes) -> None:
+    from pyfaas.cluster.secretbox import new_key
+
+    first, _ = host(cluster_nats, key, "a")
+    await first.start()
+    try:
+        intruder, _ = host(cluster_nats, new_key(), "x")
+        with pytest.raises(ConfigError, match="does not match"):
+            await intruder.start()
+    finally:
+        await first.close()
