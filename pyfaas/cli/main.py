@@ -43,6 +43,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "queue": ("queue_stats", "queue"),
     "queue-worker": ("queue_worker", "queue_worker"),
     "serve": ("serve", "serve"),
+    "hosts": ("hosts", "hosts"),
+    "cluster": ("hosts", "cluster"),
 }
 _ALIASES = {"ls": "list", "rm": "remove", "delete": "remove"}
 
