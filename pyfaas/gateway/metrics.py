@@ -11,6 +11,14 @@ writes it (``# TYPE gateway_function_invocation_started counter`` over
 samples of that name), which the Prometheus text parser reads as a counter.
 The duration histogram uses prometheus_client, with label children cached.
 
+``gateway_function_invocation_inflight`` (OpenFaaS Pro's gauge) is not
+counted on the hot path: it is the started count less the completed ones,
+taken when ``/metrics`` is scraped. Pro's ``gateway_service_ready_count``,
+``gateway_service_target`` and ``gateway_service_min`` come from the
+provider's function list at the scrape (``service_metrics.refresh_service_gauges``): ready
+replicas, the ``com.openfaas.scale.target`` label (Pro's default 50) and the
+``com.openfaas.scale.min`` label (default 1).
+
 The ``queue_worker_*`` families are OpenFaaS Pro's queue-worker names, with a
 ``function_name`` label: the gateway counts the calls it queued, and reads
 the rest from the queue's ``stats`` when ``/metrics`` is scraped, the
@@ -28,6 +36,8 @@ from prometheus_client.registry import Collector
 
 from pyfaas.queue.base import FunctionStats, QueueStats
 
+INFLIGHT = "gateway_function_invocation_inflight"
+
 STARTED = "gateway_function_invocation_started"
 
 
@@ -41,6 +51,10 @@ class GatewayMetrics:
         self.async_calls: dict[tuple[str, str], int] = {}
         self.queued: dict[str, int] = {}  # calls stored by this gateway's 202s
         self.service_count: dict[str, int] = {}
+        # Per function at the last scrape: ready replicas, scaling target, minimum.
+        self.service_ready: dict[str, int] = {}
+        self.service_target: dict[str, float] = {}
+        self.service_min: dict[str, int] = {}
         # The queue's counts at the last scrape; None without a queue.
         self.queue_stats: QueueStats | None = None
         self._histogram = Histogram(
@@ -70,6 +84,13 @@ class GatewayMetrics:
         self.async_calls[key] = self.async_calls.get(key, 0) + 1
         if stored:
             self.queued[function] = self.queued.get(function, 0) + 1
+
+    def inflight(self) -> dict[str, int]:
+        """Synchronous invocations started and not yet completed, per function."""
+        done: dict[str, int] = {}
+        for (fn, _), n in list(self.invocations.items()):
+            done[fn] = done.get(fn, 0) + n
+        return {fn: max(0, n - done.get(fn, 0)) for fn, n in list(self.started.items())}
 
     def invocation_count(self, function: str) -> int:
         """Completed synchronous invocations of ``name.namespace``, every code."""
@@ -114,6 +135,21 @@ class _CounterCollector(Collector):
         for fn, replicas in self._m.service_count.items():
             gauge.add_metric([fn], replicas)
         yield gauge
+        yield _gauge(INFLIGHT, "Function requests in flight", self._m.inflight())
+        yield _gauge(
+            "gateway_service_ready_count", "Ready replicas for function", self._m.service_ready
+        )
+        yield _gauge(
+            "gateway_service_target", "Scaling target for function", self._m.service_target
+        )
+        yield _gauge("gateway_service_min", "Minimum replicas for function", self._m.service_min)
+
+
+def _gauge(name: str, doc: str, values: dict[str, int] | dict[str, float]) -> Metric:
+    gauge = GaugeMetricFamily(name, doc, labels=["function_name"])
+    for fn, value in list(values.items()):
+        gauge.add_metric([fn], float(value))
+    return gauge
 
 
 _QUEUE_GAUGES: tuple[tuple[str, str], ...] = (
