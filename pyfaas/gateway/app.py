@@ -25,6 +25,7 @@ from pyfaas.gateway.autoscale import Autoscaler
 from pyfaas.gateway.errors import error_middleware
 from pyfaas.gateway.metrics import GatewayMetrics
 from pyfaas.gateway.pruning import Pruner
+from pyfaas.gateway.service_metrics import refresh_service_gauges
 from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.gateway.state import STATE, GatewayState
 from pyfaas.providers.base import Provider
@@ -96,6 +97,7 @@ def _lifecycle(state: GatewayState) -> Callable[[web.Application], AsyncIterator
 async def _metrics(request: web.Request) -> web.Response:
     state = request.app[STATE]
     await refresh_service_count(state)
+    await refresh_service_gauges(state)
     if state.queue is not None:
         try:
             state.metrics.queue_stats = await state.queue.stats()
