@@ -131,6 +131,24 @@ def test_queue_mode_scales_up_for_a_backlog_of_async_calls(
     _delete(api, name)
 
 
+def test_cpu_mode_scales_by_the_replicas_cpu_use(platform: Platform, api: httpx.Client) -> None:
+    name = "pro-cpu"
+    labels = {**PRO, "com.openfaas.scale.type": "cpu", "com.openfaas.scale.target": "200"}
+    # Each call copies 8 GB of zeros: up to a second or so: CPU time in the replica's processes.
+    crunch = "dd if=/dev/zero of=/dev/null bs=1M count=8000"
+    _deploy(api, name, crunch, {**labels, "com.openfaas.scale.max": "3"})
+    # Two callers keep about a core busy against 200 millicores per replica.
+    load = Load(platform.url, f"/function/{name}", workers=2, rate=20, seconds=120)
+    try:
+        wait_for(lambda: _replicas(api, name) == 3, timeout=90, interval=0.5)
+    finally:
+        codes = load.stop()
+    assert codes
+    assert set(codes) == {200}
+    wait_for(lambda: _replicas(api, name) == 1, timeout=60, interval=0.5)
+    _delete(api, name)
+
+
 def _to_zero(api: httpx.Client, name: str) -> None:
     wait_for(lambda: _replicas(api, name) == 0, timeout=60, interval=0.5)
     wait_for(lambda: _ready(api, name) == 0, timeout=60, interval=0.5)

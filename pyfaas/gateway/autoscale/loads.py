@@ -8,7 +8,8 @@
   path pays nothing more for this mode.
 * ``queue``: asynchronous calls of the function waiting to be claimed or
   running, from ``queue.stats()``, read only on ticks that need it.
-* ``cpu``: the provider's usage of the function's replicas, in millicores.
+* ``cpu``: the provider's ``usage`` of the function's replicas together, in
+  millicores (as OpenFaaS gives CPU), asked only for ``cpu`` functions.
 
 Each figure is the function's total over its replicas; ``ScalePolicy``
 divides it by the target per replica.
@@ -21,6 +22,7 @@ from collections import deque
 
 from pyfaas.errors import PyfaasError
 from pyfaas.gateway.metrics import GatewayMetrics
+from pyfaas.providers.base import Provider
 from pyfaas.queue.base import Queue
 
 log = logging.getLogger("pyfaas.gateway")
@@ -29,8 +31,11 @@ log = logging.getLogger("pyfaas.gateway")
 class Loads:
     """The load sources of one gateway, sampled by ``sample`` each tick."""
 
-    def __init__(self, metrics: GatewayMetrics, queue: Queue | None, window: float) -> None:
+    def __init__(
+        self, metrics: GatewayMetrics, queue: Queue | None, provider: Provider, window: float
+    ) -> None:
         self._metrics = metrics
+        self._provider = provider
         self._queue = queue
         self._window = window
         self._completed: dict[str, int] = {}
@@ -69,6 +74,11 @@ class Loads:
         if not self._backlog_read:
             self._backlog, self._backlog_read = await self._read_backlog(), True
         return None if self._backlog is None else self._backlog.get(function, 0)
+
+    async def cpu(self, name: str, namespace: str) -> float | None:
+        """Millicores the function's replicas use together; None if they cannot be measured."""
+        usage = await self._provider.usage(name, namespace)
+        return None if usage is None else usage.cpu * 1000
 
     async def _read_backlog(self) -> dict[str, int] | None:
         if self._queue is None:

@@ -52,7 +52,7 @@ class Autoscaler:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._provider = provider
-        self._loads = Loads(metrics, queue, RATE_WINDOW)
+        self._loads = Loads(metrics, queue, provider, RATE_WINDOW)
         self._ce = CeRule(provider, default_namespace)
         self._idler = Idler(zero_duration)
         self._down_window = down_window
@@ -159,7 +159,7 @@ class Autoscaler:
         if mode is ScaleMode.QUEUE:
             backlog = await self._loads.backlog(label)
             return None if backlog is None else float(backlog)
-        return None
+        return await self._loads.cpu(status.name, status.namespace)
 
     async def _idle(self, label: str, status: FunctionStatus, now: float) -> None:
         if not self._idler.wants(label, status):

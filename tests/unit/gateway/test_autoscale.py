@@ -15,6 +15,7 @@ from aiohttp import ClientSession
 from pyfaas.gateway.autoscale import Autoscaler
 from pyfaas.gateway.autoscale.rule import Stabilizer
 from pyfaas.gateway.metrics import GatewayMetrics
+from pyfaas.providers.base import FunctionUsage
 from pyfaas.providers.memory import MemoryProvider
 from pyfaas.queue import Outcome
 from pyfaas.queue.backends.memory import MemoryQueue
@@ -165,6 +166,26 @@ async def test_queue_mode_scales_by_the_backlog_of_queued_calls() -> None:
         assert await rig.replicas("batch") == 1
     finally:
         await queue.close()
+
+
+async def test_cpu_mode_scales_by_the_providers_usage_in_millicores() -> None:
+    rig = Rig(down_window=3.0)
+    labels = {TYPE: "cpu", TARGET: "500", PROPORTION: "1", MAX: "4"}
+    await deploy(rig.provider, "crunch", labels=labels)
+    rig.provider.set_usage("crunch", NS, FunctionUsage(cpu=1.2))  # 1200m / 500m per replica
+    await rig.seconds(1)
+    assert await rig.replicas("crunch") == 3
+    rig.provider.set_usage("crunch", NS, None)  # not measurable: the count stays
+    await rig.seconds(5)
+    assert await rig.replicas("crunch") == 3
+    rig.provider.set_usage("crunch", NS, FunctionUsage(cpu=1.6))
+    await rig.seconds(1)
+    assert await rig.replicas("crunch") == 4
+    rig.provider.set_usage("crunch", NS, FunctionUsage(cpu=0.1))
+    await rig.seconds(2)
+    assert await rig.replicas("crunch") == 4
+    await rig.seconds(2)
+    assert await rig.replicas("crunch") == 1
 
 
 async def test_pros_rule_leaves_a_function_at_zero_there() -> None:
