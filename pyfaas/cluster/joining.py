@@ -47,12 +47,15 @@ async def _check(servers: list[str], key: bytes) -> None:
     nc = Client()
     try:
         await asyncio.wait_for(
-            nc.connect(servers=servers, connect_timeout=2, max_reconnect_attempts=1),
+            nc.connect(
+                servers=servers, connect_timeout=2, max_reconnect_attempts=1, error_cb=_quiet
+            ),
             CHECK_TIMEOUT,
         )
         await ClusterStore.open(nc.jetstream(timeout=CHECK_TIMEOUT), SecretBox(key))
     except (nats.errors.Error, OSError, TimeoutError) as exc:
-        raise ConfigError(f"cluster {','.join(servers)} unavailable: {exc!r}") from None
+        reason = type(exc).__name__ if not str(exc) else str(exc)
+        raise ConfigError(f"cannot reach the cluster at {','.join(servers)}: {reason}") from None
     except PyfaasError as exc:
         if isinstance(exc, ConfigError):
             raise
@@ -60,3 +63,7 @@ async def _check(servers: list[str], key: bytes) -> None:
     finally:
         with contextlib.suppress(nats.errors.Error):
             await nc.close()
+
+
+async def _quiet(exc: Exception) -> None:
+    """nats-py would print each failed connection's traceback; the one line above says it."""
