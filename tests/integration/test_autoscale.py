@@ -1,7 +1,7 @@
 """OpenFaaS Pro's scaling modes and scale to zero on a real ``pyfaas serve``.
 
 A real gateway process with its queue-worker, real replica processes
-(classic watchdogs forking ``cat`` or ``sleep``), load from threads over
+(classic watchdogs forking ``cat``, ``sleep`` or ``dd``), load from threads over
 HTTP. The gateway's scale-down window is 3 s here (``PYFAAS_SCALE_DOWN_WINDOW``)
 and each scale-to-zero function names a short ``zero-duration``, so every
 step happens within seconds; the time limits are generous because the
