@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from pathlib import Path
 
 import nats.errors
 from nats.aio.client import Client
 
 from pyfaas.cluster.secretbox import SecretBox, load_key
-from pyfaas.cluster.settings import parse_servers
+from pyfaas.cluster.settings import kv_replicas, parse_servers
 from pyfaas.cluster.store import ClusterStore
 from pyfaas.errors import ConfigError, PyfaasError
 
@@ -35,7 +36,9 @@ def prepare(urls: str, key_file: Path | None) -> dict[str, str]:
             " (head -c 32 /dev/urandom > FILE)"
         )
     key_file = key_file.expanduser().resolve()
-    asyncio.run(_check(servers, load_key(key_file)))
+    # Declared as the gateway will declare them: the first declaration is the one kept.
+    replicas = kv_replicas(os.environ)
+    asyncio.run(_check(servers, load_key(key_file), replicas))
     return {"PYFAAS_CLUSTER": ",".join(servers), "PYFAAS_CLUSTER_KEY_FILE": str(key_file)}
 
 
@@ -43,7 +46,7 @@ def queue_url(cluster_env: dict[str, str]) -> str:
     return cluster_env["PYFAAS_CLUSTER"].split(",")[0]
 
 
-async def _check(servers: list[str], key: bytes) -> None:
+async def _check(servers: list[str], key: bytes, replicas: int) -> None:
     nc = Client()
     try:
         await asyncio.wait_for(
@@ -52,7 +55,7 @@ async def _check(servers: list[str], key: bytes) -> None:
             ),
             CHECK_TIMEOUT,
         )
-        await ClusterStore.open(nc.jetstream(timeout=CHECK_TIMEOUT), SecretBox(key))
+        await ClusterStore.open(nc.jetstream(timeout=CHECK_TIMEOUT), SecretBox(key), replicas)
     except (nats.errors.Error, OSError, TimeoutError) as exc:
         reason = type(exc).__name__ if not str(exc) else str(exc)
         raise ConfigError(f"cannot reach the cluster at {','.join(servers)}: {reason}") from None

@@ -53,6 +53,7 @@ class ClusterProvider:
         max_replicas: int | None = None,
         resync: float = 2.0,
         heartbeat: float = 2.0,
+        kv_replicas: int = 1,
     ) -> None:
         self._local = local
         self._servers = servers
@@ -62,6 +63,7 @@ class ClusterProvider:
         self._max_replicas = max_replicas
         self._resync = resync
         self._heartbeat_interval = heartbeat
+        self._kv_replicas = kv_replicas
         self._nc: Client | None = None
         self._store: ClusterStore | None = None
         self._reconciler: Reconciler | None = None
@@ -93,8 +95,10 @@ class ClusterProvider:
         self._nc = nc
         try:
             js = nc.jetstream(timeout=CONNECT_TIMEOUT)
-            self._store = await ClusterStore.open(js, self._box)  # a wrong key stops here
-            hosts_kv = await Heartbeat.bucket(js)
+            self._store = await ClusterStore.open(
+                js, self._box, self._kv_replicas
+            )  # a wrong key stops here
+            hosts_kv = await Heartbeat.bucket(js, replicas=self._kv_replicas)
             await self._local.start()
             self._reconciler = Reconciler(self._store, self._local, self._resync)
             await self._reconciler.sync()

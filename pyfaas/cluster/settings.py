@@ -24,6 +24,7 @@ class ClusterSettings:
     address: str
     resync: float
     heartbeat: float
+    kv_replicas: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ClusterSettings | None:
@@ -46,6 +47,7 @@ class ClusterSettings:
             address=env.get("PYFAAS_CLUSTER_ADDRESS", env.get("PYFAAS_GATEWAY", "")),
             resync=env.duration("PYFAAS_CLUSTER_RESYNC", 2.0),
             heartbeat=env.duration("PYFAAS_CLUSTER_HEARTBEAT", 2.0),
+            kv_replicas=kv_replicas(environ),
         )
 
 
@@ -55,3 +57,8 @@ def parse_servers(text: str) -> list[str]:
         if not server.startswith(("nats://", "tls://")):
             raise ConfigError(f"PYFAAS_CLUSTER: {server!r} is not a nats:// or tls:// URL")
     return servers
+
+
+def kv_replicas(environ: Mapping[str, str]) -> int:
+    """How many NATS nodes keep each bucket; the same on every host (its first start declares)."""
+    return Env(environ).integer("PYFAAS_CLUSTER_KV_REPLICAS", 1, minimum=1)

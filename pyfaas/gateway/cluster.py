@@ -51,6 +51,7 @@ async def serve(environ: Mapping[str, str]) -> None:
         max_replicas=local_settings.max_replicas,
         resync=cluster.resync,
         heartbeat=cluster.heartbeat,
+        kv_replicas=cluster.kv_replicas,
     )
     await provider.start()
     log.info("Cluster host %s on %s", cluster.host, ",".join(cluster.servers))
