@@ -3,13 +3,15 @@
 ``create_app(settings, environ)`` builds the runner for the configured mode
 and returns a ``Watchdog``, whose ``handle`` is the one handler the HTTP
 server calls: ``/_/health`` and ``/_/ready`` are answered here, everything
-else goes through the ``max_inflight`` limiter to the runner. Errors raised
+else goes through the ``max_inflight`` limiter to the runner, counted in
+``metrics`` (served at ``/_/metrics``; see ``metrics.py``). Errors raised
 below are rendered here, and only here.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 
 from pyfaas.errors import PyfaasError
@@ -17,6 +19,7 @@ from pyfaas.httpd.messages import Request, Response, text_response
 from pyfaas.watchdog.lifecycle import Lifecycle
 from pyfaas.watchdog.limiter import Limiter
 from pyfaas.watchdog.log import GoLog
+from pyfaas.watchdog.metrics import METRICS_PATH, ReplicaMetrics
 from pyfaas.watchdog.runners import Runner
 from pyfaas.watchdog.settings import WatchdogSettings
 
@@ -25,9 +28,15 @@ _HEALTH_METHODS = frozenset({"GET", "HEAD"})
 
 class Watchdog:
     def __init__(
-        self, settings: WatchdogSettings, runner: Runner, lifecycle: Lifecycle, log: GoLog
+        self,
+        settings: WatchdogSettings,
+        runner: Runner,
+        lifecycle: Lifecycle,
+        log: GoLog,
+        metrics: ReplicaMetrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or ReplicaMetrics()
         self.runner = runner
         self.lifecycle = lifecycle
         self.limiter = Limiter(settings.max_inflight)
@@ -38,14 +47,30 @@ class Watchdog:
             return self._health(request, busy=False)
         if request.path == "/_/ready":
             return self._health(request, busy=self.limiter.full)
+        if request.path == METRICS_PATH:
+            return self._metrics(request)
         if not self.limiter.try_acquire():
             return self.limiter.refusal()
+        metrics = self.metrics
+        metrics.started()
+        began = time.perf_counter()
+        status = 500  # what the server answers for a runner that raised
         try:
-            return await self.runner(request)
-        except PyfaasError as exc:
-            return self.render(exc)
+            try:
+                response = await self.runner(request)
+            except PyfaasError as exc:
+                response = self.render(exc)
+            status = response.status
+            return response
         finally:
             self.limiter.release()
+            metrics.finished(request.method, status, time.perf_counter() - began)
+
+    def _metrics(self, request: Request) -> Response:
+        if request.method not in _HEALTH_METHODS:
+            return text_response(405, "Method Not Allowed")
+        headers = [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")]
+        return Response(200, headers, self.metrics.exposition())
 
     def _health(self, request: Request, *, busy: bool) -> Response:
         if request.method not in _HEALTH_METHODS:
@@ -78,8 +103,12 @@ def create_runner(settings: WatchdogSettings, environ: Mapping[str, str], log: G
 
 
 def create_app(
-    settings: WatchdogSettings, environ: Mapping[str, str], log: GoLog | None = None
+    settings: WatchdogSettings,
+    environ: Mapping[str, str],
+    log: GoLog | None = None,
+    metrics: ReplicaMetrics | None = None,
 ) -> Watchdog:
     log = log or GoLog()
     lock = None if settings.suppress_lock else os.path.join(settings.lock_dir, ".lock")
-    return Watchdog(settings, create_runner(settings, environ, log), Lifecycle(lock, log), log)
+    runner = create_runner(settings, environ, log)
+    return Watchdog(settings, runner, Lifecycle(lock, log), log, metrics)

@@ -24,6 +24,7 @@ from pyfaas.logformat import log_format
 from pyfaas.watchdog.app import Watchdog, create_app
 from pyfaas.watchdog.jsonlog import watchdog_log
 from pyfaas.watchdog.log import GoLog
+from pyfaas.watchdog.metrics import ReplicaMetrics
 from pyfaas.watchdog.settings import WatchdogSettings
 from pyfaas.watchdog.workers import Workers
 
@@ -67,9 +68,12 @@ async def run(
     log: GoLog,
     sock: socket.socket | None = None,
     workers: Workers | None = None,
+    metrics: ReplicaMetrics | None = None,
 ) -> int:
     workers = workers or Workers(1)
-    watchdog = create_app(settings, environ, log)
+    metrics = metrics or ReplicaMetrics(workers.count)
+    metrics.use(workers.index)
+    watchdog = create_app(settings, environ, log, metrics)
     if workers.first:
         log(
             f"Timeouts: read: {settings.read_timeout:g}s write: {settings.write_timeout:g}s "
@@ -163,10 +167,12 @@ def main(environ: Mapping[str, str] | None = None) -> int:
         log.flush()
         return 1
     workers = Workers(settings.processes)
+    # Made before the fork, so every watchdog process counts into one mapping.
+    metrics = ReplicaMetrics(workers.count)
     workers.fork(log)
     try:
         with asyncio.Runner(loop_factory=_new_loop) as runner:
-            code = runner.run(run(settings, environ, log, sock, workers))
+            code = runner.run(run(settings, environ, log, sock, workers, metrics))
     finally:
         log.flush()
     if not workers.first:

@@ -424,3 +424,17 @@ def test_inproc_slow_handler_moves_to_threads(
         gate.touch()
         caller.join(timeout=20)
     assert first[0].text == "opened"
+
+
+def test_metrics_count_every_process_of_a_replica(watchdog: type[WatchdogProcess]) -> None:
+    wd = watchdog({"fprocess": "cat", "PYFAAS_WATCHDOG_PROCESSES": "2"}).wait_healthy()
+    wait_for(lambda: wd.logged("Started 2 processes on the listening socket"))
+    for _ in range(12):
+        # A new connection each time: the kernel spreads them over both processes.
+        assert httpx.post(wd.url(), content=b"x").status_code == 200
+    assert httpx.get(wd.url("/nothing"), params={"q": "1"}).status_code == 200
+    text = httpx.get(wd.url("/_/metrics")).text
+    assert 'http_requests_total{code="200",method="post"} 12.0' in text
+    assert 'http_requests_total{code="200",method="get"} 1.0' in text
+    assert 'http_request_duration_seconds_count{code="200",method="post"} 12.0' in text
+    assert "http_requests_in_flight 0.0" in text
