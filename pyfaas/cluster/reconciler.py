@@ -48,7 +48,7 @@ class Reconciler:
         self._functions: dict[Key, _Applied] = {}
         self._secrets: dict[Key, int] = {}
         # A revision this host could not run (an image it cannot resolve, say), and why.
-        self._failed: dict[Key, tuple[int, PyfaasError]] = {}
+        self._failed: dict[Key, tuple[int, str]] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self, buckets: list[KeyValue]) -> None:
@@ -71,20 +71,9 @@ class Reconciler:
         """Make the local provider match the buckets, once."""
         async with self._lock:
             namespaces = await self._local.namespaces()
-            try:
-                opened = await self._store.secrets()
-            except WrongKey as exc:
-                log.error("secrets not applied: %s", exc)
+            wanted = await self._sync_secrets(namespaces)
+            if wanted is None:
                 return
-            wanted = {
-                (ns, name): (value, entry.revision)
-                for entry in opened
-                for ns, name, value in [entry.value]
-                if ns in namespaces
-            }
-            # Secrets before functions: a deploy checks that its secrets exist.
-            for (ns, name), (value, revision) in wanted.items():
-                await self._put_secret(ns, name, value, revision)
             definitions = {
                 (d.value.namespace, d.value.name): d
                 for d in await self._store.functions()
@@ -94,7 +83,11 @@ class Reconciler:
                 try:
                     await self._apply(key, entry.value, entry.revision)
                 except PyfaasError as exc:
-                    log.warning("function %s.%s not run on this host: %s", key[1], key[0], exc)
+                    # Tried again at every sync (an image may be built here later);
+                    # said once per revision and reason.
+                    if self._failed.get(key) != (entry.revision, str(exc)):
+                        self._failed[key] = (entry.revision, str(exc))
+                        log.warning("function %s.%s not run on this host: %s", key[1], key[0], exc)
             for ns in namespaces:
                 for status in await self._local.list_functions(ns):
                     if (ns, status.name) not in definitions:
@@ -104,6 +97,24 @@ class Reconciler:
                         with contextlib.suppress(NotFound):
                             await self._local.delete_secret(name, ns)
                         self._secrets.pop((ns, name), None)
+
+    async def _sync_secrets(self, namespaces: list[str]) -> dict[Key, tuple[bytes, int]] | None:
+        """Write every secret of the bucket here; None if they do not open with this key."""
+        try:
+            opened = await self._store.secrets()
+        except WrongKey as exc:
+            log.error("secrets not applied: %s", exc)
+            return None
+        wanted = {
+            (ns, name): (value, entry.revision)
+            for entry in opened
+            for ns, name, value in [entry.value]
+            if ns in namespaces
+        }
+        # Secrets before functions: a deploy checks that its secrets exist.
+        for (ns, name), (value, revision) in wanted.items():
+            await self._put_secret(ns, name, value, revision)
+        return wanted
 
     async def _put_secret(self, namespace: str, name: str, value: bytes, revision: int) -> None:
         if name not in await self._local.list_secrets(namespace):
@@ -135,23 +146,20 @@ class Reconciler:
                 await self._local.create_secret(name, namespace, value)
 
     async def _apply(self, key: Key, definition: Definition, revision: int) -> None:
-        failed = self._failed.get(key)
-        if failed is not None and failed[0] == revision:
-            raise failed[1]
         applied = self._functions.get(key)
         if applied is not None and applied.revision == revision:
             return
         namespace, name = key
-        try:
-            if not await self._local.has_function(name, namespace):
-                await self._local.deploy(definition.deployment, namespace)
-            elif applied is None or applied.deployment != definition.deployment:
-                await self._local.update(definition.deployment, namespace)
-            # Only the count changed (a scale): the running replicas stay.
-            await self._local.scale(name, namespace, definition.replicas)
-        except PyfaasError as exc:
-            self._failed[key] = (revision, exc)
-            raise
+        have = set(await self._local.list_secrets(namespace))
+        if any(secret not in have for secret in definition.deployment.secrets or []):
+            # A secret made through another host a moment ago: fetch it before the deploy.
+            await self._sync_secrets([namespace])
+        if not await self._local.has_function(name, namespace):
+            await self._local.deploy(definition.deployment, namespace)
+        elif applied is None or applied.deployment != definition.deployment:
+            await self._local.update(definition.deployment, namespace)
+        # Only the count changed (a scale): the running replicas stay.
+        await self._local.scale(name, namespace, definition.replicas)
         self._failed.pop(key, None)
         self._functions[key] = _Applied(revision, definition.deployment)
 

@@ -9,6 +9,7 @@ start with one line.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -139,6 +140,17 @@ def test_a_deploy_through_one_host_is_invocable_through_the_other(hosts: list[Ho
         return sorted(h["name"] for h in found) == ["a", "b"]
 
     wait_for(both_listed, timeout=SEEN_WITHIN)
+    cli = subprocess.run(
+        [*PYFAAS, "hosts", "-g", a.url, "--json"],
+        env={**os.environ, "PYFAAS_HOME": str(a.home)},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert cli.returncode == 0, cli.stderr.decode()
+    shown = {h["name"]: h for h in json.loads(cli.stdout)}
+    assert sorted(shown) == ["a", "b"]
+    assert shown["b"]["address"] == b.url
 
     # Removed through B: gone from A too.
     assert b.api("DELETE", "/system/functions", json={"functionName": "echo"}).status_code == 202
@@ -158,17 +170,15 @@ def test_a_secret_made_on_one_host_is_read_by_a_function_on_the_other(
     script = tmp_path / "read-secret.sh"
     script.write_text('cat "${PYFAAS_SECRETS_DIR:-/var/openfaas/secrets}/token"\n')
 
-    def deployed_on_a() -> bool:
-        spec = {
-            "service": "reader",
-            "image": "functions/alpine:latest",
-            "envProcess": f"sh {script}",
-            "secrets": ["token"],
-        }
-        status = a.api("POST", "/system/functions", json=spec).status_code
-        return status in (202, 409)  # 400 until A has the secret
-
-    wait_for(deployed_on_a, timeout=SEEN_WITHIN)
+    # At once: A fetches the secret B just made before it deploys.
+    spec = {
+        "service": "reader",
+        "image": "functions/alpine:latest",
+        "envProcess": f"sh {script}",
+        "secrets": ["token"],
+    }
+    deployed = a.api("POST", "/system/functions", json=spec)
+    assert deployed.status_code == 202, deployed.text
     wait_for(lambda: answers(a, "reader", b"", b"s3cret-value"), timeout=SEEN_WITHIN)
     wait_for(lambda: answers(b, "reader", b"", b"s3cret-value"), timeout=SEEN_WITHIN)
     # Not in the clear in either host's log.
