@@ -166,3 +166,49 @@ async def test_a_host_with_another_key_does_not_start(cluster_nats: NatsServer, 
             await intruder.start()
     finally:
         await first.close()
+
+
+async def test_a_host_coming_back_catches_up(cluster_nats: NatsServer, key: bytes) -> None:
+    a, _ = host(cluster_nats, key, "a")
+    b, local_b = host(cluster_nats, key, "b")
+    await a.start()
+    await b.start()
+    try:
+        await a.deploy(deployment("old"), NS)
+        await a.create_secret("gone", NS, b"x")
+
+        async def b_has_old() -> bool:
+            return await local_b.has_function("old", NS)
+
+        await eventually(b_has_old)
+        await b.close()  # B is away while A changes things
+        await a.delete("old", NS)
+        await a.delete_secret("gone", NS)
+        await a.deploy(deployment("new"), NS)
+        assert await local_b.has_function("old", NS)  # B's copy is as it left it
+        back = ClusterProvider(local_b, [cluster_nats.url], key, host="b", address="", resync=0.5)
+        await back.start()  # its first sync runs before start returns
+        try:
+            assert [f.name for f in await local_b.list_functions(NS)] == ["new"]
+            assert await local_b.list_secrets(NS) == []
+        finally:
+            await back.close()
+    finally:
+        await a.close()
+
+
+async def test_a_stale_heartbeat_is_not_a_live_host(cluster_nats: NatsServer, key: bytes) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from pyfaas.cluster.heartbeat import HostRecord
+
+    a, _ = host(cluster_nats, key, "a")
+    await a.start()
+    try:
+        old = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+        record = HostRecord(name="ghost", address="", version="0", last_heartbeat=old, replicas={})
+        assert a._hosts_kv is not None
+        await a._hosts_kv.put("ghost", record.encode())
+        assert [h.name for h in await a.hosts()] == ["a"]
+    finally:
+        await a.close()
