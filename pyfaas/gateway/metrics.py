@@ -19,6 +19,11 @@ provider's function list at the scrape (``service_metrics.refresh_service_gauges
 replicas, the ``com.openfaas.scale.target`` label (Pro's default 50) and the
 ``com.openfaas.scale.min`` label (default 1).
 
+The watchdogs' ``http_requests_total``, ``http_request_duration_seconds``
+and ``http_requests_in_flight`` are gathered from every replica at the
+scrape and written with ``function_name`` and ``replica`` labels
+(``replica_metrics.py``).
+
 The ``queue_worker_*`` families are OpenFaaS Pro's queue-worker names, with a
 ``function_name`` label: the gateway counts the calls it queued, and reads
 the rest from the queue's ``stats`` when ``/metrics`` is scraped, the
@@ -55,6 +60,8 @@ class GatewayMetrics:
         self.service_ready: dict[str, int] = {}
         self.service_target: dict[str, float] = {}
         self.service_min: dict[str, int] = {}
+        # The watchdogs' families at the last scrape (``replica_metrics.gather``).
+        self.replica_families: list[Metric] = []
         # The queue's counts at the last scrape; None without a queue.
         self.queue_stats: QueueStats | None = None
         self._histogram = Histogram(
@@ -66,6 +73,7 @@ class GatewayMetrics:
         self._observers: dict[tuple[str, str], Histogram] = {}
         self.registry.register(_CounterCollector(self))
         self.registry.register(_QueueCollector(self))
+        self.registry.register(_ReplicaCollector(self))
 
     def start(self, function: str) -> None:
         self.started[function] = self.started.get(function, 0) + 1
@@ -150,6 +158,14 @@ def _gauge(name: str, doc: str, values: dict[str, int] | dict[str, float]) -> Me
     for fn, value in list(values.items()):
         gauge.add_metric([fn], float(value))
     return gauge
+
+
+class _ReplicaCollector(Collector):
+    def __init__(self, metrics: GatewayMetrics) -> None:
+        self._m = metrics
+
+    def collect(self) -> Iterable[Metric]:
+        return list(self._m.replica_families)
 
 
 _QUEUE_GAUGES: tuple[tuple[str, str], ...] = (

@@ -1,5 +1,7 @@
 """OpenFaaS Pro's per-function service gauges, refreshed when ``/metrics`` is scraped.
 
+The same refresh gathers the replicas' watchdog families (``replica_metrics``).
+
 ``gateway_service_ready_count`` (replicas that answer their health check),
 ``gateway_service_target`` (the ``com.openfaas.scale.target`` label, Pro's
 default 50 when unset or not a positive number) and ``gateway_service_min``
@@ -9,6 +11,7 @@ every namespace. ``GatewayMetrics`` writes them; this module only gathers.
 
 from __future__ import annotations
 
+from pyfaas.gateway.replica_metrics import gather
 from pyfaas.gateway.state import GatewayState
 from pyfaas.scale_labels import MIN_LABEL, TARGET_LABEL, label_number
 
@@ -27,6 +30,7 @@ async def refresh_service_gauges(state: GatewayState) -> None:
             minimum[key] = label_number(status.labels, MIN_LABEL, 1000) or 1
     metrics = state.metrics
     metrics.service_ready, metrics.service_target, metrics.service_min = ready, target, minimum
+    metrics.replica_families = await gather(state.provider)
 
 
 def _target(labels: dict[str, str]) -> float:

@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pyfaas.types import FunctionDeployment, FunctionStatus, LogMessage, ProviderInfo
 
@@ -75,6 +75,19 @@ class LogQuery:
     tail: int = -1  # <= 0 means every line
     since: datetime | None = None
     instance: str | None = None
+
+
+@runtime_checkable
+class ReplicaEndpoints(Protocol):
+    """A provider whose replicas the gateway can reach one by one (for their metrics).
+
+    Apart from ``Provider``: a provider without watchdogs of its own to
+    scrape need not have it.
+    """
+
+    def replica_endpoints(self, name: str, namespace: str) -> list[Endpoint]:
+        """Where each available replica of the function listens; empty if none."""
+        ...
 
 
 class Provider(Protocol):

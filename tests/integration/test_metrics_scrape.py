@@ -84,6 +84,33 @@ def test_the_families_parse_with_their_counts(scrape: str) -> None:
     assert samples["queue_worker_pending_messages"][(fn,)] == 0.0
 
 
+def test_the_watchdogs_families_are_gathered_per_replica(scrape: str) -> None:
+    samples = _samples(scrape)
+    rows = {
+        labels: value
+        for labels, value in samples["http_requests_total"].items()
+        if ("function_name", FN) in labels
+    }
+    # One replica of cat: the five calls that reached it, all POSTs answered 200.
+    assert len(rows) == 1
+    ((labels, value),) = rows.items()
+    found = dict(labels)
+    assert found["code"] == "200"
+    assert found["method"] == "post"
+    assert found["replica"].startswith("cat-")
+    assert value == 5.0
+    failed = {
+        dict(labels)["code"]: value
+        for labels, value in samples["http_requests_total"].items()
+        if ("function_name", "fails.openfaas-fn") in labels
+    }
+    assert failed == {"500": 1.0}
+    counts = samples["http_request_duration_seconds_count"]
+    assert sum(v for k, v in counts.items() if ("function_name", FN) in k) == 5.0
+    inflight = samples["http_requests_in_flight"]
+    assert [v for k, v in inflight.items() if ("function_name", FN) in k] == [0.0]
+
+
 def test_promtool_accepts_the_scrape(scrape: str) -> None:
     promtool = shutil.which("promtool")
     if promtool is None:

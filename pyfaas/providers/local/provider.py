@@ -249,6 +249,12 @@ class LocalProvider:
         self._meter.forget(r.id for s in self._supervisors.values() for r in s.replicas())
         return usage
 
+    def replica_endpoints(self, name: str, namespace: str) -> list[Endpoint]:
+        supervisor = self._supervisors.get((namespace, name))
+        if supervisor is None:
+            return []
+        return [r.endpoint for r in supervisor.replicas() if r.available]
+
     # -- secrets -----------------------------------------------------------------
 
     async def list_secrets(self, namespace: str) -> list[str]:
