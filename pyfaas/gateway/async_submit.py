@@ -102,7 +102,7 @@ async def submit(state: GatewayState, refs: FunctionRefs, request: Request) -> R
     try:
         if not await state.provider.has_function(name, namespace):
             raise NotFound(f"error finding function {label}: not found")
-        kept, picked = _split_headers(request.headers)
+        kept, picked = _split_headers(request.headers, state.admin)
         now = time.time()
         call, start = _steered_call(state, picked, name, namespace, now)
         limit = state.settings.max_async_body
@@ -130,16 +130,20 @@ async def submit(state: GatewayState, refs: FunctionRefs, request: Request) -> R
 
 
 def _split_headers(
-    headers: list[tuple[str, str]],
+    headers: list[tuple[str, str]], admin: str | None
 ) -> tuple[list[tuple[str, str]], dict[str, str]]:
-    """(the headers the call keeps, the first value of each header the gateway reads)."""
+    """(the headers the call keeps, the first value of each header the gateway reads).
+
+    A value equal to the admin login (``auth.admin_login``) is not kept: the
+    call's record, its dead letter and the function never see it.
+    """
     kept: list[tuple[str, str]] = []
     picked: dict[str, str] = {}
     for key, value in headers:
         lower = key.lower()
         if lower in _PICKED and lower not in picked:
             picked[lower] = value
-        if lower not in _DROP:
+        if lower not in _DROP and value != admin:
             kept.append((key, value))
     return kept, picked
 

@@ -48,6 +48,21 @@ def check_basic(header: str | None, credentials: Credentials) -> bool:
     return bool(sep) and user_ok and password_ok
 
 
+def admin_login(credentials: Credentials | None) -> str | None:
+    """The ``Authorization`` value of the admin login, as faas-cli sends it; None without one.
+
+    The gateway drops a header carrying exactly this before a call reaches a
+    function or the queue: a CLI or SDK that sends its saved login with every
+    request (faas-cli does) must not hand the admin password to a function,
+    nor leave it in call records and dead letters. Other ``Authorization``
+    values (a function's own tokens) pass, as in OpenFaaS.
+    """
+    if credentials is None:
+        return None
+    pair = f"{credentials.user}:{credentials.password}".encode()
+    return "Basic " + base64.b64encode(pair).decode()
+
+
 FETCHED_HERE = frozenset({"same-origin", "none"})
 
 

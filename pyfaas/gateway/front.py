@@ -35,7 +35,9 @@ class Front:
         self._state = state
         # One cache of split function references for both invocation routes.
         self._refs = FunctionRefs(state.settings.function_namespace)
-        self._proxy = Proxy(state.settings, state.provider, state.metrics, upstreams, self._refs)
+        self._proxy = Proxy(
+            state.settings, state.provider, state.metrics, upstreams, self._refs, state.admin
+        )
         self._upstreams = upstreams
         self._internal = internal
         # The aiohttp side applies its own, per-route limits; this is the ceiling.

@@ -74,8 +74,10 @@ class Proxy:
         metrics: GatewayMetrics,
         upstreams: UpstreamPool,
         refs: FunctionRefs,
+        admin: str | None = None,
     ) -> None:
         self._provider = provider
+        self._admin = admin
         self._metrics = metrics
         self._upstreams = upstreams
         self._max_body = settings.max_body
@@ -101,7 +103,7 @@ class Proxy:
             raise NotFound(f"error finding function {label}: not found") from None
         except ServiceUnavailable as exc:
             raise NoReplica(str(exc)) from None
-        headers = _request_headers(request, endpoint, call_id, start)
+        headers = _request_headers(request, endpoint, call_id, start, self._admin)
         body = await self._body(request, length)
         # The raw path keeps percent-encoding exactly as the caller sent it.
         target = slash + rest or "/"
@@ -210,9 +212,10 @@ async def relay_body(upstream: UpstreamResponse, where: str) -> AsyncIterator[by
 
 
 def _request_headers(
-    request: Request, endpoint: Endpoint, call_id: str, start: str
+    request: Request, endpoint: Endpoint, call_id: str, start: str, admin: str | None
 ) -> list[tuple[str, str]]:
-    headers = [(k, v) for k, v in request.headers if k.lower() not in _DROP_REQUEST]
+    # A value equal to the admin login is dropped whatever its header (auth.admin_login).
+    headers = [(k, v) for k, v in request.headers if v != admin and k.lower() not in _DROP_REQUEST]
     host = endpoint.host if endpoint.unix_path is None else "localhost"
     headers.append(("Host", f"{host}:{endpoint.port}" if endpoint.port else host))
     headers.append((CALL_ID, call_id))

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from pyfaas.credentials import Credentials
 from pyfaas.errors import BadRequest, InvalidName
+from pyfaas.gateway.auth import admin_login
 from pyfaas.gateway.callback_rules import CallbackRules
 from pyfaas.gateway.metrics import GatewayMetrics
 from pyfaas.gateway.settings import GatewaySettings
@@ -30,8 +31,11 @@ class GatewayState:
     # The public port once listening (``listener``): a callback to it is to this gateway.
     public_port: int = 0
     callback_rules: CallbackRules = field(init=False)
+    # The admin login's header value, dropped from what calls carry (auth.admin_login).
+    admin: str | None = field(init=False)
 
     def __post_init__(self) -> None:
+        self.admin = admin_login(self.credentials) if self.settings.basic_auth else None
         self.callback_rules = CallbackRules(
             self.settings.callback_allow, self.settings.max_callback_depth
         )

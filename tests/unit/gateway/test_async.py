@@ -128,3 +128,15 @@ async def test_dead_letters_and_replay(
     assert (await queue.stats()).queued == 1
     resp = await client.post("/system/dead-letters/unknown/replay", headers=AUTH)
     assert resp.status == 404
+
+
+async def test_the_admin_login_is_not_kept_with_a_queued_call(
+    client: Client, provider: MemoryProvider, queue: MemoryQueue
+) -> None:
+    await deploy(provider, "echo")
+    for auth in (AUTH, {"Authorization": "Bearer own-token"}):
+        resp = await client.post("/async-function/echo", data=b"x", headers=auth)
+        assert resp.status == 202
+    first, second = await queue.claim(limit=2, lease=30, wait=0)
+    assert "Authorization" not in dict(first.call.headers)
+    assert dict(second.call.headers)["Authorization"] == "Bearer own-token"
