@@ -21,7 +21,9 @@ install: $(STAMP)
 system-deps:
 	@scripts/system-deps
 
-run: install system-deps
+# The platform alone needs fewer packages than its tests (no browser, no promtool).
+run: install
+	@scripts/system-deps run
 	$(BIN)/pyfaas serve
 
 lint: install
@@ -50,7 +52,7 @@ soak: install system-deps
 
 # The diagrams of docs/ from their text sources (Graphviz: apt-get install graphviz).
 DIAGRAMS := $(wildcard docs/diagrams/*.dot)
-docs:
+docs: system-deps
 	@command -v dot >/dev/null || { echo "make docs needs Graphviz's dot: apt-get install graphviz"; exit 1; }
 	for src in $(DIAGRAMS); do \
 	  dot -Tsvg "$$src" -o "$${src%.dot}.svg" && dot -Tpng -Gdpi=110 "$$src" -o "$${src%.dot}.png" || exit 1; \
