@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from pyfaas.cluster.secretbox import new_key
-from tests.helpers import NatsServer, free_port, wait_for
+from tests.helpers import CallbackReceiver, NatsServer, free_port, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.nats, pytest.mark.timeout(180)]
 
@@ -183,6 +183,30 @@ def test_a_secret_made_on_one_host_is_read_by_a_function_on_the_other(
     wait_for(lambda: answers(b, "reader", b"", b"s3cret-value"), timeout=SEEN_WITHIN)
     # Not in the clear in either host's log.
     assert "s3cret-value" not in a.output() + b.output()
+
+
+def test_async_calls_through_either_host_run_on_the_shared_queue(hosts: list[Host]) -> None:
+    a, b = hosts
+    spec = {"service": "echo", "image": "functions/alpine:latest", "envProcess": "cat"}
+    assert b.api("POST", "/system/functions", json=spec).status_code == 202
+    wait_for(lambda: answers(a, "echo", b"x", b"x"), timeout=SEEN_WITHIN)
+    receiver = CallbackReceiver()
+    try:
+        for host, body in ((a, b"via a"), (b, b"via b")):
+            answer = httpx.post(
+                f"{host.url}/async-function/echo",
+                content=body,
+                headers={"X-Callback-Url": receiver.url},
+                timeout=10,
+            )
+            assert answer.status_code == 202, answer.text
+        wait_for(lambda: len(receiver.received) == 2, timeout=60)
+        assert sorted(body for _, body in receiver.received) == [b"via a", b"via b"]
+    finally:
+        receiver.close()
+    # Both hosts' queue is the cluster's NATS, not a file of their own.
+    assert not (a.home / "queue.db").exists()
+    assert not (b.home / "queue.db").exists()
 
 
 def test_a_host_with_another_key_refuses_to_start(
