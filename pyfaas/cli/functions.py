@@ -64,7 +64,7 @@ def _table(functions: list[FunctionStatus], verbose: bool) -> str:
 def describe(name: str, as_json: bool, namespace: str | None, gateway: str | None) -> None:
     """Show the details of a function."""
     with common.open_client(gateway) as client:
-        fn = client.get_function(name, namespace)
+        fn = client.get_function(name, namespace, usage=True)
         # The list carries the invocation count; the single status may not.
         for listed in client.list_functions(namespace):
             if listed.name == fn.name:
@@ -102,7 +102,13 @@ def _description(fn: FunctionStatus, gateway: str) -> str:
         if res and res.to_wire():
             rows.append((title, ", ".join(f"{k}: {v}" for k, v in res.to_wire().items())))
     width = max(len(title) for title, _ in rows) + 2
-    return "".join(f"{(title + ':').ljust(width)}{value}\n" for title, value in rows)
+    text = "".join(f"{(title + ':').ljust(width)}{value}\n" for title, value in rows)
+    if fn.usage is not None:
+        # As faas-cli prints it: memory in MB, CPU in millicores ("Mi").
+        text += "Usage:\n"
+        text += f"  {'RAM:'.ljust(width - 2)}{fn.usage.total_memory_bytes / 1024 / 1024:.2f} MB\n"
+        text += f"  {'CPU:'.ljust(width - 2)}{fn.usage.cpu:.0f} Mi\n"
+    return text
 
 
 @click.command(epilog=common.CREDENTIALS_HELP)

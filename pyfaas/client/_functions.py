@@ -86,11 +86,17 @@ class FunctionsAPI(Transport):
             raise PyfaasError("the gateway sent a function list that is not a JSON array")
         return [self._status(item) for item in data]
 
-    def get_function(self, name: str, namespace: str | None = None) -> FunctionStatus:
+    def get_function(
+        self, name: str, namespace: str | None = None, *, usage: bool = False
+    ) -> FunctionStatus:
+        """A function's status; with ``usage``, its replicas' CPU and memory as well."""
+        params = self._ns(namespace)
+        if usage:
+            params["usage"] = "1"
         response = self._call(
             "GET",
             f"/system/function/{quote(name)}",
-            params=self._ns(namespace),
+            params=params,
             ok=(200,),
             fallback=f"no such function: {name}",
         )

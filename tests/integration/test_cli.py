@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -165,6 +166,9 @@ def test_list_verbose_describe_and_remove(run: Run, platform: Platform) -> None:
     assert "Async URL:" in described
     assert f"{platform.url}/async-function/env-fn.openfaas-fn" in described
     assert "Status:" in described
+    # The replicas' usage, as faas-cli prints it (the local provider measures it).
+    assert re.search(r"^  RAM: +\d+\.\d\d MB$", described, re.M), described
+    assert re.search(r"^  CPU: +\d+ Mi$", described, re.M), described
     removed = ok(run("remove", "env-fn")).output
     assert "Removing old function." in removed
     assert ok(run("rm", "env-fn")).output.endswith("No existing function to remove\n")
