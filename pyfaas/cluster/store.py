@@ -9,6 +9,8 @@ Reads return ``Versioned`` values carrying the revision to base the next write o
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
@@ -139,10 +141,11 @@ class ClusterStore:
 
     async def create_function(self, definition: Definition) -> int:
         kv_key = names.key(definition.namespace, definition.name)
-        try:
-            return await self._functions.create(kv_key, definition.encode())
-        except nats.js.errors.KeyWrongLastSequenceError:
-            raise Conflict(f"function {definition.name} already exists") from None
+        with _reaching():
+            try:
+                return await self._functions.create(kv_key, definition.encode())
+            except nats.js.errors.KeyWrongLastSequenceError:
+                raise Conflict(f"function {definition.name} already exists") from None
 
     async def update_function(self, definition: Definition, last: int) -> int:
         kv_key = names.key(definition.namespace, definition.name)
@@ -179,10 +182,11 @@ class ClusterStore:
 
     async def create_secret(self, namespace: str, name: str, value: bytes) -> int:
         kv_key = names.key(namespace, name)
-        try:
-            return await self._secrets.create(kv_key, self._box.seal(value, kv_key))
-        except nats.js.errors.KeyWrongLastSequenceError:
-            raise Conflict(f"secret {name} already exists") from None
+        with _reaching():
+            try:
+                return await self._secrets.create(kv_key, self._box.seal(value, kv_key))
+            except nats.js.errors.KeyWrongLastSequenceError:
+                raise Conflict(f"secret {name} already exists") from None
 
     async def update_secret(self, namespace: str, name: str, value: bytes, last: int) -> int:
         kv_key = names.key(namespace, name)
@@ -203,43 +207,56 @@ def _wrong_last(exc: Exception) -> bool:
     return isinstance(exc, nats.js.errors.APIError) and exc.err_code == WRONG_LAST_SEQUENCE
 
 
-async def _get(kv: KeyValue, kv_key: str) -> tuple[bytes, int] | None:
+@contextlib.contextmanager
+def _reaching() -> Iterator[None]:
+    """NATS away (or too slow) is the platform's 503."""
     try:
-        entry = await kv.get(kv_key)
-    except nats.js.errors.KeyNotFoundError:  # KeyDeletedError too
-        return None
+        yield
+    except (nats.errors.Error, OSError, TimeoutError) as exc:
+        raise ServiceUnavailable(f"the cluster's state in NATS is unavailable: {exc!r}") from exc
+
+
+async def _get(kv: KeyValue, kv_key: str) -> tuple[bytes, int] | None:
+    with _reaching():
+        try:
+            entry = await kv.get(kv_key)
+        except nats.js.errors.KeyNotFoundError:  # KeyDeletedError too
+            return None
     if entry.value is None or entry.revision is None:
         return None
     return entry.value, entry.revision
 
 
 async def _keys(kv: KeyValue) -> list[str]:
-    try:
-        return list(await kv.keys())
-    except nats.js.errors.NoKeysError:
-        return []
+    with _reaching():
+        try:
+            return list(await kv.keys())
+        except nats.js.errors.NoKeysError:
+            return []
 
 
 async def _update(kv: KeyValue, kv_key: str, value: bytes, last: int, what: str) -> int:
-    try:
-        return await kv.update(kv_key, value, last=last)
-    except nats.js.errors.APIError as exc:
-        if not _wrong_last(exc):
-            raise
-        raise Conflict(
-            f"{what} {names.split_key(kv_key)[1]} changed since revision {last}: read it again"
-        ) from None
+    with _reaching():
+        try:
+            return await kv.update(kv_key, value, last=last)
+        except nats.js.errors.APIError as exc:
+            if not _wrong_last(exc):
+                raise
+            raise Conflict(
+                f"{what} {names.split_key(kv_key)[1]} changed since revision {last}: read it again"
+            ) from None
 
 
 async def _delete(kv: KeyValue, kv_key: str, last: int, what: str) -> None:
-    try:
-        await kv.delete(kv_key, last=last)
-    except nats.js.errors.APIError as exc:
-        if not _wrong_last(exc):
-            raise
-        raise Conflict(
-            f"{what} {names.split_key(kv_key)[1]} changed since revision {last}: read it again"
-        ) from None
+    with _reaching():
+        try:
+            await kv.delete(kv_key, last=last)
+        except nats.js.errors.APIError as exc:
+            if not _wrong_last(exc):
+                raise
+            raise Conflict(
+                f"{what} {names.split_key(kv_key)[1]} changed since revision {last}: read it again"
+            ) from None
 
 
 __all__ = ["ClusterStore", "Definition", "Versioned", "new_definition"]

@@ -8,8 +8,9 @@ from nats.js import JetStreamContext
 from pyfaas.cluster import names
 from pyfaas.cluster.secretbox import SecretBox, WrongKey, new_key
 from pyfaas.cluster.store import ClusterStore, new_definition
-from pyfaas.errors import ConfigError, Conflict
+from pyfaas.errors import ConfigError, Conflict, ServiceUnavailable
 from tests.factories import NS, deployment
+from tests.helpers import NatsServer
 
 pytestmark = pytest.mark.nats
 
@@ -97,3 +98,14 @@ async def test_a_wrong_key_is_refused(js: JetStreamContext, key: bytes) -> None:
     await ClusterStore.open(js, SecretBox(key))  # the same key opens it again
     with pytest.raises(ConfigError, match="does not match the cluster's"):
         await ClusterStore.open(js, SecretBox(new_key()))
+
+
+async def test_nats_away_is_service_unavailable(
+    js: JetStreamContext, key: bytes, cluster_nats: NatsServer
+) -> None:
+    store = await ClusterStore.open(js, SecretBox(key))
+    cluster_nats.stop()
+    with pytest.raises(ServiceUnavailable, match="unavailable"):
+        await store.get_function(NS, "echo")
+    with pytest.raises(ServiceUnavailable):
+        await store.create_secret(NS, "s", b"v")
