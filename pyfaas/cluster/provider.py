@@ -27,7 +27,7 @@ from nats.js.kv import KeyValue
 
 import pyfaas
 from pyfaas.cluster.heartbeat import Heartbeat, HostRecord, hosts
-from pyfaas.cluster.reconciler import Reconciler
+from pyfaas.cluster.reconciler import RESYNC, Reconciler
 from pyfaas.cluster.secretbox import SecretBox
 from pyfaas.cluster.store import ClusterStore, Definition, Versioned, new_definition
 from pyfaas.errors import BadRequest, Conflict, NotFound, PyfaasError, ServiceUnavailable
@@ -51,7 +51,7 @@ class ClusterProvider:
         host: str,
         address: str,
         max_replicas: int | None = None,
-        resync: float = 2.0,
+        resync: float = RESYNC,
         heartbeat: float = 2.0,
         kv_replicas: int = 1,
     ) -> None:

@@ -29,7 +29,8 @@ from pyfaas.types import FunctionDeployment
 
 log = logging.getLogger("pyfaas.cluster")
 Key = tuple[str, str]  # (namespace, name)
-RESYNC = 2.0
+# Changes arrive through the watchers at once; the full read catches what a lost one missed.
+RESYNC = 10.0
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ class ClusterSettings:
             key_file=Path(key_file).expanduser(),
             host=env.get("PYFAAS_CLUSTER_NAME", f"{socket.gethostname()}-{port}"),
             address=env.get("PYFAAS_CLUSTER_ADDRESS", env.get("PYFAAS_GATEWAY", "")),
-            resync=env.duration("PYFAAS_CLUSTER_RESYNC", 2.0),
+            resync=env.duration("PYFAAS_CLUSTER_RESYNC", 10.0),
             heartbeat=env.duration("PYFAAS_CLUSTER_HEARTBEAT", 2.0),
             kv_replicas=kv_replicas(environ),
         )
