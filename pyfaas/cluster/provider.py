@@ -102,7 +102,7 @@ class ClusterProvider:
             await self._local.start()
             self._reconciler = Reconciler(self._store, self._local, self._resync)
             await self._reconciler.sync()
-            self._reconciler.start(self._store.buckets)
+            self._reconciler.start(*self._store.buckets)
             self._heartbeat = Heartbeat(
                 hosts_kv, self._host, self._describe, self._heartbeat_interval
             )

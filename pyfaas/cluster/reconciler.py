@@ -3,9 +3,11 @@
 The wrapped local provider is the host's copy of the shared state: the
 reconciler deploys, updates, scales and deletes there what the functions
 bucket says, and writes the opened secrets there, so replicas read their
-secrets as on one machine. It syncs on every change the buckets' watchers
-see, and every ``interval`` seconds besides (a watcher lost while NATS was
-away misses changes; the next full sync catches up).
+secrets as on one machine. Each change the buckets' watchers deliver is
+applied alone, in revision order (one this host already applied, its own
+write, is skipped); a full sync runs at start and every ``interval`` seconds
+besides, for what a watcher lost while NATS was away missed, and removes
+what the buckets no longer hold.
 
 Per host: the definition's ``replicas`` is the count each host runs. A scale
 from zero on one host (a call arriving there) wakes that host's replicas only.
@@ -16,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import nats.errors
 from nats.js.kv import KeyValue
 
+from pyfaas.cluster.names import CHECK_KEY, split_key
 from pyfaas.cluster.secretbox import WrongKey
 from pyfaas.cluster.store import ClusterStore, Definition
 from pyfaas.errors import NotFound, PyfaasError
@@ -52,9 +56,12 @@ class Reconciler:
         self._failed: dict[Key, tuple[int, str]] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
-    def start(self, buckets: list[KeyValue]) -> None:
-        self._tasks = [asyncio.create_task(self._run())]
-        self._tasks += [asyncio.create_task(self._watch(kv)) for kv in buckets]
+    def start(self, functions: KeyValue, secrets: KeyValue) -> None:
+        self._tasks = [
+            asyncio.create_task(self._run()),
+            asyncio.create_task(self._watch(functions, self._on_function)),
+            asyncio.create_task(self._watch(secrets, self._on_secret)),
+        ]
 
     async def stop(self) -> None:
         await cancel(self._tasks)
@@ -84,11 +91,7 @@ class Reconciler:
                 try:
                     await self._apply(key, entry.value, entry.revision)
                 except PyfaasError as exc:
-                    # Tried again at every sync (an image may be built here later);
-                    # said once per revision and reason.
-                    if self._failed.get(key) != (entry.revision, str(exc)):
-                        self._failed[key] = (entry.revision, str(exc))
-                        log.warning("function %s.%s not run on this host: %s", key[1], key[0], exc)
+                    self._note_failure(key, entry.revision, exc)
             for ns in namespaces:
                 for status in await self._local.list_functions(ns):
                     if (ns, status.name) not in definitions:
@@ -183,17 +186,75 @@ class Reconciler:
             except PyfaasError as exc:
                 log.warning("sync incomplete: %s", exc)
 
-    async def _watch(self, kv: KeyValue) -> None:
+    async def _watch(
+        self, kv: KeyValue, handle: Callable[[KeyValue.Entry], Awaitable[None]]
+    ) -> None:
+        """Apply each change as the bucket's watcher delivers it (its first values too)."""
         while True:
             try:
                 watcher = await kv.watchall()
                 while True:
-                    with contextlib.suppress(nats.errors.TimeoutError):
-                        await watcher.updates(timeout=30.0)  # type: ignore[no-untyped-call]
-                        self.poke()
+                    try:
+                        entry = await watcher.updates(timeout=30.0)  # type: ignore[no-untyped-call]
+                    except nats.errors.TimeoutError:
+                        continue
+                    if entry is None:  # the end of the first values
+                        continue
+                    try:
+                        await handle(entry)
+                    except PyfaasError as exc:
+                        log.warning("change to %s not applied: %s", entry.key, exc)
             except (nats.errors.Error, TimeoutError) as exc:
                 log.debug("watcher lost, the periodic sync covers it: %r", exc)
+                self.poke()
                 await asyncio.sleep(1.0)
+
+    async def _on_function(self, entry: KeyValue.Entry) -> None:
+        namespace, name = split_key(entry.key)
+        key, revision = (namespace, name), entry.revision or 0
+        if namespace not in await self._local.namespaces():
+            return
+        async with self._lock:
+            applied = self._functions.get(key)
+            # A change this host already applied (its own write), or an older one.
+            if applied is not None and applied.revision >= revision:
+                return
+            if entry.operation in ("DEL", "PURGE") or not entry.value:
+                await self._remove(key)
+                return
+            try:
+                await self._apply(key, Definition.decode(entry.value), revision)
+            except PyfaasError as exc:
+                self._note_failure(key, revision, exc)
+
+    async def _on_secret(self, entry: KeyValue.Entry) -> None:
+        if entry.key == CHECK_KEY:
+            return
+        namespace, name = split_key(entry.key)
+        key, revision = (namespace, name), entry.revision or 0
+        if namespace not in await self._local.namespaces():
+            return
+        async with self._lock:
+            if self._secrets.get(key, 0) >= revision:
+                return
+            if entry.operation in ("DEL", "PURGE") or not entry.value:
+                with contextlib.suppress(NotFound):
+                    await self._local.delete_secret(name, namespace)
+                self._secrets.pop(key, None)
+                return
+            try:
+                value = self._store.open_secret(entry.key, entry.value)
+            except WrongKey as exc:
+                log.error("secret not applied: %s", exc)
+                return
+            await self._put_secret(namespace, name, value, revision)
+
+    def _note_failure(self, key: Key, revision: int, exc: PyfaasError) -> None:
+        # Tried again at every sync (an image may be built here later); said once
+        # per revision and reason.
+        if self._failed.get(key) != (revision, str(exc)):
+            self._failed[key] = (revision, str(exc))
+            log.warning("function %s.%s not run on this host: %s", key[1], key[0], exc)
 
 
 async def cancel(tasks: list[asyncio.Task[None]]) -> None:

@@ -176,6 +176,10 @@ class ClusterStore:
                 found.append(Versioned((namespace, name, value), entry[1]))
         return found
 
+    def open_secret(self, kv_key: str, sealed: bytes) -> bytes:
+        """A watched secret's value; raises ``WrongKey`` as ``secrets`` does."""
+        return self._box.open(sealed, kv_key)
+
     async def secret_revision(self, namespace: str, name: str) -> int | None:
         entry = await _get(self._secrets, names.key(namespace, name))
         return None if entry is None else entry[1]

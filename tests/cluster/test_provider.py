@@ -21,7 +21,9 @@ pytestmark = pytest.mark.nats
 WITHIN = 2.0
 
 
-def host(server: NatsServer, key: bytes, name: str) -> tuple[ClusterProvider, MemoryProvider]:
+def host(
+    server: NatsServer, key: bytes, name: str, resync: float = 0.5
+) -> tuple[ClusterProvider, MemoryProvider]:
     local = MemoryProvider()
     provider = ClusterProvider(
         local,
@@ -29,7 +31,7 @@ def host(server: NatsServer, key: bytes, name: str) -> tuple[ClusterProvider, Me
         key,
         host=name,
         address=f"http://{name}:8080",
-        resync=0.5,
+        resync=resync,
         heartbeat=0.2,
     )
     return provider, local
@@ -212,3 +214,33 @@ async def test_a_stale_heartbeat_is_not_a_live_host(cluster_nats: NatsServer, ke
         assert [h.name for h in await a.hosts()] == ["a"]
     finally:
         await a.close()
+
+
+async def test_changes_travel_by_the_watchers_alone(cluster_nats: NatsServer, key: bytes) -> None:
+    # No full read during the test: each change must reach B as its watcher delivers it.
+    a, _ = host(cluster_nats, key, "a", resync=600)
+    b, local_b = host(cluster_nats, key, "b", resync=600)
+    await a.start()
+    await b.start()
+    try:
+        await a.create_secret("token", NS, b"v1")
+        await a.deploy(deployment("echo", secrets=["token"]), NS)
+        await a.scale("echo", NS, 2)
+
+        async def scaled() -> bool:
+            functions = await local_b.list_functions(NS)
+            return [(f.name, f.replicas) for f in functions] == [("echo", 2)]
+
+        await eventually(scaled)
+        assert local_b.secret_value("token") == b"v1"
+        await a.update_secret("token", NS, b"v2")
+        await a.delete("echo", NS)
+        await a.delete_secret("token", NS)
+
+        async def emptied() -> bool:
+            return not await local_b.list_functions(NS) and not await local_b.list_secrets(NS)
+
+        await eventually(emptied)
+    finally:
+        await a.close()
+        await b.close()
