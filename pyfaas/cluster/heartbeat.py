@@ -86,14 +86,14 @@ class Heartbeat:
                 self._task.cancel()
                 await asyncio.wait([self._task], timeout=0.5)
             self._task = None
-        with contextlib.suppress(nats.errors.Error, TimeoutError):
+        with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
             await self._kv.delete(self._key)
 
     async def _run(self) -> None:
         while True:
             try:
                 await self.beat()
-            except (nats.errors.Error, TimeoutError) as exc:
+            except (nats.errors.Error, OSError, TimeoutError) as exc:
                 # NATS away: the record expires on its own; beat again once it is back.
                 log.warning("heartbeat not stored: %r", exc)
             await asyncio.sleep(self._interval)

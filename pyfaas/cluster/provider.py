@@ -95,10 +95,12 @@ class ClusterProvider:
         self._nc = nc
         try:
             js = nc.jetstream(timeout=CONNECT_TIMEOUT)
-            self._store = await ClusterStore.open(
-                js, self._box, self._kv_replicas
-            )  # a wrong key stops here
-            hosts_kv = await Heartbeat.bucket(js, replicas=self._kv_replicas)
+            # A wrong key stops here, before any replica starts.
+            self._store = await ClusterStore.open(js, self._box, self._kv_replicas)
+            try:
+                hosts_kv = await Heartbeat.bucket(js, replicas=self._kv_replicas)
+            except (nats.errors.Error, TimeoutError) as exc:
+                raise ServiceUnavailable(f"cluster bucket of hosts unavailable: {exc!r}") from exc
             await self._local.start()
             self._reconciler = Reconciler(self._store, self._local, self._resync)
             await self._reconciler.sync()
@@ -122,7 +124,7 @@ class ClusterProvider:
             self._reconciler = None
             await self._local.close()
         if self._nc is not None:
-            with contextlib.suppress(nats.errors.Error):
+            with contextlib.suppress(nats.errors.Error, OSError):
                 await self._nc.close()
             self._nc = None
 

@@ -185,6 +185,8 @@ class Reconciler:
                 log.warning("cluster state unavailable, keeping what runs: %r", exc)
             except PyfaasError as exc:
                 log.warning("sync incomplete: %s", exc)
+            except Exception:  # a bug must not end the host's following of the cluster
+                log.exception("sync failed")
 
     async def _watch(
         self, kv: KeyValue, handle: Callable[[KeyValue.Entry], Awaitable[None]]
@@ -204,6 +206,8 @@ class Reconciler:
                         await handle(entry)
                     except PyfaasError as exc:
                         log.warning("change to %s not applied: %s", entry.key, exc)
+                    except Exception:  # the next full sync tries it again
+                        log.exception("change to %s not applied", entry.key)
             except (nats.errors.Error, TimeoutError) as exc:
                 log.debug("watcher lost, the periodic sync covers it: %r", exc)
                 self.poke()
