@@ -46,8 +46,7 @@ def hosts_table(hosts: list[dict[str, Any]]) -> str:
 def hosts(as_json: bool, gateway: str | None) -> None:
     """The platform's hosts: name, address, version, last heartbeat, replicas."""
     with common.open_client(gateway) as client:
-        # The SDK has no method for this extension yet; its request helpers do the rest.
-        found: list[dict[str, Any]] = client._json(client._call("GET", "/system/hosts"))
+        found = client.hosts()
     if as_json:
         click.echo(json.dumps(found, indent=2))
     else:

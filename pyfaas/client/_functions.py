@@ -132,6 +132,13 @@ class FunctionsAPI(Transport):
         data = self._json(self._call("GET", "/system/namespaces", ok=(200,)))
         return [str(item) for item in data] if isinstance(data, list) else []
 
+    def hosts(self) -> list[dict[str, Any]]:
+        """``GET /system/hosts`` (a pyfaas extension): the platform's live hosts."""
+        data = self._json(self._call("GET", "/system/hosts", ok=(200,)))
+        if not isinstance(data, list):
+            raise PyfaasError("the gateway sent a host list that is not a JSON array")
+        return [dict(item) for item in data if isinstance(item, dict)]
+
     def healthz(self) -> bool:
         """True if ``GET /healthz`` answers 200; never raises for a closed port."""
         try:
