@@ -6,7 +6,7 @@ there, ``dead_at`` set); ``queue`` the calls still to be settled, ordered by
 by the row id of their call (``calls.id``);
 ``lane_counts`` how many calls each fair-claim lane (``_records.fair_key``:
 a function, or every callback delivery together) has waiting, delayed,
-retrying or dead, kept in the transaction of every write that moves a call,
+running, retrying or dead, kept in the transaction of every write that moves a call,
 so that ``stats`` reads a few rows instead of counting 100k. ``lane`` on a
 call and its queue row is that key: claims take the lanes in turn through
 the ``queue_fair`` index.
@@ -19,7 +19,8 @@ rows whose time came (``queue_parked`` holds only parked rows, by due time).
 ``ensure`` runs inside the ``BEGIN IMMEDIATE`` of every connection's
 opening: the first opener of an older file adds the missing columns (as
 ``PRAGMA table_info`` tells), fills them from what the rows already hold and
-counts the states once; later openers find nothing to do.
+counts the states once; later openers find nothing to do. ``VERSION``
+(``PRAGMA user_version``) marks the changes that columns alone do not show.
 """
 
 from __future__ import annotations
