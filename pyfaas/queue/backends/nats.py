@@ -29,7 +29,7 @@ queues, e.g. tests, share one server; ``_nats_layout`` declares them):
 A put is a publish and the record's create (``_nats_puts``), as before the
 lanes. A retry is published again on the retry lane, due in a header, and
 the delivery acked. Steering (cancel, results, dead letters by filter,
-prune, stats) is in ``_nats_steer``. Publishes, record writes and
+prune) is in ``_nats_steer``, counts in ``_nats_stats``. Publishes, record writes and
 synchronous acks go through ``_nats_publish``, pulls through ``_nats_pull``,
 each answered on one inbox subscription. Running records are written late,
 by ``_nats_marks``; ``_nats_leases`` keeps the leases this process holds;
@@ -75,23 +75,21 @@ from pyfaas.queue.backends._nats_locks import Locks
 from pyfaas.queue.backends._nats_marks import RunningRecords
 from pyfaas.queue.backends._nats_publish import Publisher
 from pyfaas.queue.backends._nats_puts import put
-from pyfaas.queue.backends._nats_steer import Steering
+from pyfaas.queue.backends._nats_steer import Steering, SteeringMethods
 from pyfaas.queue.backends._nats_tally import Tallies, counts_of
-from pyfaas.queue.base import DeadLetterFilter, QueueStats
 from pyfaas.queue.envelope import (
     CallRecord,
     CallState,
     Delivery,
     Outcome,
     QueuedCall,
-    StoredResult,
 )
 
 # A call that has run this long has its running record written.
 START_NOTED_AFTER = 0.1
 
 
-class NatsQueue:
+class NatsQueue(SteeringMethods):
     """The queue contract on JetStream streams, consumers, KV buckets and an object store."""
 
     foreign_writes: ClassVar[bool] = True  # any client may publish on the calls subject
@@ -386,39 +384,3 @@ class NatsQueue:
         with translated(self.url):
             stored = await self.read(call_id)
         return None if stored is None else as_of(stored[0], time.time())
-
-    # -- steering: _nats_steer ---------------------------------------------------
-
-    def _steering(self) -> Steering:
-        if self._steer is None:
-            raise QueueUnavailable(f"nats queue {self.url} is not connected")
-        return self._steer
-
-    async def dead_letters(
-        self, limit: int = 100, where: DeadLetterFilter | None = None
-    ) -> list[CallRecord]:
-        return await self._steering().dead_letters(limit, where)
-
-    async def dead_letter(self, call_id: str) -> tuple[CallRecord, QueuedCall | None]:
-        return await self._steering().dead_letter(call_id)
-
-    async def replay(self, call_id: str) -> None:
-        await self._steering().replay(call_id)
-
-    async def replay_where(self, where: DeadLetterFilter) -> int:
-        return await self._steering().replay_where(where)
-
-    async def purge(self, where: DeadLetterFilter) -> int:
-        return await self._steering().purge(where)
-
-    async def result(self, call_id: str) -> StoredResult | None:
-        return await self._steering().result(call_id)
-
-    async def cancel(self, call_id: str) -> CallRecord:
-        return await self._steering().cancel(call_id)
-
-    async def prune(self, before: float) -> int:
-        return await self._steering().prune(before)
-
-    async def stats(self) -> QueueStats:
-        return await self._steering().stats()
