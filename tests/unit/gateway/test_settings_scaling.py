@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pyfaas.errors import ConfigError
-from pyfaas.gateway.metrics import GatewayMetrics
 from pyfaas.gateway.autoscale import Autoscaler
+from pyfaas.gateway.metrics import GatewayMetrics
 from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.providers.memory import MemoryProvider
 from pyfaas.scale_labels import ScaleBounds
