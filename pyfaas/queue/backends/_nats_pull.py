@@ -133,6 +133,11 @@ class Puller:
         msgs, first = await self._request(limit, now, limit_now, unanswered_is_empty=True)
         if msgs or wait <= 0:
             return msgs, first
+        if self._spare:
+            # Delivered to the request just given up on: hand it out now, not
+            # after a wait in which its lease would run out and bring it again.
+            msgs, self._spare = self._spare[:limit], self._spare[limit:]
+            return msgs, self._spare_since
         # The server ends the request at ``expires``; waiting a little longer
         # here lets its "request timeout" arrive rather than racing it.
         ask = {"batch": 1, "expires": int(wait * 1e9)}
