@@ -17,7 +17,17 @@ from .calls import table
 if TYPE_CHECKING:
     from pyfaas.client import QueueSummary
 
-HEADER = ("FUNCTION", "QUEUED", "DELAYED", "RUNNING", "OLDEST AGE", "RETRIES", "DEAD")
+HEADER = (
+    "FUNCTION",
+    "QUEUED",
+    "DELAYED",
+    "RUNNING",
+    "OLDEST AGE",
+    "RETRIES",
+    "DEAD",
+    "PROCESSED",
+    "CALLBACK FAILURES",
+)
 
 
 def age(seconds: float) -> str:
@@ -38,12 +48,14 @@ def stats_table(summary: QueueSummary) -> str:
     rows: list[tuple[str, ...]] = [HEADER]
     for f in summary.functions:
         counts = (f.queued, f.delayed, f.running)
-        rows.append(
-            (f.function, *map(str, counts), age(f.oldest_age), str(f.retrying), str(f.dead))
-        )
+        done = (f.retrying, f.dead, f.processed, f.callback_failures)
+        rows.append((f.function, *map(str, counts), age(f.oldest_age), *map(str, done)))
     totals = (summary.queued, summary.delayed, summary.running)
     oldest = max((f.oldest_age for f in summary.functions), default=0.0)
-    rows.append(("TOTAL", *map(str, totals), age(oldest), str(summary.retrying), str(summary.dead)))
+    processed = sum(f.processed for f in summary.functions)
+    failures = sum(f.callback_failures for f in summary.functions)
+    done = (summary.retrying, summary.dead, processed, failures)
+    rows.append(("TOTAL", *map(str, totals), age(oldest), *map(str, done)))
     return table(rows)
 
 
@@ -64,6 +76,8 @@ def stats_wire(summary: QueueSummary) -> dict[str, Any]:
                 "retrying": f.retrying,
                 "dead": f.dead,
                 "oldestAge": f.oldest_age,
+                "processed": f.processed,
+                "callbackFailures": f.callback_failures,
             }
             for f in summary.functions
         ],

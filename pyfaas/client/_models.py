@@ -40,6 +40,8 @@ class FunctionQueue:
     retrying: int = 0
     dead: int = 0
     oldest_age: float = 0.0
+    processed: int = 0  # settled for good, by success or as a dead letter
+    callback_failures: int = 0  # callbacks that failed for good
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,8 @@ def _function_queue(row: Mapping[str, Any]) -> FunctionQueue:
         retrying=int(row.get("retrying") or 0),
         dead=int(row.get("dead") or 0),
         oldest_age=float(row.get("oldestAge") or 0.0),
+        processed=int(row.get("processed") or 0),
+        callback_failures=int(row.get("callbackFailures") or 0),
     )
 
 

@@ -105,6 +105,8 @@ def _function_wire(stats: FunctionStats) -> dict[str, Any]:
         "retrying": stats.retrying,
         "dead": stats.dead,
         "oldestAge": stats.oldest_age,
+        "processed": stats.processed,
+        "callbackFailures": stats.callback_failures,
     }
 
 

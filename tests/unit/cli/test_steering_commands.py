@@ -162,7 +162,8 @@ def test_queue_stats_table_and_json(run: Run, gateway: FakeGateway) -> None:
         "queued": 5, "running": 1, "dead": 2, "delayed": 1, "retrying": 3,
         "functions": [
             {"function": "figlet.openfaas-fn", "queued": 5, "delayed": 1, "running": 1,
-             "retrying": 3, "dead": 2, "oldestAge": 200.0},
+             "retrying": 3, "dead": 2, "oldestAge": 200.0, "processed": 40,
+             "callbackFailures": 1},
             {"function": "env.openfaas-fn", "oldestAge": 0},
         ],
     }  # fmt: skip
@@ -176,12 +177,17 @@ def test_queue_stats_table_and_json(run: Run, gateway: FakeGateway) -> None:
         "AGE",
         "RETRIES",
         "DEAD",
+        "PROCESSED",
+        "CALLBACK",
+        "FAILURES",
     ]
-    assert rows[1] == ["figlet.openfaas-fn", "5", "1", "1", "3m20s", "3", "2"]
-    assert rows[2] == ["env.openfaas-fn", "0", "0", "0", "-", "0", "0"]
-    assert rows[3] == ["TOTAL", "5", "1", "1", "3m20s", "3", "2"]
+    assert rows[1] == ["figlet.openfaas-fn", "5", "1", "1", "3m20s", "3", "2", "40", "1"]
+    assert rows[2] == ["env.openfaas-fn", "0", "0", "0", "-", "0", "0", "0", "0"]
+    assert rows[3] == ["TOTAL", "5", "1", "1", "3m20s", "3", "2", "40", "1"]
     data = json.loads(ok(run("queue", "stats", "--json")).stdout)
     assert data["functions"][0]["oldestAge"] == 200.0
+    assert data["functions"][0]["processed"] == 40
+    assert data["functions"][0]["callbackFailures"] == 1
     assert data["retrying"] == 3
 
 

@@ -136,7 +136,8 @@ def test_queue_stats_reads_the_rows_per_function(gateway: FakeGateway) -> None:
         "backend": "memory",
         "functions": [
             {"function": "figlet.openfaas-fn", "queued": 3, "delayed": 4, "running": 1,
-             "retrying": 1, "dead": 2, "oldestAge": 12.5},
+             "retrying": 1, "dead": 2, "oldestAge": 12.5, "processed": 9,
+             "callbackFailures": 2},
             {"function": "env.openfaas-fn", "queued": 0, "oldestAge": None},
         ],
     }  # fmt: skip
@@ -149,7 +150,8 @@ def test_queue_stats_reads_the_rows_per_function(gateway: FakeGateway) -> None:
     assert figlet.function == "figlet.openfaas-fn"
     assert (figlet.queued, figlet.delayed, figlet.running) == (3, 4, 1)
     assert (figlet.retrying, figlet.dead, figlet.oldest_age) == (1, 2, 12.5)
-    assert (env.dead, env.oldest_age) == (0, 0.0)
+    assert (figlet.processed, figlet.callback_failures) == (9, 2)
+    assert (env.dead, env.oldest_age, env.processed) == (0, 0.0, 0)
 
 
 def test_an_older_gateways_queue_stats_have_no_rows(gateway: FakeGateway) -> None:

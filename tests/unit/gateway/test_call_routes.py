@@ -140,7 +140,10 @@ async def test_queue_counts_per_function(
         "retrying",
         "dead",
         "oldestAge",
+        "processed",
+        "callbackFailures",
     }
+    assert by_name["other.openfaas-fn"]["processed"] == 0
 
 
 @pytest.mark.parametrize(
