@@ -31,7 +31,16 @@ async def _run(hooks: list[Hook], call: QueuedCall) -> tuple[CallRecord, list[Qu
     queue = MemoryQueue()
     await queue.start()
     await queue.put(call)
-    loop = WorkerLoop(queue, invoke, hooks, EventLog(io.StringIO()), max_inflight=1, ack_wait=10.0)
+    # A short claim wait: stopping the loop waits out the claim in progress.
+    loop = WorkerLoop(
+        queue,
+        invoke,
+        hooks,
+        EventLog(io.StringIO()),
+        max_inflight=1,
+        ack_wait=10.0,
+        claim_wait=0.05,
+    )
     runner = asyncio.create_task(loop.run())
     try:
         record = await final_record(queue, call.call_id)

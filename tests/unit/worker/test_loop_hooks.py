@@ -48,7 +48,16 @@ async def test_each_step_runs_the_hooks_that_override_it_in_order() -> None:
     call = gateway_call()
     await queue.put(call)
     hooks = [Starting("a", events), Hook(), Deciding("b", events)]
-    loop = WorkerLoop(queue, invoke, hooks, EventLog(io.StringIO()), max_inflight=1, ack_wait=10.0)
+    # A short claim wait: stopping the loop waits out the claim in progress.
+    loop = WorkerLoop(
+        queue,
+        invoke,
+        hooks,
+        EventLog(io.StringIO()),
+        max_inflight=1,
+        ack_wait=10.0,
+        claim_wait=0.05,
+    )
     runner = asyncio.create_task(loop.run())
     record = await settled(queue, call.call_id)
     loop.stop()
