@@ -61,13 +61,13 @@ class ReplicaCgroup:
     def counters(self) -> Counters:
         if self.version == 2:
             directory = next(iter(self.dirs.values()))
-            events = _keyed(directory / "memory.events")
-            pids = _keyed(directory / "pids.events")
+            events = keyed_values(directory / "memory.events")
+            pids = keyed_values(directory / "pids.events")
             return Counters(events.get("oom_kill", 0), pids.get("max", 0))
         memory = self.dirs.get("memory")
         pids_dir = self.dirs.get("pids")
-        oom = _keyed(memory / "memory.oom_control").get("oom_kill", 0) if memory else 0
-        hits = _keyed(pids_dir / "pids.events").get("max", 0) if pids_dir else 0
+        oom = keyed_values(memory / "memory.oom_control").get("oom_kill", 0) if memory else 0
+        hits = keyed_values(pids_dir / "pids.events").get("max", 0) if pids_dir else 0
         return Counters(oom, hits)
 
     def pids(self) -> list[int]:
@@ -196,7 +196,7 @@ def _write(path: Path, value: int, *, optional: bool = False) -> None:
             raise
 
 
-def _keyed(path: Path) -> dict[str, int]:
+def keyed_values(path: Path) -> dict[str, int]:
     """``key value`` lines of a cgroup file; empty if the file cannot be read."""
     try:
         lines = path.read_text().splitlines()

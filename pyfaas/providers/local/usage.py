@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyfaas.providers.base import FunctionUsage
-from pyfaas.providers.local.cgroups import ReplicaCgroup
+from pyfaas.providers.local.cgroups import ReplicaCgroup, keyed_values
 
 WINDOW = 10.0  # seconds of readings a CPU rate is averaged over, at most
 MIN_SPAN = 0.25  # seconds between two readings, at least
@@ -116,11 +116,11 @@ def _read_all(replicas: list[ReplicaSource]) -> tuple[float, dict[str, Reading]]
 def _from_cgroup(group: ReplicaCgroup) -> Reading | None:
     if group.version == 2:
         directory = next(iter(group.dirs.values()))
-        usec = _keyed(directory / "cpu.stat").get("usage_usec")
+        usec = keyed_values(directory / "cpu.stat").get("usage_usec")
         current = _number(directory / "memory.current")
         if usec is None or current is None:
             return None
-        inactive = _keyed(directory / "memory.stat").get("inactive_file", 0)
+        inactive = keyed_values(directory / "memory.stat").get("inactive_file", 0)
         return Reading(usec / 1e6, max(0, current - inactive))
     cpu_dir, memory_dir = group.dirs.get("cpuacct"), group.dirs.get("memory")
     if cpu_dir is None or memory_dir is None:
@@ -129,7 +129,7 @@ def _from_cgroup(group: ReplicaCgroup) -> Reading | None:
     used = _number(memory_dir / "memory.usage_in_bytes")
     if nanos is None or used is None:
         return None
-    inactive = _keyed(memory_dir / "memory.stat").get("total_inactive_file", 0)
+    inactive = keyed_values(memory_dir / "memory.stat").get("total_inactive_file", 0)
     return Reading(nanos / 1e9, max(0, used - inactive))
 
 
@@ -176,16 +176,3 @@ def _number(path: Path) -> int | None:
         return int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-
-
-def _keyed(path: Path) -> dict[str, int]:
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return {}
-    found: dict[str, int] = {}
-    for line in lines:
-        key, _, value = line.partition(" ")
-        with contextlib.suppress(ValueError):
-            found[key] = int(value)
-    return found
