@@ -9,7 +9,6 @@ with one line before it listens.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
@@ -20,14 +19,11 @@ from pyfaas.cluster.provider import ClusterProvider
 from pyfaas.cluster.secretbox import load_key
 from pyfaas.cluster.settings import ClusterSettings
 from pyfaas.errors import ConfigError
-from pyfaas.gateway.listener import GatewayServer
-from pyfaas.gateway.server import SHUTDOWN_GRACE, _ensure_image, _wait_for_signal
+from pyfaas.gateway.server import _ensure_image, run_gateway, run_process
 from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.httpd.limits import raise_fd_limit
-from pyfaas.logformat import setup_logging
 from pyfaas.paths import StatePaths
 from pyfaas.providers.local import LocalProvider, LocalProviderSettings
-from pyfaas.queue import open_queue
 
 log = logging.getLogger("pyfaas.gateway")
 
@@ -55,30 +51,11 @@ async def serve(environ: Mapping[str, str]) -> None:
     )
     await provider.start()
     log.info("Cluster host %s on %s", cluster.host, ",".join(cluster.servers))
-    queue = open_queue(settings.queue_url)
-    try:
-        await queue.start()
-        gateway = GatewayServer(settings, provider, queue, credentials, grace=SHUTDOWN_GRACE)
-        try:
-            port = await gateway.start(settings.bind, settings.port)
-            log.info("Listening on http://%s:%d", settings.bind, port)
-            await _wait_for_signal()
-            log.info("Shutting down")
-        finally:
-            await gateway.close()
-    finally:
-        await queue.close()
-        await provider.close()
+    await run_gateway(settings, provider, credentials)
 
 
 def main(environ: Mapping[str, str]) -> None:
-    setup_logging("gateway", environ)
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a Linux dependency
-        asyncio.run(serve(environ))
-    else:
-        uvloop.run(serve(environ))
+    run_process(serve, environ)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
 from pyfaas import credentials as creds
 from pyfaas.gateway.listener import GatewayServer
@@ -20,6 +21,7 @@ from pyfaas.httpd.limits import raise_fd_limit
 from pyfaas.images import ImageManifest, ImageStore
 from pyfaas.logformat import setup_logging
 from pyfaas.paths import StatePaths
+from pyfaas.providers.base import Provider
 from pyfaas.providers.local import LocalProvider, LocalProviderSettings
 from pyfaas.queue import open_queue
 
@@ -34,6 +36,16 @@ async def serve(environ: Mapping[str, str]) -> None:
     credentials = creds.ensure(paths)[0] if settings.basic_auth else None
     provider = LocalProvider(paths, LocalProviderSettings.from_env(environ), _ensure_image)
     await provider.start()
+    await run_gateway(settings, provider, credentials)
+
+
+async def run_gateway(
+    settings: GatewaySettings, provider: Provider, credentials: creds.Credentials | None
+) -> None:
+    """The gateway over a started ``provider`` until SIGTERM/SIGINT; closes the provider last.
+
+    Shared by this module and ``gateway.cluster``, which differ only in the provider.
+    """
     queue = open_queue(settings.queue_url)
     try:
         await queue.start()
@@ -68,10 +80,18 @@ async def _wait_for_signal() -> None:
 
 
 def main(environ: Mapping[str, str]) -> None:
+    run_process(serve, environ)
+
+
+def run_process(
+    serve_with: Callable[[Mapping[str, str]], Coroutine[Any, Any, None]],
+    environ: Mapping[str, str],
+) -> None:
+    """Set up logging, then run ``serve_with(environ)`` on uvloop where it is installed."""
     setup_logging("gateway", environ)  # PYFAAS_LOG_FORMAT: text or json lines
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a Linux dependency
-        asyncio.run(serve(environ))
+        asyncio.run(serve_with(environ))
     else:
-        uvloop.run(serve(environ))
+        uvloop.run(serve_with(environ))
