@@ -95,6 +95,7 @@ Steering (results, cancel, delays, idempotency, fair dispatch):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
@@ -117,6 +118,41 @@ class FunctionStats:
     # Callback deliveries that failed for good, in the row of their call's
     # function (a delivery knows it), not under "callbacks".
     callback_failures: int = 0
+
+    @staticmethod
+    def zero_counts() -> dict[str, float]:
+        """A function's counts being added up, by field name, before ``from_counts``."""
+        return dict.fromkeys(_COUNTED, 0.0)
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, Mapping[str, float]]) -> tuple[FunctionStats, ...]:
+        """One row per function of ``counts`` (as ``zero_counts`` began them), by name."""
+        return tuple(
+            cls(
+                function=key,
+                queued=int(c["queued"]),
+                delayed=int(c["delayed"]),
+                running=int(c["running"]),
+                retrying=int(c["retrying"]),
+                dead=int(c["dead"]),
+                oldest_age=c["oldest_age"],
+                processed=int(c["processed"]),
+                callback_failures=int(c["callback_failures"]),
+            )
+            for key, c in sorted(counts.items())
+        )
+
+
+_COUNTED = (
+    "queued",
+    "delayed",
+    "running",
+    "retrying",
+    "dead",
+    "oldest_age",
+    "processed",
+    "callback_failures",
+)
 
 
 @dataclass(frozen=True)

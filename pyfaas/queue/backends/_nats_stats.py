@@ -56,7 +56,7 @@ class StatsReader:
                 continue
             kind, namespace, function = lane
             key = CALLBACKS if (namespace, function) == CALLBACK_LANE else f"{function}.{namespace}"
-            shares = counts.setdefault(key, _zero())
+            shares = counts.setdefault(key, FunctionStats.zero_counts())
             if kind == DELAYED:
                 shares["delayed"] += count
             elif kind == RETRY:
@@ -64,7 +64,7 @@ class StatsReader:
             else:
                 lanes.append((key, subject))
         for key, count in dead_per.items():
-            counts.setdefault(key, _zero())["dead"] += count
+            counts.setdefault(key, FunctionStats.zero_counts())["dead"] += count
         await self._add_tallies(tallied.state.subjects or {}, counts)
         found = await asyncio.gather(*(self._lane(subject) for _, subject in lanes))
         for (key, _), (queued, running, oldest) in zip(lanes, found, strict=True):
@@ -75,20 +75,7 @@ class StatsReader:
         queued, running = 0, 0
         if legacy:
             queued, running, _ = await self._lane(names.subject)
-        functions = tuple(
-            FunctionStats(
-                function=key,
-                queued=int(c["queued"]),
-                delayed=int(c["delayed"]),
-                running=int(c["running"]),
-                retrying=int(c["retrying"]),
-                dead=int(c["dead"]),
-                oldest_age=c["oldest_age"],
-                processed=int(c["processed"]),
-                callback_failures=int(c["callback_failures"]),
-            )
-            for key, c in sorted(counts.items())
-        )
+        functions = FunctionStats.from_counts(counts)
         return QueueStats(
             queued=queued + sum(f.queued for f in functions),
             running=running + sum(f.running for f in functions),
@@ -116,10 +103,10 @@ class StatsReader:
             if summed:
                 sums.append((key, tally, subject))
             else:  # one empty message per count, from before the running sums
-                counts.setdefault(key, _zero())[tally] += count
+                counts.setdefault(key, FunctionStats.zero_counts())[tally] += count
         summed_up = await asyncio.gather(*(self._sum(subject) for _, _, subject in sums))
         for (key, tally, _), total in zip(sums, summed_up, strict=True):
-            counts.setdefault(key, _zero())[tally] += total
+            counts.setdefault(key, FunctionStats.zero_counts())[tally] += total
 
     async def _sum(self, subject: str) -> int:
         js = self._q.parts()[0]
@@ -154,8 +141,3 @@ class StatsReader:
             info = await js.stream_info(names.stream, subjects_filter=subject)
             queued = (info.state.subjects or {}).get(subject, 0)
         return queued, running, oldest
-
-
-def _zero() -> dict[str, float]:
-    shares = ("queued", "delayed", "running", "retrying", "dead", "oldest_age")
-    return dict.fromkeys((*shares, "processed", "callback_failures"), 0.0)

@@ -338,32 +338,19 @@ class MemoryQueue:
         wall = self._clock.time()
         counts: dict[str, dict[str, float]] = {}
         for entry in self._entries.values():
-            shares = counts.setdefault(fair_key(entry.call), _zero())
+            shares = counts.setdefault(fair_key(entry.call), FunctionStats.zero_counts())
             shares[self._share(entry, wall)] += 1
             if entry.token is None and entry.attempt == 0 and entry.call.not_before <= wall:
                 waited = wall - max(entry.call.submitted_at, entry.call.not_before)
                 shares["oldest_age"] = max(shares["oldest_age"], waited)
         for call_id in self._dead_at:
             call = self._calls[call_id]
-            counts.setdefault(fair_key(call), _zero())["dead"] += 1
+            counts.setdefault(fair_key(call), FunctionStats.zero_counts())["dead"] += 1
         for key, n in self._processed.items():
-            counts.setdefault(key, _zero())["processed"] += n
+            counts.setdefault(key, FunctionStats.zero_counts())["processed"] += n
         for key, n in self._callback_failures.items():
-            counts.setdefault(key, _zero())["callback_failures"] += n
-        functions = tuple(
-            FunctionStats(
-                function=key,
-                queued=int(c["queued"]),
-                delayed=int(c["delayed"]),
-                running=int(c["running"]),
-                retrying=int(c["retrying"]),
-                dead=int(c["dead"]),
-                oldest_age=c["oldest_age"],
-                processed=int(c["processed"]),
-                callback_failures=int(c["callback_failures"]),
-            )
-            for key, c in sorted(counts.items())
-        )
+            counts.setdefault(key, FunctionStats.zero_counts())["callback_failures"] += n
+        functions = FunctionStats.from_counts(counts)
         return QueueStats(
             queued=sum(f.queued for f in functions),
             running=sum(f.running for f in functions),
@@ -380,8 +367,3 @@ class MemoryQueue:
         if entry.attempt > 0:
             return "retrying"
         return "delayed" if entry.call.not_before > wall else "queued"
-
-
-def _zero() -> dict[str, float]:
-    shares = ("queued", "delayed", "running", "retrying", "dead", "oldest_age")
-    return dict.fromkeys((*shares, "processed", "callback_failures"), 0.0)
