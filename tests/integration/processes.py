@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -99,14 +100,19 @@ class ManagedProcess:
 
 
 class GatewayProcess(ManagedProcess):
-    """``python -m pyfaas.gateway`` on a fixed port and its own ``PYFAAS_HOME``."""
+    """``python -m pyfaas.gateway`` with its own ``PYFAAS_HOME``.
+
+    On port 0 (the default) the first start lets the gateway choose its port
+    and reads it from the gateway's "Listening on" line; later starts (after a
+    kill) ask for that same port again, so clients keep the URL they have.
+    """
 
     def __init__(
         self,
         home: Path,
-        port: int,
         queue_url: str,
         *,
+        port: int = 0,
         host: str = "127.0.0.1",
         bind: str = "127.0.0.1",
         prefix: Sequence[str] = (),
@@ -125,7 +131,33 @@ class GatewayProcess(ManagedProcess):
         self.home = home
         self.port = port
         self.host = host
-        self.url = f"http://{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        assert self.port, f"{self.name} has not said its port yet: start it first"
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        super().start()
+        if not self.port:
+            self.port = self._bound_port()
+            self.env["PYFAAS_PORT"] = str(self.port)
+
+    def _bound_port(self) -> int:
+        """The port of this start's "Listening on" line, once the gateway has written it."""
+        marker = f"----- start {self.starts} -----"
+        found: list[int] = []
+
+        def said() -> bool:
+            if not self.alive():
+                raise AssertionError(f"{self.name} exited:\n{self.output()[-3000:]}")
+            match = re.search(r"Listening on http://\S+:(\d+)", self.output().split(marker)[-1])
+            if match:
+                found.append(int(match.group(1)))
+            return match is not None
+
+        wait_for(said, timeout=60, interval=0.05)
+        return found[0]
 
     def auth(self) -> tuple[str, str]:
         creds = self.home / "credentials"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import NatsServer, free_port, wait_for
+from tests.helpers import NatsServer, wait_for
 from tests.integration.processes import (
     FUNCTION,
     GatewayProcess,
@@ -65,20 +65,22 @@ def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platfor
         queue_url = nats.url
     else:
         queue_url = f"sqlite://{home / 'queue.db'}"
-    gateway = GatewayProcess(home, free_port(), queue_url)
-    worker = WorkerProcess(home, gateway.url, queue_url, max_inflight=INFLIGHT)
+    gateway = GatewayProcess(home, queue_url)
+    worker: WorkerProcess | None = None
     receiver = Receiver()
     submitter = Submitter(receiver.url)
     try:
-        gateway.start()
+        gateway.start()  # on a port of its choosing, which it says
         gateway.wait_healthy()
         gateway.deploy(function_spec(receiver))
         wait_for(lambda: gateway.function_ready(FUNCTION), timeout=60, interval=0.1)
+        worker = WorkerProcess(home, gateway.url, queue_url, max_inflight=INFLIGHT)
         worker.start()
         worker.wait_started()
         yield Platform(gateway, worker, receiver, submitter)
     finally:
-        worker.stop()
+        if worker is not None:
+            worker.stop()
         gateway.stop()
         submitter.close()
         receiver.close()

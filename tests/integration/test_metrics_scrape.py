@@ -17,7 +17,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import free_port, wait_for
+from tests.helpers import wait_for
 from tests.integration.processes import GatewayProcess, WorkerProcess
 
 pytestmark = pytest.mark.integration
@@ -30,11 +30,12 @@ def scrape(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root: Path = tmp_path_factory.mktemp("metrics")
     home = root / "home"
     queue = f"sqlite://{home}/queue.db"
-    gateway = GatewayProcess(home, free_port(), queue)
-    worker = WorkerProcess(home, gateway.url, queue)
-    gateway.start()
+    gateway = GatewayProcess(home, queue)
+    worker: WorkerProcess | None = None
     try:
+        gateway.start()  # on a port of its choosing, which it says
         gateway.wait_healthy()
+        worker = WorkerProcess(home, gateway.url, queue)
         worker.start()
         worker.wait_started()
         image = "ghcr.io/openfaas/alpine:latest"
@@ -51,7 +52,8 @@ def scrape(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         wait_for(gateway.queue_settled, 30)
         yield httpx.get(f"{gateway.url}/metrics", timeout=10).text
     finally:
-        worker.stop()
+        if worker is not None:
+            worker.stop()
         gateway.stop()
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import NatsServer, free_port, wait_for
+from tests.helpers import NatsServer, wait_for
 from tests.integration import netns
 from tests.integration.processes import (
     FUNCTION,
@@ -58,15 +58,13 @@ class Place:
     prefix: list[str]
     gateway_host: str  # the test's address of the gateway
     gateway_bind: str
-    gateway_port: int
+    gateway_port: int  # 0: the gateway chooses (and says) its port
 
 
 def _places(stack: ExitStack, layout: str) -> tuple[list[Place], str]:
     """The pairs' places and the host-side address for nats-server and the receiver."""
     if layout == "loopback":
-        return [Place([], "127.0.0.1", "127.0.0.1", free_port()) for _ in range(PAIRS)], (
-            "127.0.0.1"
-        )
+        return [Place([], "127.0.0.1", "127.0.0.1", 0) for _ in range(PAIRS)], "127.0.0.1"
     reason = netns.unavailable_reason()
     if reason is not None:
         pytest.skip(reason)
@@ -93,8 +91,8 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
             home.parent.mkdir()
             gateway = GatewayProcess(
                 home,
-                place.gateway_port,
                 nats.url,
+                port=place.gateway_port,
                 host=place.gateway_host,
                 bind=place.gateway_bind,
                 prefix=place.prefix,
@@ -105,7 +103,7 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
             # Inside the pair's machine the worker reaches its gateway on loopback.
             worker = WorkerProcess(
                 home,
-                f"http://127.0.0.1:{place.gateway_port}",
+                f"http://127.0.0.1:{gateway.port}",
                 nats.url,
                 prefix=place.prefix,
                 name=f"worker{index}",

@@ -9,6 +9,7 @@ hides ``$PYFAAS_HOME`` and ``~`` in production.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -23,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import free_port, port_open, wait_for
+from tests.helpers import port_open, wait_for
 
 needs_bwrap = pytest.mark.skipif(
     shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed"
@@ -40,6 +41,7 @@ class Platform:
     proc: subprocess.Popen[str]
     auth: tuple[str, str] = ("", "")
     output: list[str] = field(default_factory=list)
+    said: str = ""  # its output up to the line that names its port
 
     @property
     def home(self) -> Path:
@@ -87,7 +89,18 @@ class Platform:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         out, _ = self.proc.communicate(timeout=30)
-        self.output.append(out or "")
+        self.output.append(self.said + (out or ""))
+
+
+def said_port(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    """The port a gateway started on port 0 says it listens on, and its output until then."""
+    assert proc.stdout is not None
+    lines: list[str] = []
+    while line := proc.stdout.readline():
+        lines.append(line)
+        if match := re.search(r"Listening on http://\S+:(\d+)", line):
+            return int(match.group(1)), "".join(lines)
+    raise AssertionError(f"the gateway exited before it listened:\n{''.join(lines)}")
 
 
 @contextmanager
@@ -97,12 +110,11 @@ def running_platform(**env: str) -> Iterator[Platform]:
     root.chmod(0o755)
     (root / "user" / ".openfaas").mkdir(parents=True)
     (root / "user").chmod(0o700)
-    port = free_port()
     environ = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(root / "user"),
         "PYFAAS_HOME": str(root / "state"),
-        "PYFAAS_PORT": str(port),
+        "PYFAAS_PORT": "0",  # the gateway chooses its port and says which
         "PYFAAS_QUEUE": "memory://",
         "PYFAAS_REPLICA_STOP_TIMEOUT": "2s",
         **env,
@@ -114,9 +126,10 @@ def running_platform(**env: str) -> Iterator[Platform]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    platform = Platform(root=root, port=port, proc=proc)
+    platform = Platform(root=root, port=0, proc=proc)
     try:
-        wait_for(lambda: port_open(port) or proc.poll() is not None, timeout=30)
+        platform.port, platform.said = said_port(proc)
+        wait_for(lambda: port_open(platform.port) or proc.poll() is not None, timeout=30)
         assert proc.poll() is None, proc.communicate()[0]
         credentials = root / "state" / "credentials"
         platform.auth = (
