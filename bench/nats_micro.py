@@ -16,7 +16,10 @@ timed is the drain: calls a second, and the CPU a call of this process
 Each round's process is started as a script so that ``--against`` can put
 another tree's ``pyfaas`` first on its path: the two trees alternate, round
 by round, and the ratios of each round are printed, since this machine's
-load moves the absolute figures by more than most changes do.
+load moves the absolute figures by more than most changes do. The server
+runs with its monitoring port, and each phase also reports the messages it
+took a call, into and out of the server (``/varz`` ``in_msgs`` and
+``out_msgs``): a count that the machine's load does not move.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,6 +60,13 @@ def _cpu_ns(pid: int) -> int:
         except FileNotFoundError:
             pass  # a thread that ended while being read
     return total
+
+
+def _msgs(monitor: int) -> tuple[int, int]:
+    """The server's ``in_msgs`` and ``out_msgs`` so far (its ``/varz``)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{monitor}/varz", timeout=5) as reply:
+        varz = json.loads(reply.read())
+    return int(varz["in_msgs"]), int(varz["out_msgs"])
 
 
 async def _put_all(queue: NatsQueue, server_pid: int, calls: int) -> tuple[float, float, int]:
@@ -90,14 +101,16 @@ async def _put_all(queue: NatsQueue, server_pid: int, calls: int) -> tuple[float
     return put_took, put_self, put_server
 
 
-async def _run(url: str, server_pid: int, calls: int, k: int) -> dict[str, float]:
+async def _run(url: str, server_pid: int, monitor: int, calls: int, k: int) -> dict[str, float]:
     from pyfaas.queue.backends.nats import NatsQueue
     from pyfaas.queue.envelope import Delivery, Outcome, StoredResult
 
     queue = NatsQueue(url, namespace="micro")
     await queue.start()
     try:
+        msgs_before = _msgs(monitor)
         put_took, put_self, put_server = await _put_all(queue, server_pid, calls)
+        msgs_put = _msgs(monitor)
 
         ready: asyncio.Queue[Delivery] = asyncio.Queue()
         settles: set[asyncio.Task[None]] = set()
@@ -145,6 +158,7 @@ async def _run(url: str, server_pid: int, calls: int, k: int) -> dict[str, float
         took = time.perf_counter() - began
         cpu_self = time.process_time() - cpu_self
         cpu_server = _cpu_ns(server_pid) - cpu_server
+        msgs_drain = _msgs(monitor)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -163,6 +177,10 @@ async def _run(url: str, server_pid: int, calls: int, k: int) -> dict[str, float
         "rate": calls / took,
         "self_us": cpu_self * 1e6 / calls,
         "server_us": cpu_server / 1000 / calls,
+        "put_in": (msgs_put[0] - msgs_before[0]) / calls,
+        "put_out": (msgs_put[1] - msgs_before[1]) / calls,
+        "in": (msgs_drain[0] - msgs_put[0]) / calls,
+        "out": (msgs_drain[1] - msgs_put[1]) / calls,
     }
 
 
@@ -172,15 +190,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _child(url: str, server_pid: int, calls: int, k: int) -> None:
-    print(json.dumps(asyncio.run(_run(url, server_pid, calls, k))))
+def _child(url: str, server_pid: int, monitor: int, calls: int, k: int) -> None:
+    print(json.dumps(asyncio.run(_run(url, server_pid, monitor, calls, k))))
 
 
 def _round(tree: Path, calls: int, k: int) -> dict[str, float]:
     binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
     with tempfile.TemporaryDirectory(prefix="nats-micro-") as directory:
-        port = _free_port()
-        argv = [binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", directory]
+        port, monitor = _free_port(), _free_port()
+        argv = [binary, "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor)]
+        argv += ["-js", "-sd", directory]
         server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 20
@@ -193,7 +212,8 @@ def _round(tree: Path, calls: int, k: int) -> dict[str, float]:
                 time.sleep(0.05)
             env = {**os.environ, "PYTHONPATH": str(tree)}
             child = [sys.executable, str(HERE), "--child", "--url", f"nats://127.0.0.1:{port}"]
-            child += ["--pid", str(server.pid), "--calls", str(calls), "--inflight", str(k)]
+            child += ["--pid", str(server.pid), "--monitor", str(monitor)]
+            child += ["--calls", str(calls), "--inflight", str(k)]
             done = subprocess.run(
                 child, env=env, cwd=directory, capture_output=True, text=True, check=False
             )
@@ -209,17 +229,19 @@ def _round(tree: Path, calls: int, k: int) -> dict[str, float]:
 def _show(figures: dict[str, float]) -> str:
     return (
         f"put {figures['put_rate']:6.0f}/s (self {figures['put_self_us']:5.1f},"
-        f" server {figures['put_server_us']:5.1f} µs);"
+        f" server {figures['put_server_us']:5.1f} µs,"
+        f" msgs {figures.get('put_in', 0):.2f} in {figures.get('put_out', 0):.2f} out);"
         f" drain {figures['rate']:6.0f}/s (self {figures['self_us']:5.1f},"
-        f" server {figures['server_us']:5.1f} µs)"
+        f" server {figures['server_us']:5.1f} µs,"
+        f" msgs {figures.get('in', 0):.2f} in {figures.get('out', 0):.2f} out)"
     )
 
 
 def _ratios(mine: dict[str, float], other: dict[str, float]) -> str:
     return ", ".join(
         f"{key} {mine[key] / other[key]:.2f}x"
-        for key in ("put_rate", "put_self_us", "rate", "self_us", "server_us")
-        if other[key]
+        for key in ("put_rate", "put_self_us", "put_server_us", "rate", "self_us", "server_us")
+        if other.get(key)
     )
 
 
@@ -232,9 +254,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--pid", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--monitor", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        _child(args.url, args.pid, args.calls, int(args.inflight))
+        _child(args.url, args.pid, args.monitor, args.calls, int(args.inflight))
         return
     trees = [("this", TREE)] + ([("other", args.against.resolve())] if args.against else [])
     for k in (int(part) for part in args.inflight.split(",")):

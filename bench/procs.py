@@ -199,15 +199,27 @@ def echo_server(directory: Path) -> tuple[Child, int]:
 
 
 def nats_server(directory: Path) -> tuple[Child, int] | None:
+    found = _nats_server(directory, 0)
+    return None if found is None else found[:2]
+
+
+def monitored_nats_server(directory: Path) -> tuple[Child, int, int] | None:
+    """A nats-server with its monitoring port (``/varz``): itself, its port, that port."""
+    return _nats_server(directory, free_port())
+
+
+def _nats_server(directory: Path, monitor: int) -> tuple[Child, int, int] | None:
     binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
     if not Path(binary).exists():
         return None
     port = free_port()
     store = directory / "jetstream"
     argv = [binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)]
+    if monitor:
+        argv += ["-m", str(monitor)]
     child = Child("nats-server", argv, dict(os.environ), directory / "nats.log").start()
     wait_for("nats-server", lambda: child.check() and port_open(port))
-    return child, port
+    return child, port, monitor
 
 
 # Counting the queue costs the gateway about 1.5 ms of CPU at 20,000 calls,
