@@ -107,6 +107,10 @@ class Publisher:
             nats.js.errors.APIError.from_error(ack["error"])  # raises
         return ack
 
+    async def post(self, subject: str, payload: bytes) -> None:
+        """Publish with no reply asked for, e.g. an ack that follows a write in the same flush."""
+        await self._publish(subject, payload, "", None)
+
     async def request(
         self, subject: str, payload: bytes, headers: dict[str, str] | None = None
     ) -> Msg:
@@ -141,11 +145,12 @@ class Publisher:
             await nc.publish(subject, payload, reply=reply, headers=headers)
             return
         size = len(payload)
+        to = f"{subject} {reply}" if reply else subject
         if hdr:
-            line = f"HPUB {subject} {reply} {len(hdr)} {len(hdr) + size}\r\n"
+            line = f"HPUB {to} {len(hdr)} {len(hdr) + size}\r\n"
             command = b"".join((line.encode(), hdr, payload, b"\r\n"))
         else:
-            command = b"".join((f"PUB {subject} {reply} {size}\r\n".encode(), payload, b"\r\n"))
+            command = b"".join((f"PUB {to} {size}\r\n".encode(), payload, b"\r\n"))
         nc.stats["out_msgs"] += 1
         nc.stats["out_bytes"] += size
         await nc._send_command(command)  # Client.publish's own two steps

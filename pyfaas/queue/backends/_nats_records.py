@@ -113,3 +113,27 @@ async def write(
             raise
         return False
     return True
+
+
+async def write_then_ack(
+    pub: Publisher,
+    bucket: str,
+    record: CallRecord,
+    extras: Extras | None,
+    reply: str,
+    data: bytes | None = None,
+) -> None:
+    """Write ``record`` and ack the delivery whose reply subject is ``reply``, in one flush.
+
+    The ack asks for no reply, and only the write's is waited for: the
+    server reads a connection's messages in order and stores a client's
+    publish as it reads it, so the record is stored before the ack is seen,
+    and a record the write's reply says is stored is of a call acked or
+    about to be. An ack lost on the way brings the call back, and the claim
+    that gets it drops it, its record being final (``_nats_claims``).
+    ``data``: the record and ``extras`` encoded already.
+    """
+    subject = f"$KV.{bucket}.{key_for(record.call_id)}"
+    waiter = await pub.send(subject, encode(record, extras) if data is None else data)
+    await pub.post(reply, b"")
+    pub.ack_of(await waiter)

@@ -267,9 +267,9 @@ class NatsQueue(SteeringMethods):
 
     async def ack(self, delivery: Delivery, outcome: Outcome) -> None:
         msg, ends = self.leases.take(delivery, release=True)
-        await self._update(delivery, final_state(outcome), outcome)
-        still_leased(delivery, ends)
-        await self._ack(msg)
+        # The final record and the ack go out together (``write_then_ack``):
+        # one round trip a settle, and no reply to the ack.
+        await self._update(delivery, final_state(outcome), outcome, acking=(msg, ends))
 
     async def retry(self, delivery: Delivery, delay: float, outcome: Outcome) -> None:
         msg, ends = self.leases.take(delivery, release=True)
@@ -315,7 +315,12 @@ class NatsQueue(SteeringMethods):
     # outcome alone, so it is written without reading the previous version
     # first: one round trip (a later attempt's history was read at claim).
     async def _update(
-        self, delivery: Delivery, state: CallState, outcome: Outcome, dseq: int = 0
+        self,
+        delivery: Delivery,
+        state: CallState,
+        outcome: Outcome,
+        dseq: int = 0,
+        acking: tuple[Msg, float] | None = None,
     ) -> None:
         held = self._out.held.pop(delivery.token, None)
         await self._running.drop(delivery.call.call_id)  # never after the final record
@@ -333,7 +338,10 @@ class NatsQueue(SteeringMethods):
             data = None
             if outcome.result is not None:
                 data = await self._steering().keep_result(record, extras, outcome.result)
-            await self._write(record, extras, data)
+            if acking is None:
+                await self._write(record, extras, data)
+            else:
+                await self._write_then_ack(delivery, record, extras, data, acking)
         except BaseException:
             tallies.withdraw(subjects, counted)  # not yet published: the settle counts once
             raise
@@ -356,6 +364,23 @@ class NatsQueue(SteeringMethods):
         started = self._out.before(delivery, held)  # a copy of its own
         started.state, started.started_at = CallState.RUNNING, time.time()
         self._running.note(started)
+
+    async def _write_then_ack(
+        self,
+        delivery: Delivery,
+        record: CallRecord,
+        extras: records.Extras,
+        data: bytes | None,
+        acking: tuple[Msg, float],
+    ) -> None:
+        msg, ends = acking
+        still_leased(delivery, ends)  # the result's store may have taken its last moments
+        try:
+            await records.write_then_ack(
+                self._pub(), self.names.bucket, record, extras, msg.reply, data
+            )
+        except nats.errors.Error as exc:
+            raise unavailable(self.url, exc) from exc
 
     async def _write(
         self, record: CallRecord, extras: records.Extras | None = None, data: bytes | None = None
