@@ -26,14 +26,15 @@ class LoggingHook(Hook):
         self._queue = queue
 
     async def before_invoke(self, ctx: CallContext) -> None:
-        self._log.received(ctx.seq, ctx.delivery)
+        # A first attempt is named by its one ``Invoked`` line (``logs``).
+        if ctx.delivery.attempt > 1 or self._log.print_body:
+            self._log.received(ctx.seq, ctx.delivery)
         if ctx.delivery.attempt > 1:
             record = await self._queue.record(ctx.call.call_id)
             # A retried or handed-back call carries the outcome its worker
             # reported; none at all means that worker vanished and its lease ran out.
             if record is not None and record.status_code is None and record.error is None:
                 self._log.redelivered(ctx.seq, ctx.delivery)
-        self._log.invoking(ctx.seq, ctx.call.function_ref, self._gateway.function_url(ctx.call))
 
     async def after_invoke(self, ctx: CallContext) -> None:
         result = ctx.result
@@ -41,7 +42,7 @@ class LoggingHook(Hook):
         ref = ctx.call.function_ref
         if result.error is not None:
             self._log.invoke_error(ctx.seq, ref, result.error)
-        self._log.invoked(ctx.seq, ref, result.status, result.seconds, result.body)
+        self._log.invoked(ctx.seq, ref, result.status, result.seconds, result.body, ctx.delivery)
 
     async def after_settle(self, ctx: CallContext) -> None:
         if ctx.lease_lost:

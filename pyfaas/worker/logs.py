@@ -1,5 +1,8 @@
 """The queue-worker's event lines, one per event, in the OpenFaaS queue-worker's spirit.
 
+A call that runs once makes one line, ``Invoked``, once it has answered
+(a later attempt, or one whose body is printed, also a ``Received`` line as
+it starts): three lines a call took a tenth of a busy worker's time.
 Each line starts with ``[#N]``, the worker's sequence number of the delivery,
 so the lines of one call can be picked out of an interleaved log, and names
 the call by its whole id. One event is one line: a body printed with
@@ -81,6 +84,7 @@ class EventLog:
         )
 
     def received(self, seq: int, delivery: Delivery) -> None:
+        """A call as it starts: said for a later attempt, or with its body printed."""
         call = delivery.call
         self.line(
             f"[#{seq}] Received call {call_name(call.call_id)} for {call.function_ref}"
@@ -95,11 +99,24 @@ class EventLog:
             " a previous attempt did not settle"
         )
 
-    def invoking(self, seq: int, ref: str, url: str) -> None:
-        self.line(f"[#{seq}] Invoking {ref} via {redact(url)}")
-
-    def invoked(self, seq: int, ref: str, status: int, seconds: float, body: bytes) -> None:
-        self.line(f"[#{seq}] Invoked {ref} [{status}] in {seconds:.3f}s ({len(body)} bytes)")
+    def invoked(
+        self,
+        seq: int,
+        ref: str,
+        status: int,
+        seconds: float,
+        body: bytes,
+        delivery: Delivery | None = None,
+    ) -> None:
+        """The one line of a call at info: what it answered, and which call it was."""
+        of = ""
+        if delivery is not None:
+            call = delivery.call
+            of = (
+                f", call {call_name(call.call_id)}"
+                f" ({len(call.body)} bytes, attempt {delivery.attempt})"
+            )
+        self.line(f"[#{seq}] Invoked {ref} [{status}] in {seconds:.3f}s ({len(body)} bytes){of}")
         if self.print_body:
             self.line(f"[#{seq}] {ref} returned: {body.decode(errors='replace')}")
 

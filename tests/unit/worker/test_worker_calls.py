@@ -55,8 +55,11 @@ async def test_call_is_replayed_as_submitted_and_acked(
     assert seen.headers["User-Agent"].startswith("pyfaas-queue-worker/")
     assert "Connection" not in seen.headers or seen.headers["Connection"] != "close"
     assert any("Starting queue-worker. Concurrency: 1" in line for line in worker.lines)
-    assert any(f"Received call {call.call_id[:8]}" in line for line in worker.lines)
-    assert any("Invoked echo.openfaas-fn [200]" in line for line in worker.lines)
+    # One line for a call that ran once: what it answered, and which call it was.
+    [invoked] = [line for line in worker.lines if call.call_id in line]
+    assert "Invoked echo.openfaas-fn [200]" in invoked
+    assert f"call {call.call_id} (5 bytes, attempt 1)" in invoked
+    assert not any("Received call" in line for line in worker.lines)
 
 
 async def test_empty_path_becomes_root(
