@@ -9,7 +9,7 @@ included; the steering fields only when they say something.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -61,13 +61,16 @@ class CallAttempt:
 
 # A dataclass, not a pydantic model: this is a pyfaas extension (no Go
 # decoder reads it), every field is written, nulls included, and the client
-# reads it back as leniently as it always has.
-@dataclass(frozen=True)
+# reads it back as leniently as it always has. Not frozen: the queue's
+# ``CallRecord`` is this class with what only the queue keeps, and a backend
+# updates a record it has just read in place.
+@dataclass
 class CallStatus:
     """What happened to an asynchronous call: ``GET /system/calls/{id}``.
 
-    The gateway writes it from the queue's record (the queue converts its own
-    record at its boundary); the client reads it back. Times are Unix seconds.
+    The one definition of a call's status fields: the queue's ``CallRecord``
+    extends it, the gateway writes a record with ``to_wire``, the client reads
+    it back with ``from_wire``. Times are Unix seconds.
     """
 
     call_id: str
@@ -83,11 +86,13 @@ class CallStatus:
     callback_url: str | None = None
     callback_status: int | None = None
     callback_attempts: int = 0
-    not_before: float = 0.0  # 0: none
+    not_before: float = 0.0  # as on the call; 0: none
     expire_at: float = 0.0  # 0: none
-    reason: str | None = None  # why a dead letter is one
-    history: tuple[CallAttempt, ...] = ()
-    has_result: bool = False
+    # Why a dead letter is one: "retries exhausted", "not retryable: 500",
+    # "expired", "function removed", "undecodable payload". None otherwise.
+    reason: str | None = None
+    history: Sequence[CallAttempt] = ()  # every attempt, oldest first
+    has_result: bool = False  # the queue holds the function's answer
 
     def to_wire(self) -> dict[str, Any]:
         out = self._core_wire()

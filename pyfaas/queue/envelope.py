@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from pyfaas.call_status import CallAttempt, CallStatus
@@ -83,15 +84,9 @@ class StoredResult:
         )
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """One attempt of a call, as its record keeps it (dead letters show them all)."""
-
-    attempt: int  # 1 for the first
-    started_at: float | None  # Unix seconds
-    finished_at: float | None
-    status_code: int | None  # the function's answer; None if it gave none
-    error: str | None = None
+class Attempt(CallAttempt):
+    """One attempt of a call, as its record keeps it (dead letters show them all):
+    the wire's ``CallAttempt`` with the short keys of the queue's storage."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -201,60 +196,25 @@ class QueuedCall:
 
 
 @dataclass
-class CallRecord:
-    """What happened to a call: the answer to "where is my call?"."""
+class CallRecord(CallStatus):
+    """What happened to a call: the answer to "where is my call?".
 
-    call_id: str
-    function: str
-    namespace: str
-    state: CallState
-    attempts: int = 0
-    submitted_at: float = 0.0
-    started_at: float | None = None
-    finished_at: float | None = None
-    status_code: int | None = None
-    error: str | None = None
-    callback_url: str | None = None
-    callback_status: int | None = None
-    callback_attempts: int = 0
-    not_before: float = 0.0  # as on the call; 0: none
-    expire_at: float = 0.0
-    fingerprint: str = ""
-    # Why a dead letter is one: "retries exhausted", "not retryable: 500",
-    # "expired", "function removed", "undecodable payload". None otherwise.
-    reason: str | None = None
+    The wire's ``CallStatus`` (its fields and ``to_wire``), with what only the
+    queue keeps: the attempts as stored, and the fingerprint a reused call id
+    is checked against.
+    """
+
     history: list[Attempt] = field(default_factory=list)  # every attempt, oldest first
-    has_result: bool = False  # ``Queue.result`` holds the function's answer
-
-    def to_wire(self) -> dict[str, Any]:
-        """The JSON of ``GET /system/calls/{id}``, written by the wire model."""
-        return self.to_status().to_wire()
+    fingerprint: str = ""
 
     def to_status(self) -> CallStatus:
-        """This record as the wire model the gateway answers with and the client reads."""
-        return CallStatus(
-            call_id=self.call_id,
-            function=self.function,
-            namespace=self.namespace,
-            state=self.state,
-            attempts=self.attempts,
-            submitted_at=self.submitted_at,
-            started_at=self.started_at,
-            finished_at=self.finished_at,
-            status_code=self.status_code,
-            error=self.error,
-            callback_url=self.callback_url,
-            callback_status=self.callback_status,
-            callback_attempts=self.callback_attempts,
-            not_before=self.not_before,
-            expire_at=self.expire_at,
-            reason=self.reason,
-            history=tuple(
-                CallAttempt(a.attempt, a.started_at, a.finished_at, a.status_code, a.error)
-                for a in self.history
-            ),
-            has_result=self.has_result,
+        """This record as the plain wire model the client reads back."""
+        shared = {f.name: getattr(self, f.name) for f in dataclass_fields(CallStatus)}
+        shared["history"] = tuple(
+            CallAttempt(a.attempt, a.started_at, a.finished_at, a.status_code, a.error)
+            for a in self.history
         )
+        return CallStatus(**shared)
 
 
 @dataclass

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 
 import pytest
 
 from pyfaas.client._models import call_status_from_wire
 from pyfaas.errors import PyfaasError
-from pyfaas.queue.envelope import CallRecord
+from pyfaas.queue.envelope import Attempt, CallRecord
 from pyfaas.queue.envelope import CallState as QueueState
 from pyfaas.types import CallState, CallStatus
 
@@ -40,6 +41,48 @@ WIRE = (
 
 def test_the_queue_record_is_written_as_it_always_was() -> None:
     assert json.dumps(RECORD.to_wire(), separators=(",", ":")) == WIRE
+
+
+# A steered dead letter: the fields written only when they say something, in
+# the order GET /system/calls/{id} has always written them; the fingerprint
+# is the queue's own and never written.
+STEERED = CallRecord(
+    call_id="c4",
+    function="figlet",
+    namespace="openfaas-fn",
+    state=QueueState.DEAD,
+    attempts=1,
+    submitted_at=10.0,
+    finished_at=12.0,
+    status_code=500,
+    not_before=11.0,
+    expire_at=20.0,
+    reason="retries exhausted",
+    history=[Attempt(1, 11.5, 12.0, 500, "boom")],
+    has_result=True,
+    fingerprint="f" * 32,
+)
+STEERED_WIRE = (
+    '{"callId":"c4","function":"figlet","namespace":"openfaas-fn","state":"dead",'
+    '"attempts":1,"submittedAt":10.0,"startedAt":null,"finishedAt":12.0,"statusCode":500,'
+    '"error":null,"callbackUrl":null,"callbackStatus":null,"callbackAttempts":0,'
+    '"notBefore":11.0,"expireAt":20.0,"reason":"retries exhausted",'
+    '"history":[{"attempt":1,"startedAt":11.5,"finishedAt":12.0,"statusCode":500,'
+    '"error":"boom"}],"hasResult":true}'
+)
+
+
+def test_a_steered_record_is_written_as_it_always_was() -> None:
+    assert json.dumps(STEERED.to_wire(), separators=(",", ":")) == STEERED_WIRE
+    status = call_status_from_wire(json.loads(STEERED_WIRE))
+    assert status == STEERED.to_status()
+
+
+def test_the_record_adds_only_the_queues_own_fields_to_the_status() -> None:
+    """One definition of a call's status: the record's other fields are the wire model's."""
+    own = {f.name for f in fields(CallRecord)} - {f.name for f in fields(CallStatus)}
+    assert own == {"fingerprint"}
+    assert isinstance(STEERED, CallStatus)
 
 
 def test_the_client_reads_back_what_the_gateway_wrote() -> None:
