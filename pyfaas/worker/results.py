@@ -2,7 +2,10 @@
 
 What ``GET /system/calls/{id}/result`` gives back: the function's status,
 its response headers minus the hop-by-hop ones (they described the
-connection to the worker, not the answer), and its body cut at
+connection to the worker, not the answer) and minus those the servers on
+the way add to any answer (``Date``, ``Server``, ``Content-Length``, the
+gateway's ``X-Call-Id``, ``X-Start-Time`` and ``X-Served-By``: the record
+says as much, and better), and its body cut at
 ``result_max_bytes`` (then ``truncated``, with the whole body's ``size``),
 so one call with a huge answer cannot fill the queue's storage. An
 answer that never came (the gateway could not be reached) stores nothing.
@@ -15,7 +18,9 @@ from pyfaas.queue.envelope import StoredResult
 from pyfaas.worker.invoke import InvokeResult
 
 RESULT_MAX_BYTES = 1024 * 1024
-_NOT_STORED = HOP_BY_HOP | {"content-length"}
+# The servers' own, on every answer; the function's X-Duration-Seconds is kept.
+_ADDED_ON_THE_WAY = {"content-length", "date", "server", "x-call-id", "x-start-time", "x-served-by"}
+_NOT_STORED = HOP_BY_HOP | _ADDED_ON_THE_WAY
 
 
 def stored_result(result: InvokeResult, max_bytes: int) -> StoredResult | None:

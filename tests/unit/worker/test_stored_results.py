@@ -41,6 +41,20 @@ def test_a_result_keeps_status_and_headers_but_not_hop_by_hop_ones() -> None:
     assert (stored.body, stored.truncated, stored.size) == (b"hello", False, 5)
 
 
+def test_a_result_keeps_none_of_the_headers_the_servers_on_the_way_add() -> None:
+    headers = [
+        ("Date", "Wed, 02 Dec 2026 17:00:00 GMT"),
+        ("Server", "Python/3.11 aiohttp/3.9"),
+        ("X-Call-Id", "c1"),
+        ("X-Start-Time", "1700000000000000000"),
+        ("X-Served-By", "pyfaas/0.1.0"),
+        ("X-Function-Own", "kept"),
+    ]
+    stored = stored_result(InvokeResult(200, headers, b""), RESULT_MAX_BYTES)
+    assert stored is not None
+    assert stored.headers == [("X-Function-Own", "kept")]
+
+
 def test_a_body_over_the_cap_is_cut_and_says_its_whole_size() -> None:
     stored = stored_result(InvokeResult(200, [], b"x" * 100), 10)
     assert stored is not None
@@ -78,6 +92,7 @@ async def test_an_acked_call_stores_the_functions_answer(
     names = {name.lower() for name, _ in result.headers}
     assert {"content-type", "x-a"} <= names
     assert not names & {"connection", "keep-alive", "transfer-encoding", "content-length"}
+    assert not names & {"date", "server"}  # the fake gateway's own
     assert dict(result.headers)["Content-Type"] == "text/x-test"
 
 
