@@ -1,8 +1,9 @@
-"""``pyfaas calls``: what became of an asynchronous call, its result, cancelling it.
+"""``pyfaas calls``: listing asynchronous calls, what became of one, its result, cancelling it.
 
 These are pyfaas extensions (OpenFaaS CE cannot answer "where is my call?"):
-``GET /system/calls/{id}``, ``GET /system/calls/{id}/result`` and ``DELETE
-/system/calls/{id}``. The dead letters have their own group, in ``dead_letters``.
+``GET /system/calls`` (newest first, filtered), ``GET /system/calls/{id}``,
+``GET /system/calls/{id}/result`` and ``DELETE /system/calls/{id}``. The dead
+letters have their own group, in ``dead_letters``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from pyfaas.types import CallAttempt, CallStatus
+from pyfaas.types import CallAttempt, CallState, CallStatus
 
 from . import _common as common
 
@@ -89,6 +90,59 @@ def result_head(result: CallResult) -> str:
 @click.group("calls", cls=common.PyfaasGroup)
 def calls() -> None:
     """Asynchronous calls: their state, their results, cancelling them."""
+
+
+def calls_table(records: Iterable[CallStatus]) -> str:
+    """One row per call under a header row, newest first as the gateway lists them."""
+    rows: list[tuple[str, ...]] = [
+        ("CALL ID", "FUNCTION", "STATE", "ATTEMPTS", "SUBMITTED", "STATUS")
+    ]
+    for r in records:
+        code = "-" if r.status_code is None else str(r.status_code)
+        ref = f"{r.function}.{r.namespace}"
+        rows.append((r.call_id, ref, r.state.value, str(r.attempts), when(r.submitted_at), code))
+    return table(rows)
+
+
+_STATES = [state.value for state in CallState]
+
+
+@calls.command("list", epilog=common.CREDENTIALS_HELP)
+@click.option("-f", "--function", help="Only this function's calls (NAME or NAME.NAMESPACE)")
+@click.option("-s", "--state", type=click.Choice(_STATES), help="Only the calls in this state")
+@click.option(
+    "-n",
+    "--limit",
+    type=click.IntRange(1, 500),
+    default=50,
+    show_default=True,
+    help="How many calls at most",
+)
+@click.option("--before", help="Go on from a listing's last page (the cursor it printed)")
+@click.option("-j", "--json", "as_json", is_flag=True, help="Print JSON")
+@common.gateway_option
+def list_calls(
+    function: str | None,
+    state: str | None,
+    limit: int,
+    before: str | None,
+    as_json: bool,
+    gateway: str | None,
+) -> None:
+    """List asynchronous calls, newest first.
+
+    When there are more, stderr says the --before value that shows the next page.
+    """
+    with common.open_client(gateway) as client:
+        page = client.calls(function, state=state, limit=limit, before=before)
+    if as_json:
+        click.echo(json.dumps([record.to_wire() for record in page.calls], indent=2))
+    elif page.calls:
+        click.echo(calls_table(page.calls), nl=False)
+    else:
+        click.echo("No calls.", err=True)
+    if page.next is not None:
+        click.echo(f"More calls: the same command with --before {page.next}", err=True)
 
 
 @calls.command("get", epilog=common.CREDENTIALS_HELP)

@@ -1,4 +1,4 @@
-"""Asynchronous calls (pyfaas extensions): status, result, cancel, waiting, queue counts.
+"""Asynchronous calls (pyfaas extensions): listing, status, result, cancel, waiting, queue counts.
 
 ``GET /system/calls/{id}/result`` answers with the function's own status,
 so a 404 or 409 there may be the function's answer or the gateway's "no
@@ -9,6 +9,7 @@ when such an answer is a 404 or 409 the call's record says which it is.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from pyfaas.errors import Conflict, GatewayTimeout
@@ -26,10 +27,36 @@ from ._models import (
 )
 
 TRUNCATED_HEADER = "X-Result-Truncated"
+NEXT_CURSOR_HEADER = "X-Next-Cursor"
 _MAX_POLL = 2.0  # seconds between status polls at most, however long the wait
 
 
+@dataclass(frozen=True)
+class CallList:
+    """A page of ``GET /system/calls``, newest first; ``next`` is the ``before`` of the next."""
+
+    calls: tuple[CallStatus, ...]
+    next: str | None = None
+
+
 class CallsAPI(Transport):
+    def calls(
+        self,
+        function: str | None = None,
+        *,
+        namespace: str | None = None,
+        state: str | None = None,
+        limit: int = 50,
+        before: str | None = None,
+    ) -> CallList:
+        """A page of the calls' records, newest first, filtered; ``BadRequest`` for a bad filter."""
+        wanted = {"function": function, "namespace": namespace, "state": state, "before": before}
+        params = {k: v for k, v in wanted.items() if v is not None}
+        params["limit"] = str(limit)
+        response = self._call("GET", "/system/calls", ok=(200,), params=params)
+        records = tuple(call_status_from_wire(raw) for raw in self._json(response))
+        return CallList(records, response.headers.get(NEXT_CURSOR_HEADER))
+
     def call(self, call_id: str) -> CallStatus:
         """What happened to an asynchronous call."""
         response = self._call(

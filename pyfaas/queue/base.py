@@ -91,6 +91,22 @@ Steering (results, cancel, delays, idempotency, fair dispatch):
   milliseconds at 100k. ``processed`` and ``callback_failures`` are
   counters kept with the settles (ack and bury, not retry): ``prune``,
   ``purge`` and ``replay`` never lower them.
+
+Listing:
+
+* ``calls`` answers a ``CallPage`` of the records a ``CallFilter`` picks
+  (function name, namespace, state as ``record`` would show it), newest
+  first, at most ``limit``; callback deliveries are not listed (their
+  outcome is their call's). ``CallPage.next`` is an opaque cursor: a
+  filter with ``before`` set to it answers the records after the page's
+  last; None once there are no more. Memory and SQLite order by
+  submission; NATS by the record's last write (its records live in a KV
+  bucket kept in write order: a call that changed state since moves to the
+  top), the same order for calls not changed since their put. A NATS page
+  reads a bounded stretch of the bucket, so a page of a rare filter may
+  hold fewer than ``limit`` records while ``next`` is set. The cost does
+  not grow with the number of records beyond what the filter skips (SQLite:
+  an index per filter field). A cursor no backend made is a ``BadRequest``.
 """
 
 from __future__ import annotations
@@ -99,7 +115,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
-from pyfaas.queue.envelope import CallRecord, Delivery, Outcome, QueuedCall, StoredResult
+from pyfaas.queue.envelope import (
+    CallRecord,
+    CallState,
+    Delivery,
+    Outcome,
+    QueuedCall,
+    StoredResult,
+)
 
 
 @dataclass(frozen=True)
@@ -174,6 +197,28 @@ class DeadLetterFilter:
     since: float | None = None  # finished at or after (Unix seconds)
 
 
+@dataclass(frozen=True)
+class CallFilter:
+    """Which calls ``calls`` lists: every field that is set must match."""
+
+    function: str | None = None  # the function's name
+    namespace: str | None = None
+    state: CallState | None = None  # as ``record`` shows it (a delayed call due is queued)
+    before: str | None = None  # a ``CallPage.next``: the calls listed after that page
+
+
+@dataclass(frozen=True)
+class CallPage:
+    """A page of ``calls``, newest first, and the cursor of the next (None: the last)."""
+
+    records: tuple[CallRecord, ...]
+    next: str | None = None
+
+
+# The most records one ``calls`` page holds, whatever the limit asked.
+MAX_PAGE = 500
+
+
 class Queue(Protocol):
     # What a backend may lack, read by the contract suite. True where other
     # programs can write where the calls are kept (anyone may publish on a
@@ -222,3 +267,5 @@ class Queue(Protocol):
     async def prune(self, before: float) -> int: ...
 
     async def stats(self) -> QueueStats: ...
+
+    async def calls(self, where: CallFilter | None = None, limit: int = 50) -> CallPage: ...

@@ -40,12 +40,13 @@ from pyfaas.queue._records import (
     replayed_call,
     replayed_record,
 )
+from pyfaas.queue.backends import _nats_list as listing
 from pyfaas.queue.backends import _nats_records as records
 from pyfaas.queue.backends._nats_errors import delete_if_there, translated
 from pyfaas.queue.backends._nats_layout import CALLS
 from pyfaas.queue.backends._nats_locks import CANCELLED
 from pyfaas.queue.backends._nats_stats import StatsReader
-from pyfaas.queue.base import DeadLetterFilter, QueueStats
+from pyfaas.queue.base import CallFilter, CallPage, DeadLetterFilter, QueueStats
 from pyfaas.queue.envelope import CallRecord, CallState, QueuedCall, StoredResult
 
 if TYPE_CHECKING:
@@ -338,3 +339,8 @@ class SteeringMethods:
 
     async def stats(self) -> QueueStats:
         return await StatsReader(self._steering().queue).stats()
+
+    async def calls(self, where: CallFilter | None = None, limit: int = 50) -> CallPage:
+        queue = self._steering().queue
+        with translated(self.url):
+            return await listing.calls(queue, where or CallFilter(), limit)

@@ -1,10 +1,14 @@
 """The SQL of the SQLite queue's steering: cancel, dead letters by filter, prune, counts.
 
+``calls`` lists records newest first by row id, through an index per
+filter field (``calls_by_function``, ``calls_by_state``) and ``LIMIT``, so a
+page costs its rows and the rows the filter skips, not the table.
+
 The writes (``cancel``, ``replay``, ``replay_where``, ``purge``, ``prune``)
 run in the writer process inside the transaction its batch shares
 (``_sqlite_commit``), as the hot path's do in ``_sqlite_store``: a cancel
 and a claim are therefore never both true. The reads (``dead_letters``,
-``dead_letter``, ``result``, ``stats``) run on the queue's read thread.
+``dead_letter``, ``result``, ``stats``, ``calls``) run on the queue's read thread.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from typing import Any
 
 from pyfaas.errors import Conflict, NotFound
 from pyfaas.queue import _json
-from pyfaas.queue._records import CANCELLABLE, cancel_refusal, decode_call
+from pyfaas.queue._records import CALLBACKS, CANCELLABLE, cancel_refusal, decode_call
 from pyfaas.queue.backends import _sqlite_settle as settle
 from pyfaas.queue.backends import _sqlite_store as store
-from pyfaas.queue.base import DeadLetterFilter, FunctionStats, QueueStats
-from pyfaas.queue.envelope import CallRecord, QueuedCall, StoredResult
+from pyfaas.queue.backends._listing import page_size, position
+from pyfaas.queue.base import CallFilter, CallPage, DeadLetterFilter, FunctionStats, QueueStats
+from pyfaas.queue.envelope import CallRecord, CallState, QueuedCall, StoredResult
 
 # A filter as it travels to the writer process: (function, reason, since).
 Where = tuple[str | None, str | None, float | None]
@@ -81,6 +86,51 @@ def dead_letters(conn: sqlite3.Connection, limit: int, where: Where) -> list[Cal
     ).fetchall()
     now = time.time()
     return [settle.to_record(row, now) for row in rows]
+
+
+def _listed(where: CallFilter, now: float) -> list[tuple[str, list[Any]]]:
+    """The conditions picking the calls ``where`` lists (any of them), with their parameters.
+
+    A delayed call whose time came reads as queued (``as_of``), though its
+    row says ``delayed`` until a claim unparks it: queued is two conditions,
+    each read through ``calls_by_state`` in row order (one condition with OR
+    would sort every queued row for a page).
+    """
+    sql: list[str] = [f"lane != '{CALLBACKS}'"]
+    params: list[Any] = []
+    for column, value in (("function", where.function), ("namespace", where.namespace)):
+        if value is not None:
+            sql.append(f"{column} = ?")
+            params.append(value)
+    before = position(where)
+    if before is not None:
+        sql.append("id < ?")
+        params.append(before)
+    states: list[tuple[str, list[Any]]]
+    if where.state is CallState.QUEUED:
+        states = [("state = 'queued'", []), ("state = 'delayed' AND not_before <= ?", [now])]
+    elif where.state is CallState.DELAYED:
+        states = [("state = 'delayed' AND not_before > ?", [now])]
+    elif where.state is not None:
+        states = [("state = ?", [where.state.value])]
+    else:
+        states = [("1", [])]
+    return [(" AND ".join([*sql, state]), [*params, *more]) for state, more in states]
+
+
+def calls(conn: sqlite3.Connection, where: CallFilter, limit: int) -> CallPage:
+    now = time.time()
+    size = page_size(limit)
+    rows: list[Any] = []
+    for condition, params in _listed(where, now):
+        rows += conn.execute(
+            f"SELECT {settle.RECORD_COLUMNS}, id FROM calls WHERE {condition}"
+            " ORDER BY id DESC LIMIT ?",
+            [*params, size + 1],  # one more: whether there is a next page
+        ).fetchall()
+    rows = sorted(rows, key=lambda row: -row[-1])[: size + 1]
+    records = tuple(settle.to_record(row[:-1], now) for row in rows[:size])
+    return CallPage(records, str(rows[size - 1][-1]) if len(rows) > size else None)
 
 
 def dead_letter(conn: sqlite3.Connection, call_id: str) -> tuple[CallRecord, QueuedCall | None]:

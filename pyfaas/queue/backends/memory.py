@@ -42,7 +42,8 @@ from pyfaas.queue._records import (
     replayed_record,
     settled,
 )
-from pyfaas.queue.base import DeadLetterFilter, FunctionStats, QueueStats
+from pyfaas.queue.backends._listing import is_callback, page_size, picks, position
+from pyfaas.queue.base import CallFilter, CallPage, DeadLetterFilter, FunctionStats, QueueStats
 from pyfaas.queue.envelope import (
     CallRecord,
     CallState,
@@ -123,6 +124,7 @@ class MemoryQueue:
         self._processed: dict[str, int] = {}
         self._callback_failures: dict[str, int] = {}
         self._seq = itertools.count()
+        self._listed: dict[str, int] = {}  # call id -> its put's place, the listing's cursor
         self._changed = asyncio.Event()
         self._open = False
 
@@ -146,6 +148,7 @@ class MemoryQueue:
             return False
         self._records[call.call_id] = new_record(call)
         self._calls[call.call_id] = call
+        self._listed[call.call_id] = next(self._seq)
         self._enqueue(call)
         return True
 
@@ -303,6 +306,7 @@ class MemoryQueue:
         self._calls.pop(call_id, None)
         self._results.pop(call_id, None)
         self._dead_at.pop(call_id, None)
+        self._listed.pop(call_id, None)
 
     async def result(self, call_id: str) -> StoredResult | None:
         self._check_open()
@@ -319,6 +323,23 @@ class MemoryQueue:
         del self._entries[call_id]
         self._records[call_id] = cancelled_record(found, self._clock.time())
         return replace(self._records[call_id])
+
+    async def calls(self, where: CallFilter | None = None, limit: int = 50) -> CallPage:
+        """Newest put first: the records dict keeps put order, and its places grow."""
+        self._check_open()
+        where = where or CallFilter()
+        before, size, now = position(where), page_size(limit), self._clock.time()
+        found: list[CallRecord] = []
+        for call_id in reversed(self._records):
+            place = self._listed[call_id]
+            if (before is not None and place >= before) or is_callback(call_id):
+                continue
+            record = as_of(self._records[call_id], now)
+            if picks(record, where):
+                if len(found) == size:
+                    return CallPage(tuple(found), str(self._listed[found[-1].call_id]))
+                found.append(replace(record))
+        return CallPage(tuple(found))
 
     async def prune(self, before: float) -> int:
         self._check_open()

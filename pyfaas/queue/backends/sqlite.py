@@ -32,7 +32,7 @@ from pyfaas.queue.backends import _sqlite_settle as settle
 from pyfaas.queue.backends import _sqlite_steer as steer
 from pyfaas.queue.backends._sqlite_thread import SqliteThread
 from pyfaas.queue.backends._sqlite_writer import Writer
-from pyfaas.queue.base import DeadLetterFilter, QueueStats
+from pyfaas.queue.base import CallFilter, CallPage, DeadLetterFilter, QueueStats
 from pyfaas.queue.envelope import (
     CallRecord,
     CallState,
@@ -195,4 +195,8 @@ class SqliteQueue:
 
     async def stats(self) -> QueueStats:
         found: QueueStats = await self._read(steer.stats)
+        return found
+
+    async def calls(self, where: CallFilter | None = None, limit: int = 50) -> CallPage:
+        found: CallPage = await self._read(steer.calls, where or CallFilter(), limit)
         return found

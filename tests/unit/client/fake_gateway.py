@@ -64,6 +64,7 @@ class FakeGateway:
 
         app = web.Application(middlewares=[record])
         r = app.router
+        r.add_get("/system/calls", self.list_calls)
         r.add_get("/system/calls/{id}", self.get_call)
         r.add_get("/system/calls/{id}/result", self.get_result)
         r.add_delete("/system/calls/{id}", self.cancel)
@@ -81,6 +82,25 @@ class FakeGateway:
         if found is None:
             raise web.HTTPNotFound(text=f"no such call: {request.match_info['id']}")
         return found
+
+    async def list_calls(self, request: web.Request) -> web.Response:
+        """Newest added first; the cursor is the place after the page in that order."""
+        query = request.query
+        if query.get("state", "") not in ("", *(s.value for s in CallState)):
+            raise web.HTTPBadRequest(text=f"state {query['state']!r} is not a state")
+        found = [
+            c
+            for c in reversed(self.calls.values())
+            if query.get("function") in (None, c.function)
+            and query.get("state") in (None, c.state.value)
+        ]
+        start = int(query.get("before", "0"))
+        limit = int(query.get("limit", "50"))
+        page = found[start : start + limit]
+        response = web.json_response([c.to_wire() for c in page])
+        if start + limit < len(found):
+            response.headers["X-Next-Cursor"] = str(start + limit)
+        return response
 
     async def get_call(self, request: web.Request) -> web.Response:
         status = self._known(request)
