@@ -19,7 +19,7 @@ from aiohttp.typedefs import Middleware
 
 from pyfaas.credentials import Credentials
 from pyfaas.errors import PyfaasError
-from pyfaas.gateway import calls, dead_letters, hosts, logs, portal, secrets, system
+from pyfaas.gateway import calls, dead_letters, hosts, images, logs, portal, secrets, system
 from pyfaas.gateway.auth import auth_middleware
 from pyfaas.gateway.autoscale import Autoscaler
 from pyfaas.gateway.errors import error_middleware
@@ -60,6 +60,7 @@ def create_app(
     calls.add_routes(app)
     dead_letters.add_routes(app)
     hosts.add_routes(app)
+    images.add_routes(app)
     portal.add_routes(app)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/system/openapi.yml", _openapi)
@@ -71,7 +72,8 @@ def _lifecycle(state: GatewayState) -> Callable[[web.Application], AsyncIterator
     async def context(app: web.Application) -> AsyncIterator[None]:
         settings = state.settings
         scaler = Autoscaler(
-            state.provider,
+            # A cluster host's autoscaler scales this host's replicas only (docs/cluster.md).
+            getattr(state.provider, "autoscaled", state.provider),
             state.metrics,
             settings.function_namespace,
             queue=state.queue,

@@ -57,6 +57,7 @@ class GatewaySettings:
     max_body: int = 64 * MIB
     max_async_body: int = 16 * MIB
     max_system_body: int = 1 * MIB
+    max_image_size: int = 2048 * MIB  # an uploaded image archive (gateway.images)
     queue_url: str = ""
     basic_auth: bool = True
     function_namespace: str = DEFAULT_NAMESPACE
@@ -93,6 +94,7 @@ class GatewaySettings:
             upstream_timeout=upstream_timeout,
             max_body=env.size("PYFAAS_MAX_BODY", 64 * MIB),
             max_async_body=env.size("PYFAAS_MAX_ASYNC_BODY", 16 * MIB),
+            max_image_size=env.size("PYFAAS_MAX_IMAGE_SIZE", 2048 * MIB),
             queue_url=env.get("PYFAAS_QUEUE", "") or f"sqlite://{home / 'queue.db'}",
             basic_auth=env.boolean("basic_auth", True),
             function_namespace=namespace,

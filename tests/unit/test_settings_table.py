@@ -91,6 +91,7 @@ ROWS = [
     Row(GATEWAY, "upstream_timeout", "1m30s", "upstream_timeout", 90.0, bad="never"),
     Row(GATEWAY, "PYFAAS_MAX_BODY", "2Mi", "max_body", 2 * MIB, bad="big"),
     Row(GATEWAY, "PYFAAS_MAX_ASYNC_BODY", "512Ki", "max_async_body", 512 * KIB, bad="huge"),
+    Row(GATEWAY, "PYFAAS_MAX_IMAGE_SIZE", "64Mi", "max_image_size", 64 * MIB, bad="huge"),
     Row(GATEWAY, "PYFAAS_QUEUE", "memory://", "queue_url", "memory://"),
     Row(GATEWAY, "basic_auth", "false", "basic_auth", False, bad="maybe"),
     Row(GATEWAY, "function_namespace", "fns", "function_namespace", "fns", bad="Not_Valid"),
