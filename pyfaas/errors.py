@@ -15,8 +15,10 @@ exceptions into this tree at their boundary with ``raise X from exc``.
     ├── Unauthorized (401)            WWW-Authenticate: the challenge, when given
     ├── NotFound (404)
     ├── MethodNotAllowed (405)        Allow: the methods allowed, when given
+    ├── RequestTimeout (408)
     ├── Conflict (409)
     ├── PayloadTooLarge (413)
+    ├── ExpectationFailed (417)
     ├── Unprocessable (422)
     ├── TooManyRequests (429)
     ├── NotImplementedFeature (501)
@@ -101,12 +103,25 @@ class MethodNotAllowed(PyfaasError):
         return (("Allow", ", ".join(self.allow)),) if self.allow else ()
 
 
+class RequestTimeout(PyfaasError):
+    """The request's work ran out of time and was stopped (the classic watchdog's
+    ``exec_timeout``)."""
+
+    status = 408
+
+
 class Conflict(PyfaasError):
     status = 409
 
 
 class PayloadTooLarge(PyfaasError):
     status = 413
+
+
+class ExpectationFailed(PyfaasError):
+    """An ``Expect`` header the server cannot meet (anything but ``100-continue``)."""
+
+    status = 417
 
 
 class Unprocessable(PyfaasError):
@@ -159,6 +174,7 @@ __all__ = [
     "BadRequest",
     "ConfigError",
     "Conflict",
+    "ExpectationFailed",
     "GatewayTimeout",
     "Headers",
     "InvalidBody",
@@ -170,6 +186,7 @@ __all__ = [
     "PyfaasError",
     "QueueUnavailable",
     "QueueUncertain",
+    "RequestTimeout",
     "ServiceUnavailable",
     "TooManyRequests",
     "Unauthorized",

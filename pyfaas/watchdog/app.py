@@ -5,7 +5,7 @@ and returns a ``Watchdog``, whose ``handle`` is the one handler the HTTP
 server calls: ``/_/health`` and ``/_/ready`` are answered here, everything
 else goes through the ``max_inflight`` limiter to the runner, counted in
 ``metrics`` (served at ``/_/metrics``; see ``metrics.py``). Errors raised
-below are rendered here, and only here.
+below are caught here, and rendered by ``watchdog.errors``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import os
 import time
 from collections.abc import Mapping
 
-from pyfaas.errors import PyfaasError
-from pyfaas.httpd.messages import Request, Response, text_response
+from pyfaas.errors import MethodNotAllowed, PyfaasError
+from pyfaas.httpd.messages import Request, Response
+from pyfaas.watchdog.errors import render
 from pyfaas.watchdog.lifecycle import Lifecycle
 from pyfaas.watchdog.limiter import Limiter
 from pyfaas.watchdog.log import GoLog
@@ -43,14 +44,20 @@ class Watchdog:
         self.log = log
 
     async def handle(self, request: Request) -> Response:
-        if request.path == "/_/health":
-            return self._health(request, busy=False)
-        if request.path == "/_/ready":
-            return self._health(request, busy=self.limiter.full)
-        if request.path == METRICS_PATH:
-            return self._metrics(request)
-        if not self.limiter.try_acquire():
-            return self.limiter.refusal()
+        try:
+            if request.path == "/_/health":
+                return self._health(request, busy=False)
+            if request.path == "/_/ready":
+                return self._health(request, busy=self.limiter.full)
+            if request.path == METRICS_PATH:
+                return self._metrics(request)
+            self.limiter.acquire()
+        except PyfaasError as exc:
+            return self.render(exc)
+        return await self._invoke(request)
+
+    async def _invoke(self, request: Request) -> Response:
+        """The runner's answer to ``request``, holding the limiter's slot taken for it."""
         metrics = self.metrics
         metrics.started()
         began = time.perf_counter()
@@ -67,14 +74,13 @@ class Watchdog:
             metrics.finished(request.method, status, time.perf_counter() - began)
 
     def _metrics(self, request: Request) -> Response:
-        if request.method not in _HEALTH_METHODS:
-            return text_response(405, "Method Not Allowed")
+        _allowed(request)
         headers = [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")]
         return Response(200, headers, self.metrics.exposition())
 
     def _health(self, request: Request, *, busy: bool) -> Response:
-        if request.method not in _HEALTH_METHODS:
-            return text_response(405, "Method Not Allowed")
+        # Bodiless answers, as of-watchdog gives them: a probe reads the status only.
+        _allowed(request)
         if not self.lifecycle.healthy:
             return Response(503, [("Content-Type", "text/plain")], b"")
         if busy:
@@ -82,9 +88,14 @@ class Watchdog:
         return Response(200, [("Content-Type", "text/plain")], b"OK")
 
     def render(self, exc: PyfaasError) -> Response:
-        """The one place a watchdog error becomes a response."""
-        headers = [("X-OpenFaaS-Internal", self.runner.internal), *exc.headers]
-        return text_response(exc.status, exc.message, headers)
+        """Every error raised below the handler, answered as the runner's mode names it."""
+        return render(exc, self.runner.internal)
+
+
+def _allowed(request: Request) -> None:
+    """``MethodNotAllowed`` unless ``request`` is a GET or HEAD (the health and metrics routes)."""
+    if request.method not in _HEALTH_METHODS:
+        raise MethodNotAllowed("Method Not Allowed", allow=sorted(_HEALTH_METHODS))
 
 
 def create_runner(settings: WatchdogSettings, environ: Mapping[str, str], log: GoLog) -> Runner:

@@ -6,7 +6,7 @@ is never queued, so the caller (gateway or queue-worker) can retry elsewhere.
 
 from __future__ import annotations
 
-from pyfaas.httpd.messages import Response, text_response
+from pyfaas.watchdog.errors import Overloaded
 
 
 class Limiter:
@@ -18,18 +18,11 @@ class Limiter:
     def full(self) -> bool:
         return 0 < self.max_inflight <= self.inflight
 
-    def try_acquire(self) -> bool:
+    def acquire(self) -> None:
+        """Take a slot; ``Overloaded`` if none is free."""
         if self.full:
-            return False
+            raise Overloaded(self.max_inflight)
         self.inflight += 1
-        return True
 
     def release(self) -> None:
         self.inflight -= 1
-
-    def refusal(self) -> Response:
-        return text_response(
-            429,
-            f"Concurrent request limit exceeded. Max concurrent requests: {self.max_inflight}",
-            [("X-OpenFaaS-Internal", "faas-middleware")],
-        )

@@ -19,10 +19,12 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.web_request import BaseRequest
 
+from pyfaas.errors import ExpectationFailed
 from pyfaas.httpd.limits import Limits
-from pyfaas.httpd.messages import Body, Request, text_response
+from pyfaas.httpd.messages import Body, Request
 from pyfaas.httpd.server import Handler
 from pyfaas.httpd.wire import CONTINUE
+from pyfaas.watchdog.errors import render
 
 
 class Listener:
@@ -58,7 +60,7 @@ class Listener:
         expect = raw.headers.get("Expect")
         if expect is not None:
             if expect.strip().lower() != "100-continue":
-                refused = text_response(417, f"unsupported expectation: {expect}")
+                refused = render(ExpectationFailed(f"unsupported expectation: {expect}"))
                 return web.Response(status=417, headers=refused.headers, body=refused.body)
             headers = [(k, v) for k, v in headers if k.lower() != "expect"]
             if raw.version >= (1, 1) and body.content_length != 0:

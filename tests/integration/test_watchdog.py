@@ -142,6 +142,18 @@ def test_classic_large_and_chunked_bodies(watchdog: type[WatchdogProcess], serve
     assert continued.stdout == b"x" * 2048
 
 
+@pytest.mark.parametrize("server", ["httptools", "aiohttp"])
+def test_an_unknown_expectation_is_a_one_line_417(
+    watchdog: type[WatchdogProcess], server: str
+) -> None:
+    wd = watchdog({"fprocess": "cat", "PYFAAS_WATCHDOG_SERVER": server}).wait_healthy()
+    response = httpx.post(wd.url(), content=b"x", headers={"Expect": "the-impossible"})
+    assert response.status_code == 417
+    assert response.text.count("\n") == 1, response.text
+    assert "expectation" in response.text
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+
+
 def test_classic_env_shows_the_request(watchdog: type[WatchdogProcess]) -> None:
     wd = watchdog({"fprocess": "env", "custom_env": "custom_env_value"}).wait_healthy()
     response = httpx.get(wd.url("/some/path?a=1"), headers={"X-Custom-Header": "yes"})

@@ -13,7 +13,7 @@ import signal
 import time
 from collections.abc import Mapping
 
-from pyfaas.errors import MethodNotAllowed, PyfaasError
+from pyfaas.errors import MethodNotAllowed, PyfaasError, RequestTimeout
 from pyfaas.httpd.messages import Request, Response
 from pyfaas.watchdog.log import GoLog
 from pyfaas.watchdog.runners.cgi import CgiVars, marshal
@@ -62,7 +62,7 @@ class ClassicRunner:
         except TimeoutError:
             self._log(f"Killing process: {settings.command}")
             child.kill()
-            return Response(408, [("Content-Type", "text/plain")], b"Killed process.\n")
+            raise RequestTimeout("Killed process.") from None
         duration = time.monotonic() - started
         outcome = child.outcome()
         out = outcome.out
