@@ -27,7 +27,7 @@ from nats.js.kv import KeyValue
 
 import pyfaas
 from pyfaas.cluster.heartbeat import Heartbeat, HostRecord, hosts
-from pyfaas.cluster.reconciler import RESYNC, Reconciler
+from pyfaas.cluster.reconciler import RESYNC, ImageSource, Reconciler
 from pyfaas.cluster.secretbox import SecretBox
 from pyfaas.cluster.store import ClusterStore, Definition, Versioned, new_definition
 from pyfaas.errors import BadRequest, Conflict, NotFound, PyfaasError, ServiceUnavailable
@@ -54,8 +54,10 @@ class ClusterProvider:
         resync: float = RESYNC,
         heartbeat: float = 2.0,
         kv_replicas: int = 1,
+        images: ImageSource | None = None,
     ) -> None:
         self._local = local
+        self._images = images
         self._servers = servers
         self._box = SecretBox(key)
         self._host = host
@@ -73,6 +75,11 @@ class ClusterProvider:
     @property
     def local(self) -> Provider:
         return self._local
+
+    @property
+    def images(self) -> ImageSource | None:
+        """The cluster's images (``cluster.images``), pulled before a definition runs."""
+        return self._images
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -102,7 +109,7 @@ class ClusterProvider:
             except (nats.errors.Error, TimeoutError) as exc:
                 raise ServiceUnavailable(f"cluster bucket of hosts unavailable: {exc!r}") from exc
             await self._local.start()
-            self._reconciler = Reconciler(self._store, self._local, self._resync)
+            self._reconciler = Reconciler(self._store, self._local, self._resync, self._images)
             await self._reconciler.sync()
             self._reconciler.start(*self._store.buckets)
             self._heartbeat = Heartbeat(

@@ -11,6 +11,12 @@ what the buckets no longer hold.
 
 Per host: the definition's ``replicas`` is the count each host runs. A scale
 from zero on one host (a call arriving there) wakes that host's replicas only.
+
+Images pushed to the cluster (``images``) are pulled before a definition is
+applied, and a definition whose image reference names another digest than
+the one its replicas run is applied as an update (the replicas restart on the
+new image) even when the deployment is the same: ``pyfaas up`` of a rebuilt
+image under the same tag rolls out to every host with the deploy.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import nats.errors
 from nats.js.kv import KeyValue
@@ -37,16 +44,33 @@ Key = tuple[str, str]  # (namespace, name)
 RESYNC = 10.0
 
 
+class ImageSource(Protocol):
+    async def pull(self, ref: str) -> str | None:
+        """Bring this host's copy of ``ref`` to the cluster's; its digest, None if not pushed.
+
+        Raises ``BadRequest`` when the image cannot be had (noted, tried again).
+        """
+
+
 @dataclass(frozen=True)
 class _Applied:
     revision: int
     deployment: FunctionDeployment
+    # The digest of the pushed image the replicas run; None: not a pushed image.
+    digest: str | None = None
 
 
 class Reconciler:
-    def __init__(self, store: ClusterStore, local: Provider, interval: float = RESYNC) -> None:
+    def __init__(
+        self,
+        store: ClusterStore,
+        local: Provider,
+        interval: float = RESYNC,
+        images: ImageSource | None = None,
+    ) -> None:
         self._store = store
         self._local = local
+        self._images = images
         self._interval = interval
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -158,14 +182,21 @@ class Reconciler:
         if any(secret not in have for secret in definition.deployment.secrets or []):
             # A secret made through another host a moment ago: fetch it before the deploy.
             await self._sync_secrets([namespace])
+        digest = None
+        if self._images is not None:
+            digest = await self._images.pull(definition.deployment.image)
         if not await self._local.has_function(name, namespace):
             await self._local.deploy(definition.deployment, namespace)
-        elif applied is None or applied.deployment != definition.deployment:
+        elif (
+            applied is None
+            or applied.deployment != definition.deployment
+            or applied.digest != digest
+        ):
             await self._local.update(definition.deployment, namespace)
         # Only the count changed (a scale): the running replicas stay.
         await self._local.scale(name, namespace, definition.replicas)
         self._failed.pop(key, None)
-        self._functions[key] = _Applied(revision, definition.deployment)
+        self._functions[key] = _Applied(revision, definition.deployment, digest)
 
     async def _remove(self, key: Key) -> None:
         self._functions.pop(key, None)
