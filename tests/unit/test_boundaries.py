@@ -24,6 +24,8 @@ import importlinter.api  # noqa: F401  (configures import-linter's adapters)
 import pytest
 from importlinter.application.use_cases import lint_imports
 
+from tests.package_source import package_trees
+
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "pyfaas"
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
@@ -157,14 +159,14 @@ def _leading_text(node: ast.expr) -> str | None:
     return None
 
 
-def string_imports(source: str) -> Iterator[tuple[int, str]]:
+def string_imports(tree: ast.AST) -> Iterator[tuple[int, str]]:
     """``(line, why)`` for each import by a string that could load a pyfaas module.
 
     A literal that names a module outside pyfaas is fine, and so is one
     relative to the caller's own package (``".name", __package__``), which
     cannot leave it; a computed name or one under ``pyfaas`` is reported.
     """
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(tree):
         if not isinstance(node, ast.Call) or _loader_name(node) is None or not node.args:
             continue
         text = _leading_text(node.args[0])
@@ -186,11 +188,11 @@ def _own_package(call: ast.Call) -> bool:
 
 def test_no_module_imports_a_pyfaas_module_by_a_string() -> None:
     found = []
-    for path in sorted(PACKAGE.rglob("*.py")):
+    for path, tree in package_trees().items():
         where = path.relative_to(REPO).as_posix()
         if where in LOADS_OTHER_CODE:
             continue
-        found += [f"{where}:{line}: {why}" for line, why in string_imports(path.read_text())]
+        found += [f"{where}:{line}: {why}" for line, why in string_imports(tree)]
     assert found == [], "import it with an import statement (or pass it in):\n" + "\n".join(found)
 
 
@@ -208,7 +210,7 @@ def test_no_module_imports_a_pyfaas_module_by_a_string() -> None:
     ],
 )
 def test_a_string_import_of_pyfaas_is_found(source: str) -> None:
-    assert [line for line, _ in string_imports(source)] == [source.count("\n") + 1]
+    assert [line for line, _ in string_imports(ast.parse(source))] == [source.count("\n") + 1]
 
 
 @pytest.mark.parametrize(
@@ -220,4 +222,4 @@ def test_a_string_import_of_pyfaas_is_found(source: str) -> None:
     ],
 )
 def test_an_import_that_stays_visible_or_outside_is_not_reported(source: str) -> None:
-    assert list(string_imports(source)) == []
+    assert list(string_imports(ast.parse(source))) == []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ from pyfaas.providers.local.settings import LocalProviderSettings
 from pyfaas.watchdog.settings import WatchdogSettings
 from pyfaas.worker.callback_guard import Allowed
 from pyfaas.worker.settings import WorkerSettings
+from tests.package_source import package_trees
 
 PACKAGE = Path(__file__).resolve().parents[2] / "pyfaas"
 KIB = 1024
@@ -264,14 +266,24 @@ def test_every_variable_read_has_a_row(kind: Kind) -> None:
 READ_ELSEWHERE: dict[str, frozenset[str]] = {}
 
 
+@functools.cache
+def _attributes_by_module() -> dict[Path, frozenset[str]]:
+    """The attribute names each module of the package reads, parsed once for every row."""
+    return {
+        path: frozenset(
+            node.attr
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load)
+        )
+        for path, tree in package_trees().items()
+    }
+
+
 def _attributes_read(skip: Path) -> set[str]:
     names: set[str] = set()
-    for path in PACKAGE.rglob("*.py"):
-        if path == skip:
-            continue
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
-                names.add(node.attr)
+    for path, read in _attributes_by_module().items():
+        if path != skip:
+            names |= read
     return names
 
 

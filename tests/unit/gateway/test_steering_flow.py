@@ -69,10 +69,9 @@ async def test_the_result_of_a_call_is_the_functions_answer(served: Client) -> N
 
 
 async def test_a_delayed_call_waits_and_a_cancelled_one_never_runs(served: Client) -> None:
-    delayed = await served.post("/async-function/echo", data=b"a", headers={"X-Delay-Seconds": "1"})
-    cancelled = await served.post(
-        "/async-function/echo", data=b"b", headers={"X-Delay-Seconds": "1"}
-    )
+    delay = {"X-Delay-Seconds": "0.2"}
+    delayed = await served.post("/async-function/echo", data=b"a", headers=delay)
+    cancelled = await served.post("/async-function/echo", data=b"b", headers=delay)
     submitted = time.time()
     gone = await served.delete(f"/system/calls/{cancelled.headers['X-Call-Id']}", headers=AUTH)
     assert gone.status == 202

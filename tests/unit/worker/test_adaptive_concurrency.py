@@ -76,7 +76,8 @@ class _Crowded:
     """A gateway whose function answers 429 while more than ``capacity`` calls run in it."""
 
     capacity: int
-    delay: float = 0.03
+    # Long enough that eight calls at once overlap, short enough that 60 take no second.
+    delay: float = 0.005
     running: int = 0
     most: int = 0
     answered: dict[int, int] = field(default_factory=dict)
@@ -170,7 +171,7 @@ async def test_calls_waiting_for_a_backed_off_function_do_not_drain_the_queue_in
     for call in calls:
         await queue.put(call)
     try:
-        async with _serve(_Crowded(capacity=1, delay=0.02)) as fake:
+        async with _serve(_Crowded(capacity=1, delay=0.004)) as fake:
             overrides = {"gateway_url": fake.url, "max_inflight": 4, "max_retry_attempts": 100}
             async with running_worker(settings, queue, **overrides):
                 for call in calls:

@@ -119,7 +119,7 @@ async def test_every_claim_asks_for_at_least_two_calls(
     gateway.script["flood.openfaas-fn"] = [Reply(delay=SHORT_CALL * 2)]
     queue = _FloodFirst()
     await queue.start()
-    calls = [_call("flood") for _ in range(3)]
+    calls = [_call("flood") for _ in range(2)]
     for call in calls:
         await queue.put(call)
     try:
@@ -173,9 +173,9 @@ async def test_a_call_that_waited_past_its_expire_at_is_buried_unrun(
     gateway: FakeGateway, settings: WorkerSettings
 ) -> None:
     # Claimed before its expire_at (the queue checks it then), started after it.
-    gateway.script["slow.openfaas-fn"] = [Reply(delay=0.3)]
+    gateway.script["slow.openfaas-fn"] = [Reply(delay=0.2)]
     first, late = _call("slow"), _call("other")
-    late.expire_at = time.time() + 0.15
+    late.expire_at = time.time() + 0.1
     queue = MemoryQueue()
     await queue.start()
     await queue.put(first)

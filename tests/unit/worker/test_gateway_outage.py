@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
+import pytest
 from aiohttp import web
 
 from pyfaas.queue.backends.memory import MemoryQueue
@@ -40,6 +41,9 @@ def _said(worker: Running, text: str) -> bool:
     return any(text in line for line in worker.lines)
 
 
+# It waits out the worker's reconnection backoff (0.1 s, doubling), which
+# run_worker does not let a test shorten: it runs with the slow tier.
+@pytest.mark.integration
 async def test_call_waits_for_a_gateway_that_comes_up_and_runs_once(
     queue: MemoryQueue, settings: WorkerSettings
 ) -> None:

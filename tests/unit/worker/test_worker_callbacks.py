@@ -174,7 +174,7 @@ async def test_a_callback_that_never_answers_holds_up_no_other_call(
 async def test_callback_slots_are_their_own_setting(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
-    gateway.callback_script["slow"] = [Reply(delay=0.5)]
+    gateway.callback_script["slow"] = [Reply(delay=0.1)]
     calls = [gateway_call(callback_url=f"{gateway.url}/cb/slow") for _ in range(4)]
     for call in calls:
         await queue.put(call)
@@ -187,6 +187,8 @@ async def test_callback_slots_are_their_own_setting(
     assert at_once == 2
 
 
+# A Retry-After is whole seconds: this test waits one, so it runs with the slow tier.
+@pytest.mark.integration
 async def test_a_failed_post_waits_in_the_queue_not_in_a_slot(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:

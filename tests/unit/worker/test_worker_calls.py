@@ -80,7 +80,7 @@ def _overlaps(spans: list[tuple[float, float]]) -> bool:
 async def test_max_inflight_one_runs_calls_one_after_another(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
-    gateway.script["slow.openfaas-fn"] = [Reply(delay=0.1)]
+    gateway.script["slow.openfaas-fn"] = [Reply(delay=0.05)]
     calls = [gateway_call("slow") for _ in range(3)]
     for call in calls:
         await queue.put(call)
@@ -99,7 +99,7 @@ async def test_max_inflight_one_runs_calls_one_after_another(
 async def test_max_inflight_three_overlaps(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
-    gateway.script["slow.openfaas-fn"] = [Reply(delay=0.3)]
+    gateway.script["slow.openfaas-fn"] = [Reply(delay=0.15)]
     calls = [gateway_call("slow") for _ in range(3)]
     for call in calls:
         await queue.put(call)
@@ -114,8 +114,8 @@ async def test_per_function_max_inflight_annotation_caps_inside_global(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
     gateway.annotations["capped.openfaas-fn"] = {"com.pyfaas.queue.max_inflight": "1"}
-    gateway.script["capped.openfaas-fn"] = [Reply(delay=0.1)]
-    gateway.script["free.openfaas-fn"] = [Reply(delay=0.3)]
+    gateway.script["capped.openfaas-fn"] = [Reply(delay=0.05)]
+    gateway.script["free.openfaas-fn"] = [Reply(delay=0.15)]
     capped = [gateway_call("capped") for _ in range(3)]
     free = [gateway_call("free") for _ in range(2)]
     for call in capped + free:
@@ -177,6 +177,8 @@ async def test_retries_run_out_then_dead_letter(
     assert len(gateway.calls) == 3
 
 
+# A Retry-After is whole seconds: this test waits one, so it runs with the slow tier.
+@pytest.mark.integration
 async def test_retry_after_is_honoured(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
@@ -291,7 +293,8 @@ async def test_short_calls_are_claimed_further_ahead_than_long_ones(
     gateway: FakeGateway, settings: WorkerSettings
 ) -> None:
     gateway.script["slow.openfaas-fn"] = [Reply(delay=SHORT_CALL * 2)]
-    for function, count in (("slow", 4), ("quick", 60)):
+    # Three long calls are enough to claim past two, were the worker to.
+    for function, count in (("slow", 3), ("quick", 60)):
         queue = _ClaimSizes()
         await queue.start()
         calls = [gateway_call(function) for _ in range(count)]
@@ -332,8 +335,8 @@ async def test_calls_waiting_for_their_function_cap_leave_their_slots_to_other_f
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
     gateway.annotations["capped.openfaas-fn"] = {"com.pyfaas.queue.max_inflight": "1"}
-    gateway.script["capped.openfaas-fn"] = [Reply(delay=0.4)]
-    capped = [gateway_call("capped") for _ in range(3)]
+    gateway.script["capped.openfaas-fn"] = [Reply(delay=0.12)]
+    capped = [gateway_call("capped") for _ in range(2)]
     free = [gateway_call("free") for _ in range(3)]
     for call in capped + free:
         await queue.put(call)

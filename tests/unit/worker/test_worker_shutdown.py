@@ -28,7 +28,7 @@ async def _start(
 async def test_running_call_finishes_before_exit(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
-    gateway.script["slow.openfaas-fn"] = [Reply(delay=0.5)]
+    gateway.script["slow.openfaas-fn"] = [Reply(delay=0.15)]
     call = gateway_call("slow")
     await queue.put(call)
     stop, task, out = await _start(settings, queue)
@@ -79,7 +79,7 @@ async def test_idle_worker_stops_promptly(queue: MemoryQueue, settings: WorkerSe
 async def test_calls_claimed_ahead_go_back_unrun_on_stop(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
-    gateway.script["slow.openfaas-fn"] = [Reply(delay=0.3)]
+    gateway.script["slow.openfaas-fn"] = [Reply(delay=0.2)]
     running, waiting = gateway_call("slow"), gateway_call("slow")
     await queue.put(running)
     await queue.put(waiting)
