@@ -1,7 +1,7 @@
 """``GatewayClient``: a typed, synchronous client of the OpenFaaS gateway API.
 
 It is the sum of one mixin per part of the API (``_functions``, ``_secrets``,
-``_logs``, ``_calls``, ``_dead_letters``, ``_bin``, over the transport in ``_base``),
+``_logs``, ``_calls``, ``_dead_letters``, ``_bin``, ``_images``, over the transport in ``_base``),
 plus invocation, which goes through ``_invoke``'s standard-library path. It
 never prints; every failure is raised as a ``pyfaas.errors`` class whose
 message is the gateway's one-line answer.
@@ -15,12 +15,13 @@ from ._bin import BinAPI
 from ._calls import CallsAPI
 from ._dead_letters import DeadLettersAPI
 from ._functions import FunctionsAPI
+from ._images import ImagesAPI
 from ._invoke import Body, InvokeResult, function_ref, send, submitted_call_id
 from ._logs import LogsAPI
 from ._secrets import SecretsAPI
 
 
-class GatewayClient(FunctionsAPI, SecretsAPI, LogsAPI, CallsAPI, DeadLettersAPI, BinAPI):
+class GatewayClient(FunctionsAPI, SecretsAPI, LogsAPI, CallsAPI, DeadLettersAPI, BinAPI, ImagesAPI):
     """One gateway; ``auth`` is the basic-auth pair, or ``None`` for an open gateway.
 
     ``token`` is sent as ``Authorization: Bearer`` instead of ``auth``;

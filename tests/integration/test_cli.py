@@ -71,7 +71,9 @@ def _serve(ready: threading.Event, out: dict[str, object], stop: threading.Event
         queue = MemoryQueue()
         await queue.start()
         creds: Credentials = out["creds"]  # type: ignore[assignment]
-        gateway = GatewayServer(GatewaySettings(autoscale=False), provider, queue, creds, grace=1)
+        home: Path = out["gateway_home"]  # type: ignore[assignment]
+        settings = GatewaySettings(autoscale=False, home=home)
+        gateway = GatewayServer(settings, provider, queue, creds, grace=1)
         out["port"] = await gateway.start("127.0.0.1", 0)
         out["provider"] = provider
         out["loop"] = asyncio.get_running_loop()
@@ -89,7 +91,7 @@ def platform(tmp_path: Path) -> Iterator[Platform]:
     paths = StatePaths(tmp_path / "home").ensure()
     creds, _ = credentials.ensure(paths)
     ready, stop = threading.Event(), threading.Event()
-    out: dict[str, object] = {"creds": creds}
+    out: dict[str, object] = {"creds": creds, "gateway_home": tmp_path / "gateway-home"}
     thread = threading.Thread(target=_serve, args=(ready, out, stop), daemon=True)
     thread.start()
     assert ready.wait(10), "gateway did not start"
@@ -290,7 +292,8 @@ def test_new_then_up_builds_and_deploys(
     assert again.exit_code == 1
     up = ok(run("up", "-f", "long-task.yml"))
     assert "Deployed. 202 Accepted." in up.output
-    assert "nothing to push" in up.output
+    # The gateway has a state directory of its own: the image is uploaded to it.
+    assert "Image: alex/long-task:latest pushed" in up.output
     fn = json.loads(ok(run("describe", "long-task", "-j")).output)
     assert fn["image"] == "alex/long-task:latest"
     store = ImageStore(StatePaths(platform.home).images)
