@@ -15,7 +15,6 @@ import io
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from pyfaas.queue.envelope import QueuedCall
 from pyfaas.worker.app import run_worker
 from pyfaas.worker.settings import WorkerSettings
 from tests.helpers import NatsServer, nats_server_binary
+from tests.unit.worker.fakes import function_app, serve
 
 pytestmark = pytest.mark.integration
 
@@ -49,24 +49,8 @@ class _Gateway:
             await asyncio.sleep(SLOW)
         return web.Response(body=b"ok")
 
-    async def status(self, request: web.Request) -> web.Response:
-        return web.json_response({"name": request.match_info["name"], "annotations": {}})
-
-
-@asynccontextmanager
-async def _serve(fake: _Gateway) -> AsyncIterator[_Gateway]:
-    app = web.Application()
-    app.router.add_route("*", "/function/{ref}{rest:.*}", fake.function)
-    app.router.add_get("/system/function/{name}", fake.status)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    fake.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        yield fake
-    finally:
-        await runner.cleanup()
+    def app(self) -> web.Application:
+        return function_app(self.function)
 
 
 def _call(function: str) -> QueuedCall:
@@ -118,7 +102,7 @@ async def test_a_call_of_another_function_starts_within_a_few_slots_of_a_flood(
 ) -> None:
     for _ in range(FLOOD):
         await queue.put(_call("slow"))
-    async with _serve(_Gateway()) as gateway:
+    async with serve(_Gateway()) as gateway:
         settings = WorkerSettings(
             queue_url="(given)",
             gateway_url=gateway.url,

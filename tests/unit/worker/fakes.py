@@ -1,6 +1,8 @@
 """Real servers standing in for the gateway and for callback receivers; queues that fail on cue.
 
-``FakeGateway`` is an aiohttp app; ``SilentGateway`` a bare TCP server that
+``FakeGateway`` is an aiohttp app, served (like any fake with an ``app()``
+and a ``url``) by ``serve``; ``function_app`` is the gateway's two routes a
+worker uses, for a fake of a test's own. ``SilentGateway`` a bare TCP server that
 takes every connection and answers only some requests, for a gateway that
 accepts a call and never answers it. ``Failing`` is the memory queue with
 chosen operations raising, for the worker's supervision.
@@ -13,8 +15,10 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from pyfaas.queue.backends.memory import MemoryQueue
 from pyfaas.queue.envelope import Delivery, Outcome, QueuedCall
@@ -115,8 +119,31 @@ def _next(script: dict[str, list[Reply]], key: str) -> Reply:
     return replies.pop(0) if len(replies) > 1 else replies[0]
 
 
+def function_app(function: Handler) -> web.Application:
+    """What a worker asks of a gateway: ``function`` answers ``/function/...``, and every
+    function exists, without annotations."""
+    app = web.Application()
+    app.router.add_route("*", "/function/{ref}{rest:.*}", function)
+    app.router.add_get("/system/function/{name}", no_annotations)
+    return app
+
+
+async def no_annotations(request: web.Request) -> web.Response:
+    return web.json_response({"name": request.match_info["name"], "annotations": {}})
+
+
+class Served(Protocol):
+    url: str
+
+    def app(self) -> web.Application: ...
+
+
+S = TypeVar("S", bound=Served)
+
+
 @asynccontextmanager
-async def serve(fake: FakeGateway) -> AsyncIterator[FakeGateway]:
+async def serve(fake: S) -> AsyncIterator[S]:
+    """``fake``'s app on a port of its own choosing, its ``url`` set, while the block runs."""
     runner = web.AppRunner(fake.app(), access_log=None, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

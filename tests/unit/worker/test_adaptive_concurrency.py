@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -16,6 +14,7 @@ from pyfaas.queue.envelope import CallState, Delivery, Outcome, QueuedCall
 from pyfaas.worker.settings import WorkerSettings
 from pyfaas.worker.slots import FunctionSlots, backed_off
 from tests.unit.worker.conftest import running_worker, settled
+from tests.unit.worker.fakes import function_app, serve
 
 
 def test_429_halves_the_limit_and_2xx_grows_it_by_one_up_to_the_cap() -> None:
@@ -95,24 +94,8 @@ class _Crowded:
         finally:
             self.running -= 1
 
-    async def status(self, request: web.Request) -> web.Response:
-        return web.json_response({"name": request.match_info["name"], "annotations": {}})
-
-
-@asynccontextmanager
-async def _serve(fake: _Crowded) -> AsyncIterator[_Crowded]:
-    app = web.Application()
-    app.router.add_route("*", "/function/{ref}{rest:.*}", fake.function)
-    app.router.add_get("/system/function/{name}", fake.status)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    fake.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        yield fake
-    finally:
-        await runner.cleanup()
+    def app(self) -> web.Application:
+        return function_app(self.function)
 
 
 async def test_a_function_answering_429_is_not_hammered(
@@ -124,7 +107,7 @@ async def test_a_function_answering_429_is_not_hammered(
     ]
     for call in calls:
         await queue.put(call)
-    async with _serve(_Crowded(capacity=2)) as fake:
+    async with serve(_Crowded(capacity=2)) as fake:
         overrides = {"gateway_url": fake.url, "max_inflight": 8, "max_retry_attempts": 100}
         async with running_worker(settings, queue, **overrides):
             records = [await settled(queue, call.call_id, within=60) for call in calls]
@@ -171,7 +154,7 @@ async def test_calls_waiting_for_a_backed_off_function_do_not_drain_the_queue_in
     for call in calls:
         await queue.put(call)
     try:
-        async with _serve(_Crowded(capacity=1, delay=0.004)) as fake:
+        async with serve(_Crowded(capacity=1, delay=0.004)) as fake:
             overrides = {"gateway_url": fake.url, "max_inflight": 4, "max_retry_attempts": 100}
             async with running_worker(settings, queue, **overrides):
                 for call in calls:
