@@ -1,14 +1,23 @@
 """Basic auth on ``/system/*`` and ``/ui/``, as the OpenFaaS gateway does it.
 
 Invocations (``/function/*``, ``/async-function/*``), ``/healthz`` and
-``/metrics`` stay open. When auth is disabled the middleware is simply not
-installed, so any ``Authorization`` header (faas-cli may send an empty
-``Bearer ``) is ignored; when enabled, anything but valid basic credentials
-is an ``Unauthorized`` (401) carrying ``WWW-Authenticate: Basic
+``/metrics`` stay open, and so does the portal's shell (``/ui/`` and
+``/ui/static/*``: the page and its modules, the same for everyone): the
+page asks for the credentials in a form of its own, instead of the
+browser's prompt, and sends them on each of its requests. The page's own
+requests carry ``X-Requested-With: pyfaas-portal``, and their 401 has no
+``WWW-Authenticate``, so that a wrong password comes back to the form
+rather than as the browser's prompt; every other client gets the challenge.
+
+When auth is disabled the middleware is simply not installed, so any
+``Authorization`` header (faas-cli may send an empty ``Bearer ``) is
+ignored; when enabled, anything but valid basic credentials is an
+``Unauthorized`` (401) carrying ``WWW-Authenticate: Basic
 realm="Restricted"``, rendered by the error middleware around this one.
 
-A browser that holds the credentials for the realm (the portal) sends them
-with any request, a page of another site's included. So a protected request
+A browser that holds the credentials for the realm (a user who answered its
+prompt, or opened ``http://user:password@host/``) sends them with any
+request, a page of another site's included. So a protected request
 that a browser marks as coming from elsewhere (``Sec-Fetch-Site`` other than
 ``same-origin`` or ``none``, or an ``Origin`` that is not this gateway's) is
 a 403 whatever its credentials; ``same-site`` is refused too, as another
@@ -31,6 +40,17 @@ from pyfaas.errors import Forbidden, Unauthorized
 
 PROTECTED_PREFIXES = ("/system", "/ui")
 CHALLENGE = 'Basic realm="Restricted"'
+# The header the portal sends with each of its requests, and its value.
+PORTAL_HEADER = "X-Requested-With"
+PORTAL = "pyfaas-portal"
+# Whether the request carried the admin credentials: the shell, served to
+# anyone, lists the functions (for a browser without JavaScript) only then.
+SIGNED_IN = web.RequestKey("signed_in", bool)
+
+
+def shell(path: str) -> bool:
+    """Whether ``path`` is the portal's page or one of its static files."""
+    return path in ("/ui", "/ui/") or path.startswith("/ui/static/")
 
 
 def check_basic(header: str | None, credentials: Credentials) -> bool:
@@ -79,12 +99,15 @@ def cross_site(request: web.Request) -> bool:
 def auth_middleware(credentials: Credentials) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith(PROTECTED_PREFIXES) and not check_basic(
-            request.headers.get("Authorization"), credentials
-        ):
-            raise Unauthorized("invalid credentials", CHALLENGE)
-        if request.path.startswith(PROTECTED_PREFIXES) and cross_site(request):
+        if not request.path.startswith(PROTECTED_PREFIXES):
+            return await handler(request)
+        signed_in = check_basic(request.headers.get("Authorization"), credentials)
+        if not signed_in and not shell(request.path):
+            portal = request.headers.get(PORTAL_HEADER) == PORTAL
+            raise Unauthorized("invalid credentials", None if portal else CHALLENGE)
+        if cross_site(request):
             raise Forbidden("cross-site request refused")
+        request[SIGNED_IN] = signed_in
         return await handler(request)
 
     return middleware

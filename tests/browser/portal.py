@@ -1,9 +1,10 @@
 """Driving the portal in Chromium: a fresh browser and profile per use, page errors kept.
 
-``Browser.open(view)`` launches Chromium with a new user-data-dir (answering
-the gateway's Basic auth challenge with the admin credentials, as a user
-does at the browser's prompt, unless ``auth=False``) and opens
-``/ui/#/VIEW``. Every error the page logs or throws is collected, and
+``Browser.open(view)`` launches Chromium with a new user-data-dir, opens
+``/ui/#/VIEW`` and signs in with the admin credentials in the portal's own
+form, as a user does (unless ``auth=False``: the form is left showing). The
+browser is given no credentials of its own, so a Basic challenge would fail
+the page rather than be answered. Every error the page logs or throws is collected, and
 ``Browser.close`` fails the test if there was one.
 """
 
@@ -42,24 +43,16 @@ class Browser:
         self._profiles: list[tempfile.TemporaryDirectory[str]] = []
         self._contexts: list[Any] = []
 
-    def open(self, view: str = "functions", *, auth: bool = True, in_url: bool = False) -> Any:
-        """A new Chromium on ``/ui/#/VIEW``; answers its page.
-
-        ``in_url``: the credentials in the address (``http://user:pw@host/ui/``)
-        instead of answering the challenge; the browser keeps them for the realm.
-        """
+    def open(self, view: str = "functions", *, auth: bool = True) -> Any:
+        """A new Chromium on ``/ui/#/VIEW``, signed in unless ``auth=False``; answers its page."""
         profile = tempfile.TemporaryDirectory(prefix="pyfaas-chromium-")
         self._profiles.append(profile)
-        user, password = self.platform.auth()
         context = self.playwright.chromium.launch_persistent_context(
             profile.name,
             executable_path=CHROMIUM,
             headless=True,
             args=ARGS,
             viewport={"width": 1360, "height": 900},
-            http_credentials={"username": user, "password": password}
-            if auth and not in_url
-            else None,
         )
         self._contexts.append(context)
         context.set_default_timeout(TIMEOUT_MS)
@@ -73,11 +66,19 @@ class Browser:
                 else None
             ),
         )
-        base = self.platform.url
-        if in_url:
-            base = base.replace("http://", f"http://{user}:{password}@", 1)
-        self.response = page.goto(f"{base}/ui/#/{view}")
+        self.response = page.goto(f"{self.platform.url}/ui/#/{view}")
+        if auth:
+            self.sign_in(page)
         return page
+
+    def sign_in(self, page: Any, password: str | None = None) -> None:
+        """Fill the portal's sign-in form; with the right password, wait for it to close."""
+        user, right = self.platform.auth()
+        page.fill("#login-form input[name=user]", user)
+        page.fill("#login-form input[name=password]", password or right)
+        page.click("#login-form button[type=submit]")
+        if password is None:
+            page.wait_for_selector("#login", state="hidden")
 
     def shot(self, page: Any, name: str) -> Path:
         path = self.shots / f"{name}.png"

@@ -4,8 +4,11 @@ The page is plain HTML, CSS and JavaScript modules under ``static/``, with
 no build step and nothing fetched from elsewhere: it reads and acts through
 ``/system/...``, ``/function/...`` and ``/async-function/...`` as any
 client does. What the API lacks for the page is a small route here under
-``/ui/api/`` (``store``). Every ``/ui`` path is behind the same Basic auth
-as ``/system`` (``gateway.auth``).
+``/ui/api/`` (``store``). The page and its static files are served to
+anyone (they hold nothing but the page's code); the page asks for the
+admin credentials in its own form and sends them with each request, and
+every other ``/ui`` path is behind the same Basic auth as ``/system``
+(``gateway.auth``).
 """
 
 from __future__ import annotations

@@ -1,10 +1,13 @@
 """The portal's static files: the page at ``/ui/`` and its assets at ``/ui/static/``.
 
-The page itself lists the functions inside ``<noscript>``, for a browser
-without JavaScript. Each answer carries a Content-Security-Policy that
-allows this origin only, so the page can load and send nothing anywhere
-else, and ``no-cache`` so a new pyfaas's page is never mixed with an old
-one's modules.
+The page and its files are served without credentials (``gateway.auth``:
+the page asks for them in its own form); the page lists the functions
+inside ``<noscript>``, for a browser without JavaScript, only to a request
+that carries the credentials (``http://user:password@host/ui/``).
+
+Each answer carries a Content-Security-Policy that allows this origin only,
+so the page can load and send nothing anywhere else, and ``no-cache`` so a
+new pyfaas's page is never mixed with an old one's modules.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from pathlib import Path
 from aiohttp import web
 
 from pyfaas.errors import NotFound
+from pyfaas.gateway.auth import SIGNED_IN
 from pyfaas.gateway.state import STATE
 
 PREFIX = "/ui/static/"
 FUNCTIONS_MARK = b"<!--functions-->"
+NOT_SIGNED_IN = b'<tr><td colspan="3">Open http://USER:PASSWORD@HOST/ui/ to see them.</td></tr>'
 POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -62,13 +67,15 @@ def _answer(body: bytes, name: str) -> web.Response:
 
 async def index(request: web.Request) -> web.Response:
     state = request.app[STATE]
+    page = _file(static_root(), "index.html").read_bytes()
+    if not request.get(SIGNED_IN, True):  # no middleware: auth is off
+        return _answer(page.replace(FUNCTIONS_MARK, NOT_SIGNED_IN), "index.html")
     functions = await state.provider.list_functions(state.settings.function_namespace)
     rows = "".join(
         f"<tr><td>{escape(f.name)}</td><td>{escape(f.image)}</td>"
         f"<td>{f.available_replicas}/{f.replicas}</td></tr>"
         for f in functions
     )
-    page = _file(static_root(), "index.html").read_bytes()
     return _answer(page.replace(FUNCTIONS_MARK, rows.encode()), "index.html")
 
 

@@ -1,15 +1,16 @@
 // The gateway's API as the portal calls it: same origin, the admin credentials
 // on /system and /ui, none on invocations (a function never sees them).
 //
-// Credentials come from one of two places: the browser's own Basic auth (it
-// asked when the page loaded and sends them again on each challenge), or the
-// sign-in form, kept for this tab only and sent explicitly with the
-// browser's store left out (credentials: "omit"), so a wrong password comes
-// back here as a 401 instead of as the browser's prompt.
+// The credentials come from the sign-in form and are kept for this tab only
+// (sessionStorage), sent as the Authorization header with the browser's own
+// store left out (credentials: "omit"). Each admin request says it is the
+// portal's (X-Requested-With), so a 401 comes without the Basic challenge
+// and back here, to the form, instead of as the browser's prompt.
 
 const KEY = "pyfaas.portal.auth";
 const USER_KEY = "pyfaas.portal.user";
 const listeners = new Set();
+const PORTAL = { "X-Requested-With": "pyfaas-portal" };
 
 export class AuthRequired extends Error {}
 
@@ -40,7 +41,7 @@ export function signedInUser() {
 export async function signIn(user, password) {
   const header = encode(user, password);
   const answer = await fetch(url("/system/info"), {
-    headers: { Authorization: header },
+    headers: { ...PORTAL, Authorization: header },
     credentials: "omit",
     cache: "no-store",
   });
@@ -62,23 +63,28 @@ export function url(path) {
   return new URL(path, location.origin).href;
 }
 
+function required() {
+  for (const listener of listeners) listener();
+  throw new AuthRequired("the gateway asks for the admin credentials");
+}
+
 // One request. admin: send the admin credentials (the /system API); false for
 // invocations. Answers the Response; a 401 on an admin call is AuthRequired.
 export async function request(path, { method = "GET", headers = {}, body, signal, admin = true } = {}) {
   const sent = new Headers(headers);
   const init = { method, headers: sent, signal, cache: "no-store" };
   if (body !== undefined && body !== null && method !== "GET" && method !== "HEAD") init.body = body;
-  const stored = sessionStorage.getItem(KEY);
-  if (!admin) {
-    init.credentials = "omit";
-  } else if (stored) {
+  init.credentials = "omit";
+  if (admin) {
+    const stored = sessionStorage.getItem(KEY);
+    if (!stored) return required();
     sent.set("Authorization", stored);
-    init.credentials = "omit";
+    for (const [name, value] of Object.entries(PORTAL)) sent.set(name, value);
   }
   const answer = await fetch(url(path), init);
   if (admin && answer.status === 401) {
-    for (const listener of listeners) listener();
-    throw new AuthRequired("the gateway asks for the admin credentials");
+    signOut(); // the gateway no longer takes them (its password changed)
+    return required();
   }
   return answer;
 }

@@ -45,15 +45,28 @@ function show() {
 
 function whoAmI() {
   const user = signedInUser();
-  document.getElementById("who").textContent = user ? `Signed in as ${user}` : "Signed in by the browser";
-  document.getElementById("signin").textContent = user ? "Sign out" : "Sign in";
+  document.getElementById("who").textContent = user ? `Signed in as ${user}` : "";
+  document.getElementById("signout").hidden = !user;
 }
 
+// Without credentials the page shows the form alone: no view runs, nothing polls.
 function openLogin(message = "") {
+  stopView();
+  stopView = () => {};
+  replace(document.getElementById("view"));
+  whoAmI();
   const overlay = document.getElementById("login");
   document.getElementById("login-error").textContent = message;
   overlay.hidden = false;
   overlay.querySelector("input[name=password]").focus();
+}
+
+function signedIn() {
+  document.getElementById("login").hidden = true;
+  whoAmI();
+  rates.start();
+  rates.poll();
+  show();
 }
 
 function setUpLogin() {
@@ -66,10 +79,7 @@ function setUpLogin() {
     try {
       if (await signIn(String(data.get("user")), String(data.get("password")))) {
         form.reset();
-        document.getElementById("login").hidden = true;
-        whoAmI();
-        rates.poll();
-        show();
+        signedIn();
       } else {
         error.textContent = "Wrong user or password.";
       }
@@ -77,23 +87,18 @@ function setUpLogin() {
       error.textContent = `The gateway did not answer: ${failure.message}`;
     }
   });
-  document.getElementById("login-cancel").addEventListener("click", () => (document.getElementById("login").hidden = true));
-  document.getElementById("signin").addEventListener("click", () => {
-    if (signedInUser()) {
-      signOut();
-      whoAmI();
-      openLogin();
-    } else {
-      openLogin();
-    }
+  document.getElementById("signout").addEventListener("click", () => {
+    signOut();
+    openLogin();
   });
   onAuthRequired(() => {
-    if (document.getElementById("login").hidden) openLogin("The gateway asks for the admin credentials.");
+    if (document.getElementById("login").hidden) openLogin("The gateway asks for the admin credentials again.");
   });
 }
 
 setUpLogin();
-whoAmI();
-window.addEventListener("hashchange", show);
-rates.start();
-show();
+window.addEventListener("hashchange", () => {
+  if (signedInUser()) show();
+});
+if (signedInUser()) signedIn();
+else openLogin();
