@@ -196,6 +196,43 @@ def test_cancel_a_delayed_call(browser: Browser) -> None:
     assert row.locator("button:has-text('Cancel')").count() == 0
 
 
+def test_calls_submitted_elsewhere_are_listed_filtered_and_cancelled(browser: Browser) -> None:
+    env_from_store(browser)
+    url = f"{browser.platform.url}/async-function/env"
+    done = httpx.post(url, content=b"now", timeout=10).headers["X-Call-Id"]
+    later = httpx.post(url, content=b"later", headers={"X-Delay-Seconds": "600"}, timeout=10)
+    assert later.status_code == 202
+    delayed = later.headers["X-Call-Id"]
+    eventually(lambda: record(browser, done)["state"] == "succeeded")
+
+    page = browser.open("calls")
+    rows = page.locator("table.calls tbody tr")
+    page.locator(f"table.calls tr[data-call='{done}'] .badge-succeeded").wait_for()
+    page.locator(f"table.calls tr[data-call='{delayed}'] .badge-delayed").wait_for()
+    listed = [r.get_attribute("data-call") for r in rows.all()]
+    assert listed.index(delayed) < listed.index(done)  # newest first
+    browser.shot(page, "calls-listed")
+
+    page.select_option("select[name=state]", "delayed")
+    page.locator(f"table.calls tr[data-call='{done}']").wait_for(state="detached")
+    assert {r.get_attribute("data-state") for r in rows.all()} == {"delayed"}
+    page.select_option("select[name=function]", "env")
+    row = page.locator(f"table.calls tr[data-call='{delayed}']")
+    row.locator("button:has-text('Cancel')").click()
+    # Refreshed while open: the cancelled call leaves the delayed filter.
+    row.wait_for(state="detached")
+    assert record(browser, delayed)["state"] == "cancelled"
+    page.select_option("select[name=state]", "cancelled")
+    row.locator(".badge-cancelled").wait_for()
+    browser.shot(page, "calls-cancelled")
+
+    row.locator(f"a:has-text('{delayed}')").click()
+    page.wait_for_selector("dl.record .badge-cancelled")
+    page.wait_for_selector("text=No result: the call is cancelled.")
+    page.click("text=← all calls")
+    page.locator(f"table.calls tr[data-call='{delayed}']").wait_for()
+
+
 def test_replay_and_purge_dead_letters(browser: Browser) -> None:
     deployed(browser, FAILING)
     submitted = httpx.post(

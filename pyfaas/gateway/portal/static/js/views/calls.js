@@ -1,34 +1,29 @@
-// The asynchronous calls: the queue's counts per function, the calls this
-// browser knows of (submitted or opened here) with the dead letters, filtered
-// by function and state; one call's record, attempts and result; cancelling a
-// call that has not started.
+// The asynchronous calls: the queue's counts per function; the calls the
+// gateway lists (GET /system/calls, newest first), filtered by function and
+// state and refreshed while the view is open, a page at a time; one call's
+// record, attempts and result; cancelling a call that has not started.
 
 import { getJSON, request, send, ApiError } from "../api.js";
 import { h, card, table, badge, replace, options, every, toast } from "../dom.js";
-import * as tracked from "../tracked.js";
+import * as states from "../states.js";
+import * as rates from "../rates.js";
 import { when, duration, pretty } from "../format.js";
 
+const PAGE = 50;
 const filters = { function: "", state: "" };
 
 async function fetchRecord(id) {
   try {
-    const record = await getJSON(`/system/calls/${encodeURIComponent(id)}`);
-    tracked.remember(record);
-    return record;
+    return await getJSON(`/system/calls/${encodeURIComponent(id)}`);
   } catch (error) {
-    if (error instanceof ApiError && error.status === 404) {
-      const gone = { callId: id, function: "?", state: "unknown", attempts: 0 };
-      tracked.remember(gone);
-      return gone;
-    }
+    if (error instanceof ApiError && error.status === 404) return { callId: id, function: "?", state: "unknown", attempts: 0 };
     throw error;
   }
 }
 
 async function cancel(id) {
   try {
-    const answer = await send(`/system/calls/${encodeURIComponent(id)}`, { method: "DELETE" });
-    tracked.remember(await answer.json());
+    await send(`/system/calls/${encodeURIComponent(id)}`, { method: "DELETE" });
     toast(`Cancelled ${id}`, "ok");
   } catch (error) {
     toast(error.message, "bad");
@@ -36,97 +31,112 @@ async function cancel(id) {
 }
 
 function cancelButton(record, after) {
-  if (!tracked.CANCELLABLE.has(record.state)) return null;
+  if (!states.CANCELLABLE.has(record.state)) return null;
   return h("button", { class: "small danger", type: "button", onclick: async () => { await cancel(record.callId); after(); } }, "Cancel");
 }
 
 function queueTable(stats) {
-  const rows = (stats.functions || []).map((f) =>
-    h("tr", {}, h("td", {}, f.function), ...["queued", "delayed", "running", "retrying", "dead"].map((k) => h("td", { class: "num" }, f[k])), h("td", { class: "num" }, duration(f.oldestAge))),
-  );
-  rows.push(h("tr", { class: "total" }, h("td", {}, "all"), ...["queued", "delayed", "running", "retrying", "dead"].map((k) => h("td", { class: "num" }, stats[k] ?? 0)), h("td", {}, "")));
+  const kinds = ["queued", "delayed", "running", "retrying", "dead"];
+  const rows = (stats.functions || []).map((f) => h("tr", {}, h("td", {}, f.function), ...kinds.map((k) => h("td", { class: "num" }, f[k])), h("td", { class: "num" }, duration(f.oldestAge))));
+  rows.push(h("tr", { class: "total" }, h("td", {}, "all"), ...kinds.map((k) => h("td", { class: "num" }, stats[k] ?? 0)), h("td", {}, "")));
   return table(["Function", "Queued", "Delayed", "Running", "Retrying", "Dead", "Oldest waiting"], rows, { class: "queue" });
+}
+
+function query(cursor) {
+  const q = new URLSearchParams({ limit: String(PAGE) });
+  if (filters.function) q.set("function", filters.function);
+  if (filters.state) q.set("state", filters.state);
+  if (cursor) q.set("before", cursor);
+  return q.toString();
+}
+
+// One page of the list, and the cursor of the next (null on the last).
+async function listPage(cursor) {
+  const answer = await request(`/system/calls?${query(cursor)}`);
+  if (!answer.ok) throw new ApiError(answer.status, (await answer.text()).trim());
+  return { records: await answer.json(), next: answer.headers.get("X-Next-Cursor") };
+}
+
+function callRow(r, after) {
+  return h(
+    "tr",
+    { dataset: { call: r.callId, state: r.state } },
+    h("td", { class: "mono" }, h("a", { href: `#/calls/${encodeURIComponent(r.callId)}` }, r.callId)),
+    h("td", {}, r.function),
+    h("td", {}, badge(r.state)),
+    h("td", { class: "num" }, r.attempts ?? 0),
+    h("td", {}, when(r.submittedAt)),
+    h("td", {}, when(r.startedAt)),
+    h("td", {}, when(r.finishedAt)),
+    h("td", { class: "num" }, r.statusCode ?? "—"),
+    h("td", { class: "actions" }, cancelButton(r, after)),
+  );
 }
 
 function list(root) {
   const queueHolder = h("div", {}, h("p", { class: "muted" }, "Loading…"));
   const fnFilter = h("select", { name: "function", "aria-label": "function" });
-  const stateFilter = options(h("select", { name: "state", "aria-label": "state" }), [["", "any state"], ...tracked.STATES.map((s) => [s, s]), ["unknown", "unknown"]], filters.state);
+  const stateFilter = options(h("select", { name: "state", "aria-label": "state" }), [["", "any state"], ...states.STATES.map((s) => [s, s])], filters.state);
   const openInput = h("input", { placeholder: "call id", name: "open" });
-  const rowsHolder = h("div", {});
-  let dead = [];
+  const rowsHolder = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+  const pager = h("div", { class: "row pager" });
+  // The cursors of the pages before the one shown: [] on the newest page.
+  const cursors = [];
   let shownNames = null;
-  const render = () => {
-    const records = new Map();
-    for (const record of dead) records.set(record.callId, record);
-    for (const id of tracked.ids()) records.set(id, tracked.known(id) || { callId: id, function: "…", state: "…", attempts: 0 });
-    const all = [...records.values()];
-    const names = [...new Set(all.map((r) => r.function).filter((n) => n && n !== "?" && n !== "…"))].sort();
+  const names = (records) => {
+    const known = new Set((rates.latestFunctions() || []).map((f) => f.name));
+    for (const r of records) if (r.function) known.add(r.function);
+    if (filters.function) known.add(filters.function);
+    const sorted = [...known].sort();
     // Only when the names change: rebuilding the select closes it under the pointer.
-    if (names.join("\n") !== shownNames) {
-      shownNames = names.join("\n");
-      options(fnFilter, [["", "any function"], ...names.map((n) => [n, n])], filters.function);
+    if (sorted.join("\n") !== shownNames) {
+      shownNames = sorted.join("\n");
+      options(fnFilter, [["", "any function"], ...sorted.map((n) => [n, n])], filters.function);
     }
-    const shown = all
-      .filter((r) => !filters.function || r.function === filters.function)
-      .filter((r) => !filters.state || r.state === filters.state)
-      .sort((a, b) => (b.submittedAt || 0) - (a.submittedAt || 0));
-    if (shown.length === 0) {
-      replace(rowsHolder, h("p", { class: "empty" }, all.length ? "No call matches the filters." : "No calls yet: submit one from Invoke (Asynchronous), or open one by its id."));
+  };
+  const render = ({ records, next }) => {
+    names(records);
+    const newer = cursors.length > 0;
+    replace(
+      pager,
+      h("button", { type: "button", class: "small", id: "calls-newer", disabled: !newer, onclick: () => { cursors.pop(); refresh(); } }, "← Newer"),
+      h("button", { type: "button", class: "small", id: "calls-older", disabled: !next, onclick: () => { cursors.push(next); refresh(); } }, "Older →"),
+    );
+    if (records.length === 0) {
+      const filtered = filters.function || filters.state;
+      replace(rowsHolder, h("p", { class: "empty" }, filtered ? "No call matches the filters." : "No calls yet: submit one from Invoke (Asynchronous)."));
       return;
     }
-    replace(
-      rowsHolder,
-      table(
-        ["Call", "Function", "State", "Attempts", "Submitted", "Started", "Finished", "Status", ""],
-        shown.map((r) =>
-          h(
-            "tr",
-            { dataset: { call: r.callId, state: r.state } },
-            h("td", { class: "mono" }, h("a", { href: `#/calls/${encodeURIComponent(r.callId)}` }, r.callId)),
-            h("td", {}, r.function),
-            h("td", {}, badge(r.state)),
-            h("td", { class: "num" }, r.attempts ?? 0),
-            h("td", {}, when(r.submittedAt)),
-            h("td", {}, when(r.startedAt)),
-            h("td", {}, when(r.finishedAt)),
-            h("td", { class: "num" }, r.statusCode ?? "—"),
-            h("td", { class: "actions" }, cancelButton(r, refresh)),
-          ),
-        ),
-        { class: "calls" },
-      ),
-    );
+    replace(rowsHolder, table(["Call", "Function", "State", "Attempts", "Submitted", "Started", "Finished", "Status", ""], records.map((r) => callRow(r, refresh)), { class: "calls" }));
   };
+  let asked = 0;
   const refresh = async () => {
-    const [stats, letters] = await Promise.all([getJSON("/system/queue").catch((e) => e), getJSON("/system/dead-letters?limit=100").catch(() => [])]);
+    const mine = ++asked;
+    const [stats, page] = await Promise.all([getJSON("/system/queue").catch((e) => e), listPage(cursors.at(-1)).catch((e) => e)]);
+    if (mine !== asked) return; // a newer refresh (a filter changed) answers instead
     replace(queueHolder, stats instanceof Error ? h("p", { class: "error" }, stats.message) : queueTable(stats));
-    dead = letters;
-    for (const record of letters) tracked.remember(record);
-    await Promise.all(
-      tracked.ids().filter((id) => !tracked.FINAL.has(tracked.known(id)?.state) && tracked.known(id)?.state !== "unknown").slice(0, 50).map((id) => fetchRecord(id).catch(() => null)),
-    );
-    render();
+    if (page instanceof Error) replace(rowsHolder, h("p", { class: "error" }, page.message));
+    else render(page);
   };
-  fnFilter.addEventListener("change", () => { filters.function = fnFilter.value; render(); });
-  stateFilter.addEventListener("change", () => { filters.state = stateFilter.value; render(); });
+  const refilter = () => {
+    filters.function = fnFilter.value;
+    filters.state = stateFilter.value;
+    cursors.length = 0;
+    refresh();
+  };
+  fnFilter.addEventListener("change", refilter);
+  stateFilter.addEventListener("change", refilter);
+  names([]);
   const open = h("form", { class: "row", onsubmit: (event) => { event.preventDefault(); const id = openInput.value.trim(); if (id) location.hash = `#/calls/${encodeURIComponent(id)}`; } }, openInput, h("button", { type: "submit" }, "Open"));
-  const forget = h("button", { type: "button", class: "ghost small", onclick: () => { tracked.forget((id, record) => record && (tracked.FINAL.has(record.state) || record.state === "unknown")); render(); } }, "Forget finished calls");
   replace(
     root,
     card("Queue", queueHolder),
-    card(
-      "Calls",
-      h("p", { class: "muted small" }, "The calls submitted or opened in this browser, and the dead letters (the gateway lists no other calls)."),
-      h("div", { class: "toolbar" }, fnFilter, stateFilter, open, forget),
-      rowsHolder,
-    ),
+    card("Calls", h("p", { class: "muted small" }, `Newest first, ${PAGE} a page, refreshed every 2 s.`), h("div", { class: "toolbar" }, fnFilter, stateFilter, open), rowsHolder, pager),
   );
   return every(2000, refresh);
 }
 
 function detail(root, id) {
-  tracked.track(id);
   const head = h("div", {}, h("p", { class: "muted" }, "Loading…"));
   const history = h("div", {});
   const result = h("div", {});
@@ -168,7 +178,7 @@ function detail(root, id) {
     );
     if (shownResult) return;
     if (!r.hasResult) {
-      replace(result, h("p", { class: "muted" }, tracked.FINAL.has(r.state) ? `No result: the call is ${r.state}.` : `No result yet: the call is ${r.state}.`));
+      replace(result, h("p", { class: "muted" }, states.FINAL.has(r.state) ? `No result: the call is ${r.state}.` : `No result yet: the call is ${r.state}.`));
       return;
     }
     const got = await request(`/system/calls/${encodeURIComponent(id)}/result`);

@@ -4,7 +4,6 @@
 import { getJSON, send, postJSON } from "../api.js";
 import { h, card, table, badge, replace, options, toast } from "../dom.js";
 import * as rates from "../rates.js";
-import * as tracked from "../tracked.js";
 import { when, base64Text, pretty, bytes } from "../format.js";
 
 const filters = { function: "", reason: "" };
@@ -65,7 +64,6 @@ export default function mount(root) {
     try {
       const answer = await send(`/system/dead-letters/replay?${scoped()}`, { method: "POST" });
       const { replayed } = await answer.json();
-      for (const r of letters) tracked.track(r.callId);
       toast(`Replayed ${replayed} call(s)`, "ok");
     } catch (error) {
       toast(error.message, "bad");
@@ -85,7 +83,6 @@ export default function mount(root) {
   async function replayOne(id) {
     try {
       await postJSON(`/system/dead-letters/${encodeURIComponent(id)}/replay`, {});
-      tracked.track(id);
       toast(`Replayed ${id}: queued again`, "ok");
     } catch (error) {
       toast(error.message, "bad");

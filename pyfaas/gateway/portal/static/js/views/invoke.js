@@ -6,7 +6,6 @@
 import { request } from "../api.js";
 import { h, card, table, badge, replace, options } from "../dom.js";
 import * as rates from "../rates.js";
-import * as tracked from "../tracked.js";
 import { duration, pretty, bytes } from "../format.js";
 
 const METHODS = ["POST", "GET", "PUT", "PATCH", "DELETE"];
@@ -93,7 +92,6 @@ export default function mount(root, { params }) {
           const text = await got.text();
           const seconds = (performance.now() - started) / 1000;
           const callId = async_.checked && got.status === 202 ? got.headers.get("X-Call-Id") : null;
-          if (callId) tracked.track(callId);
           showAnswer(answer, got, text, seconds, callId);
         } catch (error) {
           replace(answer, h("p", { class: "error" }, `The request failed: ${error.message}`));
