@@ -67,7 +67,9 @@ class Front:
         length = request.body.content_length
         body: Body = None
         if length:
-            body = await request.body.read() if length < self._ceiling else request.body
+            # An image archive (gateway.images) is streamed whatever its size, never held.
+            small = length < self._ceiling and not request.path.startswith("/system/images/")
+            body = await request.body.read() if small else request.body
         elif length is None:
             body = LimitedStream(request.body, self._ceiling)
         try:
