@@ -102,11 +102,12 @@ Listing:
   last; None once there are no more. Memory and SQLite order by
   submission; NATS by the record's last write (its records live in a KV
   bucket kept in write order: a call that changed state since moves to the
-  top), the same order for calls not changed since their put. A NATS page
-  reads a bounded stretch of the bucket, so a page of a rare filter may
-  hold fewer than ``limit`` records while ``next`` is set. The cost does
-  not grow with the number of records beyond what the filter skips (SQLite:
-  an index per filter field). A cursor no backend made is a ``BadRequest``.
+  top), the same order for calls not changed since their put. A page
+  reads a bounded stretch of storage for a filter no index answers (SQLite:
+  a state or a namespace; NATS: any), so a page of a rare filter may hold
+  fewer than ``limit`` records, or none, while ``next`` is set; following
+  ``next`` lists every match once. The cost of a page does not grow with
+  the number of records. A cursor no backend made is a ``BadRequest``.
 """
 
 from __future__ import annotations

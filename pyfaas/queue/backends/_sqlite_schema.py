@@ -8,8 +8,9 @@ by the row id of their call (``calls.id``);
 a function, or every callback delivery together) has waiting, delayed,
 running, retrying or dead, kept in the transaction of every write that moves a call,
 so that ``stats`` reads a few rows instead of counting 100k. Listing
-(``calls``) pages through ``calls_by_function`` and ``calls_by_state``, by
-row id within each, newest first. ``lane`` on a
+(``calls``) pages through ``calls_by_function`` (a function's calls by row
+id, newest first, written by the put alone); a development version also
+kept ``calls_by_state``, which every claim and settle rewrote: dropped. ``lane`` on a
 call and its queue row is that key: claims take the lanes in turn through
 the ``queue_fair`` index.
 
@@ -96,7 +97,7 @@ DROP INDEX IF EXISTS queue_leased;
 CREATE INDEX IF NOT EXISTS queue_call ON queue (call);
 CREATE INDEX IF NOT EXISTS calls_finished ON calls (finished_at) WHERE finished_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS calls_by_function ON calls (function, id);
-CREATE INDEX IF NOT EXISTS calls_by_state ON calls (state, id);
+DROP INDEX IF EXISTS calls_by_state;
 CREATE TABLE IF NOT EXISTS results (
     call INTEGER PRIMARY KEY,
     status INTEGER NOT NULL,

@@ -1,8 +1,10 @@
 """The SQL of the SQLite queue's steering: cancel, dead letters by filter, prune, counts.
 
-``calls`` lists records newest first by row id, through an index per
-filter field (``calls_by_function``, ``calls_by_state``) and ``LIMIT``, so a
-page costs its rows and the rows the filter skips, not the table.
+``calls`` lists records newest first by row id, through the function's
+index (``calls_by_function``: written once, by the put) or the table, a
+window of ``LIST_SCAN`` rows at most for a filter no index answers: no index
+follows the state, which changes with every claim and settle, where one
+cost the drain a quarter more WAL written a call.
 
 The writes (``cancel``, ``replay``, ``replay_where``, ``purge``, ``prune``)
 run in the writer process inside the transaction its batch shares
@@ -32,6 +34,10 @@ from pyfaas.queue.envelope import CallRecord, CallState, QueuedCall, StoredResul
 Where = tuple[str | None, str | None, float | None]
 
 _FINISHED = "('succeeded', 'failed', 'dead', 'expired', 'cancelled')"
+# The rows a page of ``calls`` looks at at most: a filter the indexes do not
+# answer (a state, a namespace) may make a short page, or an empty one, with
+# a cursor to go on from, instead of a read of the whole table.
+LIST_SCAN = 20_000
 # A prune removes this many calls a transaction at most: a long one would hold
 # back every put behind it. ``prune`` answers how many; the caller goes on.
 PRUNE_BATCH = 2000
@@ -88,49 +94,52 @@ def dead_letters(conn: sqlite3.Connection, limit: int, where: Where) -> list[Cal
     return [settle.to_record(row, now) for row in rows]
 
 
-def _listed(where: CallFilter, now: float) -> list[tuple[str, list[Any]]]:
-    """The conditions picking the calls ``where`` lists (any of them), with their parameters.
+def _state_test(where: CallFilter, now: float) -> tuple[str, list[Any]]:
+    """The condition on the state ``where`` names, as ``as_of`` reads it.
 
-    A delayed call whose time came reads as queued (``as_of``), though its
-    row says ``delayed`` until a claim unparks it: queued is two conditions,
-    each read through ``calls_by_state`` in row order (one condition with OR
-    would sort every queued row for a page).
+    A delayed call whose time came reads as queued, though its row says
+    ``delayed`` until a claim unparks it.
     """
-    sql: list[str] = [f"lane != '{CALLBACKS}'"]
-    params: list[Any] = []
-    for column, value in (("function", where.function), ("namespace", where.namespace)):
-        if value is not None:
-            sql.append(f"{column} = ?")
-            params.append(value)
-    before = position(where)
-    if before is not None:
-        sql.append("id < ?")
-        params.append(before)
-    states: list[tuple[str, list[Any]]]
+    if where.state is None:
+        return "1", []
     if where.state is CallState.QUEUED:
-        states = [("state = 'queued'", []), ("state = 'delayed' AND not_before <= ?", [now])]
-    elif where.state is CallState.DELAYED:
-        states = [("state = 'delayed' AND not_before > ?", [now])]
-    elif where.state is not None:
-        states = [("state = ?", [where.state.value])]
-    else:
-        states = [("1", [])]
-    return [(" AND ".join([*sql, state]), [*params, *more]) for state, more in states]
+        return "(state = 'queued' OR (state = 'delayed' AND not_before <= ?))", [now]
+    if where.state is CallState.DELAYED:
+        return "state = 'delayed' AND not_before > ?", [now]
+    return "state = ?", [where.state.value]
 
 
 def calls(conn: sqlite3.Connection, where: CallFilter, limit: int) -> CallPage:
-    now = time.time()
-    size = page_size(limit)
-    rows: list[Any] = []
-    for condition, params in _listed(where, now):
-        rows += conn.execute(
-            f"SELECT {settle.RECORD_COLUMNS}, id FROM calls WHERE {condition}"
-            " ORDER BY id DESC LIMIT ?",
-            [*params, size + 1],  # one more: whether there is a next page
-        ).fetchall()
-    rows = sorted(rows, key=lambda row: -row[-1])[: size + 1]
+    """A page of ``where``, newest row first; see ``LIST_SCAN`` for a short page.
+
+    A function alone is answered by ``calls_by_function`` exactly; a state
+    or a namespace is tested on the rows of a window of ``LIST_SCAN`` row
+    ids below the cursor (row ids grow by one a put; a prune leaves gaps,
+    which only make the window hold fewer rows).
+    """
+    now, size = time.time(), page_size(limit)
+    found = position(where)
+    exact = where.state is None and where.namespace is None
+    if found is None:
+        top = conn.execute("SELECT max(id) FROM calls").fetchone()[0]
+        found = (top or 0) + 1
+    floor = 0 if exact else max(found - LIST_SCAN, 0)
+    state, state_params = _state_test(where, now)
+    named, params = "WHERE", [found, floor]
+    if where.function is not None:
+        named = "INDEXED BY calls_by_function WHERE function = ? AND"
+        params = [where.function, *params]
+    rows = conn.execute(
+        f"SELECT {settle.RECORD_COLUMNS}, id FROM calls {named} id < ? AND id >= ?"
+        f" AND lane != '{CALLBACKS}' AND coalesce(namespace = ?, 1) AND {state}"
+        " ORDER BY id DESC LIMIT ?",
+        [*params, where.namespace, *state_params, size + 1],
+    ).fetchall()
     records = tuple(settle.to_record(row[:-1], now) for row in rows[:size])
-    return CallPage(records, str(rows[size - 1][-1]) if len(rows) > size else None)
+    if len(rows) > size:
+        return CallPage(records, str(rows[size - 1][-1]))
+    # Fewer than asked: the end, unless the window stopped above the first row.
+    return CallPage(records, str(floor) if floor > 1 else None)
 
 
 def dead_letter(conn: sqlite3.Connection, call_id: str) -> tuple[CallRecord, QueuedCall | None]:
