@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from pyfaas.queue.backends.nats import NatsQueue
 
 # Sequences one page reads at most, and the widest window fetched at once.
-SCAN = 4096
+SCAN = 2048
 WIDEST = 512
 
 
