@@ -12,6 +12,7 @@ out to both with the next ``up``; an unchanged image is not sent again.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,6 +96,8 @@ def test_up_to_a_gateway_with_its_own_state_dir_uploads_the_image(
         laptop.new("hello from the laptop")
         up = laptop.run("up", "-f", "greeter.yml", "-g", host.url)
         assert f"Image: {IMAGE} pushed" in up
+        # Not a terminal: the upload's progress as plain lines, the last at 100%.
+        assert re.search(r"^  [\d.]+ KiB / [\d.]+ KiB \(100%\)$", up, re.MULTILINE), up
         assert "Deployed. 202 Accepted." in up
         wait_for(lambda: answers(host, "greeter", b"", b"hello from the laptop"), timeout=60)
         # The host's own store holds it, its venv moved to the host's path.
