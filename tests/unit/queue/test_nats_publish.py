@@ -1,8 +1,12 @@
-"""The header block the NATS publisher writes itself, as nats-py's ``Client.publish`` would."""
+"""What the NATS publisher writes itself, as nats-py's ``Client.publish`` would."""
 
 from __future__ import annotations
 
-from pyfaas.queue.backends._nats_publish import _header_block
+from typing import cast
+
+from nats.aio.client import Client
+
+from pyfaas.queue.backends._nats_publish import Publisher, _header_block
 
 
 def test_headers_are_written_as_the_nats_header_block() -> None:
@@ -20,3 +24,37 @@ def test_a_value_that_is_not_ascii_is_written_as_utf8() -> None:
 
 def test_a_value_with_a_line_break_is_left_to_nats_py() -> None:
     assert _header_block({"Nats-Msg-Id": "a\r\nX-Injected: 1"}) is None
+
+
+class _Client:
+    """What the publisher writes into: nats-py's buffer and flusher, recorded."""
+
+    is_connected = True
+    is_draining_pubs = False
+    max_payload = 1024 * 1024
+
+    def __init__(self) -> None:
+        self.stats = {"out_msgs": 0, "out_bytes": 0}
+        self.sent: list[bytes] = []
+        self._flush_queue = None
+
+    def new_inbox(self) -> str:
+        return "_INBOX.t"
+
+    async def _send_command(self, command: bytes) -> None:
+        self.sent.append(command)
+
+    async def _flush_pending(self) -> None:
+        pass
+
+
+async def test_an_ack_that_follows_a_write_asks_for_no_reply() -> None:
+    client = _Client()
+    pub = Publisher(cast(Client, client), 5.0)
+    waiter = await pub.send("$KV.b.c1", b"{}")
+    await pub.post("$JS.ACK.s.c.1.2.3.4.5", b"")
+    assert client.sent == [
+        b"PUB $KV.b.c1 _INBOX.t.0 2\r\n{}\r\n",
+        b"PUB $JS.ACK.s.c.1.2.3.4.5 0\r\n\r\n",
+    ]
+    waiter.cancel()
