@@ -1,8 +1,9 @@
 """A real ``pyfaas serve`` for the crash suite, the load it takes, and the tally of its calls.
 
-``Serve`` runs ``pyfaas serve`` on a fixed port and state directory, can
-SIGKILL it or any process below it (found by its command line in
-``/proc``), and starts it again on the same port and state. ``Load`` posts
+``Serve`` is ``tests.serve_process.ServeProcess`` (``pyfaas serve`` on a
+fixed port and state directory, started again there after a kill) with the
+suite's worker settings; it can SIGKILL serve or any process below it
+(found by its command line in ``/proc``). ``Load`` posts
 asynchronous calls from a few threads until told to stop or until it has
 enough 202s. ``tally`` waits, within a bound, for every accepted call to
 have run, then counts: accepted, ran, lost, ran twice. A run is counted by
@@ -14,24 +15,20 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-from tests.helpers import free_port, wait_for
+from tests.helpers import wait_for
 from tests.integration.processes import FUNCTION, Receiver, Submitter, function_spec
 from tests.proctree import Proc, alive, command, descendants
+from tests.serve_process import ServeProcess
 
-PYFAAS = [sys.executable, "-c", "from pyfaas.cli.main import main; main()"]
 INFLIGHT = 4
 # Short leases: a killed worker's calls come back within seconds.
 WORKER_ENV = {
@@ -47,61 +44,15 @@ WRITER = "_sqlite_writer"
 LINES: list[str] = []
 
 
-class Serve:
-    """``pyfaas serve`` in its own session, its output in ``root/serve.log``."""
+class Serve(ServeProcess):
+    """``pyfaas serve`` with the crash suite's worker settings, and ways to kill parts of it."""
 
     def __init__(self, root: Path, home: Path | None = None, queue: str | None = None) -> None:
-        self.root = root
-        self.home = home or root / "home"
-        self.queue = queue
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = root / "serve.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-        self.seen: list[Proc] = []  # every process ever found below serve: teardown kills them
+        super().__init__(root, home, queue, env=WORKER_ENV)
 
-    def start(self) -> Serve:
-        assert self.proc is None or self.proc.poll() is not None, "serve is already running"
-        argv = [*PYFAAS, "serve", "--port", str(self.port), "--home", str(self.home)]
-        if self.queue:
-            argv += ["--queue", self.queue]
-        env = {
-            **os.environ,
-            **WORKER_ENV,
-            "PYFAAS_AUTOSCALE": "false",
-            "PYFAAS_REPLICA_STOP_TIMEOUT": "2s",
-        }
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                argv, env=env, stdout=out, stderr=out, start_new_session=True
-            )
-        self.starts += 1
-        wait_for(self._serving, timeout=90, interval=0.1)
+    def start(self, timeout: float = 90.0) -> Serve:
+        super().start(timeout)
         return self
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def _serving(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"pyfaas serve exited:\n{self.output()[-3000:]}")
-        return self.output().count("pyfaas is serving on") >= self.starts and self.healthy()
-
-    def healthy(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        creds = self.home / "credentials"
-        names = ("basic-auth-user", "basic-auth-password")
-        user, password = ((creds / name).read_text().strip() for name in names)
-        return httpx.request(
-            method, f"{self.url}{path}", auth=(user, password), timeout=10, **kwargs
-        )
 
     def deploy_recorder(self, receiver: Receiver) -> None:
         """Deploy the function that reports each run to ``receiver``; wait until it is ready."""
@@ -112,12 +63,8 @@ class Serve:
         except AssertionError:
             raise AssertionError(f"{FUNCTION} never got ready:\n{self.output()[-3000:]}") from None
 
-    def function_ready(self) -> bool:
-        try:
-            answer = self.api("GET", f"/system/function/{FUNCTION}")
-        except httpx.HTTPError:
-            return False
-        return answer.status_code == 200 and answer.json().get("availableReplicas", 0) > 0
+    def function_ready(self, name: str = FUNCTION) -> bool:
+        return super().function_ready(name)
 
     def queue_idle(self) -> bool:
         """Nothing queued or running (dead letters are counted by the tally, not here)."""
@@ -131,12 +78,6 @@ class Serve:
         return int(stats["queued"]) + int(stats["running"]) == 0
 
     # -- the process tree --------------------------------------------------
-
-    def tree(self) -> list[Proc]:
-        assert self.proc is not None
-        below = descendants(self.proc.pid)
-        self.seen.extend(p for p in below if p not in self.seen)
-        return below
 
     def find(self, mark: str, under: Proc | None = None) -> list[Proc]:
         """The living processes below serve (or below ``under``) whose command holds ``mark``."""
@@ -188,21 +129,6 @@ class Serve:
             os.kill(victim[0], signal.SIGKILL)
         wait_for(lambda: not any(alive(v) for v in victims), timeout=10)
         return victims
-
-    def stop(self) -> int | None:
-        """SIGTERM serve (SIGKILL after a minute), kill anything left below it; its exit code."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.tree()
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for proc in self.seen:
-            if alive(proc):
-                os.kill(proc[0], signal.SIGKILL)
-        return self.proc.returncode if self.proc is not None else None
 
 
 class Load:
@@ -258,15 +184,8 @@ class Calls(Submitter):
 
     def post(self, gateway_url: str, function: str = FUNCTION) -> tuple[int, str]:
         """Submit one call; (status, body), status 0 for no answer at all."""
-        call_id = str(uuid.uuid4())
-        with self._lock:
-            self.attempted.append(call_id)
         try:
-            answer = self._client(gateway_url).post(
-                f"/async-function/{function}",
-                content=call_id.encode(),
-                headers={"X-Call-Id": call_id, "X-Callback-Url": self.callback_url},
-            )
+            call_id, answer = self.attempt(gateway_url, function)
         except httpx.HTTPError as exc:
             with self._lock:
                 self.failed += 1

@@ -342,16 +342,21 @@ class Submitter:
                 self._clients[gateway_url] = client
             return client
 
-    def submit(self, gateway_url: str, function: str = FUNCTION) -> bool:
+    def attempt(self, gateway_url: str, function: str) -> tuple[str, httpx.Response]:
+        """Post one call with a new id, noted as attempted; ``httpx.HTTPError`` for no answer."""
         call_id = str(uuid.uuid4())
         with self._lock:
             self.attempted.append(call_id)
+        answer = self._client(gateway_url).post(
+            f"/async-function/{function}",
+            content=call_id.encode(),
+            headers={"X-Call-Id": call_id, "X-Callback-Url": self.callback_url},
+        )
+        return call_id, answer
+
+    def submit(self, gateway_url: str, function: str = FUNCTION) -> bool:
         try:
-            answer = self._client(gateway_url).post(
-                f"/async-function/{function}",
-                content=call_id.encode(),
-                headers={"X-Call-Id": call_id, "X-Callback-Url": self.callback_url},
-            )
+            call_id, answer = self.attempt(gateway_url, function)
         except httpx.HTTPError:
             answer = None
         with self._lock:

@@ -11,111 +11,31 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.helpers import free_port, wait_for
 from tests.proctree import Proc, alive, command, descendants, identity, survivors
+from tests.serve_process import ServeProcess as Serve
 
 pytestmark = pytest.mark.integration
 
-PYFAAS = [sys.executable, "-c", "from pyfaas.cli.main import main; main()"]
 GONE_WITHIN = 10.0
-
-
-class Serve:
-    """``pyfaas serve`` on a fixed port and state directory; started again after a kill."""
-
-    def __init__(self, root: Path, **env: str) -> None:
-        self.root = root
-        self.env = env
-        self.home = root / "home"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = root / "serve.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.seen: list[Proc] = []  # everything ever below serve, killed at teardown
-
-    def start(self) -> Serve:
-        env = {
-            **os.environ,
-            "PYFAAS_AUTOSCALE": "false",
-            "PYFAAS_REPLICA_STOP_TIMEOUT": "2s",
-            # A call running when its worker is killed comes back within seconds.
-            "ack_wait": "5s",
-            **self.env,
-        }
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [*PYFAAS, "serve", "--port", str(self.port), "--home", str(self.home)],
-                env=env,
-                stdout=out,
-                stderr=out,
-                start_new_session=True,
-            )
-        wait_for(self._serving, timeout=60, interval=0.1)
-        return self
-
-    def _serving(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(f"pyfaas serve exited:\n{self.output()[-3000:]}")
-        return self.output().count("pyfaas is serving on") >= self.starts and self.healthy()
-
-    @property
-    def starts(self) -> int:
-        return self.output().count("state: ")
-
-    def healthy(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        creds = self.home / "credentials"
-        auth = tuple(
-            (creds / f).read_text().strip() for f in ("basic-auth-user", "basic-auth-password")
-        )
-        return httpx.request(method, f"{self.url}{path}", auth=auth, timeout=10, **kwargs)
-
-    def ready(self, name: str) -> bool:
-        answer = self.api("GET", f"/system/function/{name}")
-        return answer.status_code == 200 and answer.json().get("availableReplicas", 0) > 0
-
-    def tree(self) -> list[Proc]:
-        assert self.proc is not None
-        below = descendants(self.proc.pid)
-        self.seen.extend(p for p in below if p not in self.seen)
-        return below
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for proc in self.seen:
-            if alive(proc):
-                os.kill(proc[0], signal.SIGKILL)
 
 
 @pytest.fixture
 def serve(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Serve]:
     """A platform, sandboxed as this machine allows unless the test says ``sandbox``."""
-    env = {"PYFAAS_SANDBOX": request.param} if hasattr(request, "param") else {}
-    platform = Serve(tmp_path, **env)
+    # A call running when its worker is killed comes back within seconds.
+    env = {"ack_wait": "5s"}
+    if hasattr(request, "param"):
+        env["PYFAAS_SANDBOX"] = request.param
+    platform = Serve(tmp_path, env=env)
     try:
         yield platform.start()
     finally:
@@ -140,7 +60,8 @@ def deploy_functions(serve: Serve) -> None:
         answer = serve.api("POST", "/system/functions", json=spec)
         assert answer.status_code == 202, answer.text
     for spec in functions:
-        wait_for(lambda name=spec["service"]: serve.ready(str(name)), timeout=60, interval=0.1)
+        ready = partial(serve.function_ready, str(spec["service"]))
+        wait_for(ready, timeout=60, interval=0.1)
 
 
 def kinds(procs: list[Proc]) -> dict[str, int]:
@@ -191,7 +112,7 @@ def test_a_killed_serve_takes_every_process_along_and_starts_again(serve: Serve)
     # At once on the same port and state: the functions come back, the calls are run.
     serve.start()
     for name in ("echo", "slow", "web"):
-        wait_for(lambda name=name: serve.ready(name), timeout=60, interval=0.1)
+        wait_for(lambda name=name: serve.function_ready(name), timeout=60, interval=0.1)
     for call_id in accepted:
         wait_for(lambda call_id=call_id: settled(serve, call_id), timeout=60, interval=0.2)
     assert httpx.post(f"{serve.url}/function/web", timeout=10).status_code in (200, 501)
@@ -225,7 +146,7 @@ def test_a_killed_worker_or_watchdog_takes_its_own_children_along(serve: Serve) 
     # Both come back: serve restarts the worker, the gateway replaces the replica.
     wait_for(lambda: "queue-worker exited with code -9" in serve.output(), timeout=10)
     wait_for(lambda: kinds(serve.tree())["worker"] == 1, timeout=30, interval=0.1)
-    wait_for(lambda: serve.ready("web"), timeout=60, interval=0.1)
+    wait_for(lambda: serve.function_ready("web"), timeout=60, interval=0.1)
     call = httpx.post(f"{serve.url}/function/web", timeout=10)
     assert call.status_code in (200, 501), call.text
 
@@ -247,6 +168,6 @@ def test_a_killed_gateway_takes_its_writer_and_replicas_along(serve: Serve) -> N
 
     # serve starts the gateway again, and it runs the functions again.
     wait_for(lambda: "gateway exited with code -9" in serve.output(), timeout=10)
-    wait_for(lambda: serve.healthy() and serve.ready("web"), timeout=60, interval=0.1)
+    wait_for(lambda: serve.healthy() and serve.function_ready("web"), timeout=60, interval=0.1)
     assert identity(gateway[0]) != gateway
     serve.tree()
