@@ -28,6 +28,8 @@ from nats.js.kv import KeyValue
 import pyfaas
 from pyfaas.cluster.heartbeat import Heartbeat, HostRecord, hosts
 from pyfaas.cluster.reconciler import RESYNC, ImageSource, Reconciler
+from pyfaas.cluster.replication import Replication
+from pyfaas.cluster.rewatch import Rewatch
 from pyfaas.cluster.secretbox import SecretBox
 from pyfaas.cluster.store import ClusterStore, Definition, Versioned, new_definition
 from pyfaas.errors import BadRequest, Conflict, NotFound, PyfaasError, ServiceUnavailable
@@ -40,6 +42,9 @@ PROVIDER_NAME = "pyfaas-cluster"
 REVISION_ANNOTATION = "com.pyfaas.cluster.revision"
 SCALE_ATTEMPTS = 5
 CONNECT_TIMEOUT = 5.0
+# A request to JetStream: ms on a healthy cluster; while a node's loss has a bucket's stream
+# electing a leader, each request made then waits this long before the next may succeed.
+REQUEST_TIMEOUT = 2.0
 
 
 class ClusterProvider:
@@ -70,10 +75,24 @@ class ClusterProvider:
         self._store: ClusterStore | None = None
         self._reconciler: Reconciler | None = None
         self._heartbeat: Heartbeat | None = None
+        self._rewatch: Rewatch | None = None
+        self._replication: Replication | None = None
         self._hosts_kv: KeyValue | None = None
 
     @property
     def local(self) -> Provider:
+        return self._local
+
+    @property
+    def autoscaled(self) -> Provider:
+        """What the gateway's autoscaler reads and scales: this host's replicas alone.
+
+        The replica count and the autoscaler's decisions are per host: one
+        host's load scales (or idles to zero) that host's replicas, never the
+        shared definition's count, which a user's ``POST /system/scale-function``
+        sets for every host. A later change of the definition brings the host
+        back to its count.
+        """
         return self._local
 
     @property
@@ -92,6 +111,7 @@ class ClusterProvider:
                     connect_timeout=2,
                     max_reconnect_attempts=-1,
                     error_cb=_ignore,
+                    reconnected_cb=self._reconnected,
                 ),
                 CONNECT_TIMEOUT,
             )
@@ -101,7 +121,7 @@ class ClusterProvider:
             ) from exc
         self._nc = nc
         try:
-            js = nc.jetstream(timeout=CONNECT_TIMEOUT)
+            js = nc.jetstream(timeout=REQUEST_TIMEOUT)
             # A wrong key stops here, before any replica starts.
             self._store = await ClusterStore.open(js, self._box, self._kv_replicas)
             try:
@@ -112,20 +132,30 @@ class ClusterProvider:
             self._reconciler = Reconciler(self._store, self._local, self._resync, self._images)
             await self._reconciler.sync()
             self._reconciler.start(*self._store.buckets)
+            self._rewatch = Rewatch(nc, self._reconciler, self._store.buckets)
+            await self._rewatch.start()
             self._heartbeat = Heartbeat(
                 hosts_kv, self._host, self._describe, self._heartbeat_interval
             )
             self._hosts_kv = hosts_kv
             await self._heartbeat.beat()
             self._heartbeat.start()
+            self._replication = Replication(js, self._kv_replicas)
+            self._replication.start()
         except BaseException:
             await self.close()
             raise
 
     async def close(self) -> None:
+        if self._replication is not None:
+            await self._replication.stop()
+            self._replication = None
         if self._heartbeat is not None:
             await self._heartbeat.stop()
             self._heartbeat = None
+        if self._rewatch is not None:
+            await self._rewatch.stop()
+            self._rewatch = None
         if self._reconciler is not None:
             await self._reconciler.stop()
             self._reconciler = None
@@ -134,6 +164,11 @@ class ClusterProvider:
             with contextlib.suppress(nats.errors.Error, OSError):
                 await self._nc.close()
             self._nc = None
+
+    async def _reconnected(self) -> None:
+        # On another server now: what this host watched may have been lost on the way.
+        if self._rewatch is not None:
+            self._rewatch.trigger()
 
     # -- information --------------------------------------------------------------
 

@@ -26,7 +26,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import nats.errors
 from nats.js.kv import KeyValue
@@ -226,23 +226,32 @@ class Reconciler:
         while True:
             try:
                 watcher = await kv.watchall()
-                while True:
-                    try:
-                        entry = await watcher.updates(timeout=30.0)  # type: ignore[no-untyped-call]
-                    except nats.errors.TimeoutError:
-                        continue
-                    if entry is None:  # the end of the first values
-                        continue
-                    try:
-                        await handle(entry)
-                    except PyfaasError as exc:
-                        log.warning("change to %s not applied: %s", entry.key, exc)
-                    except Exception:  # the next full sync tries it again
-                        log.exception("change to %s not applied", entry.key)
+                try:
+                    await self._follow(watcher, handle)
+                finally:  # stopped (made anew by cluster.rewatch) or lost: its consumer goes
+                    with contextlib.suppress(Exception):
+                        await watcher.stop()  # type: ignore[no-untyped-call]
             except (nats.errors.Error, TimeoutError) as exc:
                 log.debug("watcher lost, the periodic sync covers it: %r", exc)
                 self.poke()
                 await asyncio.sleep(1.0)
+
+    async def _follow(
+        self, watcher: Any, handle: Callable[[KeyValue.Entry], Awaitable[None]]
+    ) -> None:
+        while True:
+            try:
+                entry = await watcher.updates(timeout=30.0)
+            except nats.errors.TimeoutError:
+                continue
+            if entry is None:  # the end of the first values
+                continue
+            try:
+                await handle(entry)
+            except PyfaasError as exc:
+                log.warning("change to %s not applied: %s", entry.key, exc)
+            except Exception:  # the next full sync tries it again
+                log.exception("change to %s not applied", entry.key)
 
     async def _on_function(self, entry: KeyValue.Entry) -> None:
         namespace, name = split_key(entry.key)
