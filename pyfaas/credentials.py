@@ -51,6 +51,16 @@ def ensure(paths: StatePaths) -> tuple[Credentials, bool]:
     return load(paths), created
 
 
+def save(paths: StatePaths, creds: Credentials, signing: bytes) -> None:
+    """Make these the platform's credentials and signing key (a cluster's, shared by its hosts)."""
+    directory = paths.credentials
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    _write_private(directory / USER_FILE, creds.user)
+    _write_private(directory / PASSWORD_FILE, creds.password)
+    _write_private(directory / SIGNING_KEY_FILE, signing.decode())
+
+
 def load(paths: StatePaths) -> Credentials:
     directory = paths.credentials
     user = (directory / USER_FILE).read_text().strip()

@@ -6,6 +6,12 @@ process starts; it returns the environment the gateway reads
 (``pyfaas.cluster.settings``). The queue of a cluster host defaults to the
 NATS JetStream queue on the cluster's first server, so an asynchronous call
 accepted by any host runs on any host's queue-worker.
+
+The NATS queue takes one server URL: ``queue_url`` gives it the first of the
+cluster's servers that answers at the time, and the queue learns the others
+from it (NATS's server discovery) and moves to one of them when its server
+is lost. ``serve`` asks again at every start of a component, so a gateway or
+queue-worker (re)started while a node is down does not wait for that node.
 """
 
 from __future__ import annotations
@@ -13,20 +19,56 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import nats.errors
+import orjson
 from nats.aio.client import Client
 
+from pyfaas.cluster import names
+from pyfaas.cluster.replication import replicate
 from pyfaas.cluster.secretbox import SecretBox, load_key
 from pyfaas.cluster.settings import kv_replicas, parse_servers
 from pyfaas.cluster.store import ClusterStore
 from pyfaas.errors import ConfigError, PyfaasError
 
 CHECK_TIMEOUT = 10.0
+PROBE_TIMEOUT = 0.5
 
 
-def prepare(urls: str, key_file: Path | None) -> dict[str, str]:
+@dataclass(frozen=True)
+class Admin:
+    """The admin credentials and callback signing key, one set for every host of a cluster.
+
+    Sealed with the cluster key in the secrets bucket (``names.ADMIN_KEY``) by
+    the first host to start, from the credentials it had; every later host
+    takes them in place of its own, so one login works on every host's
+    gateway (a load balancer in front needs no more) and a callback's
+    signature checks whichever host's worker sent it.
+    """
+
+    user: str
+    password: str
+    signing_key: str
+
+    def encode(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def decode(cls, data: bytes) -> Admin:
+        raw = orjson.loads(data)
+        return cls(str(raw["user"]), str(raw["password"]), str(raw["signing_key"]))
+
+
+def prepare(urls: str, key_file: Path | None, admin: Admin) -> tuple[dict[str, str], Admin, bool]:
+    """The gateway's cluster environment, the cluster's ``Admin`` and whether ``admin`` became it.
+
+    ``admin`` is this host's own, proposed for a cluster that has none yet.
+    """
     servers = parse_servers(urls)
     if not servers:
         raise ConfigError(f"--cluster {urls!r} names no server")
@@ -38,15 +80,30 @@ def prepare(urls: str, key_file: Path | None) -> dict[str, str]:
     key_file = key_file.expanduser().resolve()
     # Declared as the gateway will declare them: the first declaration is the one kept.
     replicas = kv_replicas(os.environ)
-    asyncio.run(_check(servers, load_key(key_file), replicas))
-    return {"PYFAAS_CLUSTER": ",".join(servers), "PYFAAS_CLUSTER_KEY_FILE": str(key_file)}
+    shared, created = asyncio.run(_check(servers, load_key(key_file), replicas, admin))
+    env = {"PYFAAS_CLUSTER": ",".join(servers), "PYFAAS_CLUSTER_KEY_FILE": str(key_file)}
+    return env, shared, created
 
 
-def queue_url(cluster_env: dict[str, str]) -> str:
-    return cluster_env["PYFAAS_CLUSTER"].split(",")[0]
+def queue_url(cluster_env: Mapping[str, str], probe: float = PROBE_TIMEOUT) -> str:
+    """The first of the cluster's servers that accepts a connection now (else the first)."""
+    servers = cluster_env["PYFAAS_CLUSTER"].split(",")
+    for server in servers:
+        if _answers(server, probe):
+            return server
+    return servers[0]
 
 
-async def _check(servers: list[str], key: bytes, replicas: int) -> None:
+def _answers(server: str, timeout: float) -> bool:
+    parts = urlsplit(server)
+    try:
+        with socket.create_connection((parts.hostname or "", parts.port or 4222), timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+async def _check(servers: list[str], key: bytes, replicas: int, admin: Admin) -> tuple[Admin, bool]:
     nc = Client()
     try:
         await asyncio.wait_for(
@@ -55,7 +112,12 @@ async def _check(servers: list[str], key: bytes, replicas: int) -> None:
             ),
             CHECK_TIMEOUT,
         )
-        await ClusterStore.open(nc.jetstream(timeout=CHECK_TIMEOUT), SecretBox(key), replicas)
+        js = nc.jetstream(timeout=CHECK_TIMEOUT)
+        store = await ClusterStore.open(js, SecretBox(key), replicas)
+        if replicas > 1:  # the queue's streams made before, on one node
+            await replicate(js, replicas)
+        data, created = await store.shared(names.ADMIN_KEY, admin.encode())
+        return Admin.decode(data), created
     except (nats.errors.Error, OSError, TimeoutError) as exc:
         reason = type(exc).__name__ if not str(exc) else str(exc)
         raise ConfigError(f"cannot reach the cluster at {','.join(servers)}: {reason}") from None

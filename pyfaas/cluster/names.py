@@ -13,6 +13,13 @@ SECRETS_BUCKET = "pyfaas_secrets"
 HOSTS_BUCKET = "pyfaas_hosts"
 # In the secrets bucket; no namespace starts with an underscore, so listings skip it.
 CHECK_KEY = "_check"
+# Also there: the admin credentials and callback signing key every host of the cluster uses.
+ADMIN_KEY = "_admin"
+
+
+def reserved(kv_key: str) -> bool:
+    """A key of the platform's own in the secrets bucket, never a user's secret."""
+    return kv_key.startswith("_")
 
 
 def key(namespace: str, name: str) -> str:

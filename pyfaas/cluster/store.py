@@ -119,6 +119,23 @@ class ClusterStore:
                 f" bucket {names.SECRETS_BUCKET} does not open with it"
             ) from None
 
+    async def shared(self, kv_key: str, proposed: bytes) -> tuple[bytes, bool]:
+        """The cluster's value under the reserved ``kv_key``, sealed there first as ``proposed``
+        if it has none; and whether this call put it there. The first host's proposal wins."""
+        with _reaching():
+            try:
+                entry = await self._secrets.get(kv_key)
+            except nats.js.errors.KeyNotFoundError:
+                try:
+                    await self._secrets.create(kv_key, self._box.seal(proposed, kv_key))
+                    return proposed, True
+                except nats.js.errors.KeyWrongLastSequenceError:
+                    entry = await self._secrets.get(kv_key)  # another host was first
+        try:
+            return self._box.open(entry.value or b"", kv_key), False
+        except WrongKey as exc:
+            raise ConfigError(f"bucket {names.SECRETS_BUCKET}: {exc}") from None
+
     @property
     def buckets(self) -> list[KeyValue]:
         return [self._functions, self._secrets]
@@ -167,7 +184,7 @@ class ClusterStore:
         """Every secret, opened: ``(namespace, name, value)`` with its revision."""
         found = []
         for kv_key in await _keys(self._secrets):
-            if kv_key == names.CHECK_KEY:
+            if names.reserved(kv_key):
                 continue
             entry = await _get(self._secrets, kv_key)
             if entry is not None:

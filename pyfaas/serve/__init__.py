@@ -8,6 +8,7 @@ with their own ``--port`` and ``PYFAAS_HOME``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import socket
 import sys
@@ -67,6 +68,43 @@ def _terminal_line(component: str, instance: str, text: str, json_lines: bool) -
     return json_line(component, text, instance=instance)
 
 
+def _join(
+    urls: str, key_file: Path | None, paths: StatePaths, own: credentials.Credentials
+) -> tuple[dict[str, str], credentials.Credentials, bool]:
+    """Join the cluster: its environment, and its admin credentials made this host's own."""
+    proposed = joining.Admin(own.user, own.password, credentials.signing_key(paths).decode())
+    env, admin, created = joining.prepare(urls, key_file, proposed)
+    shared = credentials.Credentials(admin.user, admin.password)
+    credentials.save(paths, shared, admin.signing_key.encode())
+    return env, shared, created
+
+
+def _cluster_queue(cluster: dict[str, str]) -> dict[str, str]:
+    return {"PYFAAS_QUEUE": joining.queue_url(cluster)}
+
+
+def _say_credentials(
+    say: Callable[[str], None],
+    paths: StatePaths,
+    creds: credentials.Credentials,
+    created: bool,
+    gateway_url: str,
+    shared: bool,
+) -> None:
+    password_file = paths.credentials / credentials.PASSWORD_FILE
+    if created:
+        say(
+            f"Generated admin credentials (shown once): user [bold]{creds.user}[/bold]"
+            f" password [bold]{creds.password}[/bold]"
+        )
+    whose = " (the cluster's: the same on every host)" if shared else ""
+    say(f"Admin credentials{whose}: user {creds.user}, password in {password_file} (mode 0600)")
+    say(
+        f"Log in with: cat {password_file} | pyfaas login -g {gateway_url}"
+        " --username admin --password-stdin"
+    )
+
+
 def run(options: Options) -> int:
     """Serve until interrupted; returns the process exit code."""
     console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -80,28 +118,22 @@ def run(options: Options) -> int:
         )
     creds, created = credentials.ensure(paths)
     cluster_urls = options.cluster or os.environ.get("PYFAAS_CLUSTER")
-    # One of several hosts (docs/cluster.md): the key is checked before anything starts.
-    cluster = joining.prepare(cluster_urls, options.cluster_key_file) if cluster_urls else {}
-    queue = (
-        options.queue
-        or os.environ.get("PYFAAS_QUEUE")
-        or (joining.queue_url(cluster) if cluster else f"sqlite://{paths.queue_db}")
-    )
+    cluster: dict[str, str] = {}
+    if cluster_urls:
+        # One of several hosts (docs/cluster.md): the key is checked before anything starts.
+        cluster, creds, created = _join(cluster_urls, options.cluster_key_file, paths, creds)
+    queue = options.queue or os.environ.get("PYFAAS_QUEUE") or ""
+    fresh: Callable[[], dict[str, str]] | None = None
+    if cluster and not queue:
+        # Each component's start connects the queue to a cluster server that answers then.
+        fresh = functools.partial(_cluster_queue, cluster)
+        queue = fresh()["PYFAAS_QUEUE"]
+    queue = queue or f"sqlite://{paths.queue_db}"
     host = "127.0.0.1" if options.bind in ("0.0.0.0", "::", "") else options.bind
     gateway_url = f"http://{host}:{options.port}"
 
     say(f"[bold]pyfaas {__version__}[/bold]  state: {home}  queue: {queue}")
-    password_file = paths.credentials / credentials.PASSWORD_FILE
-    if created:
-        say(
-            f"Generated admin credentials (shown once): user [bold]{creds.user}[/bold]"
-            f" password [bold]{creds.password}[/bold]"
-        )
-    say(f"Admin credentials: user {creds.user}, password in {password_file} (mode 0600)")
-    say(
-        f"Log in with: cat {password_file} | pyfaas login -g {gateway_url}"
-        " --username admin --password-stdin"
-    )
+    _say_credentials(say, paths, creds, created, gateway_url, shared=bool(cluster))
 
     env = dict(os.environ)
     env.update(
@@ -121,7 +153,7 @@ def run(options: Options) -> int:
         sys.stderr.write(_terminal_line(component, instance, text, json_lines) + "\n")
 
     json_lines = log_format(os.environ) == "json"
-    supervisor = Supervisor(env, gateway_url, sink, say)
+    supervisor = Supervisor(env, gateway_url, sink, say, fresh)
     try:
         import uvloop
 

@@ -23,11 +23,18 @@ class Child:
     """A component process; ``instance`` is its pid while it runs."""
 
     def __init__(
-        self, name: str, argv: Sequence[str], env: Mapping[str, str], sink: LineSink
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        sink: LineSink,
+        fresh: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self.name = name
         self._argv = list(argv)
         self._env = dict(env)
+        # Settings chosen anew at each start (the cluster server the queue connects to).
+        self._fresh = fresh
         self._sink = sink
         self._proc: asyncio.subprocess.Process | None = None
         self._pumps: list[asyncio.Task[None]] = []
@@ -41,9 +48,10 @@ class Child:
         return self._proc.returncode if self._proc else None
 
     async def start(self) -> None:
+        env = {**self._env, **(self._fresh() if self._fresh else {})}
         self._proc = await asyncio.create_subprocess_exec(
             *self._argv,
-            env=self._env,
+            env=env,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

@@ -38,13 +38,14 @@ class Supervisor:
         gateway_url: str,
         sink: LineSink,
         say: Callable[[str], None],
+        fresh: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self._gateway_url = gateway_url
         self._say = say
         self._stop = asyncio.Event()
         gateway = "pyfaas.gateway.cluster" if env.get("PYFAAS_CLUSTER") else "pyfaas.gateway"
-        self.gateway = Child("gateway", python_module(gateway), env, sink)
-        self.worker = Child("queue-worker", python_module("pyfaas.worker"), env, sink)
+        self.gateway = Child("gateway", python_module(gateway), env, sink, fresh)
+        self.worker = Child("queue-worker", python_module("pyfaas.worker"), env, sink, fresh)
 
     def request_stop(self) -> None:
         self._stop.set()
