@@ -7,11 +7,10 @@ process starts; it returns the environment the gateway reads
 NATS JetStream queue on the cluster's first server, so an asynchronous call
 accepted by any host runs on any host's queue-worker.
 
-The NATS queue takes one server URL: ``queue_url`` gives it the first of the
-cluster's servers that answers at the time, and the queue learns the others
-from it (NATS's server discovery) and moves to one of them when its server
-is lost. ``serve`` asks again at every start of a component, so a gateway or
-queue-worker (re)started while a node is down does not wait for that node.
+The queue gets every server of the cluster (``queue_url``), the first that
+answers at the time put first, and moves to another when its server is lost.
+``serve`` asks again at every start of a component, so a gateway or
+queue-worker (re)started while a node is down connects to a live one first.
 """
 
 from __future__ import annotations
@@ -86,12 +85,12 @@ def prepare(urls: str, key_file: Path | None, admin: Admin) -> tuple[dict[str, s
 
 
 def queue_url(cluster_env: Mapping[str, str], probe: float = PROBE_TIMEOUT) -> str:
-    """The first of the cluster's servers that accepts a connection now (else the first)."""
+    """Every cluster server, the first that accepts a connection now put first."""
     servers = cluster_env["PYFAAS_CLUSTER"].split(",")
     for server in servers:
         if _answers(server, probe):
-            return server
-    return servers[0]
+            return ",".join([server, *(other for other in servers if other != server)])
+    return ",".join(servers)
 
 
 def _answers(server: str, timeout: float) -> bool:

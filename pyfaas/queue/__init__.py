@@ -5,7 +5,8 @@
 
 * ``memory://`` — in this process only (tests);
 * ``sqlite:///abs/path/queue.db`` — embedded, one file shared by processes;
-* ``nats://host:port`` — NATS JetStream, shared by any number of machines.
+* ``nats://host:port`` — NATS JetStream, shared by any number of machines;
+  ``nats://a:4222,nats://b:4222`` names several servers of one NATS cluster.
 """
 
 from __future__ import annotations

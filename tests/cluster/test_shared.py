@@ -3,7 +3,8 @@
 * the admin credentials and callback signing key: the first host's, sealed
   in the secrets bucket, taken by every later host (``joining.prepare``);
 * the queue's server: the first of the cluster's that answers, chosen again
-  at every start of a component (``joining.queue_url``, ``serve.child``);
+  at every start of a component (``joining.queue_url``, ``serve.child``), and
+  the queue takes every server;
 * replicas: a host's autoscaler scales that host's replicas only, while a
   user's ``POST /system/scale-function`` sets the count of every host.
 """
@@ -26,9 +27,10 @@ from pyfaas.cluster.store import ClusterStore
 from pyfaas.gateway.listener import GatewayServer
 from pyfaas.providers.memory import MemoryProvider
 from pyfaas.queue.backends.memory import MemoryQueue
+from pyfaas.queue.backends.nats import NatsQueue
 from pyfaas.serve.child import Child
 from tests.cluster.test_provider import eventually
-from tests.factories import NS, deployment, gateway_settings
+from tests.factories import NS, deployment, gateway_settings, queued_call
 from tests.helpers import NatsServer, refused_port
 from tests.unit.gateway.conftest import AUTH, CREDS
 
@@ -67,9 +69,28 @@ def test_the_queue_connects_to_a_server_that_answers() -> None:
         up.listen()
         down_url = f"nats://127.0.0.1:{down.getsockname()[1]}"
         up_url = f"nats://127.0.0.1:{up.getsockname()[1]}"
-        assert joining.queue_url({"PYFAAS_CLUSTER": f"{down_url},{up_url}"}) == up_url
-        # None answers: the first, whose connection then says why.
-        assert joining.queue_url({"PYFAAS_CLUSTER": f"{down_url},{down_url}"}) == down_url
+        # Every server, so the queue can move on; the one that answers first.
+        both = joining.queue_url({"PYFAAS_CLUSTER": f"{down_url},{up_url}"})
+        assert both == f"{up_url},{down_url}"
+        # None answers: in their order, whose connections then say why.
+        assert joining.queue_url({"PYFAAS_CLUSTER": f"{down_url},{down_url}"}) == (
+            f"{down_url},{down_url}"
+        )
+
+
+async def test_the_nats_queue_takes_every_server_of_its_url(cluster_nats: NatsServer) -> None:
+    with refused_port() as down:
+        url = f"nats://127.0.0.1:{down.getsockname()[1]},{cluster_nats.url}"
+        queue = NatsQueue(url)
+        await queue.start()
+        try:
+            call = queued_call()
+            assert await queue.put(call)
+            record = await queue.record(call.call_id)
+            assert record is not None
+            assert record.function == call.function
+        finally:
+            await queue.close()
 
 
 async def test_each_start_of_a_component_chooses_its_settings_anew() -> None:

@@ -130,8 +130,10 @@ class NatsQueue(SteeringMethods):
         try:
             # Reconnect for ever once connected, but give up on a server that
             # never answered: the client alone would keep trying the first time too.
+            # ``nats://a:4222,nats://b:4222``: every server of a NATS cluster,
+            # so a queue started while one is down, or losing one, goes on.
             connecting = self._nc.connect(
-                self.url,
+                servers=[server.strip() for server in self.url.split(",") if server.strip()],
                 connect_timeout=max(1, round(self._timeout)),
                 max_reconnect_attempts=-1,
                 error_cb=ignore,
