@@ -6,8 +6,10 @@ import gzip
 import hashlib
 import io
 import os
+import shutil
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,10 @@ import pytest
 from pyfaas import image_archive
 from pyfaas.image_archive import ArchiveError, DigestMismatch, pack, recorded, unpack
 from pyfaas.images import ImageManifest, ImageStore
+
+# A directory outside every image, where an archive's link points: made and
+# emptied by the test (a fixed path, as the parameters are made at import).
+OUTSIDE = os.path.join(tempfile.gettempdir(), f"pyfaas-archive-outside-{os.getpid()}")
 
 
 def make_image(store: ImageStore, ref: str = "hello:latest", *, with_venv: bool = True) -> None:
@@ -146,9 +152,10 @@ def _member(
         ([_member("root/dev", tarfile.CHRTYPE)], "device file"),
         ([_member("root/fifo", tarfile.FIFOTYPE)], "device file"),
         ([_member("root/hard", tarfile.LNKTYPE, link="/etc/passwd")], "hard link"),
-        # A symlink to a directory outside, then a file written through it.
+        # A symlink to a directory outside (the test's own, made below), then a
+        # file written through it.
         (
-            [_member("root/out", tarfile.SYMTYPE, link="/tmp"), _member("root/out/x")],
+            [_member("root/out", tarfile.SYMTYPE, link=OUTSIDE), _member("root/out/x")],
             "under a link",
         ),
         ([_member("root/a/b")], "before its directory"),
@@ -158,6 +165,9 @@ def _member(
 def test_archives_that_escape_or_hold_devices_are_refused(
     tmp_path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]], reason: str
 ) -> None:
+    outside = Path(OUTSIDE)
+    shutil.rmtree(outside, ignore_errors=True)
+    outside.mkdir(parents=True)
     path = _archive(tmp_path, members)
     digest = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
     target = ImageStore(tmp_path / "target")
@@ -165,7 +175,8 @@ def test_archives_that_escape_or_hold_devices_are_refused(
         unpack(target, "evil", path, digest)
     assert target.get("evil") is None
     assert not (tmp_path / "escape").exists()
-    assert not Path("/tmp/x").exists()
+    assert not any(outside.iterdir())
+    shutil.rmtree(outside)
     assert not any(p.is_dir() for p in target.root.iterdir())
 
 
