@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 import nats.errors
 import orjson
 from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.errors import ServiceUnavailableError
 
 from pyfaas.cluster import names
 from pyfaas.cluster.replication import replicate
@@ -36,6 +38,8 @@ from pyfaas.cluster.store import ClusterStore
 from pyfaas.errors import ConfigError, PyfaasError
 
 CHECK_TIMEOUT = 10.0
+JOIN_WAIT = 30.0  # seconds a settling JetStream is waited for at start
+JOIN_RETRY = 0.5
 PROBE_TIMEOUT = 0.5
 
 
@@ -112,11 +116,7 @@ async def _check(servers: list[str], key: bytes, replicas: int, admin: Admin) ->
             CHECK_TIMEOUT,
         )
         js = nc.jetstream(timeout=CHECK_TIMEOUT)
-        store = await ClusterStore.open(js, SecretBox(key), replicas)
-        if replicas > 1:  # the queue's streams made before, on one node
-            await replicate(js, replicas)
-        data, created = await store.shared(names.ADMIN_KEY, admin.encode())
-        return Admin.decode(data), created
+        return await _join(js, key, replicas, admin)
     except (nats.errors.Error, OSError, TimeoutError) as exc:
         reason = type(exc).__name__ if not str(exc) else str(exc)
         raise ConfigError(f"cannot reach the cluster at {','.join(servers)}: {reason}") from None
@@ -127,6 +127,29 @@ async def _check(servers: list[str], key: bytes, replicas: int, admin: Admin) ->
     finally:
         with contextlib.suppress(nats.errors.Error):
             await nc.close()
+
+
+async def _join(
+    js: JetStreamContext, key: bytes, replicas: int, admin: Admin
+) -> tuple[Admin, bool]:
+    """The buckets opened and the shared credentials read, while JetStream settles.
+
+    A NATS cluster answers with timeouts, or with no responders, while its
+    streams elect leaders (another host raising their replicas, a node just
+    started): tried again for up to ``JOIN_WAIT``, not a refusal to start.
+    """
+    deadline = asyncio.get_running_loop().time() + JOIN_WAIT
+    while True:
+        try:
+            store = await ClusterStore.open(js, SecretBox(key), replicas)
+            if replicas > 1:  # the queue's streams made before, on one node
+                await replicate(js, replicas)
+            data, created = await store.shared(names.ADMIN_KEY, admin.encode())
+            return Admin.decode(data), created
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError, ServiceUnavailableError):
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(JOIN_RETRY)
 
 
 async def _quiet(exc: Exception) -> None:
