@@ -1,13 +1,12 @@
 """Two hosts on a three-node NATS cluster, buckets kept on all three: one node's loss loses nothing.
 
-The nodes must know each other's route ports before they start, so those
-ports come from ``free_port``; the client ports are chosen by each server.
+The nodes are the fault suite's (``faults.start_nats_cluster``), all on
+127.0.0.1.
 """
 
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,52 +15,22 @@ import pytest
 
 from pyfaas.cluster.provider import ClusterProvider
 from pyfaas.providers.memory import MemoryProvider
+from tests.cluster.faults import NatsNode, start_nats_cluster
 from tests.cluster.test_provider import eventually
 from tests.factories import NS, deployment
-from tests.helpers import free_port, nats_server_binary, port_open, wait_for
+from tests.helpers import nats_server_binary
 
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(120)]
 NODES = 3
 
 
-class Node:
-    def __init__(self, directory: Path, index: int, routes: list[int]) -> None:
-        binary = nats_server_binary()
-        if binary is None:
-            pytest.skip("nats-server is not installed")
-        self.port = free_port()
-        self.url = f"nats://127.0.0.1:{self.port}"
-        route_urls = ",".join(f"nats://127.0.0.1:{p}" for i, p in enumerate(routes) if i != index)
-        self.cmd = [
-            binary, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(directory),
-            "--server_name", f"n{index}", "--cluster_name", "pyfaas-test",
-            "--cluster", f"nats://127.0.0.1:{routes[index]}", "--routes", route_urls,
-        ]  # fmt: skip
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-
-
 @pytest.fixture
-def nodes(tmp_path: Path) -> Iterator[list[Node]]:
-    routes = [free_port() for _ in range(NODES)]
-    started = [Node(tmp_path / f"n{i}", i, routes) for i in range(NODES)]
+def nodes(tmp_path: Path) -> Iterator[list[NatsNode]]:
+    if nats_server_binary() is None:
+        pytest.skip("nats-server is not installed")
+    started: list[NatsNode] = []
     try:
-        for node in started:
-            node.start()
-        for node in started:
-            wait_for(lambda node=node: port_open(node.port), timeout=10)  # type: ignore[misc]
+        started = start_nats_cluster(tmp_path / "nats", ["127.0.0.1"] * NODES)
         yield started
     finally:
         for node in started:
@@ -86,7 +55,7 @@ async def start_host(
             await asyncio.sleep(0.5)
 
 
-async def test_a_nats_node_lost_loses_no_definition(nodes: list[Node], key: bytes) -> None:
+async def test_a_nats_node_lost_loses_no_definition(nodes: list[NatsNode], key: bytes) -> None:
     urls = [n.url for n in nodes]
     local_a, local_b = MemoryProvider(), MemoryProvider()
     a = await start_host(local_a, urls, key, "a")
