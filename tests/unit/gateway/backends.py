@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from aiohttp import ClientSession
 
 from pyfaas.queue import Queue, open_queue
 from tests.helpers import NatsServer, nats_server_binary
@@ -52,3 +53,10 @@ async def started_queue(request: pytest.FixtureRequest, tmp_path: Path) -> Async
         yield queue
     finally:
         await queue.close()
+
+
+async def submit(client: ClientSession, function: str = "echo", **headers: str) -> str:
+    """An asynchronous call of ``function`` through the gateway; its call id."""
+    resp = await client.post(f"/async-function/{function}", data=b"x", headers=headers)
+    assert resp.status == 202, await resp.text()
+    return resp.headers["X-Call-Id"]

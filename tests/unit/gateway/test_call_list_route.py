@@ -11,7 +11,7 @@ from aiohttp import ClientSession
 
 from pyfaas.providers.memory import MemoryProvider
 from pyfaas.queue import Outcome, Queue
-from tests.unit.gateway.backends import BACKENDS, started_queue
+from tests.unit.gateway.backends import BACKENDS, started_queue, submit
 from tests.unit.gateway.conftest import AUTH, deploy
 
 Client = ClientSession
@@ -21,12 +21,6 @@ Client = ClientSession
 async def queue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Queue]:
     async with started_queue(request, tmp_path) as started:
         yield started
-
-
-async def _submit(client: Client, function: str = "echo", **headers: str) -> str:
-    resp = await client.post(f"/async-function/{function}", data=b"x", headers=headers)
-    assert resp.status == 202, await resp.text()
-    return resp.headers["X-Call-Id"]
 
 
 async def _list(client: Client, query: str = "") -> tuple[list[dict[str, Any]], Any]:
@@ -39,7 +33,7 @@ async def test_calls_are_listed_newest_first_as_their_records_read(
     client: Client, provider: MemoryProvider, queue: Queue
 ) -> None:
     await deploy(provider, "echo")
-    ids = [await _submit(client) for _ in range(3)]
+    ids = [await submit(client) for _ in range(3)]
     listed, headers = await _list(client)
     assert [r["callId"] for r in listed] == ids[::-1]
     assert "X-Next-Cursor" not in headers
@@ -51,7 +45,7 @@ async def test_pages_follow_the_cursor(
     client: Client, provider: MemoryProvider, queue: Queue
 ) -> None:
     await deploy(provider, "echo")
-    ids = [await _submit(client) for _ in range(5)]
+    ids = [await submit(client) for _ in range(5)]
     seen: list[str] = []
     query = "?limit=2"
     for _ in range(5):
@@ -70,11 +64,11 @@ async def test_filters_by_function_and_state(
 ) -> None:
     await deploy(provider, "echo")
     await deploy(provider, "other")
-    done = await _submit(client)
+    done = await submit(client)
     [delivery] = await queue.claim(limit=1, lease=30, wait=5)
     await queue.ack(delivery, Outcome(status_code=200))
-    waiting = await _submit(client)
-    later = await _submit(client, "other", **{"X-Delay-Seconds": "600"})
+    waiting = await submit(client)
+    later = await submit(client, "other", **{"X-Delay-Seconds": "600"})
 
     async def listed(query: str) -> list[str]:
         return [r["callId"] for r in (await _list(client, query))[0]]

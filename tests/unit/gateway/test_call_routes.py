@@ -10,7 +10,7 @@ from aiohttp import ClientSession
 
 from pyfaas.providers.memory import MemoryProvider
 from pyfaas.queue import Outcome, Queue, StoredResult
-from tests.unit.gateway.backends import BACKENDS, started_queue
+from tests.unit.gateway.backends import BACKENDS, started_queue, submit
 from tests.unit.gateway.conftest import AUTH, deploy
 
 Client = ClientSession
@@ -22,17 +22,11 @@ async def queue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         yield started
 
 
-async def _submit(client: Client, function: str = "echo", **headers: str) -> str:
-    resp = await client.post(f"/async-function/{function}", data=b"x", headers=headers)
-    assert resp.status == 202, await resp.text()
-    return resp.headers["X-Call-Id"]
-
-
 async def test_result_is_the_functions_answer(
     client: Client, provider: MemoryProvider, queue: Queue
 ) -> None:
     await deploy(provider, "echo")
-    call_id = await _submit(client)
+    call_id = await submit(client)
     [delivery] = await queue.claim(limit=1, lease=30, wait=5)
     answer = StoredResult(
         status=201,
@@ -62,7 +56,7 @@ async def test_a_cut_result_says_its_full_size(
     client: Client, provider: MemoryProvider, queue: Queue
 ) -> None:
     await deploy(provider, "echo")
-    call_id = await _submit(client)
+    call_id = await submit(client)
     [delivery] = await queue.claim(limit=1, lease=30, wait=5)
     answer = StoredResult(500, [], b"abc", truncated=True, size=3_000_000)
     await queue.bury(delivery, Outcome(status_code=500, result=answer, reason="not retryable: 500"))
@@ -76,7 +70,7 @@ async def test_result_before_there_is_one_is_409_and_unknown_404(
     client: Client, provider: MemoryProvider
 ) -> None:
     await deploy(provider, "echo")
-    call_id = await _submit(client)
+    call_id = await submit(client)
     resp = await client.get(f"/system/calls/{call_id}/result", headers=AUTH)
     assert resp.status == 409
     assert await resp.text() == f"call {call_id} has no result yet (state queued)\n"
@@ -87,7 +81,7 @@ async def test_cancel_a_delayed_call(
     client: Client, provider: MemoryProvider, queue: Queue
 ) -> None:
     await deploy(provider, "echo")
-    call_id = await _submit(client, **{"X-Delay-Seconds": "0.1"})
+    call_id = await submit(client, **{"X-Delay-Seconds": "0.1"})
     resp = await client.delete(f"/system/calls/{call_id}", headers=AUTH)
     assert resp.status == 202
     body = await resp.json()
@@ -103,7 +97,7 @@ async def test_cancel_a_running_or_finished_call_is_409(
     client: Client, provider: MemoryProvider, queue: Queue
 ) -> None:
     await deploy(provider, "echo")
-    call_id = await _submit(client)
+    call_id = await submit(client)
     [delivery] = await queue.claim(limit=1, lease=30, wait=5)
     await queue.mark_running(delivery)
     resp = await client.delete(f"/system/calls/{call_id}", headers=AUTH)
@@ -123,9 +117,9 @@ async def test_queue_counts_per_function(
 ) -> None:
     await deploy(provider, "echo")
     await deploy(provider, "other")
-    await _submit(client)
-    await _submit(client)
-    await _submit(client, "other", **{"X-Delay-Seconds": "600"})
+    await submit(client)
+    await submit(client)
+    await submit(client, "other", **{"X-Delay-Seconds": "600"})
     stats = await (await client.get("/system/queue", headers=AUTH)).json()
     assert (stats["queued"], stats["delayed"], stats["running"]) == (2, 1, 0)
     assert (stats["retrying"], stats["dead"]) == (0, 0)
