@@ -11,10 +11,10 @@ starts it and cancels it on shutdown, waiting for it to end.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
+from pyfaas import _tasks as tasks
 from pyfaas.errors import PyfaasError
 from pyfaas.queue.base import Queue
 
@@ -38,10 +38,7 @@ class Pruner:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await tasks.stop(task)
 
     async def prune_once(self) -> int:
         count = await self._queue.prune(time.time() - self._retention)

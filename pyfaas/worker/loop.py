@@ -51,6 +51,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from pyfaas import _tasks as tasks
 from pyfaas.errors import NotFound
 from pyfaas.queue.base import Queue
 from pyfaas.queue.envelope import Delivery
@@ -216,10 +217,8 @@ class WorkerLoop:
             lane.ready.clear()
         await asyncio.gather(*(self._settler.give_back(d) for d in unrun))
         await asyncio.gather(*self._settling, return_exceptions=True)
-        if self._keeper is not None:
-            self._keeper.cancel()
-            await asyncio.gather(self._keeper, return_exceptions=True)
-            self._keeper = None
+        keeper, self._keeper = self._keeper, None
+        await tasks.stop(keeper)
 
     def _start_ready(self) -> None:
         calls = self._calls

@@ -18,11 +18,11 @@ logged and the tick goes on with the next.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 
+from pyfaas import _tasks as tasks
 from pyfaas.errors import PyfaasError
 from pyfaas.gateway.autoscale.ce import CeRule
 from pyfaas.gateway.autoscale.idler import Idler
@@ -68,11 +68,8 @@ class Autoscaler:
         self._task = asyncio.create_task(self._run(), name="pyfaas-autoscaler")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await tasks.stop(task)
 
     async def _run(self) -> None:
         while True:

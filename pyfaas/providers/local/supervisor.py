@@ -19,6 +19,7 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable
 
+from pyfaas import _tasks as tasks
 from pyfaas.errors import PyfaasError
 from pyfaas.logstore import LogStore
 from pyfaas.providers.base import Endpoint
@@ -99,10 +100,7 @@ class FunctionSupervisor:
 
     async def close(self) -> None:
         """Stop the loop and every replica, in parallel, each within its stop timeout."""
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
+        await tasks.stop(self._loop)
         for task in self._stops:
             task.cancel()
         replicas = self.replicas()
