@@ -21,6 +21,7 @@ import orjson
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
+from pyfaas._tasks import stop as stop_task
 from pyfaas.cluster import names
 
 log = logging.getLogger("pyfaas.cluster")
@@ -81,11 +82,8 @@ class Heartbeat:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            while not self._task.done():  # see reconciler.cancel
-                self._task.cancel()
-                await asyncio.wait([self._task], timeout=0.5)
-            self._task = None
+        task, self._task = self._task, None
+        await stop_task(task)
         with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
             await self._kv.delete(self._key)
 

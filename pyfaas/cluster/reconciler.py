@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import nats.errors
 from nats.js.kv import KeyValue
 
+from pyfaas._tasks import stop as stop_task
 from pyfaas.cluster.names import CHECK_KEY, split_key
 from pyfaas.cluster.secretbox import WrongKey
 from pyfaas.cluster.store import ClusterStore, Definition
@@ -302,12 +303,6 @@ class Reconciler:
 
 
 async def cancel(tasks: list[asyncio.Task[None]]) -> None:
-    """Cancel ``tasks`` and wait for their end.
-
-    Asked again until a task ends: Python 3.11's ``wait_for`` (nats-py's
-    watchers use it) loses a cancel that arrives as its inner wait completes.
-    """
+    """Cancel ``tasks`` and wait for their end, even one that swallows a cancel."""
     for task in tasks:
-        while not task.done():
-            task.cancel()
-            await asyncio.wait([task], timeout=0.5)
+        await stop_task(task)
