@@ -25,6 +25,7 @@ from pyfaas.queue.backends.memory import MemoryQueue
 from pyfaas.queue.backends.nats import NatsNames
 from tests.clock import RealClock, SharedClock, VirtualClock
 from tests.helpers import NatsServer, nats_server_binary
+from tests.nats_namespaces import drop_namespace
 
 Opener = Callable[[], Awaitable[Queue]]
 # Writes a message that is not a call where the backend keeps its calls, as
@@ -91,6 +92,9 @@ async def opener(
     yield open_handle
     for handle in handles:
         await handle.close()
+    if kind == "nats":
+        server = request.getfixturevalue("nats_server")
+        await drop_namespace(server.url, namespace)
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 A test module opts in by defining its own ``queue`` fixture with
 ``params=BACKENDS`` over ``started_queue``, which the ``make_client`` fixture
 of ``conftest`` then uses. SQLite runs a real file and its writer process,
-NATS the session's real nats-server (a fresh stream namespace each test), so
+NATS the session's real nats-server (a fresh stream namespace each test,
+dropped after it), so
 their cases carry the ``integration`` (and ``nats``) markers; without
 nats-server the NATS cases are skipped, not failed.
 """
@@ -20,6 +21,7 @@ from aiohttp import ClientSession
 
 from pyfaas.queue import Queue, open_queue
 from tests.helpers import NatsServer, nats_server_binary
+from tests.nats_namespaces import drop_namespace
 
 BACKENDS = [
     pytest.param("memory", id="memory"),
@@ -41,11 +43,13 @@ async def started_queue(request: pytest.FixtureRequest, tmp_path: Path) -> Async
     """The started queue of the backend ``request.param`` names, closed on leaving."""
     kind: str = request.param
     queue: Queue
+    server: NatsServer | None = None
+    namespace = f"gw{uuid.uuid4().hex[:10]}"
     if kind == "nats":
         from pyfaas.queue.backends.nats import NatsQueue
 
-        server: NatsServer = request.getfixturevalue("nats_server")
-        queue = NatsQueue(server.url, namespace=f"gw{uuid.uuid4().hex[:10]}")
+        server = request.getfixturevalue("nats_server")
+        queue = NatsQueue(server.url, namespace=namespace)
     else:
         queue = open_queue("memory://" if kind == "memory" else f"sqlite://{tmp_path / 'q.db'}")
     await queue.start()
@@ -53,6 +57,8 @@ async def started_queue(request: pytest.FixtureRequest, tmp_path: Path) -> Async
         yield queue
     finally:
         await queue.close()
+        if server is not None:
+            await drop_namespace(server.url, namespace)
 
 
 async def submit(client: ClientSession, function: str = "echo", **headers: str) -> str:
