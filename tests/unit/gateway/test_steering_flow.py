@@ -31,7 +31,8 @@ async def served(
     client = await make_client()
     await deploy(provider, "echo")
     assert client._base_url is not None
-    settings = worker_settings(str(client._base_url))
+    # A short claim wait: stopping the worker waits out the claim in progress.
+    settings = worker_settings(str(client._base_url), claim_wait=0.01)
     stop = asyncio.Event()
     task = asyncio.create_task(run_worker(settings, queue=queue, stream=io.StringIO(), stop=stop))
     try:

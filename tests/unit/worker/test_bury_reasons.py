@@ -39,7 +39,7 @@ async def _run(hooks: list[Hook], call: QueuedCall) -> tuple[CallRecord, list[Qu
         EventLog(io.StringIO()),
         max_inflight=1,
         ack_wait=10.0,
-        claim_wait=0.05,
+        claim_wait=0.01,
     )
     runner = asyncio.create_task(loop.run())
     try:

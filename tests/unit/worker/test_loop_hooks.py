@@ -6,12 +6,12 @@ import asyncio
 import io
 
 from pyfaas.queue.backends.memory import MemoryQueue
-from pyfaas.queue.envelope import CallRecord, CallState, QueuedCall
+from pyfaas.queue.envelope import CallRecord, CallState, Delivery, QueuedCall
 from pyfaas.worker.invoke import InvokeResult
 from pyfaas.worker.logs import EventLog
 from pyfaas.worker.loop import CallContext, Hook, Settle, WorkerLoop
 from tests.factories import gateway_call
-from tests.unit.worker.conftest import settled
+from tests.unit.worker.conftest import eventually, settled
 
 Events = list[tuple[str, str]]
 
@@ -56,7 +56,7 @@ async def test_each_step_runs_the_hooks_that_override_it_in_order() -> None:
         EventLog(io.StringIO()),
         max_inflight=1,
         ack_wait=10.0,
-        claim_wait=0.05,
+        claim_wait=0.01,
     )
     runner = asyncio.create_task(loop.run())
     record = await settled(queue, call.call_id)
@@ -96,6 +96,23 @@ class Breaking(Hook):
         self._step("after_settle")
 
 
+class Looked(MemoryQueue):
+    """Numbers each claim as it starts; remembers the latest that found nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = 0
+        self.last_empty = 0
+
+    async def claim(self, limit: int, lease: float, wait: float) -> list[Delivery]:
+        self.started += 1
+        number = self.started
+        found = await super().claim(limit, lease, wait)
+        if not found:
+            self.last_empty = max(self.last_empty, number)
+        return found
+
+
 class Retrying(Hook):
     async def after_invoke(self, ctx: CallContext) -> None:
         ctx.settle, ctx.delay = Settle.RETRY, 0.0
@@ -109,17 +126,23 @@ async def _run_calls(hooks: list[Hook], count: int = 1) -> tuple[list[CallRecord
         invoked.append(call)
         return InvokeResult(200)
 
-    queue = MemoryQueue()
+    queue = Looked()
     await queue.start()
     calls = [gateway_call() for _ in range(count)]
     for call in calls:
         await queue.put(call)
     out = io.StringIO()
     log = EventLog(out)
-    loop = WorkerLoop(queue, invoke, hooks, log, max_inflight=1, ack_wait=10.0, claim_wait=0.05)
+    loop = WorkerLoop(queue, invoke, hooks, log, max_inflight=1, ack_wait=10.0, claim_wait=0.01)
     runner = asyncio.create_task(loop.run())
     records = [await settled(queue, call.call_id) for call in calls]
-    await asyncio.sleep(0.1)  # a call run again would show up meanwhile
+    # A call run again would show up before a claim begun after the settles finds nothing.
+    after = queue.started
+
+    async def looked_again() -> bool:
+        return queue.last_empty > after
+
+    await eventually(looked_again)
     loop.stop()
     await runner
     await loop.drain(1.0)
