@@ -42,6 +42,7 @@ class Seen:
 class Reply:
     status: int = 200
     delay: float = 0.0
+    hold: asyncio.Event | None = None  # answer once the test sets it, after any delay
     body: bytes = b"done"
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -74,8 +75,7 @@ class FakeGateway:
         seen = await _seen(request)
         self.calls.append(seen)
         reply = _next(self.script, request.match_info["ref"])
-        if reply.delay:
-            await asyncio.sleep(reply.delay)
+        await _wait(reply)
         seen.ended = time.monotonic()
         return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
 
@@ -91,8 +91,7 @@ class FakeGateway:
         seen = await _seen(request)
         self.callbacks.append(seen)
         reply = _next(self.callback_script, request.match_info["name"])
-        if reply.delay:
-            await asyncio.sleep(reply.delay)
+        await _wait(reply)
         seen.ended = time.monotonic()
         return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
 
@@ -110,6 +109,13 @@ async def _seen(request: web.Request) -> Seen:
         body=await request.read(),
         started=time.monotonic(),
     )
+
+
+async def _wait(reply: Reply) -> None:
+    if reply.delay:
+        await asyncio.sleep(reply.delay)
+    if reply.hold is not None:
+        await reply.hold.wait()
 
 
 def _next(script: dict[str, list[Reply]], key: str) -> Reply:
@@ -144,7 +150,8 @@ S = TypeVar("S", bound=Served)
 @asynccontextmanager
 async def serve(fake: S) -> AsyncIterator[S]:
     """``fake``'s app on a port of its own choosing, its ``url`` set, while the block runs."""
-    runner = web.AppRunner(fake.app(), access_log=None, shutdown_timeout=0.1)
+    # A handler a test left waiting (a hung function) is cancelled at once on leaving.
+    runner = web.AppRunner(fake.app(), access_log=None, shutdown_timeout=0.01)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

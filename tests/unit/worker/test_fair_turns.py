@@ -116,7 +116,7 @@ async def test_every_claim_asks_for_at_least_two_calls(
     gateway: FakeGateway, settings: WorkerSettings
 ) -> None:
     # A fair claim of one would always take the flood's oldest call.
-    gateway.script["flood.openfaas-fn"] = [Reply(delay=SHORT_CALL * 2)]
+    gateway.script["flood.openfaas-fn"] = [Reply(delay=SHORT_CALL * 1.2)]
     queue = _FloodFirst()
     await queue.start()
     calls = [_call("flood") for _ in range(2)]

@@ -77,7 +77,7 @@ async def test_shutdown_hands_back_a_call_still_waiting_for_the_gateway(
     await queue.put(call)
     with refused_port() as sock:
         port = sock.getsockname()[1]
-        down = replace(settings, gateway_url=f"http://127.0.0.1:{port}", grace_period=0.2)
+        down = replace(settings, gateway_url=f"http://127.0.0.1:{port}", grace_period=0.05)
         async with running_worker(down, queue) as worker:
 
             async def waiting() -> bool:

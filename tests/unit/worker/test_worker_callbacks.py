@@ -174,7 +174,7 @@ async def test_a_callback_that_never_answers_holds_up_no_other_call(
 async def test_callback_slots_are_their_own_setting(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
-    gateway.callback_script["slow"] = [Reply(delay=0.1)]
+    gateway.callback_script["slow"] = [Reply(delay=0.05)]
     calls = [gateway_call(callback_url=f"{gateway.url}/cb/slow") for _ in range(4)]
     for call in calls:
         await queue.put(call)

@@ -25,10 +25,20 @@ async def _start(
     return stop, task, out
 
 
+async def _draining(out: io.StringIO) -> None:
+    """Until the worker says it waits for its running calls: it has stopped claiming."""
+
+    async def said() -> bool:
+        return "Stopping: waiting up to" in out.getvalue()
+
+    await eventually(said)
+
+
 async def test_running_call_finishes_before_exit(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
-    gateway.script["slow.openfaas-fn"] = [Reply(delay=0.15)]
+    answer = asyncio.Event()
+    gateway.script["slow.openfaas-fn"] = [Reply(hold=answer)]
     call = gateway_call("slow")
     await queue.put(call)
     stop, task, out = await _start(settings, queue)
@@ -38,6 +48,8 @@ async def test_running_call_finishes_before_exit(
 
     await eventually(started)
     stop.set()
+    await _draining(out)  # told to stop while the call runs
+    answer.set()
     assert await asyncio.wait_for(task, 10) == 0
     record = await queue.record(call.call_id)
     assert record is not None
@@ -51,7 +63,7 @@ async def test_call_outliving_the_grace_period_is_handed_back(
     gateway.script["stuck.openfaas-fn"] = [Reply(delay=3.0)]
     call = gateway_call("stuck")
     await queue.put(call)
-    stop, task, out = await _start(replace(settings, grace_period=0.2), queue)
+    stop, task, out = await _start(replace(settings, grace_period=0.05), queue)
 
     async def started() -> bool:
         return bool(gateway.calls)
@@ -70,8 +82,12 @@ async def test_call_outliving_the_grace_period_is_handed_back(
 
 
 async def test_idle_worker_stops_promptly(queue: MemoryQueue, settings: WorkerSettings) -> None:
-    stop, task, _ = await _start(settings, queue)
-    await asyncio.sleep(0.1)  # let it reach its claim loop
+    stop, task, out = await _start(settings, queue)
+
+    async def claiming() -> bool:  # the line comes just before its claim loop starts
+        return "Starting queue-worker" in out.getvalue()
+
+    await eventually(claiming)
     stop.set()
     assert await asyncio.wait_for(task, 5) == 0
 
@@ -79,17 +95,20 @@ async def test_idle_worker_stops_promptly(queue: MemoryQueue, settings: WorkerSe
 async def test_calls_claimed_ahead_go_back_unrun_on_stop(
     gateway: FakeGateway, queue: MemoryQueue, settings: WorkerSettings
 ) -> None:
-    gateway.script["slow.openfaas-fn"] = [Reply(delay=0.2)]
+    answer = asyncio.Event()
+    gateway.script["slow.openfaas-fn"] = [Reply(hold=answer)]
     running, waiting = gateway_call("slow"), gateway_call("slow")
     await queue.put(running)
     await queue.put(waiting)
-    stop, task, _ = await _start(replace(settings, max_inflight=1), queue)
+    stop, task, out = await _start(replace(settings, max_inflight=1), queue)
 
     async def both_claimed() -> bool:
         return bool(gateway.calls) and (await queue.stats()).running == 2
 
     await eventually(both_claimed)  # one runs, the other waits for the slot under its lease
     stop.set()
+    await _draining(out)
+    answer.set()  # the slot frees while the worker stops: the call waiting must not take it
     assert await asyncio.wait_for(task, 10) == 0
     assert len(gateway.calls) == 1
     done, back = await queue.record(running.call_id), await queue.record(waiting.call_id)

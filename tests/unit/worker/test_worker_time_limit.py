@@ -33,7 +33,7 @@ async def test_a_gateway_that_accepts_and_never_answers_frees_the_slot_at_the_li
         queue,
         gateway_url=silent.url,
         max_inflight=1,
-        invoke_timeout=0.2,
+        invoke_timeout=0.1,
         max_retry_attempts=1,
     ) as worker:
         cut = await settled(queue, hung.call_id)
@@ -42,8 +42,8 @@ async def test_a_gateway_that_accepts_and_never_answers_frees_the_slot_at_the_li
     assert (cut.state, cut.status_code, cut.error) == (
         CallState.DEAD,
         503,
-        "no answer within 0.2s",
+        "no answer within 0.1s",
     )
     assert done.state is CallState.SUCCEEDED
     assert "/function/hung.openfaas-fn/" in silent.seen  # it was sent, and left unanswered
-    assert any("no answer within 0.2s" in line for line in worker.lines)
+    assert any("no answer within 0.1s" in line for line in worker.lines)
