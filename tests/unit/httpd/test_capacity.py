@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import resource
 import time
 from contextlib import ExitStack
@@ -9,7 +10,8 @@ from contextlib import ExitStack
 import pytest
 
 from pyfaas.httpd.limits import FD_RESERVE, Limits, connection_cap, raise_fd_limit
-from tests.unit.httpd.harness import LOOPS, ServerThread, closed_among, get, wait_until
+from pyfaas.httpd.messages import Request, Response
+from tests.unit.httpd.harness import LOOPS, ServerThread, closed_among, get, handle, wait_until
 
 CAP = 20
 
@@ -60,15 +62,23 @@ def test_idle_keep_alive_connections_make_room_too() -> None:
 
 
 def test_when_every_connection_is_busy_a_new_one_is_refused_with_503() -> None:
-    with ServerThread(Limits(max_connections=2)) as running, ExitStack() as stack:
+    answer = asyncio.Event()  # set on the server's loop, which its waits are bound to
+
+    async def busy_until_told(request: Request) -> Response:
+        await answer.wait()
+        return await handle(request)
+
+    limits = Limits(max_connections=2)
+    with ServerThread(limits, handler=busy_until_told) as running, ExitStack() as stack:
         busy = [stack.enter_context(running.client()) for _ in range(2)]
         for client in busy:
-            client.send(get("/echo?s=0.3"))  # busy while the third connects
+            client.send(get("/echo"))  # busy while the third connects
         wait_until(lambda: running.call(lambda: running.listener._state.active) == 2)
         with running.client() as refused:
             reply = refused.response()
             assert reply.status == 503
             assert reply.body == b"server at its connection limit\n"
+        running.call(answer.set)
         for client in busy:
             assert client.response().status == 200
     assert any("refused 1" in line for line in running.logs)

@@ -82,7 +82,7 @@ def test_no_100_for_http10_nor_for_an_empty_body(server: ServerThread) -> None:
 
 def test_a_queued_request_gets_its_100_after_the_answer_before_it(server: ServerThread) -> None:
     with server.client() as client:
-        client.send(get("/stream?n=50&size=1000&s=0.1") + _expecting("/echo", 4))
+        client.send(get("/stream?n=50&size=1000&s=0.05") + _expecting("/echo", 4))
         first = client.response()
         assert len(first.body) == 50_000
         assert client.pending() == CONTINUE

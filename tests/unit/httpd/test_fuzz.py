@@ -1,7 +1,7 @@
 """The parser under random and mutated input: no crash, no hang, and service goes on.
 
 For each input the server answers with a well-formed status line or closes,
-and with every timeout at 0.1 s it closes within a bound whatever the input;
+and with every timeout at 50 ms it closes within a bound whatever the input;
 a normal request on a new connection is served afterwards.
 """
 
@@ -20,9 +20,9 @@ from pyfaas.httpd.messages import Request, Response
 from tests.unit.httpd.harness import Client, ServerThread, get
 
 LIMITS = Limits(
-    read_timeout=0.1,
-    write_timeout=0.1,
-    idle_timeout=0.1,
+    read_timeout=0.05,
+    write_timeout=0.05,
+    idle_timeout=0.05,
     max_header_bytes=2048,
     max_request_line_bytes=512,
 )

@@ -22,11 +22,11 @@ def test_keep_alive_serves_requests_in_turn(server: ServerThread) -> None:
 def test_pipelined_requests_are_answered_in_order(server: ServerThread) -> None:
     with server.client() as client:
         burst = b"".join(
-            [get("/echo?s=0.1"), post("/a", b"one"), get("/stream?n=4&size=3"), post("/b", b"two")]
+            [get("/echo?s=0.05"), post("/a", b"one"), get("/stream?n=4&size=3"), post("/b", b"two")]
         )
         client.send(burst)
         first, second, third, fourth = (client.response() for _ in range(4))
-    assert (first.status, first.headers["x-target"]) == (200, "/echo?s=0.1")
+    assert (first.status, first.headers["x-target"]) == (200, "/echo?s=0.05")
     assert second.body == b"one"
     assert third.body == b"aaabbbcccddd"
     assert fourth.body == b"two"
@@ -105,7 +105,7 @@ def test_a_handler_error_is_a_500_and_the_connection_goes_on() -> None:
 
 def test_a_client_that_half_closes_still_gets_its_answers(server: ServerThread) -> None:
     with server.client() as client:
-        client.send(get("/echo?s=0.1") + post("/echo", b"second"))
+        client.send(get("/echo?s=0.05") + post("/echo", b"second"))
         client.sock.shutdown(socket.SHUT_WR)
         first, second = client.response(), client.response()
         assert (first.status, second.body) == (200, b"second")
