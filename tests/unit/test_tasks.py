@@ -35,7 +35,7 @@ async def test_a_plain_cancel_and_wait_would_still_be_waiting() -> None:
     task = asyncio.create_task(_swallows_once(swallowed))
     await asyncio.sleep(0)
     task.cancel()
-    _, pending = await asyncio.wait({task}, timeout=0.2)
+    _, pending = await asyncio.wait({task}, timeout=0.05)
     assert swallowed.is_set()
     assert pending == {task}
     await tasks.stop(task)

@@ -81,14 +81,14 @@ async def test_cancel_a_delayed_call(
     client: Client, provider: MemoryProvider, queue: Queue
 ) -> None:
     await deploy(provider, "echo")
-    call_id = await submit(client, **{"X-Delay-Seconds": "0.1"})
+    call_id = await submit(client, **{"X-Delay-Seconds": "0.05"})
     resp = await client.delete(f"/system/calls/{call_id}", headers=AUTH)
     assert resp.status == 202
     body = await resp.json()
     assert body["callId"] == call_id
     assert body["state"] == "cancelled"
     # Waits past the delay: a cancelled call is not handed out when its time comes.
-    assert await queue.claim(limit=1, lease=30, wait=0.2) == []
+    assert await queue.claim(limit=1, lease=30, wait=0.1) == []
     record = await (await client.get(f"/system/calls/{call_id}", headers=AUTH)).json()
     assert record["state"] == "cancelled"
 

@@ -216,7 +216,7 @@ async def test_hop_by_hop_headers_are_dropped_whatever_their_case(
 async def test_a_function_slower_than_upstream_timeout_is_504(
     make_client: MakeClient, provider: MemoryProvider
 ) -> None:
-    client = await make_client(upstream_timeout=0.2)
+    client = await make_client(upstream_timeout=0.1)
     await deploy(provider, "echo")
     resp = await client.post("/function/echo/slow?seconds=5", data=b"x")
     assert resp.status == 504

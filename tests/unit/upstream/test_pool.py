@@ -267,8 +267,15 @@ async def test_bytes_after_a_response_keep_its_connection_out_of_the_pool() -> N
 
 
 async def test_a_cancelled_request_closes_its_connection() -> None:
+    heads: list[bytes] = []
+    next_came = asyncio.Event()
+
     async def slow(head: bytes, writer: asyncio.StreamWriter) -> bool:
-        await asyncio.sleep(0.2)
+        heads.append(head)
+        if len(heads) == 1:  # cancelled meanwhile: answers once the next request came
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(next_came.wait(), 1.0)
+        next_came.set()
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
         return True
 
