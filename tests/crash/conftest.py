@@ -16,11 +16,32 @@ from tests.integration.processes import Receiver
 SMALL_DISK = "32m"
 
 
+TALLY = "crash tally"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A test's tally lines go with its report, which reaches the summary from any worker."""
+    before = len(LINES)
+    try:
+        return (yield)
+    finally:
+        item.user_properties.extend((TALLY, line) for line in LINES[before:])
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Each crash test's counts, in one section: they are the suite's measurements."""
-    if LINES:
+    reports = [r for key in ("passed", "failed") for r in terminalreporter.stats.get(key, [])]
+    lines = [
+        str(value)
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", [])
+        if name == TALLY
+    ]
+    if lines:
         terminalreporter.section("crash suite: calls accepted, ran, lost, ran twice")
-        for line in LINES:
+        for line in lines:
             terminalreporter.write_line(line)
 
 
