@@ -168,7 +168,7 @@ def test_a_killed_host_and_a_killed_nats_node_lose_no_call(platform: Platform) -
 
     try:
         accepted = set(submitter.accepted)
-        wait_for(lambda: accepted <= receiver.succeeded().keys(), timeout=90, interval=0.2)
+        _all_called_back(accepted, receiver, [a, b, c])
         callbacks = receiver.succeeded()
         dups = {cid: n for cid, n in callbacks.items() if n > 1 and cid in accepted}
     finally:
@@ -193,3 +193,20 @@ def test_a_killed_host_and_a_killed_nats_node_lose_no_call(platform: Platform) -
     assert len(accepted) > 0
     assert listed == ["a", "b", "c"]
     assert status["envVars"]["GENERATION"] == "2"
+
+
+def _all_called_back(accepted: set[str], receiver: Receiver, hosts: list[ServeHost]) -> None:
+    """Wait for every accepted call's callback; on time-out, say where the missing ones are."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        missing = accepted - receiver.succeeded().keys()
+        if not missing:
+            return
+        time.sleep(0.2)
+    states: dict[str, object] = {}
+    for call_id in sorted(missing)[:10]:
+        answer = hosts[0].api("GET", f"/system/calls/{call_id}")
+        states[call_id] = answer.json() if answer.status_code == 200 else answer.status_code
+    raise AssertionError(
+        f"{len(missing)} of {len(accepted)} accepted calls never called back: {states}"
+    )
