@@ -38,8 +38,11 @@ typecheck: install
 unit: install
 	$(BIN)/pytest -m "not integration and not e2e" --durations=10 --durations-min=1.0
 
+# The suite in TEST_WORKERS processes, a test file each at a time (pytest-xdist):
+# most of its time is waiting on processes, so two share two cores well.
+TEST_WORKERS ?= 2
 test: install system-deps lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: install system-deps
 	$(BIN)/python -m bench
