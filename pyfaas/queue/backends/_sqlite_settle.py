@@ -117,17 +117,7 @@ def settle(
         raise _lost(call_id)
     ended = finished or now
     dead = state is CallState.DEAD
-    tally.move(lane, "running", "dead" if dead else "retrying" if retry_at is not None else None)
-    if retry_at is None:
-        # Counters, never lowered: settled for good per lane, and a callback
-        # delivery that failed for good in its call's function's row (the
-        # delivery's own row names that function; read only for a failure).
-        tally.move(lane, None, "processed")
-        if lane == CALLBACKS and state in (CallState.FAILED, CallState.DEAD):
-            named = conn.execute(
-                "SELECT function, namespace FROM calls WHERE id = ?", (call,)
-            ).fetchone()
-            tally.move(f"{named[0]}.{named[1]}" if named else lane, None, "callback_failures")
+    _count(conn, tally, lane, call, state, retrying=retry_at is not None)
     conn.execute(
         _SETTLED,
         (
@@ -150,6 +140,24 @@ def settle(
         conn.execute(
             _RESULT, (call, status, _json.dumps(headers).decode(), body, truncated, size, ended)
         )
+
+
+def _count(
+    conn: sqlite3.Connection, tally: Tally, lane: str, call: int, state: CallState, retrying: bool
+) -> None:
+    """Move a settled call's lane counts: out of running, into dead, retrying or processed."""
+    dead = state is CallState.DEAD
+    tally.move(lane, "running", "dead" if dead else "retrying" if retrying else None)
+    if retrying:
+        return
+    # Counters, never lowered: settled for good per lane, and a callback
+    # delivery that failed for good in its call's function's row (the
+    # delivery's own row names that function; read only for a failure).
+    tally.move(lane, None, "processed")
+    if lane == CALLBACKS and state in (CallState.FAILED, CallState.DEAD):
+        sql = "SELECT function, namespace FROM calls WHERE id = ?"
+        named = conn.execute(sql, (call,)).fetchone()
+        tally.move(f"{named[0]}.{named[1]}" if named else lane, None, "callback_failures")
 
 
 def ack(
