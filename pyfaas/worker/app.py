@@ -59,43 +59,7 @@ async def run_worker(
         if stop is None:
             stop = asyncio.Event()
             stack.callback(_on_signals(stop))
-        session = new_session(settings.max_inflight)
-        stack.push_async_callback(session.close)
-        gateway = GatewayClient(
-            session,
-            settings.gateway_url,
-            credentials=settings.credentials,
-            timeout=settings.invoke_timeout,
-        )
-        stack.push_async_callback(gateway.close)
-        policies = PolicyCache(
-            RetryPolicy.from_settings(settings),
-            gateway.function_annotations,
-            ttl=settings.annotation_ttl,
-            on_error=log.line,
-        )
-        stack.push_async_callback(policies.close)
-        rng = rng or random.Random()
-        # Callbacks have a session of their own: receivers that never answer
-        # must not take the connections that invocations and look-ups need.
-        # Resolved through the guard: a callback never reaches cloud metadata.
-        callback_session = new_session(
-            settings.callback_max_inflight, GuardedResolver(settings.callback_allow)
-        )
-        stack.push_async_callback(callback_session.close)
-        outbox = build_outbox(settings, log, callback_session, policies.default, rng)
-        loop = WorkerLoop(
-            queue,
-            gateway.invoke,
-            build_hooks(log, gateway, queue, policies, rng),
-            log,
-            max_inflight=settings.max_inflight,
-            ack_wait=settings.ack_wait,
-            claim_wait=settings.claim_wait,
-            callbacks=outbox.deliver,
-            callback_max_inflight=settings.callback_max_inflight,
-            result_max_bytes=settings.result_max_bytes,
-        )
+        loop = _build_loop(settings, stack, log, queue, rng or random.Random())
         log.started(
             settings.max_inflight, settings.queue_url, settings.gateway_url, settings.worker_name
         )
@@ -109,6 +73,52 @@ async def run_worker(
             return 1
         log.line("Stopped")
     return 0
+
+
+def _build_loop(
+    settings: WorkerSettings,
+    stack: contextlib.AsyncExitStack,
+    log: EventLog,
+    queue: Queue,
+    rng: random.Random,
+) -> WorkerLoop:
+    """The claim loop and what it calls through, each closed by ``stack`` on leaving."""
+    session = new_session(settings.max_inflight)
+    stack.push_async_callback(session.close)
+    gateway = GatewayClient(
+        session,
+        settings.gateway_url,
+        credentials=settings.credentials,
+        timeout=settings.invoke_timeout,
+    )
+    stack.push_async_callback(gateway.close)
+    policies = PolicyCache(
+        RetryPolicy.from_settings(settings),
+        gateway.function_annotations,
+        ttl=settings.annotation_ttl,
+        on_error=log.line,
+    )
+    stack.push_async_callback(policies.close)
+    # Callbacks have a session of their own: receivers that never answer
+    # must not take the connections that invocations and look-ups need.
+    # Resolved through the guard: a callback never reaches cloud metadata.
+    callback_session = new_session(
+        settings.callback_max_inflight, GuardedResolver(settings.callback_allow)
+    )
+    stack.push_async_callback(callback_session.close)
+    outbox = build_outbox(settings, log, callback_session, policies.default, rng)
+    return WorkerLoop(
+        queue,
+        gateway.invoke,
+        build_hooks(log, gateway, queue, policies, rng),
+        log,
+        max_inflight=settings.max_inflight,
+        ack_wait=settings.ack_wait,
+        claim_wait=settings.claim_wait,
+        callbacks=outbox.deliver,
+        callback_max_inflight=settings.callback_max_inflight,
+        result_max_bytes=settings.result_max_bytes,
+    )
 
 
 def build_hooks(
