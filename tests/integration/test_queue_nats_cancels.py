@@ -17,6 +17,7 @@ import pytest
 from pyfaas.errors import Conflict, NotFound
 from pyfaas.queue import CallState, Outcome
 from pyfaas.queue.backends._nats_locks import CANCELLED
+from pyfaas.queue.backends._nats_seqs import stored_seq, undelivered_seq
 from pyfaas.queue.backends.nats import NatsQueue
 from pyfaas.queue.envelope import Delivery
 from tests.factories import queued_call
@@ -103,3 +104,52 @@ async def test_a_cancel_before_any_claim_cancels_and_no_claim_gets_the_call(
     assert await worker.claim(limit=5, lease=10, wait=0.5) == []
     stats = await gateway.stats()
     assert (stats.queued, stats.running) == (0, 1)
+
+
+async def _forget_ids(queue: NatsQueue) -> None:
+    """Shrink the calls stream's Nats-Msg-Id window and outlast it: no id is remembered."""
+    js = queue.parts()[0]
+    config = (await js.stream_info(queue.names.stream)).config
+    config.duplicate_window = 0.2
+    await js.update_stream(config)
+    await asyncio.sleep(0.5)
+
+
+async def _messages(queue: NatsQueue) -> int:
+    return (await queue.parts()[0].stream_info(queue.names.stream)).state.messages
+
+
+async def test_a_put_stores_no_sequence_and_a_cancel_finds_the_message_by_its_id(
+    queues: tuple[NatsQueue, NatsQueue],
+) -> None:
+    gateway, _ = queues
+    await gateway.put(queued_call("c1", "echo", body=b"x"))
+    stored = await gateway.read("c1")
+    assert stored is not None
+    assert stored[1].seq == 0  # the create went out with the publish: no sequence yet
+    assert await stored_seq(gateway, "c1") > 0
+    assert await stored_seq(gateway, "never-put") == 0
+    assert await _messages(gateway) == 1  # the asking stored nothing
+    assert (await gateway.cancel("c1")).state is CallState.CANCELLED
+    assert await _messages(gateway) == 0  # the cancelled call's message is gone
+
+
+async def test_a_call_queued_past_the_id_window_is_found_among_the_undelivered(
+    queues: tuple[NatsQueue, NatsQueue],
+) -> None:
+    gateway, worker = queues
+    for call_id in ("early", "c1", "c2", "later"):
+        await gateway.put(queued_call(call_id, "echo", body=b"x"))
+    early = await _one(worker)  # delivered: no longer among the undelivered
+    assert early.call.call_id == "early"
+    await _forget_ids(gateway)
+    assert await stored_seq(gateway, "c2") == 0
+    lane = gateway.names.lane("calls", "openfaas-fn", "echo")
+    assert await undelivered_seq(gateway, "early", lane) == 0
+    assert await undelivered_seq(gateway, "c2", lane) > 0
+    assert (await gateway.cancel("c2")).state is CallState.CANCELLED
+    assert await _messages(gateway) == 3  # early (leased), c1, later
+    got = await worker.claim(limit=5, lease=10, wait=0.5)
+    assert [d.call.call_id for d in got] == ["c1", "later"]
+    with pytest.raises(Conflict, match="running"):
+        await gateway.cancel("c1")  # a worker has it, found by no look at the undelivered

@@ -94,7 +94,11 @@ class Publisher:
             self._waiting.pop(token, None)
 
         waiter.add_done_callback(done)
-        await self._publish(subject, payload, self._prefix + token, headers)
+        try:
+            await self._publish(subject, payload, self._prefix + token, headers)
+        except BaseException:
+            waiter.cancel()  # never sent: no reply to wait for, nor a time-out to leave
+            raise
         return waiter
 
     @staticmethod
@@ -107,9 +111,11 @@ class Publisher:
             nats.js.errors.APIError.from_error(ack["error"])  # raises
         return ack
 
-    async def post(self, subject: str, payload: bytes) -> None:
+    async def post(
+        self, subject: str, payload: bytes, headers: dict[str, str] | None = None
+    ) -> None:
         """Publish with no reply asked for, e.g. an ack that follows a write in the same flush."""
-        await self._publish(subject, payload, "", None)
+        await self._publish(subject, payload, "", headers)
 
     async def request(
         self, subject: str, payload: bytes, headers: dict[str, str] | None = None

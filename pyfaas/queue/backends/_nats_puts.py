@@ -1,5 +1,11 @@
 """How a put stores a call on NATS: its publish, and what a duplicate turns out to be.
 
+The call's publish and its record's create go out in one flush and are
+answered in one round trip. The record is created without the call's
+stream sequence, which only the publish's ack tells, and is not written
+again to add it (a third write a put, which measured slower than the two
+round trips): a cancel finds a queued call's message itself (``_nats_seqs``).
+
 A publish not acknowledged in time may still be stored (the client holds
 what it could not send and sends it on reconnecting): it is tried again
 with the same ``Nats-Msg-Id``, which the stream stores once, and if that is
@@ -13,11 +19,14 @@ be used again.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
 import nats.errors
 import nats.js.errors
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from pyfaas.errors import Conflict, PayloadTooLarge, QueueUnavailable
@@ -70,12 +79,20 @@ async def refuse_other(q: NatsQueue, call: QueuedCall) -> None:
 
 
 async def publish_call(
-    q: NatsQueue, pub: Publisher, call: QueuedCall, payload: bytes, subject: str
+    q: NatsQueue,
+    pub: Publisher,
+    call: QueuedCall,
+    payload: bytes,
+    subject: str,
+    tries: int = PUBLISH_TRIES,
+    unanswered: BaseException | None = None,
 ) -> dict[str, Any]:
-    """The stream's ack of the call; ``QueueUncertain`` once it may be stored unacked."""
+    """The stream's ack of the call; ``QueueUncertain`` once it may be stored unacked.
+
+    ``unanswered``: a first publish already sent and not acknowledged in time.
+    """
     headers = {"Nats-Msg-Id": call.call_id}
-    unanswered: BaseException | None = None
-    for _ in range(PUBLISH_TRIES):
+    for _ in range(tries):
         # Disconnected, nats-py would hold the message and send it on
         # reconnecting: a call answered 503 would run after all.
         if not q.connected:
@@ -93,38 +110,114 @@ async def publish_call(
     raise QueueUnavailable(f"nats queue {q.url}: not connected; the call was not stored")
 
 
+async def _send_both(
+    q: NatsQueue, pub: Publisher, call: QueuedCall, payload: bytes, subject: str, data: bytes
+) -> tuple[asyncio.Future[Msg], asyncio.Future[Msg] | None]:
+    """The call's publish and its record's create, sent in one flush; their replies to come.
+
+    No create future when the create could not be sent: it is made after the ack.
+    """
+    if not q.connected:
+        raise QueueUnavailable(f"nats queue {q.url}: not connected; the call was not stored")
+    try:
+        published = await pub.send(subject, payload, {"Nats-Msg-Id": call.call_id})
+    except nats.errors.Error as exc:
+        raise unavailable(q.url, exc) from exc
+    creating = None
+    with contextlib.suppress(nats.errors.Error):
+        key = records.subject_for(q.names.bucket, call.call_id)
+        creating = await pub.send(key, data, records.CREATE)
+    return published, creating
+
+
+async def _acked(
+    q: NatsQueue,
+    pub: Publisher,
+    call: QueuedCall,
+    payload: bytes,
+    subject: str,
+    published: asyncio.Future[Msg],
+) -> dict[str, Any]:
+    """The publish's ack; after a time-out, the publish again (``publish_call``)."""
+    try:
+        return pub.ack_of(await published)
+    except nats.errors.TimeoutError as exc:
+        return await publish_call(q, pub, call, payload, subject, PUBLISH_TRIES - 1, exc)
+    except nats.errors.Error as exc:
+        raise unavailable(q.url, exc) from exc
+
+
+async def _take_back(
+    q: NatsQueue, js: JetStreamContext, creating: asyncio.Future[Msg] | None
+) -> None:
+    """The record created beside a publish that failed: gone, as if the put never came.
+
+    A put that could not tell left no record before its create was sent
+    with the publish: the duplicate path above expects none.
+    """
+    if creating is None:
+        return
+    with contextlib.suppress(nats.errors.Error):
+        revision = records.created(await creating)
+        if revision:
+            await delete_if_there(js, f"KV_{q.names.bucket}", revision)
+
+
 async def put(q: NatsQueue, call: QueuedCall) -> bool:
-    """Store ``call``: a publish and its record's create; False if its id is stored."""
+    """Store ``call``: a publish and its record's create in one flush; False if its id is stored."""
     js, _, pub, _, _ = q.parts()
     payload = call.encode()
     if len(payload) > q.max_payload:
         raise PayloadTooLarge(f"call is {len(payload)} bytes, NATS takes at most {q.max_payload}")
     record = new_record(call)
     kind = DELAYED if record.state is CallState.DELAYED else CALLS
-    # Two round trips, not three: the stream's Nats-Msg-Id window
-    # catches a resubmission first; the record's create catches a
-    # later one, and the message just published for it is taken back.
-    ack = await publish_call(q, pub, call, payload, q.subject_for(call, kind))
-    extras = records.Extras(seq=int(ack.get("seq", 0)))
+    subject = q.subject_for(call, kind)
+    data = records.encode(record)
+    # One round trip: the stream's Nats-Msg-Id window catches a
+    # resubmission; the record's create catches a later one, and the
+    # message just published for it is taken back.
+    published, creating = await _send_both(q, pub, call, payload, subject, data)
     try:
-        if ack.get("duplicate"):
-            # Maybe stored by a put that could not tell and left no
-            # record: a round trip more, on this path only.
-            if not await records.create(pub, q.names.bucket, record, extras):
-                await refuse_other(q, call)
-                return False
-            return await again_if_gone(q, js, pub, call, payload, ack)
-        if await records.create(pub, q.names.bucket, record, extras):
-            return True
-        stored = await q.read(call.call_id)
-        if stored is None or stored[0].submitted_at != call.submitted_at:
-            # Another call's record: this message goes; a fast worker's
-            # record of this very call keeps it.
-            await delete_if_there(js, q.names.stream, int(ack["seq"]))
-            if stored is not None and conflicts(stored[0].fingerprint, call.fingerprint):
-                raise Conflict(f"call ID {call.call_id} is taken by another call")
-            return False
+        ack = await _acked(q, pub, call, payload, subject, published)
+    except QueueUnavailable:
+        await _take_back(q, js, creating)
+        raise
+    try:
+        if creating is None:  # not sent with the publish: sent now
+            key = records.subject_for(q.names.bucket, call.call_id)
+            creating = await pub.send(key, data, records.CREATE)
+        revision = records.created(await creating)
+        return await _settle_put(q, js, pub, call, payload, ack, revision)
     except nats.errors.Error as exc:
         # The call is stored: a 503 that said it was not would be a lie.
         raise uncertain(q.url, call, exc) from exc
+
+
+async def _settle_put(
+    q: NatsQueue,
+    js: JetStreamContext,
+    pub: Publisher,
+    call: QueuedCall,
+    payload: bytes,
+    ack: dict[str, Any],
+    revision: int,
+) -> bool:
+    """What the two answers make of the put: stored (True), or stored before (False)."""
+    seq = int(ack.get("seq", 0))
+    if ack.get("duplicate"):
+        if not revision:
+            await refuse_other(q, call)
+            return False
+        # Stored by a put that could not tell and left no record, or a pruned call's id.
+        return await again_if_gone(q, js, pub, call, payload, ack)
+    if revision:
+        return True
+    stored = await q.read(call.call_id)
+    if stored is None or stored[0].submitted_at != call.submitted_at:
+        # Another call's record: this message goes; a fast worker's
+        # record of this very call keeps it.
+        await delete_if_there(js, q.names.stream, seq)
+        if stored is not None and conflicts(stored[0].fingerprint, call.fingerprint):
+            raise Conflict(f"call ID {call.call_id} is taken by another call")
+        return False
     return True

@@ -3,8 +3,9 @@
 A record's value is the ``CallRecord``'s fields, its ``history`` as
 ``Attempt`` JSON, and beside them what only the NATS queue needs
 (``Extras``): the stream sequence of the call's message (``seq``, so that a
-cancel deletes it), of its dead letter (``dseq``), and the function's
-answer when it fits (``res``; ``resobj`` when it went to the object store).
+cancel deletes it; a retry's, a put's being found by ``_nats_seqs``), of its
+dead letter (``dseq``), and the function's answer when it fits (``res``;
+``resobj`` when it went to the object store).
 Readers that want the ``CallRecord`` alone take ``decode``.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import nats.js.errors
+from nats.aio.msg import Msg
 
 from pyfaas.queue import _json
 from pyfaas.queue.backends._nats_publish import Publisher
@@ -82,6 +84,26 @@ def decode_full(data: bytes, revision: int = 0) -> tuple[CallRecord, Extras]:
         revision=revision,
     )
     return CallRecord(**fields), extras
+
+
+# The header a create sends: written only if the call has no record yet.
+CREATE = {"Nats-Expected-Last-Subject-Sequence": "0"}
+
+
+def subject_for(bucket: str, call_id: str) -> str:
+    """The KV subject a record of ``call_id`` is written to."""
+    return f"$KV.{bucket}.{key_for(call_id)}"
+
+
+def created(reply: Msg) -> int:
+    """The revision a create's reply gives the record; 0 if the call had one already."""
+    try:
+        ack = Publisher.ack_of(reply)
+    except nats.js.errors.APIError as exc:
+        if exc.err_code not in WRONG_LAST_SEQUENCE:
+            raise
+        return 0
+    return int(ack["seq"])
 
 
 async def create(

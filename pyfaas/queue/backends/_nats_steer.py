@@ -45,6 +45,7 @@ from pyfaas.queue.backends import _nats_records as records
 from pyfaas.queue.backends._nats_errors import delete_if_there, translated
 from pyfaas.queue.backends._nats_layout import CALLS
 from pyfaas.queue.backends._nats_locks import CANCELLED
+from pyfaas.queue.backends._nats_seqs import stored_seq, undelivered_seq
 from pyfaas.queue.backends._nats_stats import StatsReader
 from pyfaas.queue.base import CallFilter, CallPage, DeadLetterFilter, QueueStats
 from pyfaas.queue.envelope import CallRecord, CallState, QueuedCall, StoredResult
@@ -139,6 +140,13 @@ class Steering:
         if value == CANCELLED:
             raise Conflict(cancel_refusal(replace(shown, state=CallState.CANCELLED)))
         running = replace(shown, state=CallState.RUNNING)
+        # A put's record does not hold its message's sequence (``_nats_seqs``).
+        seq = extras.seq
+        if not seq and record.attempts == 0:
+            seq = await stored_seq(self._q, call_id)
+            if not seq and record.state is CallState.QUEUED:
+                lane = self._q.names.lane(CALLS, record.namespace, record.function)
+                seq = await undelivered_seq(self._q, call_id, lane)
         if value is not None:
             # Taken for an attempt: cancellable only once that attempt is over.
             over = record.state is CallState.RETRYING and record.attempts >= int(value or 0)
@@ -149,16 +157,16 @@ class Steering:
             # then whether a worker got the message before it (_nats_cancels).
             marks = self._q.marks()
             await marks.mark(call_id)
-            if not extras.seq or await marks.delivered(extras.seq):
+            if not seq or await marks.delivered(seq):
                 raise Conflict(cancel_refusal(running))
         if not await locks.swap(call_id, CANCELLED, revision):
             raise Conflict(cancel_refusal(running))  # a worker took it just now
         cancelled = cancelled_record(record, now)
         # The lock is the cancel's: no worker writes this record again.
-        await records.write(pub, self._q.names.bucket, cancelled, records.Extras(seq=extras.seq))
-        if extras.seq:
+        await records.write(pub, self._q.names.bucket, cancelled, records.Extras(seq=seq))
+        if seq:
             # Gone already: a claim has it, and drops it when it finds the lock.
-            await delete_if_there(js, self._q.names.stream, extras.seq)
+            await delete_if_there(js, self._q.names.stream, seq)
         return cancelled
 
     # -- dead letters --------------------------------------------------------------

@@ -16,9 +16,10 @@ queues, e.g. tests, share one server; ``_nats_layout`` declares them):
   for good and of the callbacks that failed for good, one message each
   (rolled up), added to in groups of settles beside the final records'
   writes (``_nats_tally``); ``stats`` reads the sums, which nothing lowers;
-* KV bucket ``pyfaas_calls``: each call's record, with its history, its
-  message's stream sequence and, when it fits, the function's answer
-  (``_nats_records``); dedupe outlasts the two-minute ``Nats-Msg-Id`` window;
+* KV bucket ``pyfaas_calls``: each call's record, with its history, a
+  retry's stream sequence (a put's is looked up: ``_nats_seqs``) and, when
+  it fits, the function's answer (``_nats_records``); dedupe outlasts the
+  two-minute ``Nats-Msg-Id`` window;
 * KV bucket ``pyfaas_runs``: run locks, ordering a worker's start of a call
   against a cancel (``_nats_locks``), taken for a first delivery only when
   the call has a mark in stream ``PYFAAS_CANCELS`` (``_nats_cancels``);
@@ -26,9 +27,9 @@ queues, e.g. tests, share one server; ``_nats_layout`` declares them):
   for a record: the worker caps a body at 1 MiB, NATS's default payload
   cap, and base64 in JSON makes that a third bigger.
 
-A put is a publish and the record's create (``_nats_puts``), as before the
-lanes. A retry is published again on the retry lane, due in a header, and
-the delivery acked. Steering (cancel, results, dead letters by filter,
+A put is a publish and the record's create, in one flush (``_nats_puts``).
+A retry is published again on the retry lane, due in a header, and the
+delivery acked. Steering (cancel, results, dead letters by filter,
 prune) is in ``_nats_steer``, counts in ``_nats_stats``. Publishes, record writes and
 synchronous acks go through ``_nats_publish``, pulls through ``_nats_pull``,
 each answered on one inbox subscription. Running records are written late,
