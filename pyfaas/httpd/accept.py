@@ -99,14 +99,19 @@ class Acceptor:
 
     def _connect(self, conn: socket.socket) -> None:
         conn.setblocking(False)
-        self._state.pending += 1
+        fd, token = conn.fileno(), object()
+        self._state.pending[fd] = token
         task = self._loop.create_task(self._loop.connect_accepted_socket(self._factory, conn))
         self._tasks.add(task)
-        task.add_done_callback(partial(self._connected, conn))
+        task.add_done_callback(partial(self._connected, conn, fd, token))
 
-    def _connected(self, conn: socket.socket, task: asyncio.Task[Any]) -> None:
+    def _connected(
+        self, conn: socket.socket, fd: int, token: object, task: asyncio.Task[Any]
+    ) -> None:
         self._tasks.discard(task)
-        self._state.pending -= 1
+        pending = self._state.pending
+        if pending.get(fd) is token:  # not taken out by its protocol (nor the fd reused)
+            del pending[fd]
         if task.cancelled() or task.exception() is not None:
             conn.close()  # reset before its transport was made, or the server stopped
 

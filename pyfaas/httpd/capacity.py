@@ -81,7 +81,10 @@ class ServerState:
         # Connections with no request in flight that wait for a head, longest first:
         # the ones to close at the cap. A dict keeps insertion order.
         self.waiting: dict[HttpProtocol, None] = {}
-        self.pending = 0  # accepted, not yet connected to a protocol
+        # Accepted, not yet connected to a protocol: by descriptor, each with the
+        # token of its accept. A protocol's connection_made takes its entry out
+        # and joins ``connections``, so no connection counts twice meanwhile.
+        self.pending: dict[int, object] = {}
         self.active = 0  # requests between headers received and response sent
         self.closing = False
         self._idle: asyncio.Event | None = None
@@ -94,7 +97,7 @@ class ServerState:
         )
 
     def at_cap(self) -> bool:
-        return len(self.connections) + self.pending >= self.cap
+        return len(self.connections) + len(self.pending) >= self.cap
 
     def admit(self) -> bool:
         """Room for one more connection; at the cap, make room or say no."""

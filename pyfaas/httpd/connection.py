@@ -89,6 +89,8 @@ class HttpProtocol(Cycle, asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2:
             self._peer = f"{peer[0]}:{peer[1]}"
+        if sock is not None:
+            self._state.pending.pop(sock.fileno(), None)
         self._state.connections.add(self)
         self._state.waiting[self] = None
         if self._read_timeout > 0:
