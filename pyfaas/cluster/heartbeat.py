@@ -22,7 +22,7 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from pyfaas._tasks import stop as stop_task
-from pyfaas.cluster import names
+from pyfaas.cluster import listing, names
 
 log = logging.getLogger("pyfaas.cluster")
 INTERVAL = 2.0
@@ -99,10 +99,7 @@ class Heartbeat:
 
 async def hosts(kv: KeyValue, ttl: float = TTL) -> list[HostRecord]:
     """The hosts that beat within ``ttl``, by name."""
-    try:
-        keys = await kv.keys()
-    except nats.js.errors.NoKeysError:
-        return []
+    keys = await listing.keys(kv)  # the leader's: a restarted node's replica may have none
     horizon = datetime.now(UTC) - timedelta(seconds=ttl)
     found = []
     for key in keys:

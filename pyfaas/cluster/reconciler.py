@@ -119,13 +119,22 @@ class Reconciler:
                     self._note_failure(key, entry.revision, exc)
             for ns in namespaces:
                 for status in await self._local.list_functions(ns):
-                    if (ns, status.name) not in definitions:
+                    if (ns, status.name) not in definitions and await self._gone(ns, status.name):
                         await self._remove((ns, status.name))
                 for name in await self._local.list_secrets(ns):
                     if (ns, name) not in wanted:
                         with contextlib.suppress(NotFound):
                             await self._local.delete_secret(name, ns)
                         self._secrets.pop((ns, name), None)
+
+    async def _gone(self, namespace: str, name: str) -> bool:
+        """Whether the bucket's leader has no definition of a function this host runs.
+
+        Asked before a full sync removes one: a listing that lacks a function
+        must not stop its replicas (and answer its calls 404) unless the
+        definition is really gone.
+        """
+        return await self._store.get_function(namespace, name) is None
 
     async def _sync_secrets(self, namespaces: list[str]) -> dict[Key, tuple[bytes, int]] | None:
         """Write every secret of the bucket here; None if they do not open with this key."""

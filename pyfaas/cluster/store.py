@@ -21,7 +21,7 @@ import orjson
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
-from pyfaas.cluster import names
+from pyfaas.cluster import listing, names
 from pyfaas.cluster.secretbox import CHECK_PLAINTEXT, SecretBox, WrongKey
 from pyfaas.errors import ConfigError, Conflict, ServiceUnavailable
 from pyfaas.types import FunctionDeployment
@@ -174,11 +174,13 @@ class ClusterStore:
     # -- secrets -----------------------------------------------------------------
 
     async def secret_names(self, namespace: str) -> list[str]:
-        return sorted(
-            names.split_key(k)[1]
-            for k in await _keys(self._secrets)
-            if names.split_key(k)[0] == namespace
-        )
+        found = []
+        for kv_key in await _keys(self._secrets):
+            ns, name = names.split_key(kv_key)
+            # A deleted secret keeps its key (a marker): the leader's get tells.
+            if ns == namespace and await _get(self._secrets, kv_key) is not None:
+                found.append(name)
+        return sorted(found)
 
     async def secrets(self) -> list[Versioned[tuple[str, str, bytes]]]:
         """Every secret, opened: ``(namespace, name, value)`` with its revision."""
@@ -249,11 +251,9 @@ async def _get(kv: KeyValue, kv_key: str) -> tuple[bytes, int] | None:
 
 
 async def _keys(kv: KeyValue) -> list[str]:
+    """The bucket's keys as its leader has them (``listing``), deleted ones among them."""
     with _reaching():
-        try:
-            return list(await kv.keys())
-        except nats.js.errors.NoKeysError:
-            return []
+        return await listing.keys(kv)
 
 
 async def _update(kv: KeyValue, kv_key: str, value: bytes, last: int, what: str) -> int:

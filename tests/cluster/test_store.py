@@ -109,3 +109,15 @@ async def test_nats_away_is_service_unavailable(
         await store.get_function(NS, "echo")
     with pytest.raises(ServiceUnavailable):
         await store.create_secret(NS, "s", b"v")
+
+
+async def test_a_deleted_secret_is_no_longer_listed(js: JetStreamContext, key: bytes) -> None:
+    # The listing is the stream's subjects, as its leader has them: a deleted key keeps
+    # one (its marker), and the leader's get of it says it is gone.
+    store = await ClusterStore.open(js, SecretBox(key))
+    kept = await store.create_secret(NS, "kept", b"one")
+    gone = await store.create_secret(NS, "gone", b"two")
+    await store.delete_secret(NS, "gone", gone)
+    assert kept
+    assert await store.secret_names(NS) == ["kept"]
+    assert [s.value[1] for s in await store.secrets()] == ["kept"]
