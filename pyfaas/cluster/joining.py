@@ -11,6 +11,9 @@ The queue gets every server of the cluster (``queue_url``), the first that
 answers at the time put first, and moves to another when its server is lost.
 ``serve`` asks again at every start of a component, so a gateway or
 queue-worker (re)started while a node is down connects to a live one first.
+With more than one replica, the queue's streams are made here, before the
+queue starts, with that many (``queue_streams``: one made with a single
+replica and raised later gets a stale second leader when its node restarts).
 """
 
 from __future__ import annotations
@@ -31,11 +34,12 @@ from nats.js import JetStreamContext
 from nats.js.errors import ServiceUnavailableError
 
 from pyfaas.cluster import names
+from pyfaas.cluster.queue_streams import declare_queue
 from pyfaas.cluster.replication import replicate
 from pyfaas.cluster.secretbox import SecretBox, load_key
 from pyfaas.cluster.settings import kv_replicas, parse_servers
 from pyfaas.cluster.store import ClusterStore
-from pyfaas.errors import ConfigError, PyfaasError
+from pyfaas.errors import ConfigError, PyfaasError, ServiceUnavailable
 
 CHECK_TIMEOUT = 10.0
 JOIN_WAIT = 30.0  # seconds a settling JetStream is waited for at start
@@ -116,7 +120,7 @@ async def _check(servers: list[str], key: bytes, replicas: int, admin: Admin) ->
             CHECK_TIMEOUT,
         )
         js = nc.jetstream(timeout=CHECK_TIMEOUT)
-        return await _join(js, key, replicas, admin)
+        return await _join(nc, js, key, replicas, admin)
     except (nats.errors.Error, OSError, TimeoutError) as exc:
         reason = type(exc).__name__ if not str(exc) else str(exc)
         raise ConfigError(f"cannot reach the cluster at {','.join(servers)}: {reason}") from None
@@ -130,7 +134,7 @@ async def _check(servers: list[str], key: bytes, replicas: int, admin: Admin) ->
 
 
 async def _join(
-    js: JetStreamContext, key: bytes, replicas: int, admin: Admin
+    nc: Client, js: JetStreamContext, key: bytes, replicas: int, admin: Admin
 ) -> tuple[Admin, bool]:
     """The buckets opened and the shared credentials read, while JetStream settles.
 
@@ -142,11 +146,19 @@ async def _join(
     while True:
         try:
             store = await ClusterStore.open(js, SecretBox(key), replicas)
-            if replicas > 1:  # the queue's streams made before, on one node
+            if replicas > 1:
+                # Made with every replica from the start (``queue_streams``); the ones
+                # made before, on one node, raised.
+                await declare_queue(nc, replicas, CHECK_TIMEOUT)
                 await replicate(js, replicas)
             data, created = await store.shared(names.ADMIN_KEY, admin.encode())
             return Admin.decode(data), created
-        except (nats.errors.TimeoutError, nats.errors.NoRespondersError, ServiceUnavailableError):
+        except (
+            nats.errors.TimeoutError,
+            nats.errors.NoRespondersError,
+            ServiceUnavailableError,
+            ServiceUnavailable,  # the store's word for a time-out of its own
+        ):
             if asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(JOIN_RETRY)
