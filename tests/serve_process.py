@@ -1,16 +1,18 @@
 """A real ``pyfaas serve`` in its own session: started, asked over its API, read from ``/proc``.
 
 ``ServeProcess`` runs ``pyfaas serve`` on one port and state directory and
-can start it again there after a kill (serve must be told its port: its
-supervisor hands the gateway's URL to the queue-worker before the gateway
-starts, so it cannot bind port 0). Its output goes to ``root/serve.log``;
-``tree`` reads the processes below it, and ``stop`` kills whatever of them
-is still alive, so no test leaves a replica behind.
+can start it again there after a kill. Its first start is on port 0 unless
+told a port: serve binds a free one and says it ("pyfaas is serving on"),
+and later starts ask for that same port again, so clients keep their URL.
+Its output goes to ``root/serve.log``; ``tree`` reads the processes below
+it, and ``stop`` kills whatever of them is still alive, so no test leaves a
+replica behind.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,16 +22,17 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import free_port, wait_for
+from tests.helpers import wait_for
 from tests.proctree import Proc, alive, descendants
 
 PYFAAS = [sys.executable, "-c", "from pyfaas.cli.main import main; main()"]
 # Replicas stay as deployed, and stop within seconds at the end.
 BASE_ENV = {"PYFAAS_AUTOSCALE": "false", "PYFAAS_REPLICA_STOP_TIMEOUT": "2s"}
+SERVING = re.compile(r"pyfaas is serving on http://\S+:(\d+)")
 
 
 class ServeProcess:
-    """``pyfaas serve`` on a fixed port and state directory, its output in ``root/serve.log``."""
+    """``pyfaas serve`` on one port and state directory, its output in ``root/serve.log``."""
 
     def __init__(
         self,
@@ -37,17 +40,22 @@ class ServeProcess:
         home: Path | None = None,
         queue: str | None = None,
         env: Mapping[str, str] | None = None,
+        port: int = 0,
     ) -> None:
         self.root = root
         self.home = home or root / "home"
         self.queue = queue
         self.env = dict(env or {})
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port = port
         self.log = root / "serve.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.seen: list[Proc] = []  # every process ever found below serve: teardown kills them
+
+    @property
+    def url(self) -> str:
+        assert self.port, "serve has not said its port yet: start it first"
+        return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 90.0) -> ServeProcess:
         assert self.proc is None or self.proc.poll() is not None, "serve is already running"
@@ -70,7 +78,11 @@ class ServeProcess:
         assert self.proc is not None
         if self.proc.poll() is not None:
             raise AssertionError(f"pyfaas serve exited:\n{self.output()[-3000:]}")
-        return self.output().count("pyfaas is serving on") >= self.starts and self.healthy()
+        said = SERVING.findall(self.output())
+        if len(said) < self.starts:
+            return False
+        self.port = int(said[self.starts - 1])
+        return self.healthy()
 
     def healthy(self) -> bool:
         try:

@@ -21,7 +21,12 @@ class ServeOptions:
 
 
 @click.command()
-@click.option("--port", default=None, type=int, help="Gateway port (default: PYFAAS_PORT or 8080)")
+@click.option(
+    "--port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="Gateway port (default: PYFAAS_PORT or 8080; 0: any free port, said at start)",
+)
 @click.option("--bind", default=None, help="Address to listen on (default: 127.0.0.1)")
 @click.option("--queue", default=None, help="Queue URL: sqlite:///path, nats://host:port")
 @click.option(

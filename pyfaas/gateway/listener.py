@@ -55,14 +55,16 @@ class GatewayServer:
         self._private: Path | None = None
         self.port = 0
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen on ``host:port`` (0: any free port); return the port."""
+    async def start(self, host: str, port: int, *, sock: socket.socket | None = None) -> int:
+        """Listen on ``host:port`` (0: any free port), or on ``sock``; return the port."""
         self._private = Path(tempfile.mkdtemp(prefix="pyfaas-gateway-"))
         path = str(self._private / "api.sock")
         await self._runner.setup()
         await web.UnixSite(self._runner, path).start()
         front = Front(self.state, self._upstreams, Address(host="localhost", unix_path=path))
-        sock = self._sock = server.listening_socket(host, port)
+        if sock is None:
+            sock = server.listening_socket(host, port)
+        self._sock = sock
         self._listener = server.Listener(front.handle, self.state.settings.limits, _log_warning)
         await self._listener.start(sock)
         self.port = self.state.public_port = sock.getsockname()[1]

@@ -1,9 +1,10 @@
 """Running the gateway process: state, credentials, provider, queue, app, shutdown.
 
 Start-up order: state directory, credentials, provider (restarts persisted
-replicas), queue, then the HTTP listener. SIGTERM/SIGINT only set an event;
-shutdown then runs in reverse: stop accepting and finish in-flight requests,
-close the queue, stop the replicas.
+replicas), queue, then the HTTP listener: on ``bind:port``, or on the socket
+``PYFAAS_LISTEN_FD`` names, which ``pyfaas serve`` bound and passed down.
+SIGTERM/SIGINT only set an event; shutdown then runs in reverse: stop
+accepting and finish in-flight requests, close the queue, stop the replicas.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from pyfaas import credentials as creds
+from pyfaas.errors import ConfigError
 from pyfaas.gateway.listener import GatewayServer
 from pyfaas.gateway.settings import GatewaySettings
 from pyfaas.httpd.limits import raise_fd_limit
@@ -51,7 +54,8 @@ async def run_gateway(
         await queue.start()
         gateway = GatewayServer(settings, provider, queue, credentials, grace=SHUTDOWN_GRACE)
         try:
-            port = await gateway.start(settings.bind, settings.port)
+            sock = _inherited_socket(settings.listen_fd)
+            port = await gateway.start(settings.bind, settings.port, sock=sock)
             log.info("Listening on http://%s:%d", settings.bind, port)
             await _wait_for_signal()
             log.info("Shutting down")
@@ -60,6 +64,20 @@ async def run_gateway(
     finally:
         await queue.close()
         await provider.close()
+
+
+def _inherited_socket(fd: int | None) -> socket.socket | None:
+    """The listening socket ``pyfaas serve`` bound and passed down, if it did."""
+    if fd is None:
+        return None
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as exc:
+        raise ConfigError(f"PYFAAS_LISTEN_FD: {fd} is not an open socket: {exc.strerror}") from exc
+    # Not for the replicas and builds this process starts.
+    sock.set_inheritable(False)
+    sock.setblocking(False)
+    return sock
 
 
 def _ensure_image(image: str, store: ImageStore) -> ImageManifest | None:

@@ -45,6 +45,9 @@ class GatewaySettings:
     home: Path = Path("~/.pyfaas")
     port: int = 8080
     bind: str = "127.0.0.1"
+    # PYFAAS_LISTEN_FD: an inherited listening socket to serve on instead of
+    # binding bind:port (``pyfaas serve`` binds the port and passes it down).
+    listen_fd: int | None = None
     # The public port's limits (pyfaas.httpd.limits): a head within read_timeout,
     # a body that never stalls that long, a write that never stalls write_timeout.
     read_timeout: float = 10.0
@@ -85,6 +88,11 @@ class GatewaySettings:
             home=home,
             port=env.integer("PYFAAS_PORT", 8080, minimum=0),
             bind=env.get("PYFAAS_BIND", "127.0.0.1"),
+            listen_fd=(
+                env.integer("PYFAAS_LISTEN_FD", 0, minimum=0)
+                if env.optional("PYFAAS_LISTEN_FD")
+                else None
+            ),
             read_timeout=env.duration("read_timeout", 10.0),
             write_timeout=env.duration("write_timeout", 60.0),
             idle_timeout=env.duration("PYFAAS_IDLE_TIMEOUT", 75.0),

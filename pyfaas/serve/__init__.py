@@ -1,13 +1,15 @@
 """``pyfaas serve``: one platform on one machine, supervised in the foreground.
 
-Prepares the state directory and the admin credentials, then runs the
-supervisor (gateway, then queue-worker). Several platforms run side by side
-with their own ``--port`` and ``PYFAAS_HOME``.
+Binds the gateway's port (``--port 0``: any free one, said in the lines
+serve prints), prepares the state directory and the admin credentials, then
+runs the supervisor (gateway, then queue-worker). Several platforms run side
+by side with their own ``--port`` and ``PYFAAS_HOME``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import os
 import socket
@@ -22,6 +24,7 @@ from rich.text import Text
 from pyfaas import __version__, credentials
 from pyfaas.cluster import joining
 from pyfaas.errors import ConfigError
+from pyfaas.httpd.server import BACKLOG
 from pyfaas.logformat import json_line, log_format
 from pyfaas.logstore import LogStore
 from pyfaas.paths import SYSTEM_NAMESPACE, StatePaths, default_home
@@ -37,14 +40,26 @@ class Options(Protocol):
     cluster_key_file: Path | None
 
 
-def _port_free(bind: str, port: int) -> bool:
-    with socket.socket() as sock:
+def _listen(bind: str, port: int) -> socket.socket:
+    """The gateway's listening socket on ``bind:port`` (port 0: one the kernel picks).
+
+    Bound here, before anything starts, so a taken port fails serve at once
+    and every start of the gateway inherits the same socket.
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET)
+    try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((bind, port))
-        except OSError:
-            return False
-    return True
+        sock.bind((bind, port))
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"port {port} on {bind} is in use: is another pyfaas serve running?"
+                " Choose another with --port"
+            ) from exc
+        raise ConfigError(f"cannot listen on {bind} port {port}: {exc.strerror}") from exc
+    return sock
 
 
 def _teller(console: Console, fmt: str) -> Callable[[str], None]:
@@ -109,13 +124,11 @@ def run(options: Options) -> int:
     """Serve until interrupted; returns the process exit code."""
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     say = _teller(console, log_format(os.environ))  # PYFAAS_LOG_FORMAT: text or json lines
+    # The port first: a taken one fails serve before it creates anything.
+    listener = _listen(options.bind, options.port)
+    port = int(listener.getsockname()[1])
     home = options.home.expanduser().resolve() if options.home else default_home(os.environ)
     paths = StatePaths(home).ensure()
-    if not _port_free(options.bind, options.port):
-        raise ConfigError(
-            f"port {options.port} on {options.bind} is in use: is another pyfaas serve running?"
-            " Choose another with --port"
-        )
     creds, created = credentials.ensure(paths)
     cluster_urls = options.cluster or os.environ.get("PYFAAS_CLUSTER")
     cluster: dict[str, str] = {}
@@ -130,7 +143,7 @@ def run(options: Options) -> int:
         queue = fresh()["PYFAAS_QUEUE"]
     queue = queue or f"sqlite://{paths.queue_db}"
     host = "127.0.0.1" if options.bind in ("0.0.0.0", "::", "") else options.bind
-    gateway_url = f"http://{host}:{options.port}"
+    gateway_url = f"http://{host}:{port}"
 
     say(f"[bold]pyfaas {__version__}[/bold]  state: {home}  queue: {queue}")
     _say_credentials(say, paths, creds, created, gateway_url, shared=bool(cluster))
@@ -138,7 +151,7 @@ def run(options: Options) -> int:
     env = dict(os.environ)
     env.update(
         PYFAAS_HOME=str(home),
-        PYFAAS_PORT=str(options.port),
+        PYFAAS_PORT=str(port),
         PYFAAS_BIND=options.bind,
         PYFAAS_QUEUE=queue,
         PYFAAS_GATEWAY=gateway_url,
@@ -153,7 +166,7 @@ def run(options: Options) -> int:
         sys.stderr.write(_terminal_line(component, instance, text, json_lines) + "\n")
 
     json_lines = log_format(os.environ) == "json"
-    supervisor = Supervisor(env, gateway_url, sink, say, fresh)
+    supervisor = Supervisor(env, gateway_url, sink, say, fresh, listener)
     try:
         import uvloop
 

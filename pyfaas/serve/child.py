@@ -29,6 +29,7 @@ class Child:
         env: Mapping[str, str],
         sink: LineSink,
         fresh: Callable[[], Mapping[str, str]] | None = None,
+        pass_fds: Sequence[int] = (),
     ) -> None:
         self.name = name
         self._argv = list(argv)
@@ -36,6 +37,8 @@ class Child:
         # Settings chosen anew at each start (the cluster server the queue connects to).
         self._fresh = fresh
         self._sink = sink
+        # Descriptors each start inherits (the gateway's listening socket, which serve holds).
+        self._pass_fds = tuple(pass_fds)
         self._proc: asyncio.subprocess.Process | None = None
         self._pumps: list[asyncio.Task[None]] = []
 
@@ -55,6 +58,7 @@ class Child:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            pass_fds=self._pass_fds,
             # Its own process group: a terminal's Ctrl-C reaches only the
             # supervisor, which then stops the children in order.
             start_new_session=True,

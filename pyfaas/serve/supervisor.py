@@ -6,6 +6,14 @@ own is restarted with exponential backoff. Shutdown is an ordered, timed
 sequence: the queue-worker first (it finishes or hands back its in-flight
 calls), then the gateway (which stops the function replicas).
 
+The gateway's listening socket is serve's: bound before any child starts
+(so port 0 works, and the worker is told the real URL), inherited by each
+start of the gateway (``PYFAAS_LISTEN_FD``). A restarted gateway therefore
+answers on the same port with no bind race, and connections made while it
+restarts wait in the socket's backlog instead of being refused. Serve closes
+its copy when it stops the gateway, so the gateway's own close then refuses
+new connections at once.
+
 A supervisor killed outright runs no shutdown at all: each component asked
 the kernel to kill it with its parent (``pyfaas._children``), and takes its
 own children along the same way, so a new ``pyfaas serve`` can start at once
@@ -18,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import time
 from collections.abc import Callable, Mapping
 
@@ -29,6 +38,7 @@ WORKER_GRACE = 35.0
 GATEWAY_GRACE = 20.0
 MAX_BACKOFF = 30.0
 READY_TIMEOUT = 60.0
+LISTEN_FD = "PYFAAS_LISTEN_FD"  # the gateway's setting: serve on this inherited socket
 
 
 class Supervisor:
@@ -39,12 +49,16 @@ class Supervisor:
         sink: LineSink,
         say: Callable[[str], None],
         fresh: Callable[[], Mapping[str, str]] | None = None,
+        listener: socket.socket | None = None,
     ) -> None:
         self._gateway_url = gateway_url
         self._say = say
         self._stop = asyncio.Event()
+        self._listener = listener
         gateway = "pyfaas.gateway.cluster" if env.get("PYFAAS_CLUSTER") else "pyfaas.gateway"
-        self.gateway = Child("gateway", python_module(gateway), env, sink, fresh)
+        fds = (listener.fileno(),) if listener else ()
+        gateway_env = {**env, LISTEN_FD: str(fds[0])} if fds else dict(env)
+        self.gateway = Child("gateway", python_module(gateway), gateway_env, sink, fresh, fds)
         self.worker = Child("queue-worker", python_module("pyfaas.worker"), env, sink, fresh)
 
     def request_stop(self) -> None:
@@ -57,7 +71,7 @@ class Supervisor:
         await self.gateway.start()
         if not await self._wait_ready():
             self._say("gateway did not become ready; stopping")
-            await self.gateway.stop(GATEWAY_GRACE)
+            await self._stop_gateway()
             return 1
         await self.worker.start()
         self._say(f"pyfaas is serving on {self._gateway_url}  (Ctrl-C stops it)")
@@ -71,9 +85,16 @@ class Supervisor:
         await asyncio.gather(*watchers, return_exceptions=True)
         self._say("stopping: queue-worker first, then the gateway")
         await self.worker.stop(WORKER_GRACE)
-        await self.gateway.stop(GATEWAY_GRACE)
+        await self._stop_gateway()
         self._say("stopped")
         return 0
+
+    async def _stop_gateway(self) -> None:
+        # Serve's copy of the socket first: once the gateway closes its own,
+        # the port refuses connections instead of queueing them for no one.
+        if self._listener is not None:
+            self._listener.close()
+        await self.gateway.stop(GATEWAY_GRACE)
 
     async def _wait_ready(self) -> bool:
         deadline = time.monotonic() + READY_TIMEOUT

@@ -84,6 +84,7 @@ ROWS = [
     Row(GATEWAY, "PYFAAS_HOME", "/tmp/h", "home", Path("/tmp/h").resolve()),
     Row(GATEWAY, "PYFAAS_PORT", "0", "port", 0, bad="-1"),
     Row(GATEWAY, "PYFAAS_BIND", "0.0.0.0", "bind", "0.0.0.0"),
+    Row(GATEWAY, "PYFAAS_LISTEN_FD", "3", "listen_fd", 3, bad="-1"),
     Row(GATEWAY, "read_timeout", "500ms", "read_timeout", 0.5, bad="soon"),
     Row(GATEWAY, "write_timeout", "2m", "write_timeout", 120.0, bad="later"),
     Row(GATEWAY, "PYFAAS_IDLE_TIMEOUT", "5s", "idle_timeout", 5.0, bad="a while"),
