@@ -289,8 +289,12 @@ class AsyncLoad:
         self._function = function
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run)
+        self._began = time.monotonic()
+        # Each call's id: the host it went through and when (seconds into the load).
+        self.sent: dict[str, tuple[str, float]] = {}
 
     def start(self) -> None:
+        self._began = time.monotonic()
         self._thread.start()
 
     def stop(self) -> None:
@@ -300,6 +304,10 @@ class AsyncLoad:
     def _run(self) -> None:
         turn = 0
         while not self._stop.is_set():
-            self._submitter.submit(self._urls[turn % len(self._urls)], self._function)
+            url = self._urls[turn % len(self._urls)]
+            at = time.monotonic() - self._began
+            self._submitter.submit(url, self._function)
+            # This thread alone submits: the last id attempted is this call's.
+            self.sent[self._submitter.attempted[-1]] = (url, round(at, 1))
             turn += 1
             time.sleep(0.03)

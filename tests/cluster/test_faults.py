@@ -19,14 +19,17 @@ proves:
 
 from __future__ import annotations
 
+import pprint
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from pyfaas.cluster.secretbox import new_key
+from tests.cluster import forensics
 from tests.cluster.faults import (
     NAMESPACE_PORT,
     AsyncLoad,
@@ -104,7 +107,7 @@ def platform(tmp_path: Path) -> Iterator[Platform]:
         yield Platform(where, nodes, hosts)
 
 
-def retry_write(host: ServeHost, method: str, path: str, spec: dict[str, object]) -> float:
+def retry_write(host: ServeHost, method: str, path: str, spec: Mapping[str, object]) -> float:
     """A change through ``host``, tried until the buckets take it; the seconds it took."""
     started = time.monotonic()
     while True:
@@ -138,15 +141,18 @@ def test_a_killed_host_and_a_killed_nats_node_lose_no_call(platform: Platform) -
     try:
         asynchronous.start()
         synchronous.start()
+        loaded = time.monotonic()
         time.sleep(SETTLE)
         phases = [("before the faults", len(submitter.accepted), submitter.failed)]
         left = b.kill_tree()
         assert left == [], f"processes of host b outlived its SIGKILL: {left}"
         killed_b = time.monotonic()
+        timeline = {"b killed": killed_b - loaded}
         time.sleep(SETTLE)
         phases.append(("b down", len(submitter.accepted), submitter.failed))
         platform.nodes[0].kill()  # every host's first URL
         killed_node = time.monotonic()
+        timeline["node 0 killed"] = killed_node - loaded
         # Changed while B is down (and the buckets elect new leaders).
         update = {**PROBE, "envVars": {"GENERATION": "2"}}
         took_update = retry_write(a, "PUT", "/system/functions", update)
@@ -154,9 +160,11 @@ def test_a_killed_host_and_a_killed_nats_node_lose_no_call(platform: Platform) -
         wait_for(lambda: c.answers("probe", b"", b"2\n"), timeout=30, interval=0.2)
         phases.append(("node down", len(submitter.accepted), submitter.failed))
         platform.nodes[0].start()
+        timeline["node 0 back"] = time.monotonic() - loaded
         b.start()
         b.wait_serving()
         back = time.monotonic()
+        timeline["b serving"] = back - loaded
         wait_for(lambda: b.answers("probe", b"", b"2\n"), timeout=30, interval=0.2)
         wait_for(lambda: b.answers("late", b"late", b"late"), timeout=30, interval=0.2)
         caught_up = time.monotonic() - back
@@ -168,7 +176,9 @@ def test_a_killed_host_and_a_killed_nats_node_lose_no_call(platform: Platform) -
 
     try:
         accepted = set(submitter.accepted)
-        _all_called_back(accepted, receiver, [a, b, c])
+        urls = [n.url for n in platform.nodes]
+        where = Whereabouts([a, b, c], urls, asynchronous, synchronous, timeline)
+        _all_called_back(accepted, receiver, where)
         callbacks = receiver.succeeded()
         dups = {cid: n for cid, n in callbacks.items() if n > 1 and cid in accepted}
     finally:
@@ -195,7 +205,39 @@ def test_a_killed_host_and_a_killed_nats_node_lose_no_call(platform: Platform) -
     assert status["envVars"]["GENERATION"] == "2"
 
 
-def _all_called_back(accepted: set[str], receiver: Receiver, hosts: list[ServeHost]) -> None:
+@dataclass
+class Whereabouts:
+    """What the report of a missing call needs: the hosts, NATS, who took each call and when."""
+
+    hosts: list[ServeHost]
+    nats: list[str]
+    load: AsyncLoad
+    sync: SyncLoad
+    timeline: dict[str, float]
+
+    def report(self, missing: set[str]) -> str:
+        picked = sorted(missing)[:5]
+        found = forensics.locate(self.nats, picked)
+        calls = {}
+        for call_id in picked:
+            views = forensics.host_views(self.hosts, call_id)
+            calls[call_id] = {
+                "verdict": forensics.verdict(found.get(call_id), views),
+                "sent": self.load.sent.get(call_id),
+                "hosts": views,
+                "nats": found.get(call_id),
+                "logs": forensics.log_lines(self.hosts, call_id),
+            }
+        timeline = {event: round(at, 1) for event, at in self.timeline.items()}
+        return pprint.pformat(
+            {"faults (s into the load)": timeline, "calls": calls, "streams": found.get("streams"),
+             "consumers holding calls": found.get("consumers"), "nats error": found.get("error"),
+             "sync failures": self.sync.failures[:5]},
+            width=110,
+        )  # fmt: skip
+
+
+def _all_called_back(accepted: set[str], receiver: Receiver, where: Whereabouts) -> None:
     """Wait for every accepted call's callback; on time-out, say where the missing ones are."""
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -203,10 +245,7 @@ def _all_called_back(accepted: set[str], receiver: Receiver, hosts: list[ServeHo
         if not missing:
             return
         time.sleep(0.2)
-    states: dict[str, object] = {}
-    for call_id in sorted(missing)[:10]:
-        answer = hosts[0].api("GET", f"/system/calls/{call_id}")
-        states[call_id] = answer.json() if answer.status_code == 200 else answer.status_code
     raise AssertionError(
-        f"{len(missing)} of {len(accepted)} accepted calls never called back: {states}"
+        f"{len(missing)} of {len(accepted)} accepted calls never called back:\n"
+        + where.report(missing)
     )
