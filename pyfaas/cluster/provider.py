@@ -6,7 +6,9 @@ with its own replicas started and its own refusals (an image it cannot
 resolve undoes the write and is the answer's 400); every other host follows
 within its reconciler's sync. Reads (functions, secrets' names) come from the
 host's local copy, which the reconciler keeps equal to the buckets;
-invocations resolve against the local replicas, and logs are this host's.
+invocations resolve against the local replicas (a function the cluster
+defines but this host does not run yet is a 503 to try again, not a 404),
+and logs are this host's.
 
 Optimistic concurrency for clients: a function's status carries its KV
 revision in the annotation ``com.pyfaas.cluster.revision``; an update that
@@ -250,7 +252,17 @@ class ClusterProvider:
         raise Conflict(f"function {name} changed {SCALE_ATTEMPTS} times during its scale")
 
     async def resolve(self, name: str, namespace: str, wait: float) -> Endpoint:
-        return await self._local.resolve(name, namespace, wait)
+        try:
+            return await self._local.resolve(name, namespace, wait)
+        except NotFound:
+            if not await self._defined(name, namespace):
+                raise
+        # Defined in the cluster, not running here (yet): a definition written through
+        # another host a moment ago, or one this host cannot run. A 503 the caller
+        # (and the queue-worker) tries again, not a 404 that says it does not exist.
+        raise ServiceUnavailable(
+            f"function {name}.{namespace} is not running on this host yet: try again"
+        )
 
     async def usage(self, name: str, namespace: str) -> FunctionUsage | None:
         """This host's replicas' use: each host measures its own."""
@@ -304,6 +316,13 @@ class ClusterProvider:
         if found is None:
             raise NotFound(f"function {name} not found in namespace {namespace}")
         return found
+
+    async def _defined(self, name: str, namespace: str) -> bool:
+        """Whether the cluster has a definition of the function; False when NATS cannot say."""
+        try:
+            return await self._kv.get_function(namespace, name) is not None
+        except PyfaasError:
+            return False
 
     async def _secret_revision(self, name: str, namespace: str) -> int:
         revision = await self._kv.secret_revision(namespace, name)

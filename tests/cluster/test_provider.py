@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from pyfaas.cluster.provider import REVISION_ANNOTATION, ClusterProvider
-from pyfaas.errors import BadRequest, ConfigError, Conflict, NotFound
+from pyfaas.errors import BadRequest, ConfigError, Conflict, NotFound, ServiceUnavailable
 from pyfaas.providers.memory import MemoryProvider
 from tests.factories import NS, deployment
 from tests.helpers import NatsServer
@@ -244,3 +244,21 @@ async def test_changes_travel_by_the_watchers_alone(cluster_nats: NatsServer, ke
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_function_defined_but_not_running_here_is_a_503_not_a_404(
+    cluster_nats: NatsServer, key: bytes
+) -> None:
+    # As on a host whose reconciler has not applied a definition written through
+    # another host a moment ago: the call is to be tried again, not buried as gone.
+    a, local_a = host(cluster_nats, key, "a", resync=60)
+    await a.start()
+    try:
+        await a.deploy(deployment("echo"), NS)
+        await local_a.delete("echo", NS)
+        with pytest.raises(ServiceUnavailable, match="not running on this host yet"):
+            await a.resolve("echo", NS, 0)
+        with pytest.raises(NotFound):
+            await a.resolve("nowhere", NS, 0)
+    finally:
+        await a.close()
