@@ -1,11 +1,12 @@
 """A plain aiohttp echo server on uvloop: the yardstick every hop is compared with.
 
-python -m bench.echo PORT
+python -m bench.echo PORT   (0: any free port; it prints ``listening PORT`` once it listens)
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 
 import uvloop
@@ -21,7 +22,9 @@ def main(port: int) -> None:
     asyncio.set_event_loop(loop)
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", _echo)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=loop)
+    sock = socket.create_server(("127.0.0.1", port), backlog=1024)
+    print(f"listening {sock.getsockname()[1]}", flush=True)
+    web.run_app(app, sock=sock, access_log=None, print=None, loop=loop)
 
 
 if __name__ == "__main__":

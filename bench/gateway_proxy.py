@@ -4,7 +4,8 @@ Runs three servers as separate processes (uvloop): an aiohttp echo upstream,
 the pyfaas gateway (memory provider pointed at the echo), and a minimal raw
 asyncio-streams forwarder (Content-Length only) as the alternative design.
 Then drives each with ``wrk -t1 -c10 -d3s`` POSTing 20 bytes and prints
-req/s, p50 and the ratio to the direct echo server.
+req/s, p50 and the ratio to the direct echo server. Each server binds port 0
+and writes ``listening PORT`` on its stdout once it listens; the run reads it.
 
     .venv/bin/python bench/gateway_proxy.py [--duration 3s] [--connections 10]
 """
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,12 +30,23 @@ if os.environ.get("PYTHONPATH"):
 else:
     sys.path.insert(0, str(ROOT))
 
-from tests.helpers import free_port, port_open, wait_for  # noqa: E402
-
 LUA = 'wrk.method = "POST"\nwrk.body = "01234567890123456789"\n'
 
 
-def run_echo(port: int) -> None:
+def _listening() -> socket.socket:
+    """A socket listening on a port of the kernel's choosing, announced on stdout."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    _announce(sock.getsockname()[1])
+    return sock
+
+
+def _announce(port: int) -> None:
+    print(f"listening {port}", flush=True)
+
+
+def run_echo() -> None:
     from aiohttp import web
 
     async def echo(request: web.Request) -> web.Response:
@@ -41,10 +54,10 @@ def run_echo(port: int) -> None:
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", echo)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=_loop())
+    web.run_app(app, sock=_listening(), access_log=None, print=None, loop=_loop())
 
 
-def run_gateway(port: int, upstream: int) -> None:
+def run_gateway(upstream: int) -> None:
     from pyfaas.gateway.settings import GatewaySettings
     from pyfaas.providers.base import Endpoint
     from pyfaas.providers.memory import MemoryProvider
@@ -64,14 +77,14 @@ def run_gateway(port: int, upstream: int) -> None:
         from pyfaas.gateway.app import create_app
 
         app = create_app(settings, provider, None, None)
-        web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=loop)
+        web.run_app(app, sock=_listening(), access_log=None, print=None, loop=loop)
         return
     gateway = GatewayServer(settings, provider, None, None)
-    loop.run_until_complete(gateway.start("127.0.0.1", port))
+    _announce(loop.run_until_complete(gateway.start("127.0.0.1", 0)))
     loop.run_forever()
 
 
-def run_raw(port: int, upstream: int) -> None:
+def run_raw(upstream: int) -> None:
     """A forwarder with no HTTP framework: the lower bound of a Python hop."""
     pool: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
@@ -97,7 +110,7 @@ def run_raw(port: int, upstream: int) -> None:
             writer.close()
 
     async def main() -> None:
-        server = await asyncio.start_server(handle, "127.0.0.1", port)
+        server = await asyncio.start_server(handle, sock=_listening())
         await server.serve_forever()
 
     _loop().run_until_complete(main())
@@ -125,42 +138,50 @@ def wrk(url: str, duration: str, connections: int) -> tuple[float, str]:
     return rps, p50
 
 
+def _start(argv: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int]:
+    """A server of this script, and the port it announced once listening."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # the child's first line, or "" if it exited first
+    if not line.startswith("listening "):
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"{' '.join(argv[2:])} did not start: {line!r}")
+    return proc, int(line.split()[1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", default="3s")
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--serve", choices=["echo", "gateway", "raw"])
-    parser.add_argument("--port", type=int)
     parser.add_argument("--upstream", type=int)
     parser.add_argument(
         "--compare-src", help="also measure the gateway of another source tree (e.g. an old commit)"
     )
     args = parser.parse_args()
     if args.serve == "echo":
-        return run_echo(args.port)
+        return run_echo()
     if args.serve == "gateway":
-        return run_gateway(args.port, args.upstream)
+        return run_gateway(args.upstream)
     if args.serve == "raw":
-        return run_raw(args.port, args.upstream)
+        return run_raw(args.upstream)
 
-    echo, gateway, raw, other = free_port(), free_port(), free_port(), free_port()
     me = [sys.executable, __file__]
-    procs = [
-        subprocess.Popen([*me, "--serve", "echo", "--port", str(echo)]),
-        subprocess.Popen(
-            [*me, "--serve", "gateway", "--port", str(gateway), "--upstream", str(echo)]
-        ),
-        subprocess.Popen([*me, "--serve", "raw", "--port", str(raw), "--upstream", str(echo)]),
-    ]
-    ports = [echo, gateway, raw]
-    if args.compare_src:
-        env = {**os.environ, "PYTHONPATH": args.compare_src}
-        cmd = [*me, "--serve", "gateway", "--port", str(other), "--upstream", str(echo)]
-        procs.append(subprocess.Popen(cmd, env=env))
-        ports.append(other)
+    procs: list[subprocess.Popen[str]] = []
     try:
-        for port in ports:
-            wait_for(lambda p=port: port_open(p), timeout=20)  # type: ignore[misc]
+        echo_proc, echo = _start([*me, "--serve", "echo"])
+        procs.append(echo_proc)
+        ports: dict[str, int] = {}
+        for kind in ("gateway", "raw"):
+            proc, ports[kind] = _start([*me, "--serve", kind, "--upstream", str(echo)])
+            procs.append(proc)
+        gateway, raw = ports["gateway"], ports["raw"]
+        if args.compare_src:
+            env = {**os.environ, "PYTHONPATH": args.compare_src}
+            cmd = [*me, "--serve", "gateway", "--upstream", str(echo)]
+            proc, other = _start(cmd, env)
+            procs.append(proc)
         time.sleep(0.5)
         rows = [
             ("aiohttp echo, direct", f"http://127.0.0.1:{echo}/"),

@@ -1,7 +1,10 @@
 """The processes a run needs: gateways, queue-workers, the echo server, nats-server.
 
-Each is a real child process on a free 127.0.0.1 port with its own state
-directory; ``Stack`` stops every one it started, whatever happens.
+Each is a real child process on a 127.0.0.1 port it chose itself (port 0;
+the port is read back from what it says once it listens: the gateway's
+``Listening on`` line, the echo server's ``listening`` line, nats-server's
+ports file) with its own state directory; ``Stack`` stops every one it
+started, whatever happens.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -23,12 +27,6 @@ from pathlib import Path
 from typing import Any, Self
 
 WORKER_STARTED = "Starting queue-worker."
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(
@@ -70,6 +68,22 @@ class Child:
             raise RuntimeError(f"{self.name} exited:\n{tail}")
         return True
 
+    def said_port(self, pattern: str, offset: int = 0) -> int:
+        """The port in the first match of ``pattern`` in its log after ``offset``, once written."""
+        found: list[int] = []
+
+        def said() -> bool:
+            self.check()
+            with self.log.open("rb") as log:
+                log.seek(offset)
+                match = re.search(pattern, log.read().decode(errors="replace"))
+            if match:
+                found.append(int(match.group(1)))
+            return match is not None
+
+        wait_for(f"the port of {self.name}", said)
+        return found[0]
+
     def stop(self) -> None:
         if self.proc is None:
             return
@@ -87,21 +101,36 @@ class Child:
 
 
 class Gateway(Child):
-    """``python -m pyfaas.gateway`` with its own ``PYFAAS_HOME``; the API over urllib."""
+    """``python -m pyfaas.gateway`` with its own ``PYFAAS_HOME``; the API over urllib.
+
+    Its first start is on port 0, read back from its ``Listening on`` line; a
+    later start asks for that port again, so the URL stays.
+    """
 
     def __init__(self, home: Path, queue_url: str, extra: dict[str, str] | None = None) -> None:
-        self.home, self.port = home, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.home, self.port = home, 0
         env = {
             **os.environ,
             "PYFAAS_HOME": str(home),
-            "PYFAAS_PORT": str(self.port),
+            "PYFAAS_PORT": "0",
             "PYFAAS_QUEUE": queue_url,
             "PYFAAS_AUTOSCALE": "false",
             **(extra or {}),
         }
         log = home.parent / f"{home.name}-gateway.log"
         super().__init__("gateway", [sys.executable, "-m", "pyfaas.gateway"], env, log)
+
+    @property
+    def url(self) -> str:
+        assert self.port, "the gateway has not said its port yet: start it first"
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Self:
+        offset = self.log.stat().st_size if self.log.exists() else 0
+        super().start()
+        self.port = self.said_port(r"Listening on http://\S+:(\d+)", offset)
+        self.env["PYFAAS_PORT"] = str(self.port)
+        return self
 
     def wait_healthy(self) -> None:
         def healthy() -> bool:
@@ -191,35 +220,54 @@ class Worker(Child):
 
 
 def echo_server(directory: Path) -> tuple[Child, int]:
-    port = free_port()
-    argv = [sys.executable, "-m", "bench.echo", str(port)]
-    child = Child("echo", argv, dict(os.environ), directory / "echo.log").start()
-    wait_for("the echo server", lambda: child.check() and port_open(port))
-    return child, port
+    log = directory / "echo.log"
+    offset = log.stat().st_size if log.exists() else 0
+    argv = [sys.executable, "-m", "bench.echo", "0"]
+    child = Child("echo", argv, dict(os.environ), log).start()
+    return child, child.said_port(r"listening (\d+)", offset)
 
 
 def nats_server(directory: Path) -> tuple[Child, int] | None:
-    found = _nats_server(directory, 0)
+    found = _nats_server(directory, monitor=False)
     return None if found is None else found[:2]
 
 
 def monitored_nats_server(directory: Path) -> tuple[Child, int, int] | None:
     """A nats-server with its monitoring port (``/varz``): itself, its port, that port."""
-    return _nats_server(directory, free_port())
+    return _nats_server(directory, monitor=True)
 
 
-def _nats_server(directory: Path, monitor: int) -> tuple[Child, int, int] | None:
+def _nats_server(directory: Path, monitor: bool) -> tuple[Child, int, int] | None:
     binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
     if not Path(binary).exists():
         return None
-    port = free_port()
-    store = directory / "jetstream"
-    argv = [binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)]
-    if monitor:
-        argv += ["-m", str(monitor)]
+    store, ports = directory / "jetstream", directory / "nats-ports"
+    ports.mkdir(parents=True, exist_ok=True)
+    # -1: the server picks its ports and writes them to its ports file once listening.
+    argv = [binary, "-a", "127.0.0.1", "-p", "-1", "-js", "-sd", str(store)]
+    argv += ["--ports_file_dir", str(ports), *(["-m", "-1"] if monitor else [])]
     child = Child("nats-server", argv, dict(os.environ), directory / "nats.log").start()
-    wait_for("nats-server", lambda: child.check() and port_open(port))
-    return child, port, monitor
+    said = _nats_ports(child, ports)
+    return child, said["nats"], said.get("monitoring", 0)
+
+
+def _nats_ports(child: Child, directory: Path) -> dict[str, int]:
+    """The ports nats-server wrote to ``<name>_<pid>.ports``, by kind (nats, monitoring)."""
+    assert child.proc is not None
+    pid = child.proc.pid
+    found: dict[str, int] = {}
+
+    def written() -> bool:
+        child.check()
+        try:  # named after the binary, which may be a link of another name
+            urls = json.loads(next(directory.glob(f"*_{pid}.ports")).read_text())
+        except (StopIteration, OSError, ValueError):  # not there yet, or half written
+            return False
+        found.update({kind: int(addrs[0].rsplit(":", 1)[1]) for kind, addrs in urls.items()})
+        return "nats" in found
+
+    wait_for("nats-server's ports file", written)
+    return found
 
 
 # Counting the queue costs the gateway about 1.5 ms of CPU at 20,000 calls,

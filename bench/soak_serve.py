@@ -1,17 +1,19 @@
 """The soak's ``pyfaas serve``: started in its own session, its processes found and killed.
 
-``Serve`` runs ``pyfaas serve`` on a free 127.0.0.1 port with a home of its
-own and the settings of the soak (``SERVE_ENV``), and talks to its API. The
-processes below it are found through ``/proc`` (``descendants``), told apart
-by their command lines (``KINDS``); ``kill`` SIGKILLs the one process of a
-kind (``KILLED``: the ones the soak kills), and ``stop`` kills every process
-ever seen below serve that is still the same process (same start time).
+``Serve`` runs ``pyfaas serve`` on 127.0.0.1 port 0 (serve picks a free one
+and says which in its "serving on" line) with a home of its own and the
+settings of the soak (``SERVE_ENV``), and talks to its API. The processes
+below it are found through ``/proc`` (``descendants``), told apart by their
+command lines (``KINDS``); ``kill`` SIGKILLs the one process of a kind
+(``KILLED``: the ones the soak kills), and ``stop`` kills every process ever
+seen below serve that is still the same process (same start time).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,9 +22,10 @@ from typing import Any
 
 import httpx
 
-from bench.procs import free_port, wait_for
+from bench.procs import wait_for
 
 PYFAAS = [sys.executable, "-c", "from pyfaas.cli.main import main; main()"]
+SERVING = re.compile(r"pyfaas is serving on (http://\S+:\d+)")
 INFLIGHT = 4
 SERVE_ENV = {
     "PYFAAS_AUTOSCALE": "false",
@@ -111,14 +114,13 @@ class Serve:
 
     def __init__(self, root: Path) -> None:
         self.home = root / "home"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = ""  # said by serve once it serves
         self.log = root / "serve.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.seen: set[tuple[int, int | None]] = set()  # (pid, start): killed at the end
 
     def start(self) -> None:
-        argv = [*PYFAAS, "serve", "--port", str(self.port), "--home", str(self.home)]
+        argv = [*PYFAAS, "serve", "--port", "0", "--home", str(self.home)]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 argv,
@@ -131,7 +133,10 @@ class Serve:
 
     def _serving(self) -> bool:
         self.check()
-        return "pyfaas is serving on" in self.output() and self.healthy()
+        said = SERVING.search(self.output())
+        if said:
+            self.url = said.group(1)
+        return said is not None and self.healthy()
 
     def check(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

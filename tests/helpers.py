@@ -19,11 +19,10 @@ def free_port() -> int:
     """A port free now, for a server that must be told its port before it starts.
 
     Another process may take it before that server binds it: a server that can
-    bind port 0 and say its port is started that way instead. What is left
-    needs a port known beforehand: ``pyfaas serve`` (its supervisor hands the
-    gateway's URL to the worker before the gateway starts), a function's own
-    server in the watchdog's http mode (``upstream_url``), and the route ports
-    of a NATS cluster (each node is given the others').
+    bind port 0 and say its port is started that way instead (the gateway,
+    ``pyfaas serve``, the watchdog, nats-server). What is left needs a port
+    known beforehand: a function's own server in the watchdog's http mode
+    (the watchdog is given ``upstream_url`` before it starts that server).
     """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -1,6 +1,7 @@
 """Two ``pyfaas serve --cluster`` hosts on one nats-server are one platform.
 
-Each host has its own port and state directory. A function deployed through
+Each host has its own port (serve binds port 0 and says which) and state
+directory. A function deployed through
 host A is invocable through host B within seconds; a secret created on B is
 read by a function deployed on A; a removal on B stops the function on A;
 ``GET /system/hosts`` lists both; a third host with another key refuses to
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,12 +24,13 @@ import httpx
 import pytest
 
 from pyfaas.cluster.secretbox import new_key
-from tests.helpers import CallbackReceiver, NatsServer, free_port, wait_for
+from tests.helpers import CallbackReceiver, NatsServer, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.nats, pytest.mark.timeout(180)]
 
 PYFAAS = [sys.executable, "-c", "from pyfaas.cli.main import main; main()"]
 SEEN_WITHIN = 10.0  # generous: the platform's promise is 2 s, on an idle machine
+SERVING = re.compile(r"pyfaas is serving on http://\S+:(\d+)")
 
 
 class Host:
@@ -36,14 +39,13 @@ class Host:
         self.root.mkdir(parents=True)
         self.name = name
         self.home = self.root / "home"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port = 0  # serve picks one; its "serving on" line says which
         self.log = self.root / "serve.log"
         self.argv = [
             *PYFAAS,
             "serve",
             "--port",
-            str(self.port),
+            "0",
             "--home",
             str(self.home),
             "--cluster",
@@ -73,7 +75,15 @@ class Host:
         assert self.proc is not None
         if self.proc.poll() is not None:
             raise AssertionError(f"host {self.name} exited:\n{self.output()[-3000:]}")
-        return "pyfaas is serving on" in self.output()
+        said = SERVING.search(self.output())
+        if said:
+            self.port = int(said.group(1))
+        return said is not None
+
+    @property
+    def url(self) -> str:
+        assert self.port, f"host {self.name} has not said its port yet: start it first"
+        return f"http://127.0.0.1:{self.port}"
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

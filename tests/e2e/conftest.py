@@ -1,8 +1,13 @@
-"""The end-to-end tier: a real ``pyfaas serve`` driven through the real CLI."""
+"""The end-to-end tier: a real ``pyfaas serve`` driven through the real CLI.
+
+Serve starts on port 0 and says its port ("pyfaas is serving on"); the CLI
+is then pointed at it through ``OPENFAAS_URL``.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,9 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import free_port, wait_for
+from tests.helpers import wait_for
 
 PYFAAS = str(Path(sys.executable).with_name("pyfaas"))
+SERVING = re.compile(r"pyfaas is serving on (http://\S+:\d+)")
 
 
 @dataclass
@@ -65,12 +71,10 @@ def _healthy(url: str) -> bool:
 
 
 def start_platform(tmp: Path, extra_env: dict[str, str] | None = None) -> Platform:
-    port = free_port()
     home = tmp / "pyfaas-home"
     env = dict(os.environ)
     env.update(
         PYFAAS_HOME=str(home),
-        OPENFAAS_URL=f"http://127.0.0.1:{port}",
         OPENFAAS_CONFIG=str(tmp / "openfaas-config"),
         HOME=str(tmp),
         **(extra_env or {}),
@@ -78,14 +82,16 @@ def start_platform(tmp: Path, extra_env: dict[str, str] | None = None) -> Platfo
     log = tmp / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [PYFAAS, "serve", "--port", str(port)],
+            [PYFAAS, "serve", "--port", "0"],
             env=env,
             stdout=out,
             stderr=out,
             start_new_session=True,
         )
-    platform = Platform(f"http://127.0.0.1:{port}", home, env, process, log)
+    platform = Platform("", home, env, process, log)
     try:
+        platform.url = _serving_url(platform)
+        env["OPENFAAS_URL"] = platform.url
         wait_for(lambda: _healthy(platform.url) or process.poll() is not None, timeout=60)
     except AssertionError:
         stop_platform(platform)
@@ -93,6 +99,22 @@ def start_platform(tmp: Path, extra_env: dict[str, str] | None = None) -> Platfo
     if process.poll() is not None:
         raise AssertionError(f"pyfaas serve exited early:\n{platform.serve_log()}")
     return platform
+
+
+def _serving_url(platform: Platform) -> str:
+    """The URL serve says it serves on, once it does; fails at once if serve exited."""
+    found: list[str] = []
+
+    def said() -> bool:
+        if platform.process.poll() is not None:
+            raise AssertionError(f"pyfaas serve exited early:\n{platform.serve_log()}")
+        match = SERVING.search(platform.serve_log())
+        if match:
+            found.append(match.group(1))
+        return match is not None
+
+    wait_for(said, timeout=60, interval=0.05)
+    return found[0]
 
 
 def stop_platform(platform: Platform) -> None:

@@ -44,6 +44,7 @@ def serve(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Serve]:
 
 def deploy_functions(serve: Serve) -> None:
     """A classic ``cat`` and an http-mode function whose server is a process of its own."""
+    # Known before anything starts: the watchdog is told upstream_url, then forks the server.
     upstream = free_port()
     functions = [
         {"service": "echo", "image": "functions/alpine:latest", "envProcess": "cat"},

@@ -307,6 +307,7 @@ web.run_app(app, host="127.0.0.1", port=int(os.environ["UPSTREAM_PORT"]), print=
 
 def start_http_mode(watchdog: type[WatchdogProcess], tmp_path: Path) -> WatchdogProcess:
     upstream = script(tmp_path, "upstream.py", UPSTREAM)
+    # Known before anything starts: the watchdog is told upstream_url, then forks the server.
     port = free_port()
     env = {
         "mode": "http",
