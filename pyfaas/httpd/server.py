@@ -27,10 +27,14 @@ BACKLOG = 1024
 def listening_socket(host: str, port: int) -> socket.socket:
     """A non-blocking TCP socket listening on ``host:port`` (port 0: any free one)."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(BACKLOG)
-    sock.setblocking(False)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()  # a taken port or a bad address: no descriptor left open behind it
+        raise
     return sock
 
 
