@@ -151,27 +151,6 @@ async def test_publisher_answers_acks_refusals_and_silence(
     assert publisher._waiting == {}  # nothing left behind by the time-out
 
 
-async def test_gathered_publishes_are_flushed_without_a_later_one(
-    own_queue: NatsQueue, client: Client
-) -> None:
-    names = own_queue.names
-    publisher = Publisher(client, timeout=2.0)
-    await publisher.start()
-    # Enough at once to be held back for GATHER: the timer alone sends them.
-    waiters = [
-        await publisher.send(names.subject, b"x", {"Nats-Msg-Id": f"g{i}"}, gather=True)
-        for i in range(5)
-    ]
-    assert publisher._gathered == 5
-    acks = [publisher.ack_of(await w) for w in waiters]
-    assert len({ack["seq"] for ack in acks}) == 5
-    assert publisher._gathered == 0
-    await publisher.post(names.subject, b"y", gather=True)  # alone: flushed at once
-    await client.flush()
-    info = await own_queue.parts()[0].stream_info(names.stream)
-    assert info.state.messages == 6
-
-
 async def test_a_running_record_is_written_only_for_a_call_still_running(
     own_queue: NatsQueue, client: Client
 ) -> None:

@@ -34,13 +34,6 @@ from pyfaas.queue import _json
 from pyfaas.queue.backends._nats_inline import subscribe
 
 _HEADER_START = b"NATS/1.0\r\n"
-# How long a settle's write and ack wait for other settles' to go out in the
-# same write to the socket, while other settles await their replies (many
-# calls in flight): writes to nats-server took a third of a worker's samples.
-GATHER = 0.0003
-# ... once this many settles await theirs: with max_inflight=1 a call's
-# settle and the next one's may overlap, and waiting there only slowed them.
-GATHER_AMONG = 3
 
 
 def _header_block(headers: dict[str, str]) -> bytes | None:
@@ -61,8 +54,6 @@ class Publisher:
         self._nc = nc
         self._timeout = timeout
         self._prefix = nc.new_inbox() + "."
-        self._gathering = False  # a flush is due in GATHER
-        self._gathered = 0  # requests sent with ``gather`` and not answered yet
         self._tokens = itertools.count()
         self._waiting: dict[str, asyncio.Future[Msg]] = {}
         # The client's buffer and flusher, for publishes written here; a client
@@ -86,16 +77,11 @@ class Publisher:
         return self.ack_of(await self.request(subject, payload, headers))
 
     async def send(
-        self,
-        subject: str,
-        payload: bytes,
-        headers: dict[str, str] | None = None,
-        gather: bool = False,
+        self, subject: str, payload: bytes, headers: dict[str, str] | None = None
     ) -> asyncio.Future[Msg]:
         """Send a request now; the reply (or a time-out) is awaited later, by whoever needs it.
 
         No task per request: a claim sends one for each call it hands out.
-        ``gather``: flushed up to ``GATHER`` later when other replies are awaited.
         """
         token = str(next(self._tokens))
         loop = asyncio.get_running_loop()
@@ -106,12 +92,10 @@ class Publisher:
         def done(_: asyncio.Future[Msg]) -> None:
             timer.cancel()
             self._waiting.pop(token, None)
-            self._gathered -= gather
 
-        self._gathered += gather
         waiter.add_done_callback(done)
         try:
-            await self._publish(subject, payload, self._prefix + token, headers, gather)
+            await self._publish(subject, payload, self._prefix + token, headers)
         except BaseException:
             waiter.cancel()  # never sent: no reply to wait for, nor a time-out to leave
             raise
@@ -128,14 +112,10 @@ class Publisher:
         return ack
 
     async def post(
-        self,
-        subject: str,
-        payload: bytes,
-        headers: dict[str, str] | None = None,
-        gather: bool = False,
+        self, subject: str, payload: bytes, headers: dict[str, str] | None = None
     ) -> None:
         """Publish with no reply asked for, e.g. an ack that follows a write in the same flush."""
-        await self._publish(subject, payload, "", headers, gather)
+        await self._publish(subject, payload, "", headers)
 
     async def request(
         self, subject: str, payload: bytes, headers: dict[str, str] | None = None
@@ -156,12 +136,7 @@ class Publisher:
         return msg
 
     async def _publish(
-        self,
-        subject: str,
-        payload: bytes,
-        reply: str,
-        headers: dict[str, str] | None,
-        gather: bool = False,
+        self, subject: str, payload: bytes, reply: str, headers: dict[str, str] | None
     ) -> None:
         nc = self._nc
         hdr = _header_block(headers) if headers else b""
@@ -185,22 +160,9 @@ class Publisher:
         nc.stats["out_msgs"] += 1
         nc.stats["out_bytes"] += size
         await nc._send_command(command)  # Client.publish's own two steps
-        if gather and self._gathered >= GATHER_AMONG:
-            # Other settles are on their way: this waits a moment for more
-            # of them to share the write (a lone call's is flushed at once).
-            if not self._gathering:
-                self._gathering = True
-                asyncio.get_running_loop().call_later(GATHER, self._flush_gathered)
-            return
         flushing = nc._flush_queue
         if flushing is not None and flushing.empty():
             await nc._flush_pending()
-
-    def _flush_gathered(self) -> None:
-        self._gathering = False
-        flushing = self._nc._flush_queue
-        if flushing is not None and flushing.empty() and self._nc.is_connected:
-            flushing.put_nowait(asyncio.get_running_loop().create_future())
 
 
 def _expire(waiter: asyncio.Future[Msg]) -> None:

@@ -156,6 +156,6 @@ async def write_then_ack(
     ``data``: the record and ``extras`` encoded already.
     """
     subject = f"$KV.{bucket}.{key_for(record.call_id)}"
-    waiter = await pub.send(subject, encode(record, extras) if data is None else data, gather=True)
-    await pub.post(reply, b"", gather=True)
+    waiter = await pub.send(subject, encode(record, extras) if data is None else data)
+    await pub.post(reply, b"")
     pub.ack_of(await waiter)
