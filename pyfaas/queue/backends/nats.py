@@ -34,7 +34,8 @@ prune) is in ``_nats_steer``, counts in ``_nats_stats``. Publishes, record write
 synchronous acks go through ``_nats_publish``, pulls through ``_nats_pull``,
 each answered on one inbox subscription. Running records are written late,
 by ``_nats_marks``; ``_nats_leases`` keeps the leases this process holds;
-``_nats_errors`` says what a NATS failure means for the caller.
+``_nats_errors`` says what a NATS failure means for the caller;
+``_nats_reads`` reads a record.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from pyfaas.errors import QueueUnavailable
-from pyfaas.queue._records import as_of, final_state
+from pyfaas.queue._records import final_state
 from pyfaas.queue.backends import _nats_records as records
 from pyfaas.queue.backends._nats_cancels import CancelMarks
 from pyfaas.queue.backends._nats_claims import DUE, Deliveries, lane_of
@@ -76,6 +77,7 @@ from pyfaas.queue.backends._nats_locks import Locks
 from pyfaas.queue.backends._nats_marks import RunningRecords
 from pyfaas.queue.backends._nats_publish import Publisher
 from pyfaas.queue.backends._nats_puts import put
+from pyfaas.queue.backends._nats_reads import RecordReads
 from pyfaas.queue.backends._nats_steer import Steering, SteeringMethods
 from pyfaas.queue.backends._nats_tally import Tallies, counts_of
 from pyfaas.queue.envelope import (
@@ -90,7 +92,7 @@ from pyfaas.queue.envelope import (
 START_NOTED_AFTER = 0.1
 
 
-class NatsQueue(SteeringMethods):
+class NatsQueue(SteeringMethods, RecordReads):
     """The queue contract on JetStream streams, consumers, KV buckets and an object store."""
 
     foreign_writes: ClassVar[bool] = True  # any client may publish on the calls subject
@@ -393,22 +395,3 @@ class NatsQueue(SteeringMethods):
             await records.write(pub, self.names.bucket, record, extras, data=data)
         except nats.errors.Error as exc:
             raise unavailable(self.url, exc) from exc
-
-    # -- reading ----------------------------------------------------------------
-
-    async def read(self, call_id: str) -> tuple[CallRecord, records.Extras] | None:
-        """The stored record of ``call_id`` with its extras (revision included), as it is."""
-        _, kv, _, _, _ = self.parts()
-        try:
-            entry = await kv.get(records.key_for(call_id))
-        except nats.js.errors.KeyNotFoundError:
-            return None
-        if entry.value is None or entry.operation is not None:
-            return None
-        return records.decode_full(entry.value, entry.revision or 0)
-
-    async def record(self, call_id: str) -> CallRecord | None:
-        await self._running.flush(call_id)
-        with translated(self.url):
-            stored = await self.read(call_id)
-        return None if stored is None else as_of(stored[0], time.time())
