@@ -21,7 +21,7 @@ from nats.aio.msg import Msg
 
 from pyfaas.errors import QueueUnavailable
 from pyfaas.queue import CallState, Outcome, QueuedCall, open_queue
-from pyfaas.queue._records import UNDECODABLE, new_record
+from pyfaas.queue._records import UNDECODABLE
 from pyfaas.queue.backends import _nats_records as records
 from pyfaas.queue.backends._nats_publish import Publisher
 from pyfaas.queue.backends.nats import START_NOTED_AFTER as NATS_START_NOTED_AFTER
@@ -115,15 +115,21 @@ async def test_odd_call_ids_are_kept_apart(own_queue: NatsQueue) -> None:
 async def test_a_resubmission_after_the_dedupe_window_is_refused_by_its_record(
     own_queue: NatsQueue, client: Client
 ) -> None:
-    # The stream's Nats-Msg-Id window is two minutes; past it, the record's
-    # create is what refuses the call, and the message just published goes.
+    # The stream's Nats-Msg-Id window is two minutes (shrunk here); past it,
+    # the record's create is what refuses the call, and the message just
+    # published goes: the first call's message is still queued.
     queue = own_queue
     earlier = queued_call("old", body=b"hi", submitted_at=1.0)
-    kv = await client.jetstream().key_value(queue.names.bucket)
-    await kv.create(records.key_for("old"), records.encode(new_record(earlier)))
+    assert await queue.put(earlier) is True
+    js = client.jetstream()
+    config = (await js.stream_info(queue.names.stream)).config
+    config.duplicate_window = 0.2
+    await js.update_stream(config)
+    await asyncio.sleep(0.5)
     again = queued_call("old", body=b"again", submitted_at=2.0)
     assert await queue.put(again) is False
-    assert await queue.claim(limit=5, lease=5, wait=0.5) == []
+    got = await queue.claim(limit=5, lease=5, wait=0.5)
+    assert [d.call.body for d in got] == [b"hi"]
     record = await queue.record("old")
     assert record is not None
     assert record.submitted_at == earlier.submitted_at

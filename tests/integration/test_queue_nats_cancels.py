@@ -153,3 +153,37 @@ async def test_a_call_queued_past_the_id_window_is_found_among_the_undelivered(
     assert [d.call.call_id for d in got] == ["c1", "later"]
     with pytest.raises(Conflict, match="running"):
         await gateway.cancel("c1")  # a worker has it, found by no look at the undelivered
+
+
+async def test_a_record_left_without_its_message_runs_when_its_id_is_sent_again(
+    queues: tuple[NatsQueue, NatsQueue],
+) -> None:
+    """A put whose publish failed and whose record's take-back failed too left a
+    queued record and no message: sent again past the id window, the call runs."""
+    gateway, worker = queues
+    first = queued_call("c1", "echo", body=b"x")
+    await gateway.put(first)
+    js = gateway.parts()[0]
+    await js.delete_msg(gateway.names.stream, await stored_seq(gateway, "c1"))
+    assert await _messages(gateway) == 0  # the record alone is left
+    await _forget_ids(gateway)
+    again = queued_call("c1", "echo", body=b"x")
+    again.submitted_at = first.submitted_at + 1.0
+    assert await gateway.put(again) is False  # the id was stored before: its first call
+    got = await worker.claim(limit=5, lease=10, wait=2)
+    assert [d.call.call_id for d in got] == ["c1"]
+
+
+async def test_a_record_with_its_message_queued_keeps_one_message_when_sent_again(
+    queues: tuple[NatsQueue, NatsQueue],
+) -> None:
+    gateway, worker = queues
+    first = queued_call("c1", "echo", body=b"x")
+    await gateway.put(first)
+    await _forget_ids(gateway)
+    again = queued_call("c1", "echo", body=b"x")
+    again.submitted_at = first.submitted_at + 1.0
+    assert await gateway.put(again) is False
+    assert await _messages(gateway) == 1
+    got = await worker.claim(limit=5, lease=10, wait=1)
+    assert [d.call.call_id for d in got] == ["c1"]

@@ -35,6 +35,7 @@ from pyfaas.queue.backends import _nats_records as records
 from pyfaas.queue.backends._nats_errors import delete_if_there, unavailable, uncertain
 from pyfaas.queue.backends._nats_layout import CALLS, DELAYED
 from pyfaas.queue.backends._nats_publish import Publisher
+from pyfaas.queue.backends._nats_seqs import undelivered_seq
 from pyfaas.queue.envelope import CallState, QueuedCall
 
 if TYPE_CHECKING:
@@ -214,10 +215,30 @@ async def _settle_put(
         return True
     stored = await q.read(call.call_id)
     if stored is None or stored[0].submitted_at != call.submitted_at:
+        if stored is not None and conflicts(stored[0].fingerprint, call.fingerprint):
+            await delete_if_there(js, q.names.stream, seq)
+            raise Conflict(f"call ID {call.call_id} is taken by another call")
+        if stored is not None and await _orphaned(q, call, stored[0].state, seq):
+            return False  # this message is the stored call's only one now: it runs once
         # Another call's record: this message goes; a fast worker's
         # record of this very call keeps it.
         await delete_if_there(js, q.names.stream, seq)
-        if stored is not None and conflicts(stored[0].fingerprint, call.fingerprint):
-            raise Conflict(f"call ID {call.call_id} is taken by another call")
         return False
     return True
+
+
+async def _orphaned(q: NatsQueue, call: QueuedCall, state: CallState, ours: int) -> bool:
+    """Whether a queued record has no message of its own: a put's publish failed
+    and so did its record's take-back (NATS electing leaders, say). Without
+    this a resubmission of its id, answered as stored before, would never run.
+
+    Asked only of a resubmission the ``Nats-Msg-Id`` window no longer
+    catches; a call queued that long has its message among its lane's
+    undelivered ones, unless a worker holds it, and then it may run twice,
+    which an at-least-once queue allows and a lost call it does not.
+    """
+    if state is not CallState.QUEUED:
+        return False
+    # The first undelivered message of the id: an older one before the one just published.
+    first = await undelivered_seq(q, call.call_id, q.subject_for(call, CALLS))
+    return first in (0, ours)
