@@ -99,12 +99,21 @@ async def test_a_watcher_lost_with_its_node_comes_back_with_the_next_leader(
         # B's watcher: the consumer delivering to B's inboxes (the client's nuid prefix).
         prefix = b._nc.new_inbox()[: len("_INBOX.") + 12]  # type: ignore[union-attr]
         stream = f"KV_{names.FUNCTIONS_BUCKET}"
-        found = [
-            c.cluster.leader
-            for c in await admin.consumers_info(stream)  # type: ignore[attr-defined]
-            if (c.config.deliver_subject or "").startswith(prefix) and c.cluster
-        ]
-        assert found, "no watcher of b's found"
+        found: list[str | None] = []
+
+        async def b_watches() -> bool:
+            # Made as b starts, it may be listed a moment later, and its
+            # cluster info only once its consumer has a leader.
+            found[:] = [
+                c.cluster.leader
+                for c in await admin.consumers_info(stream)  # type: ignore[attr-defined]
+                if (c.config.deliver_subject or "").startswith(prefix)
+                and c.cluster
+                and c.cluster.leader
+            ]
+            return bool(found)
+
+        await until(b_watches, within=10.0)
         leader = next(n for n in nodes if n.name == found[0])
         leader.kill()
         written = await deployed(a, "after")
