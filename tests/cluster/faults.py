@@ -190,7 +190,13 @@ class ServeHost:
                 raise AssertionError(f"host {self.name} exited:\n{self.output()[-3000:]}")
             return self.output().count("pyfaas is serving on") >= self.starts
 
-        wait_for(serving, timeout=timeout, interval=0.1)
+        try:
+            wait_for(serving, timeout=timeout, interval=0.1)
+        except AssertionError as err:
+            # What the host was doing instead is the only clue a CI failure leaves.
+            raise AssertionError(
+                f"host {self.name} not serving within {timeout}s:\n{self.output()[-4000:]}"
+            ) from err
 
     def kill_tree(self) -> list[str]:
         """SIGKILL every process of the host at once; the command lines of any left after."""

@@ -73,9 +73,11 @@ async def test_claim_waits_for_a_put(queue: Queue, clock: SharedClock) -> None:
 
 async def test_expired_lease_is_delivered_again(queue: Queue) -> None:
     await queue.put(make_call("c1"))
-    [first] = await queue.claim(limit=1, lease=0.5, wait=2)
+    # A lease of a second, as below: a busy machine's pause of half a second
+    # would let the redelivery pass unclaimed and count a third attempt.
+    [first] = await queue.claim(limit=1, lease=1.0, wait=2)
     assert first.attempt == 1
-    [again] = await queue.claim(limit=1, lease=0.5, wait=5)
+    [again] = await queue.claim(limit=1, lease=1.0, wait=5)
     assert again.call.call_id == "c1"
     assert again.attempt == 2
     await queue.ack(again, Outcome(status_code=200))
