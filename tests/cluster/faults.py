@@ -195,7 +195,7 @@ class ServeHost:
         except AssertionError as err:
             # What the host was doing instead is the only clue a CI failure leaves.
             raise AssertionError(
-                f"host {self.name} not serving within {timeout}s:\n{self.output()[-4000:]}"
+                f"host {self.name} not serving within {timeout}s:\n{self.output()[-3000:]}"
             ) from err
 
     def kill_tree(self) -> list[str]:
