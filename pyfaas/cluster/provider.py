@@ -28,12 +28,14 @@ from nats.aio.client import Client
 from nats.js.kv import KeyValue
 
 import pyfaas
+from pyfaas.cluster import names
+from pyfaas.cluster.catchup import CatchUp
 from pyfaas.cluster.heartbeat import Heartbeat, HostRecord, hosts
 from pyfaas.cluster.reconciler import RESYNC, ImageSource, Reconciler
 from pyfaas.cluster.replication import Replication
-from pyfaas.cluster.rewatch import Rewatch
 from pyfaas.cluster.secretbox import SecretBox
 from pyfaas.cluster.store import ClusterStore, Definition, Versioned, new_definition
+from pyfaas.cluster.watch import Bucket
 from pyfaas.errors import BadRequest, Conflict, NotFound, PyfaasError, ServiceUnavailable
 from pyfaas.providers.base import Endpoint, FunctionUsage, LogQuery, Provider
 from pyfaas.scale_labels import capped, desired_replicas, min_replicas
@@ -77,7 +79,7 @@ class ClusterProvider:
         self._store: ClusterStore | None = None
         self._reconciler: Reconciler | None = None
         self._heartbeat: Heartbeat | None = None
-        self._rewatch: Rewatch | None = None
+        self._catchup: CatchUp | None = None
         self._replication: Replication | None = None
         self._hosts_kv: KeyValue | None = None
 
@@ -133,9 +135,10 @@ class ClusterProvider:
             await self._local.start()
             self._reconciler = Reconciler(self._store, self._local, self._resync, self._images)
             await self._reconciler.sync()
-            self._reconciler.start(*self._store.buckets)
-            self._rewatch = Rewatch(nc, self._reconciler, self._store.buckets)
-            await self._rewatch.start()
+            buckets = [Bucket(js, names.FUNCTIONS_BUCKET), Bucket(js, names.SECRETS_BUCKET)]
+            self._reconciler.start(*buckets)
+            self._catchup = CatchUp(nc, self._reconciler)
+            await self._catchup.start()
             self._heartbeat = Heartbeat(
                 hosts_kv, self._host, self._describe, self._heartbeat_interval
             )
@@ -155,9 +158,9 @@ class ClusterProvider:
         if self._heartbeat is not None:
             await self._heartbeat.stop()
             self._heartbeat = None
-        if self._rewatch is not None:
-            await self._rewatch.stop()
-            self._rewatch = None
+        if self._catchup is not None:
+            await self._catchup.stop()
+            self._catchup = None
         if self._reconciler is not None:
             await self._reconciler.stop()
             self._reconciler = None
@@ -169,8 +172,8 @@ class ClusterProvider:
 
     async def _reconnected(self) -> None:
         # On another server now: what this host watched may have been lost on the way.
-        if self._rewatch is not None:
-            self._rewatch.trigger()
+        if self._catchup is not None:
+            self._catchup.trigger()
 
     # -- information --------------------------------------------------------------
 

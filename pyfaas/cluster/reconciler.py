@@ -26,7 +26,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import nats.errors
 from nats.js.kv import KeyValue
@@ -35,6 +35,7 @@ from pyfaas._tasks import stop as stop_task
 from pyfaas.cluster.names import CHECK_KEY, split_key
 from pyfaas.cluster.secretbox import WrongKey
 from pyfaas.cluster.store import ClusterStore, Definition
+from pyfaas.cluster.watch import Bucket, BucketWatcher
 from pyfaas.errors import NotFound, PyfaasError
 from pyfaas.providers.base import Provider
 from pyfaas.types import FunctionDeployment
@@ -81,7 +82,7 @@ class Reconciler:
         self._failed: dict[Key, tuple[int, str]] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
-    def start(self, functions: KeyValue, secrets: KeyValue) -> None:
+    def start(self, functions: Bucket, secrets: Bucket) -> None:
         self._tasks = [
             asyncio.create_task(self._run()),
             asyncio.create_task(self._watch(functions, self._on_function)),
@@ -230,32 +231,27 @@ class Reconciler:
                 log.exception("sync failed")
 
     async def _watch(
-        self, kv: KeyValue, handle: Callable[[KeyValue.Entry], Awaitable[None]]
+        self, bucket: Bucket, handle: Callable[[KeyValue.Entry], Awaitable[None]]
     ) -> None:
         """Apply each change as the bucket's watcher delivers it (its first values too)."""
         while True:
             try:
-                watcher = await kv.watchall()
+                watcher = await bucket.watch()
                 try:
                     await self._follow(watcher, handle)
-                finally:  # stopped (made anew by cluster.rewatch) or lost: its consumer goes
+                finally:  # stopped with the reconciler: its consumer goes
                     with contextlib.suppress(Exception):
-                        await watcher.stop()  # type: ignore[no-untyped-call]
+                        await watcher.stop()
             except (nats.errors.Error, TimeoutError) as exc:
-                log.debug("watcher lost, the periodic sync covers it: %r", exc)
+                log.debug("watcher not made, the periodic sync covers it meanwhile: %r", exc)
                 self.poke()
                 await asyncio.sleep(1.0)
 
     async def _follow(
-        self, watcher: Any, handle: Callable[[KeyValue.Entry], Awaitable[None]]
+        self, watcher: BucketWatcher, handle: Callable[[KeyValue.Entry], Awaitable[None]]
     ) -> None:
         while True:
-            try:
-                entry = await watcher.updates(timeout=30.0)
-            except nats.errors.TimeoutError:
-                continue
-            if entry is None:  # the end of the first values
-                continue
+            entry = await watcher.updates()
             try:
                 await handle(entry)
             except PyfaasError as exc:
