@@ -1,7 +1,7 @@
-"""Claim+ack on the SQLite queue alone: no gateway, no function, no HTTP.
+"""Claim+ack, or puts, on the SQLite queue alone: no gateway, no function, no HTTP.
 
     python -m bench.queue_micro [--calls 20000] [--inflight 1,10,50] [--rounds 2]
-                                [--against /path/to/other/tree]
+                                [--against /path/to/other/tree] [--puts]
 
 A backlog of ``calls`` calls is put, then drained the way the queue-worker
 drains it: one claimer keeps up to ``max(16, k)`` calls claimed ahead (at
@@ -11,6 +11,13 @@ two headers and a short body). What is timed is the drain: calls a second,
 and the CPU a call of the writer process (``/proc/<pid>/schedstat``) and
 of the parent (its event loop and read thread), and the bytes the writer
 wrote a call (``/proc/<pid>/io``: the WAL's pages, mostly).
+
+With ``--puts`` what is timed is the puts instead, as the gateway makes
+them for ``k`` clients that each wait for their 202 before the next call
+(``k`` puts in flight, every one durable before its answer) to one
+function with call ids in the order they are made, as the accept rows of ``python -m bench``
+make them, with the same figures a call: the writer's CPU and bytes say
+what the group commits cost.
 
 Each round runs in a process of its own, started as a script so that
 ``--against`` can put another tree's ``pyfaas`` first on its path (its
@@ -149,16 +156,64 @@ async def _drain(path: str, calls: int, k: int) -> dict[str, float]:
     }
 
 
-def _child(calls: int, k: int) -> None:
+async def _puts(path: str, calls: int, k: int) -> dict[str, float]:
+    from pyfaas.queue.backends.sqlite import SqliteQueue
+    from pyfaas.queue.envelope import QueuedCall
+
+    queue = SqliteQueue(path)
+    await queue.start()
+    try:
+        link = queue._writer._link  # the bench reads the child's CPU
+        assert link is not None
+        writer_pid = link._child.pid
+        prefix = uuid.uuid4().hex[:8]  # ids made in order, as the gateway's version 7 UUIDs
+        numbers = iter(range(calls))
+
+        async def client() -> None:
+            for i in numbers:
+                await queue.put(
+                    QueuedCall(
+                        call_id=f"{prefix}-{i:07d}",
+                        function="noop",
+                        namespace="openfaas-fn",
+                        headers=[("Content-Type", "text/plain")],
+                        body=b"01234567890123456789",
+                        submitted_at=time.time(),
+                        fingerprint=uuid.uuid4().hex,
+                    )
+                )
+
+        cpu_writer = _cpu_ns(writer_pid)
+        written = _written(writer_pid)
+        cpu_self = time.process_time()
+        began = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(k)))
+        took = time.perf_counter() - began
+        cpu_self = time.process_time() - cpu_self
+        cpu_writer = _cpu_ns(writer_pid) - cpu_writer
+        written = _written(writer_pid) - written
+    finally:
+        await queue.close()
+    return {
+        "rate": calls / took,
+        "writer_us": cpu_writer / 1000 / calls,
+        "parent_us": cpu_self * 1e6 / calls,
+        "written_kib": written / 1024 / calls,
+    }
+
+
+def _child(calls: int, k: int, puts: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="queue-micro-") as directory:
         os.chdir(directory)  # the writer child's ``-m`` path: not some tree's root
-        figures = asyncio.run(_drain(os.path.join(directory, "queue.db"), calls, k))
+        timed = _puts if puts else _drain
+        figures = asyncio.run(timed(os.path.join(directory, "queue.db"), calls, k))
     print(json.dumps(figures))
 
 
-def _round(tree: Path, calls: int, k: int) -> dict[str, float]:
+def _round(tree: Path, calls: int, k: int, puts: bool) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     argv = [sys.executable, str(HERE), "--child", "--calls", str(calls), "--inflight", str(k)]
+    argv += ["--puts"] if puts else []
     with tempfile.TemporaryDirectory() as cwd:
         done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -181,17 +236,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--inflight", default="1,10,50")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--against", type=Path, help="another tree, measured alternately")
+    parser.add_argument("--puts", action="store_true", help="time the puts, not the drain")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        _child(args.calls, int(args.inflight))
+        _child(args.calls, int(args.inflight), args.puts)
         return
     trees = [("this", TREE)] + ([("other", args.against.resolve())] if args.against else [])
     for k in (int(part) for part in args.inflight.split(",")):
         for n in range(args.rounds):
             measured = {}
             for name, tree in trees if n % 2 == 0 else trees[::-1]:
-                measured[name] = _round(tree, args.calls, k)
+                measured[name] = _round(tree, args.calls, k, args.puts)
                 print(f"max_inflight={k:<3d} round {n + 1} {name:5s} {_show(measured[name])}")
             if "other" in measured:
                 mine, other = measured["this"], measured["other"]
