@@ -14,10 +14,10 @@ wrote a call (``/proc/<pid>/io``: the WAL's pages, mostly).
 
 With ``--puts`` what is timed is the puts instead, as the gateway makes
 them for ``k`` clients that each wait for their 202 before the next call
-(``k`` puts in flight, every one durable before its answer) to one
-function with call ids in the order they are made, as the accept rows of ``python -m bench``
-make them, with the same figures a call: the writer's CPU and bytes say
-what the group commits cost.
+(``k`` puts in flight, every one durable before its answer), to one
+function with call ids in the order they are made, as in the accept rows
+of ``python -m bench``; with the same figures a call, the writer's CPU and
+bytes saying what the group commits cost.
 
 Each round runs in a process of its own, started as a script so that
 ``--against`` can put another tree's ``pyfaas`` first on its path (its
