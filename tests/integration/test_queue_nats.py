@@ -161,10 +161,10 @@ async def test_a_running_record_is_written_only_for_a_call_still_running(
     own_queue: NatsQueue, client: Client
 ) -> None:
     queue = own_queue
-    written: list[str] = []
+    written: list[tuple[str, str]] = []  # (key, state): the message shows both when it fails
 
     async def seen(msg: Msg) -> None:
-        written.append(records.decode(msg.data).state.value)
+        written.append((msg.subject.rpartition(".")[2], records.decode(msg.data).state.value))
 
     await client.subscribe(f"$KV.{queue.names.bucket}.>", cb=seen)
     await client.flush()
@@ -178,7 +178,8 @@ async def test_a_running_record_is_written_only_for_a_call_still_running(
     await queue.ack(long, Outcome(status_code=200))
     await client.flush()
     await asyncio.sleep(0.1)
-    assert written == ["queued", "queued", "succeeded", "running", "succeeded"]
+    states = [state for _, state in written]
+    assert states == ["queued", "queued", "succeeded", "running", "succeeded"], written
 
 
 async def test_a_waiting_claim_returns_as_soon_as_a_call_arrives(own_queue: NatsQueue) -> None:
