@@ -37,7 +37,13 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported on use otherwise: a round runs another tree's pyfaas
+    from pyfaas.queue.backends.sqlite import SqliteQueue
+    from pyfaas.queue.envelope import QueuedCall
 
 HERE = Path(__file__).resolve()
 TREE = HERE.parent.parent
@@ -61,9 +67,47 @@ def _cpu_ns(pid: int) -> int:
     return total
 
 
+def _noop_call(call_id: str, submitted_at: float) -> QueuedCall:
+    """A call to the no-op function as the bench puts it."""
+    from pyfaas.queue.envelope import QueuedCall
+
+    return QueuedCall(
+        call_id=call_id,
+        function="noop",
+        namespace="openfaas-fn",
+        headers=[("Content-Type", "text/plain")],
+        body=b"01234567890123456789",
+        submitted_at=submitted_at,
+        fingerprint=uuid.uuid4().hex,
+    )
+
+
+def _writer_pid(queue: SqliteQueue) -> int:
+    """The SQLite queue's writer child, whose CPU and bytes the bench reads."""
+    link = queue._writer._link
+    assert link is not None
+    return link._child.pid
+
+
+async def _measured(writer_pid: int, calls: int, work: Awaitable[None]) -> dict[str, float]:
+    """Run ``work``; calls a second, and the CPU and bytes a call of both processes."""
+    cpu_writer = _cpu_ns(writer_pid)
+    written = _written(writer_pid)
+    cpu_self = time.process_time()
+    began = time.perf_counter()
+    await work
+    took = time.perf_counter() - began
+    return {
+        "rate": calls / took,
+        "writer_us": (_cpu_ns(writer_pid) - cpu_writer) / 1000 / calls,
+        "parent_us": (time.process_time() - cpu_self) * 1e6 / calls,
+        "written_kib": (_written(writer_pid) - written) / 1024 / calls,
+    }
+
+
 async def _drain(path: str, calls: int, k: int) -> dict[str, float]:
     from pyfaas.queue.backends.sqlite import SqliteQueue
-    from pyfaas.queue.envelope import Delivery, Outcome, QueuedCall, StoredResult
+    from pyfaas.queue.envelope import Delivery, Outcome, StoredResult
 
     queue = SqliteQueue(path)
     await queue.start()
@@ -74,24 +118,11 @@ async def _drain(path: str, calls: int, k: int) -> dict[str, float]:
         for start in range(0, calls, batch):
             await asyncio.gather(
                 *(
-                    queue.put(
-                        QueuedCall(
-                            call_id=f"{prefix}-{i:07d}",
-                            function="noop",
-                            namespace="openfaas-fn",
-                            headers=[("Content-Type", "text/plain")],
-                            body=b"01234567890123456789",
-                            submitted_at=now,
-                            fingerprint=uuid.uuid4().hex,
-                        )
-                    )
+                    queue.put(_noop_call(f"{prefix}-{i:07d}", now))
                     for i in range(start, min(calls, start + batch))
                 )
             )
         await asyncio.sleep(0.2)  # let the writer checkpoint what the puts wrote
-        link = queue._writer._link  # the bench reads the child's CPU
-        assert link is not None
-        writer_pid = link._child.pid
         ready: asyncio.Queue[Delivery] = asyncio.Queue()
         settles: set[asyncio.Task[None]] = set()
         done = 0
@@ -130,16 +161,9 @@ async def _drain(path: str, calls: int, k: int) -> dict[str, float]:
                 settles.add(task)
                 task.add_done_callback(settled)
 
-        cpu_writer = _cpu_ns(writer_pid)
-        written = _written(writer_pid)
-        cpu_self = time.process_time()
-        began = time.perf_counter()
+        # Made here, the tasks first run at _measured's await, after its first readings.
         tasks = [asyncio.create_task(claimer())] + [asyncio.create_task(runner()) for _ in range(k)]
-        await finished.wait()
-        took = time.perf_counter() - began
-        cpu_self = time.process_time() - cpu_self
-        cpu_writer = _cpu_ns(writer_pid) - cpu_writer
-        written = _written(writer_pid) - written
+        figures = await _measured(_writer_pid(queue), calls, finished.wait())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -148,58 +172,28 @@ async def _drain(path: str, calls: int, k: int) -> dict[str, float]:
             raise RuntimeError(f"left over after the drain: {stats}")
     finally:
         await queue.close()
-    return {
-        "rate": calls / took,
-        "writer_us": cpu_writer / 1000 / calls,
-        "parent_us": cpu_self * 1e6 / calls,
-        "written_kib": written / 1024 / calls,
-    }
+    return figures
 
 
 async def _puts(path: str, calls: int, k: int) -> dict[str, float]:
     from pyfaas.queue.backends.sqlite import SqliteQueue
-    from pyfaas.queue.envelope import QueuedCall
 
     queue = SqliteQueue(path)
     await queue.start()
     try:
-        link = queue._writer._link  # the bench reads the child's CPU
-        assert link is not None
-        writer_pid = link._child.pid
         prefix = uuid.uuid4().hex[:8]  # ids made in order, as the gateway's version 7 UUIDs
         numbers = iter(range(calls))
 
         async def client() -> None:
             for i in numbers:
-                await queue.put(
-                    QueuedCall(
-                        call_id=f"{prefix}-{i:07d}",
-                        function="noop",
-                        namespace="openfaas-fn",
-                        headers=[("Content-Type", "text/plain")],
-                        body=b"01234567890123456789",
-                        submitted_at=time.time(),
-                        fingerprint=uuid.uuid4().hex,
-                    )
-                )
+                await queue.put(_noop_call(f"{prefix}-{i:07d}", time.time()))
 
-        cpu_writer = _cpu_ns(writer_pid)
-        written = _written(writer_pid)
-        cpu_self = time.process_time()
-        began = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(k)))
-        took = time.perf_counter() - began
-        cpu_self = time.process_time() - cpu_self
-        cpu_writer = _cpu_ns(writer_pid) - cpu_writer
-        written = _written(writer_pid) - written
+        async def clients() -> None:
+            await asyncio.gather(*(client() for _ in range(k)))
+
+        return await _measured(_writer_pid(queue), calls, clients())
     finally:
         await queue.close()
-    return {
-        "rate": calls / took,
-        "writer_us": cpu_writer / 1000 / calls,
-        "parent_us": cpu_self * 1e6 / calls,
-        "written_kib": written / 1024 / calls,
-    }
 
 
 def _child(calls: int, k: int, puts: bool) -> None:
