@@ -136,10 +136,6 @@ class ClusterStore:
         except WrongKey as exc:
             raise ConfigError(f"bucket {names.SECRETS_BUCKET}: {exc}") from None
 
-    @property
-    def buckets(self) -> list[KeyValue]:
-        return [self._functions, self._secrets]
-
     # -- functions ---------------------------------------------------------------
 
     async def get_function(self, namespace: str, name: str) -> Versioned[Definition] | None:

@@ -32,7 +32,7 @@ async def test_a_function_missing_from_a_stale_listing_keeps_running(
     js: JetStreamContext, key: bytes
 ) -> None:
     store = await ClusterStore.open(js, SecretBox(key))
-    lagging = LaggingStore(*store.buckets, SecretBox(key))
+    lagging = await LaggingStore.open(js, SecretBox(key))  # the same buckets, listed stale
     local = MemoryProvider()
     await store.create_function(new_definition(deployment("echo"), NS, 1))
     await Reconciler(store, local).sync()
