@@ -7,10 +7,11 @@ slot starts the next call at once instead of waiting for a claim to commit;
 a second claim may be on its way while the first waits for its commit.
 A finished call frees its slot as soon as its invocation is done; its
 settle (ack, retry or bury) commits in the background, batched with
-others. A call is still settled only after it ran, and the times the
-worker reports (start, finish) are its own, so calls run with
-``max_inflight=1`` are recorded strictly one after another. What happens
-around an invocation hangs off it as hooks, Dramatiq-style:
+others, and starts once the next call has been sent. A call is still
+settled only after it ran, and the times the worker reports (start,
+finish) are its own, so calls run with ``max_inflight=1`` are recorded
+strictly one after another. What happens around an invocation hangs
+off it as hooks, Dramatiq-style:
 ``before_invoke``, ``after_invoke`` (which decide retry, bury or ack, and
 queue the callback) and ``after_settle``; each hook fails alone (logged),
 and a failed hook fails the call without running the function again. While
@@ -298,6 +299,12 @@ class WorkerLoop:
             self._settling[task] = freed
         if ctx.settled:  # dropped unrun: its lease is gone
             return
+        # One turn of the loop first, so that the call just given the slot
+        # sends its request before this settle encodes and sends its own:
+        # with max_inflight=1 the settle's work otherwise lies between two
+        # calls (measured on NATS: 168 µs between one call's end and the
+        # next one's start, 88 µs with the turn).
+        await asyncio.sleep(0)
         if await self._settler.settle(ctx) and self._settled:
             await self._sup.each("after_settle", self._settled, ctx, ctx.call.call_id)
 
