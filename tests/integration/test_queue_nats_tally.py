@@ -139,3 +139,30 @@ async def test_an_idle_lanes_consumer_is_removed_and_made_again_for_its_next_cal
     finally:
         await queue.close()
         await nc.close()
+
+
+async def test_settles_a_millisecond_apart_share_their_counts_publishes(
+    workers: list[NatsQueue], nats_server: NatsServer
+) -> None:
+    queue = workers[0]
+    for i in range(30):
+        await queue.put(queued_call(f"c{i}", "echo", body=b"x"))
+    deliveries = await _claim_all(queue, 30)
+    assert len(deliveries) == 30
+    now = time.time()
+    outcome = Outcome(200, None, None, 0, now, now)
+    settles = []
+    for delivery in deliveries:  # as a worker with max_inflight=1 settles short calls
+        await queue.mark_running(delivery)
+        settles.append(asyncio.create_task(queue.ack(delivery, outcome)))
+        await asyncio.sleep(0.001)
+    await asyncio.gather(*settles)
+    stats = await queue.stats()
+    assert _processed(stats.functions, "echo.openfaas-fn") == 30
+    nc = await nats.connect(nats_server.url)
+    try:
+        info = await nc.jetstream().stream_info(queue.names.tally_stream)
+        # One publish a group of settles, a group at most every 20 ms: a few, not 30.
+        assert info.state.last_seq <= 10, info.state
+    finally:
+        await nc.close()

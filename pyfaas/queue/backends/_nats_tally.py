@@ -14,7 +14,11 @@ Settles are counted in groups: the counts of every settle that arrives while
 a group is being published go in the next group, one publish per subject
 for all of them, and each settle waits until the group holding its count is
 stored (``Tallies.add``), so a settle that returned is counted durably, as
-when each had its own message.
+when each had its own message. A group starts at least ``GROUP_SPACING``
+after the one before: settles a millisecond apart (``max_inflight=1``)
+would otherwise each make a group of one, a publish, a stream write and a
+purge each. A settle waits that much longer for its count, in the
+background: its call's slot is already free.
 
 Streams made before the running sums hold one empty message per count on
 ``<base>.tally.<count>.<ns>.<fn>``; ``stats`` (``_nats_steer``) adds their
@@ -39,6 +43,8 @@ from pyfaas.queue.envelope import CallState, Delivery
 
 # A group's publish that lost a race with another process's is tried this often.
 ADD_TRIES = 20
+# Seconds from one group's start to the next one's, at the least.
+GROUP_SPACING = 0.02
 
 
 def counts_of(names: NatsNames, delivery: Delivery, state: CallState) -> list[str]:
@@ -77,6 +83,7 @@ class Tallies:
         self._pending: dict[str, int] = {}  # subject -> counts not yet in a group
         self._waiting: list[asyncio.Future[None]] = []  # the settles that made them
         self._group: asyncio.Task[None] | None = None
+        self._last_group = -GROUP_SPACING  # when the last group started (loop time)
         # subject -> the sum this process last stored there, and its sequence:
         # with one process adding, the next add needs no read first.
         self._known: dict[str, tuple[int, int]] = {}
@@ -109,7 +116,12 @@ class Tallies:
 
     async def _publish_groups(self) -> None:
         try:
+            loop = asyncio.get_running_loop()
             while self._waiting:
+                wait = self._last_group + GROUP_SPACING - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)  # the settles meanwhile join this group
+                self._last_group = loop.time()
                 pending, self._pending = self._pending, {}
                 waiting, self._waiting = self._waiting, []
                 try:
