@@ -16,6 +16,11 @@ of a put's time in the client. The subjects here are the queue's own
 publish writes its ``HPUB`` line itself into the client's buffer and kicks
 the client's flusher, as ``Client.publish`` does; a header value that holds
 a line break, or a client that lacks those parts, takes ``Client.publish``.
+
+A publish may also be sent ``later``: written into the buffer now and
+flushed within ``LATER`` seconds, with whatever else is written meanwhile.
+A worker's settles use it: each was a socket write of its own, some 12 %
+of a busy worker's samples, and nothing waits on a settle but the settle.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from pyfaas.queue import _json
 from pyfaas.queue.backends._nats_inline import subscribe
 
 _HEADER_START = b"NATS/1.0\r\n"
+# Seconds a publish sent ``later`` may wait in the buffer for others to join it.
+LATER = 0.002
 
 
 def _header_block(headers: dict[str, str]) -> bytes | None:
@@ -61,6 +68,7 @@ class Publisher:
         self._direct = all(
             hasattr(nc, name) for name in ("_send_command", "_flush_pending", "_flush_queue")
         )
+        self._kick: asyncio.TimerHandle | None = None  # the flush of what was sent later
 
     async def start(self) -> None:
         await subscribe(self._nc, self._prefix + "*", self._reply)
@@ -77,9 +85,14 @@ class Publisher:
         return self.ack_of(await self.request(subject, payload, headers))
 
     async def send(
-        self, subject: str, payload: bytes, headers: dict[str, str] | None = None
+        self,
+        subject: str,
+        payload: bytes,
+        headers: dict[str, str] | None = None,
+        *,
+        later: bool = False,
     ) -> asyncio.Future[Msg]:
-        """Send a request now; the reply (or a time-out) is awaited later, by whoever needs it.
+        """Send a request (``later``: flushed within ``LATER``); its reply is awaited by its user.
 
         No task per request: a claim sends one for each call it hands out.
         """
@@ -95,7 +108,7 @@ class Publisher:
 
         waiter.add_done_callback(done)
         try:
-            await self._publish(subject, payload, self._prefix + token, headers)
+            await self._publish(subject, payload, self._prefix + token, headers, later)
         except BaseException:
             waiter.cancel()  # never sent: no reply to wait for, nor a time-out to leave
             raise
@@ -112,10 +125,15 @@ class Publisher:
         return ack
 
     async def post(
-        self, subject: str, payload: bytes, headers: dict[str, str] | None = None
+        self,
+        subject: str,
+        payload: bytes,
+        headers: dict[str, str] | None = None,
+        *,
+        later: bool = False,
     ) -> None:
         """Publish with no reply asked for, e.g. an ack that follows a write in the same flush."""
-        await self._publish(subject, payload, "", headers)
+        await self._publish(subject, payload, "", headers, later)
 
     async def request(
         self, subject: str, payload: bytes, headers: dict[str, str] | None = None
@@ -136,7 +154,12 @@ class Publisher:
         return msg
 
     async def _publish(
-        self, subject: str, payload: bytes, reply: str, headers: dict[str, str] | None
+        self,
+        subject: str,
+        payload: bytes,
+        reply: str,
+        headers: dict[str, str] | None,
+        later: bool = False,
     ) -> None:
         nc = self._nc
         hdr = _header_block(headers) if headers else b""
@@ -160,9 +183,20 @@ class Publisher:
         nc.stats["out_msgs"] += 1
         nc.stats["out_bytes"] += size
         await nc._send_command(command)  # Client.publish's own two steps
+        if later:
+            if self._kick is None:
+                self._kick = asyncio.get_running_loop().call_later(LATER, self._flush_later)
+            return
         flushing = nc._flush_queue
         if flushing is not None and flushing.empty():
             await nc._flush_pending()
+
+    def _flush_later(self) -> None:
+        """Kick the client's flusher for what was sent later, as ``_flush_pending`` does."""
+        self._kick = None
+        nc, flushing = self._nc, self._nc._flush_queue
+        if flushing is not None and flushing.empty() and nc.is_connected:
+            flushing.put_nowait(asyncio.get_running_loop().create_future())
 
 
 def _expire(waiter: asyncio.Future[Msg]) -> None:

@@ -156,6 +156,7 @@ async def write_then_ack(
     ``data``: the record and ``extras`` encoded already.
     """
     subject = f"$KV.{bucket}.{key_for(record.call_id)}"
-    waiter = await pub.send(subject, encode(record, extras) if data is None else data)
-    await pub.post(reply, b"")
+    # Sent later: the settles of the next moments go out in the same write.
+    waiter = await pub.send(subject, encode(record, extras) if data is None else data, later=True)
+    await pub.post(reply, b"", later=True)
     pub.ack_of(await waiter)

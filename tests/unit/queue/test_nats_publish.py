@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import cast
+import asyncio
+from typing import Any, cast
 
 from nats.aio.client import Client
 
-from pyfaas.queue.backends._nats_publish import Publisher, _header_block
+from pyfaas.queue.backends._nats_publish import LATER, Publisher, _header_block
 
 
 def test_headers_are_written_as_the_nats_header_block() -> None:
@@ -36,7 +37,7 @@ class _Client:
     def __init__(self) -> None:
         self.stats = {"out_msgs": 0, "out_bytes": 0}
         self.sent: list[bytes] = []
-        self._flush_queue = None
+        self._flush_queue: asyncio.Queue[Any] | None = None
 
     def new_inbox(self) -> str:
         return "_INBOX.t"
@@ -57,4 +58,17 @@ async def test_an_ack_that_follows_a_write_asks_for_no_reply() -> None:
         b"PUB $KV.b.c1 _INBOX.t.0 2\r\n{}\r\n",
         b"PUB $JS.ACK.s.c.1.2.3.4.5 0\r\n\r\n",
     ]
+    waiter.cancel()
+
+
+async def test_what_is_sent_later_is_flushed_once_within_its_wait() -> None:
+    client = _Client()
+    client._flush_queue = asyncio.Queue()
+    pub = Publisher(cast(Client, client), 5.0)
+    waiter = await pub.send("$KV.b.c1", b"{}", later=True)
+    await pub.post("$JS.ACK.s.c.1.2.3.4.5", b"", later=True)
+    assert len(client.sent) == 2
+    assert client._flush_queue.empty()  # in the buffer, the flusher not yet kicked
+    await asyncio.sleep(LATER * 5)
+    assert client._flush_queue.qsize() == 1  # one kick for both
     waiter.cancel()
