@@ -299,11 +299,9 @@ class WorkerLoop:
             self._settling[task] = freed
         if ctx.settled:  # dropped unrun: its lease is gone
             return
-        # One turn of the loop first, so that the call just given the slot
-        # sends its request before this settle encodes and sends its own:
-        # with max_inflight=1 the settle's work otherwise lies between two
-        # calls (measured on NATS: 168 µs between one call's end and the
-        # next one's start, 88 µs with the turn).
+        # One turn of the loop first: the call given the slot sends its
+        # request before this settle does its work (with max_inflight=1, on
+        # NATS: 168 µs from one call's end to the next one's start, 88 µs).
         await asyncio.sleep(0)
         if await self._settler.settle(ctx) and self._settled:
             await self._sup.each("after_settle", self._settled, ctx, ctx.call.call_id)
