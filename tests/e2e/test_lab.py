@@ -76,7 +76,9 @@ def test_ten_synchronous_calls_take_about_ten_seconds(platform: Platform, projec
         done = platform.cli("invoke", "long-task", stdin=b"")
         assert done.returncode == 0
     elapsed = time.monotonic() - started
-    assert 10.0 <= elapsed <= 13.0, f"ten sync calls took {elapsed:.2f}s"
+    # Each is a CLI process and a fork of `sleep 1`: 14.4 s once beside the
+    # cluster tests on two busy cores; twice the sleeps would mean a wait.
+    assert 10.0 <= elapsed <= 20.0, f"ten sync calls took {elapsed:.2f}s"
 
 
 def test_list_describe_and_logs(platform: Platform, project: Path) -> None:
