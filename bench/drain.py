@@ -63,7 +63,7 @@ async def _submit(url: str, calls: int, prefix: str) -> int:
     return accepted
 
 
-async def _direct(url: str, calls: int, k: int) -> float:
+async def direct_calls(url: str, calls: int, k: int) -> float:
     """Seconds to make ``calls`` synchronous calls, ``k`` at a time."""
     left = calls
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=k)) as session:
@@ -83,30 +83,41 @@ async def _direct(url: str, calls: int, k: int) -> float:
 
 
 def _drain(gateway: Gateway, queue_url: str, k: int, calls: int) -> float:
-    prefix = uuid.uuid4().hex[:8]
-    url = f"{gateway.url}/async-function/noop"
-    accepted = asyncio.run(_submit(url, calls, prefix))
-    if accepted != calls:
-        raise RuntimeError(f"only {accepted} of {calls} calls were accepted")
+    prefix = queue_calls(gateway, calls)
     worker = Worker(gateway, queue_url, max_inflight=k).start()
     try:
         wait_drained(gateway, worker, f"the worker to drain {calls} calls", timeout=300)
     finally:
         worker.stop()
+    return span(gateway, prefix, calls, k)
+
+
+def queue_calls(gateway: Gateway, calls: int) -> str:
+    """Queue ``calls`` no-op calls, every one answered 202; the prefix of their ids."""
+    prefix = uuid.uuid4().hex[:8]
+    accepted = asyncio.run(_submit(f"{gateway.url}/async-function/noop", calls, prefix))
+    if accepted != calls:
+        raise RuntimeError(f"only {accepted} of {calls} calls were accepted")
+    return prefix
+
+
+def span(gateway: Gateway, prefix: str, calls: int, k: int) -> float:
+    """Seconds from the first calls' earliest start to the last calls' latest finish."""
     edge = min(calls, EDGE + 2 * k)
-    head = [_record(gateway, f"{prefix}-{i}") for i in range(edge)]
-    tail = [_record(gateway, f"{prefix}-{i}") for i in range(calls - edge, calls)]
-    return max(_when(r, "finishedAt") for r in tail) - min(_when(r, "startedAt") for r in head)
+    head = [record(gateway, f"{prefix}-{i}") for i in range(edge)]
+    tail = [record(gateway, f"{prefix}-{i}") for i in range(calls - edge, calls)]
+    return max(when(r, "finishedAt") for r in tail) - min(when(r, "startedAt") for r in head)
 
 
-def _record(gateway: Gateway, call_id: str) -> dict[str, Any]:
-    record = gateway.call_record(call_id)
-    if record.get("state") != "succeeded":
-        raise RuntimeError(f"call {call_id} of the drain ended {record.get('state')}")
-    return record
+def record(gateway: Gateway, call_id: str) -> dict[str, Any]:
+    """A drained call's record; it must have succeeded."""
+    found = gateway.call_record(call_id)
+    if found.get("state") != "succeeded":
+        raise RuntimeError(f"call {call_id} of the drain ended {found.get('state')}")
+    return found
 
 
-def _when(record: dict[str, Any], key: str) -> float:
+def when(record: dict[str, Any], key: str) -> float:
     return float(record[key])
 
 
@@ -122,8 +133,8 @@ def drain_rows(
     for k, calls in plan.items():
         measured = []
         for _ in range(rounds):
-            direct = asyncio.run(_direct(f"{gateway.url}/function/noop", calls, k))
-            measured.append((direct, _drain(gateway, queue_url, k, calls)))
+            direct_s = asyncio.run(direct_calls(f"{gateway.url}/function/noop", calls, k))
+            measured.append((direct_s, _drain(gateway, queue_url, k, calls)))
         direct, queued = median_round(measured, lambda pair: ratio(*pair))
         share = ratio(direct, queued)
         section = f"drain, {backend}, max_inflight={k}"

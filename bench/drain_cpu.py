@@ -31,9 +31,7 @@ import shutil
 import statistics
 import tempfile
 import time
-import uuid
 from pathlib import Path
-from typing import Any
 
 from bench import drain, functions
 from bench.procs import Child, Gateway, Worker, nats_server, wait_drained
@@ -75,21 +73,19 @@ def _show_cpu(before: CpuTable, after: CpuTable, calls: int) -> None:
 
 
 def _show_calls(gateway: Gateway, prefix: str, calls: int, k: int, direct: float) -> None:
-    edge = min(calls, drain.EDGE + 2 * k)
-    head = [gateway.call_record(f"{prefix}-{i}") for i in range(edge)]
-    tail = [gateway.call_record(f"{prefix}-{i}") for i in range(calls - edge, calls)]
-    span = max(_at(r, "finishedAt") for r in tail) - min(_at(r, "startedAt") for r in head)
+    span = drain.span(gateway, prefix, calls, k)
     print(f"  drain {calls / span:.0f}/s, direct {calls / direct:.0f}/s: {direct / span:.1%}")
     middle = range(calls // 3, min(calls, calls // 3 + SAMPLE))
     records = sorted(
-        (gateway.call_record(f"{prefix}-{i}") for i in middle), key=lambda r: _at(r, "startedAt")
+        (drain.record(gateway, f"{prefix}-{i}") for i in middle),
+        key=lambda r: drain.when(r, "startedAt"),
     )
-    took = [_at(r, "finishedAt") - _at(r, "startedAt") for r in records]
-    window = max(_at(r, "finishedAt") for r in records) - _at(records[0], "startedAt")
+    took = [drain.when(r, "finishedAt") - drain.when(r, "startedAt") for r in records]
+    window = max(drain.when(r, "finishedAt") for r in records) - drain.when(records[0], "startedAt")
     print(f"  calls running: {sum(took) / window:.2f} on average of {k}")
     if k == 1:
         pairs = itertools.pairwise(records)
-        gaps = [_at(b, "startedAt") - _at(a, "finishedAt") for a, b in pairs]
+        gaps = [drain.when(b, "startedAt") - drain.when(a, "finishedAt") for a, b in pairs]
         print(
             f"  between calls: median {statistics.median(gaps) * 1e6:.0f} µs;"
             f" a call: median {statistics.median(took) * 1e6:.0f} µs;"
@@ -97,19 +93,12 @@ def _show_calls(gateway: Gateway, prefix: str, calls: int, k: int, direct: float
         )
 
 
-def _at(record: dict[str, Any], key: str) -> float:
-    return float(record[key])
-
-
 def _round(gateway: Gateway, queue_url: str, k: int, calls: int) -> None:
     before = _cpu_table()
-    direct = asyncio.run(drain._direct(f"{gateway.url}/function/noop", calls, k))
+    direct = asyncio.run(drain.direct_calls(f"{gateway.url}/function/noop", calls, k))
     print(f"direct calls, {calls / direct:.0f}/s:")
     _show_cpu(before, _cpu_table(), calls)
-    prefix = uuid.uuid4().hex[:8]
-    accepted = asyncio.run(drain._submit(f"{gateway.url}/async-function/noop", calls, prefix))
-    if accepted != calls:
-        raise RuntimeError(f"only {accepted} of {calls} calls were accepted")
+    prefix = drain.queue_calls(gateway, calls)
     before = _cpu_table()
     began = time.perf_counter()
     worker = Worker(gateway, queue_url, max_inflight=k).start()
