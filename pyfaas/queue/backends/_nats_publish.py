@@ -69,6 +69,7 @@ class Publisher:
             hasattr(nc, name) for name in ("_send_command", "_flush_pending", "_flush_queue")
         )
         self._kick: asyncio.TimerHandle | None = None  # the flush of what was sent later
+        self._flushing: asyncio.Task[Any] | None = None  # its kick, on its way
 
     async def start(self) -> None:
         await subscribe(self._nc, self._prefix + "*", self._reply)
@@ -192,11 +193,13 @@ class Publisher:
             await nc._flush_pending()
 
     def _flush_later(self) -> None:
-        """Kick the client's flusher for what was sent later, as ``_flush_pending`` does."""
+        """Kick the client's flusher for what was sent later, unless a publish since did."""
         self._kick = None
-        nc, flushing = self._nc, self._nc._flush_queue
-        if flushing is not None and flushing.empty() and nc.is_connected:
-            flushing.put_nowait(asyncio.get_running_loop().create_future())
+        flushing = self._nc._flush_queue
+        if flushing is not None and flushing.empty():
+            # nats-py's own kick, with its checks (connected, a flusher alive),
+            # in a task: a timer cannot await. Kept, so that it is not lost.
+            self._flushing = asyncio.get_running_loop().create_task(self._nc._flush_pending())
 
 
 def _expire(waiter: asyncio.Future[Msg]) -> None:

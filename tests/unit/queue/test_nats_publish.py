@@ -46,7 +46,8 @@ class _Client:
         self.sent.append(command)
 
     async def _flush_pending(self) -> None:
-        pass
+        if self._flush_queue is not None:  # nats-py's kick of its flusher
+            await self._flush_queue.put(None)
 
 
 async def test_an_ack_that_follows_a_write_asks_for_no_reply() -> None:
