@@ -4,7 +4,8 @@ Each is a real child process on a 127.0.0.1 port it chose itself (port 0;
 the port is read back from what it says once it listens: the gateway's
 ``Listening on`` line, the echo server's ``listening`` line, nats-server's
 ports file) with its own state directory; ``Stack`` stops every one it
-started, whatever happens.
+started, whatever happens, and a run killed outright takes them along
+(``pyfaas._children``: each asks the kernel for SIGKILL when the run dies).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
 
+from pyfaas._children import die_with_parent
+
 WORKER_STARTED = "Starting queue-worker."
 
 
@@ -45,7 +48,7 @@ def port_open(port: int) -> bool:
 
 
 class Child:
-    """One child process in its own session, its output in a log file."""
+    """One child process in its own session, its output in a log file, dying with the run."""
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
         self.name, self.argv, self.env, self.log = name, argv, env, log
@@ -54,7 +57,12 @@ class Child:
     def start(self) -> Self:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                self.argv, env=self.env, stdout=out, stderr=out, start_new_session=True
+                self.argv,
+                env=self.env,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+                preexec_fn=die_with_parent(),
             )
         return self
 
