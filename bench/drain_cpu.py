@@ -7,10 +7,11 @@ One gateway (and nats-server, for NATS) with the no-op function; each
 round makes ``calls`` direct calls ``k`` at a time, then queues as many and
 drains them with one worker at ``max_inflight=k``, as ``python -m bench``'s
 drain rows do. For each phase it prints the CPU every process on the machine
-spent a call (``/proc/<pid>/stat``; the worker's includes its start), and for
-the drain its ratio to the direct calls (timed from the call records, as
-the drain rows are), the mean number of calls running (the invocations'
-time over the window they span: below ``k``, slots waited for claims) and,
+spent a call (``/proc/<pid>/stat``; the worker's includes its start) and how
+much of it in the kernel, and for the drain its ratio to the direct calls
+(timed from the call records, as the drain rows are), the mean number of
+calls running (the invocations' time over the window they span: below
+``k``, slots waited for claims) and,
 from the records of calls in the middle of the drain, the time from one
 call's end to the next one's start and an invocation's own time (with
 ``max_inflight=1``, what the worker adds between two calls).
