@@ -11,10 +11,10 @@ spent a call (``/proc/<pid>/stat``; the worker's includes its start) and how
 much of it in the kernel, and for the drain its ratio to the direct calls
 (timed from the call records, as the drain rows are), the mean number of
 calls running (the invocations' time over the window they span: below
-``k``, slots waited for claims) and,
-from the records of calls in the middle of the drain, the time from one
-call's end to the next one's start and an invocation's own time (with
-``max_inflight=1``, what the worker adds between two calls).
+``k``, slots waited for claims) and, from the records of calls in the
+middle of the drain, the time from one call's end to the next one's start
+and an invocation's own time (with ``max_inflight=1``, what the worker adds
+between two calls).
 
 The ratio is noisier here than in ``python -m bench`` (one round, no median);
 the CPU a call of each process is what to compare between two trees:
